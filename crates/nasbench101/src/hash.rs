@@ -1,0 +1,191 @@
+//! The NAS-Bench-101 graph hash (`graph_util.hash_module`): an MD5-based Weisfeiler-Lehman
+//! style fingerprint that is invariant under vertex relabelling (isomorphism).
+//!
+//! Digests are kept as raw 16-byte arrays; sorting raw digests gives the same order as sorting
+//! their lowercase hex strings, so hex text is only produced where it is fed to MD5.
+
+use md5::{Digest, Md5};
+use std::fmt;
+use std::str::FromStr;
+
+/// A module fingerprint: the MD5 digest whose 32 lowercase hex characters key the data files.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ModelHash(pub [u8; 16]);
+
+/// Why a text is not a module hash.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not a module hash (32 hex characters expected): {0:?}")]
+pub struct ParseHashError(pub String);
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+impl ModelHash {
+    /// Lowercase hex digits written into a fixed buffer (no allocation).
+    pub fn to_hex_bytes(&self) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        for (i, b) in self.0.iter().enumerate() {
+            out[2 * i] = HEX[usize::from(b >> 4)];
+            out[2 * i + 1] = HEX[usize::from(b & 0xf)];
+        }
+        out
+    }
+
+    /// Parses 32 hex characters (either case) given as bytes.
+    pub fn from_hex_bytes(text: &[u8]) -> Option<ModelHash> {
+        if text.len() != 32 {
+            return None;
+        }
+        let mut out = [0u8; 16];
+        for (i, pair) in text.chunks_exact(2).enumerate() {
+            let hi = hex_val(*pair.first()?)?;
+            let lo = hex_val(*pair.get(1)?)?;
+            *out.get_mut(i)? = (hi << 4) | lo;
+        }
+        Some(ModelHash(out))
+    }
+}
+
+fn hex_val(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+impl fmt::Display for ModelHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let hex = self.to_hex_bytes();
+        // Hex digits are ASCII, so this cannot fail.
+        f.write_str(std::str::from_utf8(&hex).map_err(|_| fmt::Error)?)
+    }
+}
+
+impl fmt::Debug for ModelHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ModelHash({self})")
+    }
+}
+
+impl FromStr for ModelHash {
+    type Err = ParseHashError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ModelHash::from_hex_bytes(s.as_bytes()).ok_or_else(|| ParseHashError(s.to_string()))
+    }
+}
+
+impl serde::Serialize for ModelHash {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ModelHash {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Writes the decimal text of `v` into `buf`, returning the used tail.
+fn write_int(buf: &mut [u8; 24], v: i64) -> &[u8] {
+    let mut pos = buf.len();
+    let neg = v < 0;
+    let mut x = v.unsigned_abs();
+    loop {
+        pos -= 1;
+        buf[pos] = b'0' + (x % 10) as u8;
+        x /= 10;
+        if x == 0 {
+            break;
+        }
+    }
+    if neg {
+        pos -= 1;
+        buf[pos] = b'-';
+    }
+    &buf[pos..]
+}
+
+fn digest(h: Md5) -> [u8; 16] {
+    h.finalize().into()
+}
+
+/// The official graph hash of a (pruned) module: `matrix` is the adjacency matrix (any non-zero
+/// entry is an edge; degrees sum the entries, as numpy does) and `labels` the per-vertex labels
+/// (-1 input, -2 output, op index otherwise). Extra matrix cells beyond `labels.len()` are
+/// ignored; missing cells count as 0.
+pub fn hash_module(matrix: &[Vec<u8>], labels: &[i32]) -> ModelHash {
+    let n = labels.len();
+    let cell = |r: usize, c: usize| -> u8 {
+        matrix
+            .get(r)
+            .and_then(|row| row.get(c))
+            .copied()
+            .unwrap_or(0)
+    };
+    // Round 0: md5 of the Python tuple text "(out, in, label)".
+    let mut h: Vec<[u8; 16]> = Vec::with_capacity(n);
+    for (v, &label) in labels.iter().enumerate() {
+        let out_deg: i64 = (0..n).map(|w| i64::from(cell(v, w))).sum();
+        let in_deg: i64 = (0..n).map(|w| i64::from(cell(w, v))).sum();
+        let mut m = Md5::new();
+        let mut buf = [0u8; 24];
+        m.update(b"(");
+        m.update(write_int(&mut buf, out_deg));
+        m.update(b", ");
+        m.update(write_int(&mut buf, in_deg));
+        m.update(b", ");
+        m.update(write_int(&mut buf, i64::from(label)));
+        m.update(b")");
+        h.push(digest(m));
+    }
+    let mut ins: Vec<Vec<usize>> = vec![Vec::new(); n];
+    let mut outs: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for (v, (vin, vout)) in ins.iter_mut().zip(outs.iter_mut()).enumerate() {
+        for w in 0..n {
+            if cell(w, v) != 0 {
+                vin.push(w);
+            }
+            if cell(v, w) != 0 {
+                vout.push(w);
+            }
+        }
+    }
+    let mut next: Vec<[u8; 16]> = vec![[0u8; 16]; n];
+    let mut scratch: Vec<[u8; 16]> = Vec::with_capacity(n);
+    for _ in 0..n {
+        for v in 0..n {
+            let mut m = Md5::new();
+            for (k, list) in [&ins[v], &outs[v]].into_iter().enumerate() {
+                scratch.clear();
+                scratch.extend(list.iter().map(|&w| h[w]));
+                scratch.sort_unstable();
+                for d in &scratch {
+                    m.update(ModelHash(*d).to_hex_bytes());
+                }
+                if k == 0 {
+                    m.update(b"|");
+                }
+            }
+            m.update(b"|");
+            m.update(ModelHash(h[v]).to_hex_bytes());
+            next[v] = digest(m);
+        }
+        std::mem::swap(&mut h, &mut next);
+    }
+    h.sort_unstable();
+    let mut m = Md5::new();
+    m.update(b"[");
+    for (i, d) in h.iter().enumerate() {
+        if i > 0 {
+            m.update(b", ");
+        }
+        m.update(b"'");
+        m.update(ModelHash(*d).to_hex_bytes());
+        m.update(b"'");
+    }
+    m.update(b"]");
+    ModelHash(digest(m))
+}

@@ -1,0 +1,235 @@
+//! The `ModelMetrics` protobuf (proto2) of the data files: a small hand-written codec that
+//! accepts any field order, skips unknown fields and treats missing fields as zero.
+
+/// One evaluation during training (`EvaluationData`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct EvaluationData {
+    pub current_epoch: f64,
+    pub training_time: f64,
+    pub train_accuracy: f64,
+    pub validation_accuracy: f64,
+    pub test_accuracy: f64,
+    pub checkpoint_path: String,
+}
+
+/// Metrics of one training run (`ModelMetrics`): evaluations at step 0, halfway and final.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ModelMetrics {
+    pub evaluation_data: Vec<EvaluationData>,
+    pub trainable_parameters: i32,
+    pub total_time: f64,
+}
+
+/// Why protobuf bytes do not decode.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProtoError {
+    #[error("protobuf truncated at byte {offset}")]
+    Truncated { offset: usize },
+    #[error("protobuf varint too long at byte {offset}")]
+    BadVarint { offset: usize },
+    #[error(
+        "protobuf field {field} has wire type {wire_type}, expected {expected} (byte {offset})"
+    )]
+    WrongWireType {
+        field: u64,
+        wire_type: u8,
+        expected: u8,
+        offset: usize,
+    },
+    #[error("protobuf wire type {wire_type} unsupported at byte {offset}")]
+    BadWireType { wire_type: u8, offset: usize },
+    #[error("protobuf string field is not UTF-8 (byte {offset})")]
+    BadUtf8 { offset: usize },
+}
+
+struct Cursor<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    base: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn at(&self) -> usize {
+        self.base + self.pos
+    }
+    fn varint(&mut self) -> Result<u64, ProtoError> {
+        let start = self.at();
+        let mut v: u64 = 0;
+        for i in 0..10 {
+            let b = *self
+                .buf
+                .get(self.pos)
+                .ok_or(ProtoError::Truncated { offset: self.at() })?;
+            self.pos += 1;
+            v |= u64::from(b & 0x7f) << (7 * i);
+            if b & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Err(ProtoError::BadVarint { offset: start })
+    }
+    fn take(&mut self, n: usize) -> Result<&'a [u8], ProtoError> {
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|&e| e <= self.buf.len())
+            .ok_or(ProtoError::Truncated {
+                offset: self.base + self.buf.len(),
+            })?;
+        let s = self
+            .buf
+            .get(self.pos..end)
+            .ok_or(ProtoError::Truncated { offset: self.at() })?;
+        self.pos = end;
+        Ok(s)
+    }
+    fn f64(&mut self) -> Result<f64, ProtoError> {
+        let b = self.take(8)?;
+        let arr: [u8; 8] = b
+            .try_into()
+            .map_err(|_| ProtoError::Truncated { offset: self.at() })?;
+        Ok(f64::from_le_bytes(arr))
+    }
+    fn done(&self) -> bool {
+        self.pos >= self.buf.len()
+    }
+    /// Reads a key; returns (field number, wire type, offset of the key).
+    fn key(&mut self) -> Result<(u64, u8, usize), ProtoError> {
+        let off = self.at();
+        let k = self.varint()?;
+        Ok((k >> 3, (k & 7) as u8, off))
+    }
+    fn skip(&mut self, wire_type: u8, offset: usize) -> Result<(), ProtoError> {
+        match wire_type {
+            0 => self.varint().map(|_| ()),
+            1 => self.take(8).map(|_| ()),
+            2 => {
+                let n = self.varint()?;
+                self.take(usize::try_from(n).unwrap_or(usize::MAX))
+                    .map(|_| ())
+            }
+            5 => self.take(4).map(|_| ()),
+            _ => Err(ProtoError::BadWireType { wire_type, offset }),
+        }
+    }
+}
+
+fn expect(field: u64, wire_type: u8, expected: u8, offset: usize) -> Result<(), ProtoError> {
+    if wire_type == expected {
+        Ok(())
+    } else {
+        Err(ProtoError::WrongWireType {
+            field,
+            wire_type,
+            expected,
+            offset,
+        })
+    }
+}
+
+fn decode_evaluation(buf: &[u8], base: usize) -> Result<EvaluationData, ProtoError> {
+    let mut c = Cursor { buf, pos: 0, base };
+    let mut e = EvaluationData::default();
+    while !c.done() {
+        let (field, wt, off) = c.key()?;
+        match field {
+            1..=5 => {
+                expect(field, wt, 1, off)?;
+                let v = c.f64()?;
+                match field {
+                    1 => e.current_epoch = v,
+                    2 => e.training_time = v,
+                    3 => e.train_accuracy = v,
+                    4 => e.validation_accuracy = v,
+                    _ => e.test_accuracy = v,
+                }
+            }
+            6 => {
+                expect(field, wt, 2, off)?;
+                let n = c.varint()?;
+                let at = c.at();
+                let bytes = c.take(usize::try_from(n).unwrap_or(usize::MAX))?;
+                e.checkpoint_path = std::str::from_utf8(bytes)
+                    .map_err(|_| ProtoError::BadUtf8 { offset: at })?
+                    .to_string();
+            }
+            _ => c.skip(wt, off)?,
+        }
+    }
+    Ok(e)
+}
+
+impl ModelMetrics {
+    /// Decodes serialized `ModelMetrics` bytes.
+    pub fn decode(buf: &[u8]) -> Result<ModelMetrics, ProtoError> {
+        let mut c = Cursor {
+            buf,
+            pos: 0,
+            base: 0,
+        };
+        let mut m = ModelMetrics::default();
+        while !c.done() {
+            let (field, wt, off) = c.key()?;
+            match field {
+                1 => {
+                    expect(field, wt, 2, off)?;
+                    let n = c.varint()?;
+                    let at = c.at();
+                    let sub = c.take(usize::try_from(n).unwrap_or(usize::MAX))?;
+                    m.evaluation_data.push(decode_evaluation(sub, at)?);
+                }
+                2 => {
+                    expect(field, wt, 0, off)?;
+                    // int32: negative values are sign-extended 10-byte varints.
+                    m.trainable_parameters = c.varint()? as i64 as i32;
+                }
+                3 => {
+                    expect(field, wt, 1, off)?;
+                    m.total_time = c.f64()?;
+                }
+                _ => c.skip(wt, off)?,
+            }
+        }
+        Ok(m)
+    }
+
+    /// Serializes in the layout of the released files: evaluations (fields 1-5 always
+    /// written, field 6 only when non-empty), then `trainable_parameters`, then `total_time`.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(160);
+        for e in &self.evaluation_data {
+            let mut sub = Vec::with_capacity(48);
+            for (tag, v) in [
+                (0x09u8, e.current_epoch),
+                (0x11, e.training_time),
+                (0x19, e.train_accuracy),
+                (0x21, e.validation_accuracy),
+                (0x29, e.test_accuracy),
+            ] {
+                sub.push(tag);
+                sub.extend_from_slice(&v.to_le_bytes());
+            }
+            if !e.checkpoint_path.is_empty() {
+                sub.push(0x32);
+                put_varint(&mut sub, e.checkpoint_path.len() as u64);
+                sub.extend_from_slice(e.checkpoint_path.as_bytes());
+            }
+            out.push(0x0a);
+            put_varint(&mut out, sub.len() as u64);
+            out.extend_from_slice(&sub);
+        }
+        out.push(0x10);
+        put_varint(&mut out, i64::from(self.trainable_parameters) as u64);
+        out.push(0x19);
+        out.extend_from_slice(&self.total_time.to_le_bytes());
+        out
+    }
+}
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
