@@ -1,3 +1,23 @@
 //! The search spaces 1, 2 and 3 of NAS-Bench-1Shot1: architectures (an operation per choice
 //! block and a parent set per node), their conversion to NAS-Bench-101 specs, enumeration,
 //! sampling, mutation and encodings. No libtorch here.
+
+mod architecture;
+mod encoding;
+mod enumerate;
+mod graph;
+mod index;
+mod reference;
+mod sampling;
+mod space;
+
+pub use architecture::{ArchError, Architecture};
+pub use encoding::{ArchitectureWeights, Decision, EncodingError};
+pub use graph::PrunedGraph;
+pub use index::{ModelIndex, UniqueModel};
+pub use reference::{Reference, ReferenceSource};
+pub use sampling::Mutation;
+pub use space::{
+    nb101_label, op_from_name, op_name, primitive_index, SearchSpace, SpaceId, UnknownSpace,
+    PRIMITIVES,
+};
