@@ -4,12 +4,21 @@
 //! official Python API. No libtorch here.
 
 mod atomic;
+mod dataset;
 mod hash;
 mod op;
 pub mod proto;
+pub mod record;
 mod spec;
+mod table;
+pub mod tfrecord;
 
 pub use atomic::{atomic_write, atomic_write_with};
+pub use dataset::{
+    parse_tfrecord, DataPoint, Model, Nb101, Nb101Error, OpenOptions, Progress, QueryError,
+    SourceKind,
+};
 pub use hash::{hash_module, ModelHash, ParseHashError};
 pub use op::{Op, INPUT, OUTPUT};
 pub use spec::{ModelSpec, SpecError, MAX_EDGES, MAX_VERTICES};
+pub use table::{TableBuilder, TableError, MAX_BUDGETS, SYNTHETIC_MARKER};

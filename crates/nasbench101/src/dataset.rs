@@ -1,0 +1,750 @@
+//! An opened NAS-Bench-101 data file, either a compact store (memory-mapped) or a tfrecord
+//! (parsed into the same layout in memory), and read-only views of its models.
+
+use crate::hash::ModelHash;
+use crate::record::{decode_raw, PayloadError};
+use crate::spec::{ModelSpec, SpecError};
+use crate::table::{
+    self, pack_model, unpack_adjacency, TableBuilder, TableError, DIR_LEN, DIR_SLOTS, FLAG_F32,
+    FLAG_SYNTHETIC, HEADER_LEN, INDEX_LEN, MAGIC, MAX_BUDGETS, MODEL_LEN, SYNTHETIC_MARKER,
+    VERSION,
+};
+use crate::tfrecord::{FrameError, Frames};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The 8 values the official API keeps per training run: halfway and final
+/// (training time, train, validation and test accuracy).
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DataPoint {
+    pub halfway_training_time: f64,
+    pub halfway_train_accuracy: f64,
+    pub halfway_validation_accuracy: f64,
+    pub halfway_test_accuracy: f64,
+    pub final_training_time: f64,
+    pub final_train_accuracy: f64,
+    pub final_validation_accuracy: f64,
+    pub final_test_accuracy: f64,
+}
+
+impl DataPoint {
+    /// The values in field order.
+    pub fn to_array(&self) -> [f64; 8] {
+        [
+            self.halfway_training_time,
+            self.halfway_train_accuracy,
+            self.halfway_validation_accuracy,
+            self.halfway_test_accuracy,
+            self.final_training_time,
+            self.final_train_accuracy,
+            self.final_validation_accuracy,
+            self.final_test_accuracy,
+        ]
+    }
+    /// Inverse of [`DataPoint::to_array`].
+    pub fn from_array(v: [f64; 8]) -> DataPoint {
+        DataPoint {
+            halfway_training_time: v[0],
+            halfway_train_accuracy: v[1],
+            halfway_validation_accuracy: v[2],
+            halfway_test_accuracy: v[3],
+            final_training_time: v[4],
+            final_train_accuracy: v[5],
+            final_validation_accuracy: v[6],
+            final_test_accuracy: v[7],
+        }
+    }
+}
+
+/// Why a data file cannot be opened or read.
+#[derive(Debug, thiserror::Error)]
+pub enum Nb101Error {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: record {record} at byte {offset}: {source}")]
+    Frame {
+        path: PathBuf,
+        record: u64,
+        offset: u64,
+        #[source]
+        source: FrameError,
+    },
+    #[error("{path}: record {record} at byte {offset}: {source}")]
+    Payload {
+        path: PathBuf,
+        record: u64,
+        offset: u64,
+        #[source]
+        source: PayloadError,
+    },
+    #[error("{path}: record {record} at byte {offset}: {source}")]
+    Record {
+        path: PathBuf,
+        record: u64,
+        offset: u64,
+        #[source]
+        source: TableError,
+    },
+    #[error("{path}: {source}")]
+    Table {
+        path: PathBuf,
+        #[source]
+        source: TableError,
+    },
+    #[error("{path}: not a valid nb1s1 NB-101 store (byte {offset}): {what}")]
+    Store {
+        path: PathBuf,
+        offset: u64,
+        what: String,
+    },
+}
+
+/// Why a query has no answer.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum QueryError {
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    #[error("hash {0} is not in the data file")]
+    UnknownHash(ModelHash),
+    #[error("epoch budget {epochs} is not in the data file (valid: {valid:?})")]
+    InvalidEpochs { epochs: u32, valid: Vec<u32> },
+    #[error(
+        "model {hash} has {available} repeat(s) at {epochs} epochs; repeat {repeat} requested"
+    )]
+    MissingRepeat {
+        hash: ModelHash,
+        epochs: u32,
+        repeat: usize,
+        available: usize,
+    },
+}
+
+impl QueryError {
+    /// A stable snake_case code (spec errors keep their own codes).
+    pub fn code(&self) -> &'static str {
+        match self {
+            QueryError::Spec(e) => e.code(),
+            QueryError::UnknownHash(_) => "unknown_hash",
+            QueryError::InvalidEpochs { .. } => "invalid_epochs",
+            QueryError::MissingRepeat { .. } => "missing_repeat",
+        }
+    }
+}
+
+/// Where the data came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SourceKind {
+    /// A compact store, memory-mapped.
+    Store,
+    /// An official-format tfrecord, parsed into memory.
+    TfRecord,
+}
+
+enum Backing {
+    Map(memmap2::Mmap),
+    Owned(Vec<u8>),
+}
+
+impl Backing {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Backing::Map(m) => m,
+            Backing::Owned(v) => v,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Header {
+    flags: u32,
+    n_models: usize,
+    n_datapoints: u64,
+    budgets: Vec<u32>,
+    models_off: usize,
+    index_off: usize,
+    dir_off: usize,
+    data_off: usize,
+    meta_crc: u32,
+    data_crc: u32,
+}
+
+fn le_u32(b: &[u8], at: usize) -> u32 {
+    b.get(at..at + 4)
+        .and_then(|s| s.try_into().ok())
+        .map_or(0, u32::from_le_bytes)
+}
+
+fn le_u64(b: &[u8], at: usize) -> u64 {
+    b.get(at..at + 8)
+        .and_then(|s| s.try_into().ok())
+        .map_or(0, u64::from_le_bytes)
+}
+
+/// Options for opening a data file.
+#[derive(Clone, Copy, Debug)]
+pub struct OpenOptions {
+    /// Check the payload CRC of every tfrecord record (the length CRC is always checked).
+    pub verify_payload_crc: bool,
+    /// Check the CRC of a store's data section at open (its header and metadata sections are
+    /// always checked). Costs a pass over the values.
+    pub verify_store_data: bool,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions {
+            verify_payload_crc: true,
+            verify_store_data: false,
+        }
+    }
+}
+
+/// An opened NAS-Bench-101 data file. `Send + Sync`; share it behind an `Arc`.
+pub struct Nb101 {
+    data: Backing,
+    path: PathBuf,
+    header: Header,
+    kind: SourceKind,
+    width: usize,
+}
+
+/// A callback told how many input bytes have been parsed so far.
+pub type Progress<'a> = &'a mut dyn FnMut(u64);
+
+impl Nb101 {
+    /// Opens a store or a tfrecord (told apart by the store's magic bytes).
+    pub fn open(path: impl AsRef<Path>) -> Result<Nb101, Nb101Error> {
+        Nb101::open_with(path, OpenOptions::default(), None)
+    }
+
+    /// [`Nb101::open`] with options and an optional progress callback (tfrecord parsing).
+    pub fn open_with(
+        path: impl AsRef<Path>,
+        opts: OpenOptions,
+        progress: Option<Progress<'_>>,
+    ) -> Result<Nb101, Nb101Error> {
+        let path = path.as_ref().to_path_buf();
+        let io = |source| Nb101Error::Io {
+            path: path.clone(),
+            source,
+        };
+        let file = std::fs::File::open(&path).map_err(io)?;
+        let len = file.metadata().map_err(io)?.len();
+        if len == 0 {
+            return Nb101::from_tfrecord_bytes(&[], &path, opts, progress);
+        }
+        // SAFETY: the file is opened read-only; like every mmap reader we assume nobody
+        // truncates it while it is mapped (outputs are replaced by rename, not rewritten).
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
+        if map.get(..16) == Some(&MAGIC[..]) {
+            Nb101::from_store(Backing::Map(map), path, opts.verify_store_data)
+        } else {
+            Nb101::from_tfrecord_bytes(&map, &path, opts, progress)
+        }
+    }
+
+    /// Parses tfrecord bytes (official format) into an in-memory table; `path` names the
+    /// source in errors.
+    pub fn from_tfrecord_bytes(
+        bytes: &[u8],
+        path: &Path,
+        opts: OpenOptions,
+        progress: Option<Progress<'_>>,
+    ) -> Result<Nb101, Nb101Error> {
+        let table = parse_tfrecord(bytes, path, opts.verify_payload_crc, progress)?;
+        let mut db = Nb101::from_store(Backing::Owned(table), path.to_path_buf(), false)?;
+        db.kind = SourceKind::TfRecord;
+        Ok(db)
+    }
+
+    /// Wraps store bytes held in memory (e.g. read from elsewhere).
+    pub fn from_store_bytes(bytes: Vec<u8>, path: &Path) -> Result<Nb101, Nb101Error> {
+        Nb101::from_store(Backing::Owned(bytes), path.to_path_buf(), true)
+    }
+
+    fn from_store(data: Backing, path: PathBuf, verify_data: bool) -> Result<Nb101, Nb101Error> {
+        let header = parse_header(data.bytes(), &path)?;
+        let b = data.bytes();
+        let meta = b.get(header.models_off..header.data_off).unwrap_or(&[]);
+        if crc32c::crc32c(meta) != header.meta_crc {
+            return Err(Nb101Error::Store {
+                path,
+                offset: header.models_off as u64,
+                what: "metadata checksum mismatch (corrupt models, index or directory)".into(),
+            });
+        }
+        let width = if header.flags & FLAG_F32 != 0 { 4 } else { 8 };
+        let db = Nb101 {
+            data,
+            path,
+            header,
+            kind: SourceKind::Store,
+            width,
+        };
+        if verify_data {
+            db.verify()?;
+        }
+        Ok(db)
+    }
+
+    /// Checks the CRC of the data section (the header and metadata are checked at open).
+    pub fn verify(&self) -> Result<(), Nb101Error> {
+        let data = self.bytes().get(self.header.data_off..).unwrap_or(&[]);
+        if crc32c::crc32c(data) != self.header.data_crc {
+            return Err(Nb101Error::Store {
+                path: self.path.clone(),
+                offset: self.header.data_off as u64,
+                what: "data checksum mismatch (corrupt values)".into(),
+            });
+        }
+        Ok(())
+    }
+
+    fn bytes(&self) -> &[u8] {
+        self.data.bytes()
+    }
+
+    /// The table bytes in store format (what `convert` writes).
+    pub fn store_bytes(&self) -> &[u8] {
+        self.bytes()
+    }
+
+    /// The file this was opened from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Store or tfrecord.
+    pub fn source_kind(&self) -> SourceKind {
+        self.kind
+    }
+
+    /// True when values are held as f32 (every value round-trips exactly).
+    pub fn values_are_f32(&self) -> bool {
+        self.width == 4
+    }
+
+    /// True for files written by the synthetic generator (they carry a marker record).
+    pub fn is_synthetic(&self) -> bool {
+        self.header.flags & FLAG_SYNTHETIC != 0
+    }
+
+    /// Epoch budgets present, ascending.
+    pub fn epochs(&self) -> &[u32] {
+        &self.header.budgets
+    }
+
+    /// Number of models.
+    pub fn len(&self) -> usize {
+        self.header.n_models
+    }
+
+    /// No models.
+    pub fn is_empty(&self) -> bool {
+        self.header.n_models == 0
+    }
+
+    /// Number of training runs (records) held, over all models and budgets.
+    pub fn num_datapoints(&self) -> u64 {
+        self.header.n_datapoints
+    }
+
+    /// The `i`-th model in file order.
+    pub fn model_at(&self, i: usize) -> Option<Model<'_>> {
+        if i >= self.header.n_models {
+            return None;
+        }
+        let at = self.header.models_off + i * MODEL_LEN;
+        let entry = self.bytes().get(at..at + MODEL_LEN)?;
+        Some(Model {
+            db: self,
+            index: i,
+            entry,
+        })
+    }
+
+    /// Looks a model up by hash: directory slot by 16-bit prefix, then binary search.
+    pub fn model(&self, hash: &ModelHash) -> Option<Model<'_>> {
+        let b = self.bytes();
+        let prefix = usize::from(hash.0[0]) << 8 | usize::from(hash.0[1]);
+        let dir = self.header.dir_off;
+        let mut lo = le_u32(b, dir + prefix * 4) as usize;
+        let mut hi = (le_u32(b, dir + (prefix + 1) * 4) as usize).min(self.header.n_models);
+        let idx = self.header.index_off;
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let at = idx + mid * INDEX_LEN;
+            let key = b.get(at..at + 16)?;
+            match key.cmp(&hash.0[..]) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => {
+                    let i = le_u32(b, at + 16) as usize;
+                    return self.model_at(i);
+                }
+            }
+        }
+        None
+    }
+
+    /// Checks and hashes `spec`, then looks the hash up.
+    pub fn model_by_spec(&self, spec: &ModelSpec) -> Result<Model<'_>, QueryError> {
+        let hash = spec.hash()?;
+        self.model(&hash).ok_or(QueryError::UnknownHash(hash))
+    }
+
+    /// All models in file order (the official `hash_iterator` order).
+    pub fn models(&self) -> impl Iterator<Item = Model<'_>> + '_ {
+        (0..self.header.n_models).filter_map(move |i| self.model_at(i))
+    }
+
+    /// Hashes in file order.
+    pub fn hashes(&self) -> impl Iterator<Item = ModelHash> + '_ {
+        self.models().map(|m| m.hash())
+    }
+
+    fn budget_slot(&self, epochs: u32) -> Option<usize> {
+        self.header.budgets.iter().position(|&e| e == epochs)
+    }
+
+    fn read_point(&self, dp: u64) -> Option<DataPoint> {
+        if dp >= self.header.n_datapoints {
+            return None;
+        }
+        let w = self.width;
+        let at = self.header.data_off + dp as usize * 8 * w;
+        let s = self.bytes().get(at..at + 8 * w)?;
+        let mut v = [0f64; 8];
+        for (k, out) in v.iter_mut().enumerate() {
+            *out = if w == 4 {
+                f64::from(f32::from_le_bytes(
+                    s.get(4 * k..4 * k + 4)?.try_into().ok()?,
+                ))
+            } else {
+                f64::from_le_bytes(s.get(8 * k..8 * k + 8)?.try_into().ok()?)
+            };
+        }
+        Some(DataPoint::from_array(v))
+    }
+
+    fn read_value(&self, dp: u64, field: usize) -> Option<f64> {
+        if dp >= self.header.n_datapoints || field >= 8 {
+            return None;
+        }
+        let w = self.width;
+        let at = self.header.data_off + dp as usize * 8 * w + field * w;
+        let s = self.bytes().get(at..at + w)?;
+        if w == 4 {
+            Some(f64::from(f32::from_le_bytes(s.try_into().ok()?)))
+        } else {
+            Some(f64::from_le_bytes(s.try_into().ok()?))
+        }
+    }
+}
+
+fn parse_header(b: &[u8], path: &Path) -> Result<Header, Nb101Error> {
+    let bad = |offset: u64, what: String| Nb101Error::Store {
+        path: path.to_path_buf(),
+        offset,
+        what,
+    };
+    if b.len() < HEADER_LEN {
+        return Err(bad(
+            b.len() as u64,
+            format!("truncated header ({} of {HEADER_LEN} bytes)", b.len()),
+        ));
+    }
+    if b.get(..16) != Some(&MAGIC[..]) {
+        return Err(bad(0, "wrong magic".into()));
+    }
+    let version = le_u32(b, 16);
+    if version != VERSION {
+        return Err(bad(
+            16,
+            format!("unsupported version {version} (this build reads {VERSION})"),
+        ));
+    }
+    let header_crc = le_u32(b, 124);
+    if crc32c::crc32c(b.get(..124).unwrap_or(&[])) != header_crc {
+        return Err(bad(124, "header checksum mismatch".into()));
+    }
+    let flags = le_u32(b, 20);
+    let n_models = le_u64(b, 24);
+    let n_datapoints = le_u64(b, 32);
+    let nb = le_u32(b, 40) as usize;
+    if nb > MAX_BUDGETS {
+        return Err(bad(40, format!("{nb} budgets, at most {MAX_BUDGETS}")));
+    }
+    let budgets: Vec<u32> = (0..nb).map(|s| le_u32(b, 44 + 4 * s)).collect();
+    if budgets.windows(2).any(|w| w[0] >= w[1]) {
+        return Err(bad(44, "budgets not strictly ascending".into()));
+    }
+    let width: u64 = if flags & FLAG_F32 != 0 { 4 } else { 8 };
+    let overflow = || bad(24, "section sizes overflow".into());
+    let models_off = HEADER_LEN as u64;
+    let index_off = n_models
+        .checked_mul(MODEL_LEN as u64)
+        .and_then(|x| x.checked_add(models_off))
+        .ok_or_else(overflow)?;
+    let dir_off = n_models
+        .checked_mul(INDEX_LEN as u64)
+        .and_then(|x| x.checked_add(index_off))
+        .ok_or_else(overflow)?;
+    let data_off = dir_off.checked_add(DIR_LEN as u64).ok_or_else(overflow)?;
+    let file_len = n_datapoints
+        .checked_mul(8 * width)
+        .and_then(|x| x.checked_add(data_off))
+        .ok_or_else(overflow)?;
+    let stated = [
+        (80, models_off),
+        (88, index_off),
+        (96, dir_off),
+        (104, data_off),
+        (112, file_len),
+    ];
+    for (at, want) in stated {
+        if le_u64(b, at) != want {
+            return Err(bad(at as u64, "inconsistent section offsets".into()));
+        }
+    }
+    if (b.len() as u64) < file_len {
+        return Err(bad(
+            b.len() as u64,
+            format!("truncated: {} bytes, header says {file_len}", b.len()),
+        ));
+    }
+    if (b.len() as u64) > file_len {
+        return Err(bad(
+            file_len,
+            format!("{} trailing bytes", b.len() as u64 - file_len),
+        ));
+    }
+    let _ = DIR_SLOTS;
+    Ok(Header {
+        flags,
+        n_models: n_models as usize,
+        n_datapoints,
+        budgets,
+        models_off: models_off as usize,
+        index_off: index_off as usize,
+        dir_off: dir_off as usize,
+        data_off: data_off as usize,
+        meta_crc: le_u32(b, 76),
+        data_crc: le_u32(b, 120),
+    })
+}
+
+/// Streams the records of a tfrecord into a table (store layout).
+pub fn parse_tfrecord(
+    bytes: &[u8],
+    path: &Path,
+    verify_payload_crc: bool,
+    mut progress: Option<Progress<'_>>,
+) -> Result<Vec<u8>, Nb101Error> {
+    let mut builder = TableBuilder::new();
+    let mut scratch = Vec::with_capacity(512);
+    let mut proto = Vec::with_capacity(256);
+    let mut frames = Frames::new(bytes, verify_payload_crc);
+    let mut last_report = 0u64;
+    for frame in frames.by_ref() {
+        let frame = frame.map_err(|(record, offset, source)| Nb101Error::Frame {
+            path: path.to_path_buf(),
+            record,
+            offset,
+            source,
+        })?;
+        let payload_err = |source| Nb101Error::Payload {
+            path: path.to_path_buf(),
+            record: frame.index,
+            offset: frame.offset,
+            source,
+        };
+        let raw = decode_raw(frame.payload, &mut scratch, &mut proto).map_err(payload_err)?;
+        if raw.hash == SYNTHETIC_MARKER {
+            builder.set_synthetic();
+            continue;
+        }
+        let eval = &raw.metrics.evaluation_data;
+        let (Some(half), Some(fin)) = (eval.get(1), eval.get(2)) else {
+            return Err(Nb101Error::Record {
+                path: path.to_path_buf(),
+                record: frame.index,
+                offset: frame.offset,
+                source: TableError::MissingEvaluations(eval.len()),
+            });
+        };
+        let values = [
+            half.training_time,
+            half.train_accuracy,
+            half.validation_accuracy,
+            half.test_accuracy,
+            fin.training_time,
+            fin.train_accuracy,
+            fin.validation_accuracy,
+            fin.test_accuracy,
+        ];
+        let model = match builder.model_number(&raw.hash) {
+            Some(m) => m,
+            None => {
+                let packed = pack_model(
+                    raw.hash,
+                    raw.metrics.trainable_parameters,
+                    &raw.matrix,
+                    &raw.ops,
+                )
+                .map_err(payload_err)?;
+                builder.add_model(packed)
+            }
+        };
+        builder.add_values(model, raw.epochs, values);
+        if let Some(p) = progress.as_mut() {
+            if frame.offset - last_report > (8 << 20) {
+                last_report = frame.offset;
+                p(frame.offset);
+            }
+        }
+    }
+    if let Some(p) = progress.as_mut() {
+        p(bytes.len() as u64);
+    }
+    builder.finish().map_err(|source| Nb101Error::Table {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// A read-only view of one model of an [`Nb101`].
+#[derive(Clone, Copy)]
+pub struct Model<'a> {
+    db: &'a Nb101,
+    index: usize,
+    entry: &'a [u8],
+}
+
+impl<'a> Model<'a> {
+    /// The module hash.
+    pub fn hash(&self) -> ModelHash {
+        let mut h = [0u8; 16];
+        if let Some(s) = self.entry.get(..16) {
+            h.copy_from_slice(s);
+        }
+        ModelHash(h)
+    }
+    /// Position in file order.
+    pub fn index(&self) -> usize {
+        self.index
+    }
+    /// `trainable_parameters` from the model's first record.
+    pub fn trainable_parameters(&self) -> i64 {
+        i64::from(le_u32(self.entry, 24) as i32)
+    }
+    /// Number of vertices of the stored cell.
+    pub fn num_vertices(&self) -> usize {
+        usize::from(self.entry.get(36).copied().unwrap_or(0)).min(table::MAX_STORED_VERTICES)
+    }
+    /// The stored adjacency matrix (the dataset's canonical form).
+    pub fn adjacency(&self) -> Vec<Vec<u8>> {
+        unpack_adjacency(le_u32(self.entry, 28), self.num_vertices())
+    }
+    /// The stored op names, `input` and `output` included.
+    pub fn ops(&self) -> Vec<String> {
+        let codes = le_u32(self.entry, 32);
+        (0..self.num_vertices())
+            .map(|v| table::op_name((codes >> (3 * v)) & 7).to_string())
+            .collect()
+    }
+    /// The stored cell as a `ModelSpec`.
+    pub fn spec(&self) -> Result<ModelSpec, SpecError> {
+        ModelSpec::new(self.adjacency(), self.ops())
+    }
+    fn count(&self, slot: usize) -> usize {
+        usize::from(self.entry.get(37 + slot).copied().unwrap_or(0))
+    }
+    fn first_point(&self, slot: usize) -> u64 {
+        le_u64(self.entry, 16) + (0..slot).map(|s| self.count(s) as u64).sum::<u64>()
+    }
+    /// How many repeats this model has at `epochs` (0 when the budget is absent).
+    pub fn repeat_count(&self, epochs: u32) -> usize {
+        self.db.budget_slot(epochs).map_or(0, |s| self.count(s))
+    }
+    /// Repeat `k` (the k-th record in file order) at `epochs`.
+    pub fn repeat(&self, epochs: u32, k: usize) -> Result<DataPoint, QueryError> {
+        let slot = self
+            .db
+            .budget_slot(epochs)
+            .ok_or_else(|| QueryError::InvalidEpochs {
+                epochs,
+                valid: self.db.epochs().to_vec(),
+            })?;
+        let available = self.count(slot);
+        let missing = QueryError::MissingRepeat {
+            hash: self.hash(),
+            epochs,
+            repeat: k,
+            available,
+        };
+        if k >= available {
+            return Err(missing);
+        }
+        self.db
+            .read_point(self.first_point(slot) + k as u64)
+            .ok_or(missing)
+    }
+    /// One value of repeat `k` at `epochs` without building a [`DataPoint`] (fast scans);
+    /// `field` indexes [`DataPoint::to_array`].
+    pub fn value(&self, epochs: u32, k: usize, field: usize) -> Option<f64> {
+        let slot = self.db.budget_slot(epochs)?;
+        if k >= self.count(slot) {
+            return None;
+        }
+        self.db.read_value(self.first_point(slot) + k as u64, field)
+    }
+    /// Every repeat at `epochs`, in file order.
+    pub fn repeats(&self, epochs: u32) -> Result<Vec<DataPoint>, QueryError> {
+        let slot = self
+            .db
+            .budget_slot(epochs)
+            .ok_or_else(|| QueryError::InvalidEpochs {
+                epochs,
+                valid: self.db.epochs().to_vec(),
+            })?;
+        let first = self.first_point(slot);
+        (0..self.count(slot))
+            .map(|k| {
+                self.db
+                    .read_point(first + k as u64)
+                    .ok_or(QueryError::MissingRepeat {
+                        hash: self.hash(),
+                        epochs,
+                        repeat: k,
+                        available: self.count(slot),
+                    })
+            })
+            .collect()
+    }
+    /// Every budget this model has, with its repeats (the official `computed_stats`).
+    pub fn computed_stats(&self) -> BTreeMap<u32, Vec<DataPoint>> {
+        let mut out = BTreeMap::new();
+        for &e in self.db.epochs() {
+            if let Ok(r) = self.repeats(e) {
+                if !r.is_empty() {
+                    out.insert(e, r);
+                }
+            }
+        }
+        out
+    }
+}
+
+impl std::fmt::Debug for Model<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Model")
+            .field("hash", &self.hash())
+            .field("index", &self.index)
+            .finish()
+    }
+}

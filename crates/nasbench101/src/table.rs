@@ -1,0 +1,311 @@
+//! The compact store format, also used as the in-memory layout of a parsed tfrecord, so both
+//! sources answer through the same code.
+//!
+//! Layout (all integers little-endian, offsets u64):
+//!
+//! | part | size | content |
+//! |---|---|---|
+//! | header | 128 | magic `NB1S1-NB101STORE`, version, flags (bit 0: values are f32, bit 1: synthetic), counts, budgets, section offsets, CRC32C of the metadata sections, of the data section and of the header |
+//! | models | 48 × models | file order: hash, first data point, params, adjacency bits, op codes, vertex count, repeats per budget |
+//! | index | 20 × models | (hash, model number) sorted by hash |
+//! | directory | 4 × 65537 | first index slot per 16-bit hash prefix |
+//! | data | 8 values × (4 or 8) × data points | per model, budgets ascending, repeats in file order |
+
+use crate::hash::ModelHash;
+use crate::op::{Op, INPUT, OUTPUT};
+use std::collections::HashMap;
+
+pub(crate) const MAGIC: &[u8; 16] = b"NB1S1-NB101STORE";
+pub(crate) const VERSION: u32 = 1;
+pub(crate) const HEADER_LEN: usize = 128;
+pub(crate) const MODEL_LEN: usize = 48;
+pub(crate) const INDEX_LEN: usize = 20;
+pub(crate) const DIR_SLOTS: usize = 65537;
+pub(crate) const DIR_LEN: usize = DIR_SLOTS * 4;
+/// Most distinct epoch budgets a table can hold.
+pub const MAX_BUDGETS: usize = 8;
+/// Most vertices a stored model may have.
+pub const MAX_STORED_VERTICES: usize = 7;
+pub(crate) const FLAG_F32: u32 = 1;
+pub(crate) const FLAG_SYNTHETIC: u32 = 2;
+
+/// The reserved hash of the marker record that labels a file as synthetic
+/// (md5 of "nb1s1 synthetic NAS-Bench-101 data"); readers skip it.
+pub const SYNTHETIC_MARKER: ModelHash = ModelHash([
+    0x13, 0xb1, 0xfa, 0xd9, 0x68, 0x52, 0x2d, 0x39, 0x1f, 0x7f, 0x32, 0x29, 0x5e, 0x0d, 0x8c, 0xc9,
+]);
+
+/// Op code of a vertex in the store: interior ops by label, then input and output.
+pub(crate) fn op_code(name: &str) -> Option<u32> {
+    match name {
+        INPUT => Some(3),
+        OUTPUT => Some(4),
+        _ => Op::from_name(name).map(|o| o.label() as u32),
+    }
+}
+
+pub(crate) fn op_name(code: u32) -> &'static str {
+    match code {
+        3 => INPUT,
+        4 => OUTPUT,
+        c => Op::from_label(c as i32).map_or("?", Op::name),
+    }
+}
+
+/// Why a record cannot enter a table.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TableError {
+    #[error("{0} vertices; at most {MAX_STORED_VERTICES} can be stored")]
+    TooManyVertices(usize),
+    #[error("op {0:?} is not an NB-101 op name")]
+    UnknownOp(String),
+    #[error("{ops} ops for {vertices} vertices")]
+    OpsLength { vertices: usize, ops: usize },
+    #[error("{0} evaluations in ModelMetrics; at least 3 (initial, halfway, final) needed")]
+    MissingEvaluations(usize),
+    #[error("more than {MAX_BUDGETS} distinct epoch budgets")]
+    TooManyBudgets,
+    #[error("more than 255 repeats of model {hash} at {epochs} epochs")]
+    TooManyRepeats { hash: ModelHash, epochs: u32 },
+}
+
+/// A model's fixed data packed for the table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct PackedModel {
+    pub hash: ModelHash,
+    pub params: i32,
+    pub adj: u32,
+    pub ops: u32,
+    pub nv: u8,
+}
+
+/// Packs an adjacency (flattened 0/1 text or rows) and op names.
+pub(crate) fn pack_model(
+    hash: ModelHash,
+    params: i32,
+    matrix_text: &str,
+    ops_text: &str,
+) -> Result<PackedModel, crate::record::PayloadError> {
+    use crate::record::PayloadError;
+    let len = matrix_text.len();
+    let n = (len as f64).sqrt().round() as usize;
+    if n == 0 || n * n != len {
+        return Err(PayloadError::Matrix("length is not a positive square"));
+    }
+    if n > MAX_STORED_VERTICES {
+        return Err(PayloadError::Matrix("more than 7 vertices"));
+    }
+    let bytes = matrix_text.as_bytes();
+    let mut adj = 0u32;
+    let mut bit = 0;
+    for r in 0..n {
+        for c in 0..n {
+            let v = bytes.get(r * n + c).copied().unwrap_or(b'0');
+            match (v, c > r) {
+                (b'0', _) => {}
+                (b'1', true) => adj |= 1 << bit,
+                (b'1', false) => return Err(PayloadError::Matrix("not strictly upper triangular")),
+                _ => return Err(PayloadError::Matrix("characters other than 0 and 1")),
+            }
+            if c > r {
+                bit += 1;
+            }
+        }
+    }
+    let mut ops = 0u32;
+    let mut count = 0usize;
+    for (v, name) in ops_text.split(',').enumerate() {
+        let code = op_code(name).ok_or(PayloadError::Ops("unknown op name"))?;
+        if v < MAX_STORED_VERTICES {
+            ops |= code << (3 * v);
+        }
+        count += 1;
+    }
+    if count != n {
+        return Err(PayloadError::Ops("op count differs from vertex count"));
+    }
+    Ok(PackedModel {
+        hash,
+        params,
+        adj,
+        ops,
+        nv: n as u8,
+    })
+}
+
+/// Rows of a packed adjacency.
+pub(crate) fn unpack_adjacency(adj: u32, nv: usize) -> Vec<Vec<u8>> {
+    let mut m = vec![vec![0u8; nv]; nv];
+    let mut bit = 0;
+    for (r, row) in m.iter_mut().enumerate() {
+        for cell in row.iter_mut().skip(r + 1) {
+            *cell = ((adj >> bit) & 1) as u8;
+            bit += 1;
+        }
+    }
+    m
+}
+
+/// Collects records (any order) and lays them out as a table.
+#[derive(Default)]
+pub struct TableBuilder {
+    models: Vec<PackedModel>,
+    by_hash: HashMap<ModelHash, u32>,
+    /// (model number, epochs, 8 values) in file order.
+    records: Vec<(u32, u32, [f64; 8])>,
+    synthetic: bool,
+}
+
+impl TableBuilder {
+    /// An empty builder.
+    pub fn new() -> TableBuilder {
+        TableBuilder::default()
+    }
+
+    /// Marks the table as synthetic (the marker record was seen).
+    pub fn set_synthetic(&mut self) {
+        self.synthetic = true;
+    }
+
+    /// True when `hash` was already added (its fixed data is then taken from the first record).
+    pub(crate) fn model_number(&self, hash: &ModelHash) -> Option<u32> {
+        self.by_hash.get(hash).copied()
+    }
+
+    pub(crate) fn add_model(&mut self, m: PackedModel) -> u32 {
+        let id = self.models.len() as u32;
+        self.models.push(m);
+        self.by_hash.insert(m.hash, id);
+        id
+    }
+
+    pub(crate) fn add_values(&mut self, model: u32, epochs: u32, values: [f64; 8]) {
+        self.records.push((model, epochs, values));
+    }
+
+    /// Number of distinct models so far.
+    pub fn len(&self) -> usize {
+        self.models.len()
+    }
+
+    /// No model added.
+    pub fn is_empty(&self) -> bool {
+        self.models.is_empty()
+    }
+
+    /// Lays out the table; values are stored as f32 only when every one round-trips exactly.
+    pub fn finish(self) -> Result<Vec<u8>, TableError> {
+        let mut budgets: Vec<u32> = self.records.iter().map(|r| r.1).collect();
+        budgets.sort_unstable();
+        budgets.dedup();
+        if budgets.len() > MAX_BUDGETS {
+            return Err(TableError::TooManyBudgets);
+        }
+        let nb = budgets.len();
+        let slot_of = |e: u32| budgets.binary_search(&e).unwrap_or(0);
+        let n = self.models.len();
+        let mut counts = vec![0u8; n * nb];
+        for &(m, e, _) in &self.records {
+            let c = &mut counts[m as usize * nb + slot_of(e)];
+            *c = c.checked_add(1).ok_or(TableError::TooManyRepeats {
+                hash: self.models[m as usize].hash,
+                epochs: e,
+            })?;
+        }
+        // First data point of every (model, budget), in model order then budget order.
+        let mut cursor = vec![0u64; n * nb];
+        let mut dp_start = vec![0u64; n];
+        let mut next = 0u64;
+        for m in 0..n {
+            dp_start[m] = next;
+            for s in 0..nb {
+                cursor[m * nb + s] = next;
+                next += u64::from(counts[m * nb + s]);
+            }
+        }
+        let n_dp = next as usize;
+        let all_f32 = self.records.iter().all(|r| {
+            r.2.iter()
+                .all(|&v| f64::from(v as f32).to_bits() == v.to_bits())
+        });
+        let width = if all_f32 { 4 } else { 8 };
+        let models_off = HEADER_LEN;
+        let index_off = models_off + n * MODEL_LEN;
+        let dir_off = index_off + n * INDEX_LEN;
+        let data_off = dir_off + DIR_LEN;
+        let file_len = data_off + n_dp * 8 * width;
+        let mut out = vec![0u8; file_len];
+        // Data, placed by (model, budget) cursors so repeats keep file order.
+        for &(m, e, values) in &self.records {
+            let slot = m as usize * nb + slot_of(e);
+            let dp = cursor[slot] as usize;
+            cursor[slot] += 1;
+            let at = data_off + dp * 8 * width;
+            for (k, v) in values.iter().enumerate() {
+                let p = at + k * width;
+                if all_f32 {
+                    out[p..p + 4].copy_from_slice(&(*v as f32).to_le_bytes());
+                } else {
+                    out[p..p + 8].copy_from_slice(&v.to_le_bytes());
+                }
+            }
+        }
+        for (i, m) in self.models.iter().enumerate() {
+            let p = models_off + i * MODEL_LEN;
+            let e = &mut out[p..p + MODEL_LEN];
+            e[0..16].copy_from_slice(&m.hash.0);
+            e[16..24].copy_from_slice(&dp_start[i].to_le_bytes());
+            e[24..28].copy_from_slice(&m.params.to_le_bytes());
+            e[28..32].copy_from_slice(&m.adj.to_le_bytes());
+            e[32..36].copy_from_slice(&m.ops.to_le_bytes());
+            e[36] = m.nv;
+            e[37..37 + nb].copy_from_slice(&counts[i * nb..(i + 1) * nb]);
+        }
+        let mut order: Vec<u32> = (0..n as u32).collect();
+        order.sort_unstable_by_key(|&i| self.models[i as usize].hash);
+        for (slot, &i) in order.iter().enumerate() {
+            let p = index_off + slot * INDEX_LEN;
+            out[p..p + 16].copy_from_slice(&self.models[i as usize].hash.0);
+            out[p + 16..p + 20].copy_from_slice(&i.to_le_bytes());
+        }
+        // Directory: dir[p] = number of index entries whose 16-bit prefix is below p.
+        let mut slot = 0usize;
+        for p in 0..DIR_SLOTS {
+            while slot < n {
+                let h = &self.models[order[slot] as usize].hash.0;
+                if (usize::from(h[0]) << 8 | usize::from(h[1])) < p {
+                    slot += 1;
+                } else {
+                    break;
+                }
+            }
+            let at = dir_off + p * 4;
+            out[at..at + 4].copy_from_slice(&(slot as u32).to_le_bytes());
+        }
+        // Header.
+        let h = &mut out[..HEADER_LEN];
+        h[0..16].copy_from_slice(MAGIC);
+        h[16..20].copy_from_slice(&VERSION.to_le_bytes());
+        let flags =
+            if all_f32 { FLAG_F32 } else { 0 } | if self.synthetic { FLAG_SYNTHETIC } else { 0 };
+        h[20..24].copy_from_slice(&flags.to_le_bytes());
+        h[24..32].copy_from_slice(&(n as u64).to_le_bytes());
+        h[32..40].copy_from_slice(&(n_dp as u64).to_le_bytes());
+        h[40..44].copy_from_slice(&(nb as u32).to_le_bytes());
+        for (s, b) in budgets.iter().enumerate() {
+            h[44 + 4 * s..48 + 4 * s].copy_from_slice(&b.to_le_bytes());
+        }
+        h[80..88].copy_from_slice(&(models_off as u64).to_le_bytes());
+        h[88..96].copy_from_slice(&(index_off as u64).to_le_bytes());
+        h[96..104].copy_from_slice(&(dir_off as u64).to_le_bytes());
+        h[104..112].copy_from_slice(&(data_off as u64).to_le_bytes());
+        h[112..120].copy_from_slice(&(file_len as u64).to_le_bytes());
+        let meta_crc = crc32c::crc32c(&out[models_off..data_off]);
+        let data_crc = crc32c::crc32c(&out[data_off..]);
+        out[76..80].copy_from_slice(&meta_crc.to_le_bytes());
+        out[120..124].copy_from_slice(&data_crc.to_le_bytes());
+        let header_crc = crc32c::crc32c(&out[..124]);
+        out[124..128].copy_from_slice(&header_crc.to_le_bytes());
+        Ok(out)
+    }
+}
