@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The main job of the quick start: a short, real one-shot architecture search end to end (CIFAR-10
+# import, supernet training on CPU, anytime NAS-Bench-101 evaluation every epoch, report).
+# Extra arguments go to `nb1s1 demo` (see `nb1s1 demo --help`).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=scripts/env.sh
+source scripts/env.sh
+exec cargo run --release --quiet -p nb1s1 -- demo "$@"
