@@ -10,6 +10,9 @@ mod index;
 mod reference;
 mod sampling;
 mod space;
+mod stats;
+pub mod synthetic;
+mod table;
 
 pub use architecture::{ArchError, Architecture};
 pub use encoding::{ArchitectureWeights, Decision, EncodingError};
@@ -21,3 +24,7 @@ pub use space::{
     nb101_label, op_from_name, op_name, primitive_index, SearchSpace, SpaceId, UnknownSpace,
     PRIMITIVES,
 };
+pub use stats::{
+    Best, BudgetStats, Histogram, ModelStats, ReferenceDifference, SpaceStats, QUANTILES,
+};
+pub use table::{Run, SpaceTable, TableError};
