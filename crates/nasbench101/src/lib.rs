@@ -6,6 +6,7 @@
 mod api;
 mod atomic;
 mod dataset;
+pub mod generate;
 mod hash;
 mod mt;
 mod op;
