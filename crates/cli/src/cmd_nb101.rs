@@ -1,9 +1,724 @@
-//! `nb1s1 nb101`.
+//! `nb1s1 nb101`: convert, inspect, query, hash and validate NAS-Bench-101 data, generate
+//! synthetic files, and benchmark the engine. The machine contract (`--json`) is documented in
+//! docs/nb101-cli.md.
+
+use anyhow::{bail, Context};
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use nasbench101::generate::{
+    generate, generate_from_specs, GenerateConfig, FULL_BUDGETS, ONLY108_BUDGETS,
+};
+use nasbench101::{
+    atomic_write, atomic_write_with, Api, ModelHash, ModelSpec, Nb101, OpenOptions, RepeatSampler,
+    SpecError,
+};
+use serde_json::{json, Value};
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Arguments of `nb1s1 nb101`.
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
 
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("`nb1s1 nb101` is not implemented yet")
+#[derive(Subcommand)]
+enum Command {
+    /// Convert an official tfrecord into the compact store (bit-identical values).
+    Convert(ConvertArgs),
+    /// Describe a data file (tfrecord or store).
+    Info(InfoArgs),
+    /// Query specs (or hashes) like the official API.
+    Query(QueryArgs),
+    /// Print the graph hash of specs.
+    Hash(SpecArgs),
+    /// Check specs against the official rules; print the pruned cell and hash.
+    Validate(SpecArgs),
+    /// Write a SYNTHETIC data file in the official tfrecord format.
+    Generate(GenerateArgs),
+    /// Measure convert, open, query and scan speed on a tfrecord (and its store).
+    Bench(BenchArgs),
+}
+
+#[derive(Parser)]
+struct ConvertArgs {
+    /// Official-format tfrecord to read.
+    input: PathBuf,
+    /// Store file to write (atomically).
+    output: PathBuf,
+    /// Skip the payload CRC check (the length CRC is always checked).
+    #[arg(long)]
+    no_verify_crc: bool,
+}
+
+#[derive(Parser)]
+struct DataArg {
+    /// The data file: a tfrecord or a store.
+    #[arg(long = "nb101", env = "NB1S1_NB101")]
+    nb101: PathBuf,
+}
+
+#[derive(Parser)]
+struct InfoArgs {
+    #[command(flatten)]
+    data: DataArg,
+    /// Also check the store's data checksum.
+    #[arg(long)]
+    verify: bool,
+    /// One JSON object instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Parser, Clone)]
+struct SpecArgs {
+    /// Adjacency matrix: flat 0/1 string (row-major) or rows separated by '/'.
+    #[arg(long, requires = "ops", conflicts_with = "batch")]
+    matrix: Option<String>,
+    /// Comma-separated full NB-101 op names, input and output included.
+    #[arg(long, requires = "matrix")]
+    ops: Option<String>,
+    /// JSON lines `{"matrix": [[..]], "ops": [..]}`; `-` for standard input.
+    #[arg(long)]
+    batch: Option<PathBuf>,
+    /// One JSON object per spec, in input order.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Parser)]
+struct QueryArgs {
+    #[command(flatten)]
+    data: DataArg,
+    #[command(flatten)]
+    spec: SpecArgs,
+    /// Query a module hash directly (instead of a spec).
+    #[arg(long, conflicts_with_all = ["matrix", "batch"])]
+    hash: Option<String>,
+    /// Epoch budget.
+    #[arg(long, default_value_t = 108)]
+    epochs: u32,
+    /// Return the halfway values (and count half the epochs).
+    #[arg(long)]
+    stop_halfway: bool,
+    /// Return every repeat instead of one sampled repeat.
+    #[arg(long)]
+    all_repeats: bool,
+    /// Seed of the fast repeat sampler.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Reproduce the official API seeded with this integer (CPython MT19937 randint(0, 2)).
+    #[arg(long, conflicts_with = "repeat")]
+    python_seed: Option<i64>,
+    /// Always return this repeat (0-based, file order).
+    #[arg(long)]
+    repeat: Option<usize>,
+}
+
+#[derive(Parser)]
+struct GenerateArgs {
+    /// Output tfrecord (written atomically).
+    #[arg(long)]
+    out: PathBuf,
+    /// Number of models.
+    #[arg(long, default_value_t = 1000)]
+    models: usize,
+    /// Budgets: `full` (4, 12, 36, 108) or `108`.
+    #[arg(long, default_value = "full")]
+    budgets: String,
+    /// Seed of every random choice.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Every hash is the true hash of a distinct valid spec.
+    #[arg(long)]
+    true_hashes: bool,
+    /// One model per spec line (`{"matrix","ops"}`), duplicates by hash skipped; `-` for stdin.
+    #[arg(long)]
+    specs: Option<PathBuf>,
+}
+
+#[derive(Parser)]
+struct BenchArgs {
+    /// The tfrecord to convert and query.
+    #[arg(long)]
+    tfrecord: PathBuf,
+    /// Where to write the store (default: the tfrecord path + ".nb101").
+    #[arg(long)]
+    store: Option<PathBuf>,
+    /// Number of query samples for the medians.
+    #[arg(long, default_value_t = 20000)]
+    samples: usize,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    match args.command {
+        Command::Convert(a) => convert(a),
+        Command::Info(a) => info(a),
+        Command::Query(a) => query(a),
+        Command::Hash(a) => hash_cmd(a),
+        Command::Validate(a) => validate(a),
+        Command::Generate(a) => generate_cmd(a),
+        Command::Bench(a) => bench(a),
+    }
+}
+
+const SYNTHETIC_BANNER: &str = "SYNTHETIC DATA: not real NAS-Bench-101 results";
+
+fn bytes_bar(len: u64, msg: &'static str) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{msg} [{bar:40}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.set_message(msg);
+    bar
+}
+
+fn open_data(path: &Path) -> anyhow::Result<Nb101> {
+    let len = std::fs::metadata(path)
+        .with_context(|| format!("{}: cannot read", path.display()))?
+        .len();
+    let bar = bytes_bar(len, "reading");
+    let mut cb = |done: u64| bar.set_position(done);
+    let db = Nb101::open_with(path, OpenOptions::default(), Some(&mut cb))?;
+    bar.finish_and_clear();
+    Ok(db)
+}
+
+fn convert(a: ConvertArgs) -> anyhow::Result<()> {
+    let t = std::time::Instant::now();
+    let len = std::fs::metadata(&a.input)
+        .with_context(|| format!("{}: cannot read", a.input.display()))?
+        .len();
+    let bar = bytes_bar(len, "converting");
+    let mut cb = |done: u64| bar.set_position(done);
+    let opts = OpenOptions {
+        verify_payload_crc: !a.no_verify_crc,
+        ..OpenOptions::default()
+    };
+    let db = Nb101::open_with(&a.input, opts, Some(&mut cb))?;
+    bar.finish_and_clear();
+    if db.source_kind() == nasbench101::SourceKind::Store {
+        bail!("{}: is already a store", a.input.display());
+    }
+    atomic_write(&a.output, db.store_bytes())
+        .with_context(|| format!("{}: cannot write", a.output.display()))?;
+    if db.is_synthetic() {
+        eprintln!("{SYNTHETIC_BANNER}");
+    }
+    eprintln!(
+        "wrote {}: {} models, {} runs, budgets {:?}, values {} ({} bytes, {:.2} s)",
+        a.output.display(),
+        db.len(),
+        db.num_datapoints(),
+        db.epochs(),
+        if db.values_are_f32() {
+            "f32 (exact)"
+        } else {
+            "f64"
+        },
+        db.store_bytes().len(),
+        t.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn info(a: InfoArgs) -> anyhow::Result<()> {
+    let db = open_data(&a.data.nb101)?;
+    if a.verify {
+        db.verify()?;
+    }
+    let kind = match db.source_kind() {
+        nasbench101::SourceKind::Store => "store",
+        nasbench101::SourceKind::TfRecord => "tfrecord",
+    };
+    let first = db.models().next().map(|m| m.hash().to_string());
+    if a.json {
+        let v = json!({
+            "path": db.path().display().to_string(),
+            "kind": kind,
+            "synthetic": db.is_synthetic(),
+            "models": db.len(),
+            "runs": db.num_datapoints(),
+            "epochs": db.epochs(),
+            "values": if db.values_are_f32() { "f32" } else { "f64" },
+            "first_hash": first,
+            "verified": a.verify,
+        });
+        println!("{v}");
+        return Ok(());
+    }
+    if db.is_synthetic() {
+        println!("{SYNTHETIC_BANNER}");
+    }
+    println!("path        {}", db.path().display());
+    println!("kind        {kind}");
+    println!(
+        "synthetic   {}",
+        if db.is_synthetic() {
+            "YES (SYNTHETIC)"
+        } else {
+            "no"
+        }
+    );
+    println!("models      {}", db.len());
+    println!("runs        {}", db.num_datapoints());
+    println!("epochs      {:?}", db.epochs());
+    println!(
+        "values      {}",
+        if db.values_are_f32() {
+            "f32 (every value exact)"
+        } else {
+            "f64"
+        }
+    );
+    if let Some(h) = first {
+        println!("first hash  {h}");
+    }
+    if a.verify {
+        println!("checksums   ok");
+    }
+    Ok(())
+}
+
+/// One spec of the input, or why it could not be read.
+enum SpecInput {
+    Spec(ModelSpec),
+    Bad { code: &'static str, message: String },
+}
+
+fn parse_matrix_arg(text: &str) -> anyhow::Result<Vec<Vec<u8>>> {
+    let parse_row = |r: &str| -> anyhow::Result<Vec<u8>> {
+        r.trim()
+            .chars()
+            .map(|c| match c {
+                '0' => Ok(0),
+                '1' => Ok(1),
+                _ => bail!("matrix: character {c:?} is not 0 or 1"),
+            })
+            .collect()
+    };
+    if text.contains('/') {
+        text.split('/').map(parse_row).collect()
+    } else {
+        let flat = parse_row(text)?;
+        let n = (flat.len() as f64).sqrt().round() as usize;
+        if n * n != flat.len() || n == 0 {
+            bail!("matrix: {} digits is not a square number", flat.len());
+        }
+        Ok(flat.chunks(n).map(<[u8]>::to_vec).collect())
+    }
+}
+
+fn spec_from_json(line: &str) -> SpecInput {
+    #[derive(serde::Deserialize)]
+    struct Line {
+        matrix: Vec<Vec<u8>>,
+        ops: Vec<String>,
+    }
+    match serde_json::from_str::<Line>(line) {
+        Ok(l) => match ModelSpec::new(l.matrix, l.ops) {
+            Ok(s) => SpecInput::Spec(s),
+            Err(e) => SpecInput::Bad {
+                code: e.code(),
+                message: e.to_string(),
+            },
+        },
+        Err(e) => SpecInput::Bad {
+            code: "bad_json",
+            message: e.to_string(),
+        },
+    }
+}
+
+fn read_specs(a: &SpecArgs) -> anyhow::Result<Vec<SpecInput>> {
+    if let (Some(m), Some(o)) = (&a.matrix, &a.ops) {
+        let matrix = parse_matrix_arg(m)?;
+        let ops = o.split(',').map(|s| s.trim().to_string()).collect();
+        return Ok(vec![match ModelSpec::new(matrix, ops) {
+            Ok(s) => SpecInput::Spec(s),
+            Err(e) => SpecInput::Bad {
+                code: e.code(),
+                message: e.to_string(),
+            },
+        }]);
+    }
+    let Some(path) = &a.batch else {
+        bail!("give a spec with --matrix and --ops, or many with --batch FILE.jsonl");
+    };
+    let reader: Box<dyn BufRead> = if path.as_os_str() == "-" {
+        Box::new(std::io::BufReader::new(std::io::stdin()))
+    } else {
+        Box::new(std::io::BufReader::new(
+            std::fs::File::open(path)
+                .with_context(|| format!("{}: cannot open", path.display()))?,
+        ))
+    };
+    let mut out = Vec::new();
+    for (i, line) in reader.lines().enumerate() {
+        let line = line.with_context(|| format!("{}: line {}", path.display(), i + 1))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        out.push(spec_from_json(&line));
+    }
+    Ok(out)
+}
+
+fn error_json(code: &str, message: &str) -> Value {
+    json!({"error": code, "message": message})
+}
+
+fn print_line(out: &mut impl Write, v: &Value) -> anyhow::Result<()> {
+    writeln!(out, "{v}")?;
+    Ok(())
+}
+
+fn validate(a: SpecArgs) -> anyhow::Result<()> {
+    let specs = read_specs(&a)?;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    if !a.json {
+        writeln!(
+            out,
+            "{:<4} {:<6} {:<22} {:<34} pruned ops",
+            "#", "valid", "error", "hash"
+        )?;
+    }
+    for (i, s) in specs.iter().enumerate() {
+        let (valid, code, message, pm, po, hash) = match s {
+            SpecInput::Spec(spec) => {
+                let checked = spec.hash();
+                (
+                    checked.is_ok(),
+                    checked.as_ref().err().map(SpecError::code),
+                    checked.as_ref().err().map(ToString::to_string),
+                    spec.pruned_matrix().map(<[Vec<u8>]>::to_vec),
+                    spec.pruned_ops().map(<[String]>::to_vec),
+                    checked.ok().map(|h| h.to_string()),
+                )
+            }
+            SpecInput::Bad { code, message } => {
+                (false, Some(*code), Some(message.clone()), None, None, None)
+            }
+        };
+        if a.json {
+            let mut v = json!({
+                "valid": valid, "error": code, "pruned_matrix": pm,
+                "pruned_ops": po, "hash": hash,
+            });
+            if let (Some(m), Some(obj)) = (message, v.as_object_mut()) {
+                obj.insert("message".into(), Value::String(m));
+            }
+            print_line(&mut out, &v)?;
+        } else {
+            writeln!(
+                out,
+                "{:<4} {:<6} {:<22} {:<34} {}",
+                i,
+                if valid { "yes" } else { "no" },
+                code.unwrap_or("-"),
+                hash.as_deref().unwrap_or("-"),
+                po.map(|o| o.join(",")).unwrap_or_else(|| "-".into())
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn hash_cmd(a: SpecArgs) -> anyhow::Result<()> {
+    let specs = read_specs(&a)?;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut failures = 0;
+    for s in &specs {
+        let r = match s {
+            SpecInput::Spec(spec) => spec.hash().map_err(|e| (e.code(), e.to_string())),
+            SpecInput::Bad { code, message } => Err((*code, message.clone())),
+        };
+        match r {
+            Ok(h) if a.json => print_line(&mut out, &json!({"hash": h.to_string()}))?,
+            Ok(h) => writeln!(out, "{h}")?,
+            Err((code, message)) => {
+                failures += 1;
+                if a.json {
+                    print_line(
+                        &mut out,
+                        &json!({"hash": null, "error": code, "message": message}),
+                    )?;
+                } else {
+                    writeln!(out, "error: {code}: {message}")?;
+                }
+            }
+        }
+    }
+    out.flush()?;
+    if failures > 0 {
+        bail!("{failures} of {} spec(s) could not be hashed", specs.len());
+    }
+    Ok(())
+}
+
+fn repeat_json(p: &nasbench101::DataPoint) -> Value {
+    serde_json::to_value(p).unwrap_or(Value::Null)
+}
+
+fn query(a: QueryArgs) -> anyhow::Result<()> {
+    let db = Arc::new(open_data(&a.data.nb101)?);
+    let sampler = match (a.python_seed, a.repeat) {
+        (Some(s), _) => RepeatSampler::cpython(i128::from(s)),
+        (None, Some(k)) => RepeatSampler::Fixed(k),
+        (None, None) => RepeatSampler::fast(a.seed),
+    };
+    let mut api = Api::with_sampler(Arc::clone(&db), sampler);
+    let synthetic = db.is_synthetic();
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    if synthetic && !a.spec.json {
+        writeln!(out, "{SYNTHETIC_BANNER}")?;
+    }
+    // Inputs: a hash, or specs.
+    enum Item {
+        Spec(SpecInput),
+        Hash(String),
+    }
+    let items: Vec<Item> = match &a.hash {
+        Some(h) => vec![Item::Hash(h.clone())],
+        None => read_specs(&a.spec)?.into_iter().map(Item::Spec).collect(),
+    };
+    let mut failures = 0usize;
+    let mut first_error = None;
+    if !a.spec.json && !a.all_repeats {
+        writeln!(
+            out,
+            "{:<4} {:<34} {:>6} {:>12} {:>10} {:>10} {:>10} {:>10}",
+            "#", "hash", "epochs", "params", "time_s", "train", "valid", "test"
+        )?;
+    }
+    for (i, item) in items.iter().enumerate() {
+        let result: Result<Value, (String, String)> = (|| {
+            let qe = |e: nasbench101::QueryError| (e.code().to_string(), e.to_string());
+            let all_json = |model: &nasbench101::Model<'_>| -> Result<Value, (String, String)> {
+                let reps = model.repeats(a.epochs).map_err(qe)?;
+                Ok(json!({
+                    "hash": model.hash().to_string(), "epochs": a.epochs, "synthetic": synthetic,
+                    "module_adjacency": model.adjacency(), "module_operations": model.ops(),
+                    "trainable_parameters": model.trainable_parameters(),
+                    "repeats": reps.iter().map(repeat_json).collect::<Vec<_>>(),
+                }))
+            };
+            let (spec, hash) = match item {
+                Item::Spec(SpecInput::Bad { code, message }) => {
+                    return Err((code.to_string(), message.clone()))
+                }
+                Item::Spec(SpecInput::Spec(spec)) => {
+                    if a.all_repeats {
+                        // Official order: the budget first, then the spec.
+                        api.query_all_repeats(spec, a.epochs).map_err(qe)?;
+                        return all_json(&db.model_by_spec(spec).map_err(qe)?);
+                    }
+                    (spec.clone(), spec.hash().map_err(|e| qe(e.into()))?)
+                }
+                Item::Hash(h) => {
+                    let hash: ModelHash = h.parse().map_err(|e: nasbench101::ParseHashError| {
+                        ("bad_hash".to_string(), e.to_string())
+                    })?;
+                    let model = db
+                        .model(&hash)
+                        .ok_or_else(|| qe(nasbench101::QueryError::UnknownHash(hash)))?;
+                    if a.all_repeats {
+                        return all_json(&model);
+                    }
+                    (model.spec().map_err(|e| qe(e.into()))?, hash)
+                }
+            };
+            let r = api.query(&spec, a.epochs, a.stop_halfway).map_err(qe)?;
+            let mut v = serde_json::to_value(&r).unwrap_or(Value::Null);
+            if let Some(obj) = v.as_object_mut() {
+                obj.insert("hash".into(), Value::String(hash.to_string()));
+                obj.insert("epochs".into(), json!(a.epochs));
+                obj.insert("stop_halfway".into(), json!(a.stop_halfway));
+                obj.insert("synthetic".into(), json!(synthetic));
+            }
+            Ok(v)
+        })();
+        match result {
+            Ok(v) if a.spec.json => print_line(&mut out, &v)?,
+            Ok(v) if a.all_repeats => {
+                writeln!(
+                    out,
+                    "#{i} {} epochs {} params {}",
+                    v["hash"].as_str().unwrap_or("?"),
+                    a.epochs,
+                    v["trainable_parameters"]
+                )?;
+                writeln!(
+                    out,
+                    "  {:<7} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}",
+                    "repeat",
+                    "h_time",
+                    "h_train",
+                    "h_valid",
+                    "h_test",
+                    "time",
+                    "train",
+                    "valid",
+                    "test"
+                )?;
+                for (k, r) in v["repeats"].as_array().into_iter().flatten().enumerate() {
+                    let f = |key: &str| r[key].as_f64().unwrap_or(f64::NAN);
+                    writeln!(
+                        out,
+                        "  {:<7} {:>10.2} {:>10.6} {:>10.6} {:>10.6} {:>10.2} {:>10.6} {:>10.6} {:>10.6}",
+                        k,
+                        f("halfway_training_time"),
+                        f("halfway_train_accuracy"),
+                        f("halfway_validation_accuracy"),
+                        f("halfway_test_accuracy"),
+                        f("final_training_time"),
+                        f("final_train_accuracy"),
+                        f("final_validation_accuracy"),
+                        f("final_test_accuracy")
+                    )?;
+                }
+            }
+            Ok(v) => {
+                let f = |key: &str| v[key].as_f64().unwrap_or(f64::NAN);
+                writeln!(
+                    out,
+                    "{:<4} {:<34} {:>6} {:>12} {:>10.2} {:>10.6} {:>10.6} {:>10.6}",
+                    i,
+                    v["hash"].as_str().unwrap_or("?"),
+                    a.epochs,
+                    v["trainable_parameters"],
+                    f("training_time"),
+                    f("train_accuracy"),
+                    f("validation_accuracy"),
+                    f("test_accuracy")
+                )?;
+            }
+            Err((code, message)) => {
+                failures += 1;
+                if a.spec.json {
+                    print_line(&mut out, &error_json(&code, &message))?;
+                } else {
+                    writeln!(out, "{i:<4} error: {code}: {message}")?;
+                }
+                first_error.get_or_insert(message);
+            }
+        }
+    }
+    if !a.spec.json && !a.all_repeats {
+        let (t, e) = api.get_budget_counters();
+        writeln!(
+            out,
+            "budget: training_time_spent {t:.2} s, total_epochs_spent {e}"
+        )?;
+    }
+    out.flush()?;
+    if failures > 0 {
+        bail!(
+            "{failures} of {} quer(ies) failed; first: {}",
+            items.len(),
+            first_error.unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+fn generate_cmd(a: GenerateArgs) -> anyhow::Result<()> {
+    let budgets = match a.budgets.as_str() {
+        "full" => FULL_BUDGETS.to_vec(),
+        "108" => ONLY108_BUDGETS.to_vec(),
+        other => bail!("--budgets: {other:?} is not `full` or `108`"),
+    };
+    let specs = match &a.specs {
+        Some(p) => {
+            let args = SpecArgs {
+                matrix: None,
+                ops: None,
+                batch: Some(p.clone()),
+                json: false,
+            };
+            let mut out = Vec::new();
+            for (i, s) in read_specs(&args)?.into_iter().enumerate() {
+                match s {
+                    SpecInput::Spec(s) => out.push(s),
+                    SpecInput::Bad { code, message } => {
+                        bail!("{}: spec line {}: {code}: {message}", p.display(), i + 1)
+                    }
+                }
+            }
+            Some(out)
+        }
+        None => None,
+    };
+    let total = specs.as_ref().map_or(a.models, Vec::len) as u64;
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template("generating [{bar:40}] {pos}/{len} models eta {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut summary = None;
+    let mut gen_err = None;
+    atomic_write_with(&a.out, |w| {
+        let mut cb = |n: usize| bar.set_position(n as u64);
+        let r = match &specs {
+            Some(s) => generate_from_specs(w, s, &budgets, 3, &mut cb),
+            None => {
+                let cfg = GenerateConfig {
+                    models: a.models,
+                    budgets: budgets.clone(),
+                    repeats: 3,
+                    seed: a.seed,
+                    true_hashes: a.true_hashes,
+                };
+                generate(w, &cfg, &mut cb)
+            }
+        };
+        match r {
+            Ok(s) => {
+                summary = Some(s);
+                Ok(())
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                gen_err = Some(e);
+                Err(std::io::Error::other(msg))
+            }
+        }
+    })
+    .map_err(|e| match gen_err.take() {
+        Some(g) => anyhow::Error::new(g),
+        None => anyhow::Error::new(e).context(format!("{}: cannot write", a.out.display())),
+    })?;
+    bar.finish_and_clear();
+    if let Some(s) = summary {
+        eprintln!(
+            "{SYNTHETIC_BANNER}\nwrote {}: {} models, {} records (including the synthetic marker){}",
+            a.out.display(),
+            s.models,
+            s.records,
+            if s.skipped_duplicates > 0 {
+                format!(", {} duplicate spec(s) skipped", s.skipped_duplicates)
+            } else {
+                String::new()
+            }
+        );
+    }
+    Ok(())
+}
+
+fn bench(a: BenchArgs) -> anyhow::Result<()> {
+    let store = a
+        .store
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("{}.nb101", a.tfrecord.display())));
+    let report = nasbench101::bench::run(&a.tfrecord, &store, a.samples)?;
+    println!("{}", report.to_markdown());
+    Ok(())
 }

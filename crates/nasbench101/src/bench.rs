@@ -1,0 +1,228 @@
+//! Side-by-side speed measurements on one data file (used by `nb1s1 nb101 bench` and the
+//! criterion-free bench target): raw read vs convert, store open, queries by hash and by spec,
+//! and a full scan.
+
+use crate::api::{Api, RepeatSampler};
+use crate::dataset::{Nb101, Nb101Error, OpenOptions};
+use crate::hash::ModelHash;
+use crate::spec::ModelSpec;
+use std::io::Read;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Measured figures (seconds unless named otherwise).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct BenchReport {
+    pub tfrecord: String,
+    pub tfrecord_bytes: u64,
+    pub store_bytes: u64,
+    pub models: usize,
+    pub runs: u64,
+    pub synthetic: bool,
+    /// Warm read of the whole tfrecord into a sink (what `cat file > /dev/null` does).
+    pub read_s: f64,
+    /// tfrecord → store, CRCs checked, store written atomically.
+    pub convert_s: f64,
+    /// Median of 25 store opens.
+    pub open_store_median_s: f64,
+    /// Median per query by hash (lookup + one repeat read).
+    pub query_by_hash_median_s: f64,
+    /// Median per `Api::query` by spec (check, hash, lookup, repeat).
+    pub query_by_spec_median_s: f64,
+    /// Mean final test accuracy at 108 epochs over every model and repeat.
+    pub scan_s: f64,
+    pub scan_mean_test_accuracy: f64,
+    /// Peak resident memory of this process (VmHWM) after the measurements, bytes.
+    pub peak_rss_bytes: u64,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// Time to read `path` through a 1 MiB buffer (second of two passes, so the cache is warm).
+pub fn read_time(path: &Path) -> std::io::Result<Duration> {
+    let mut buf = vec![0u8; 1 << 20];
+    let mut last = Duration::ZERO;
+    for _ in 0..2 {
+        let t = Instant::now();
+        let mut f = std::fs::File::open(path)?;
+        while f.read(&mut buf)? > 0 {}
+        last = t.elapsed();
+    }
+    Ok(last)
+}
+
+/// Peak resident set size of this process from `/proc/self/status` (0 where unavailable).
+pub fn peak_rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// Mean final test accuracy over every model and repeat at `epochs`.
+pub fn scan_mean_test_accuracy(db: &Nb101, epochs: u32) -> f64 {
+    let (mut sum, mut n) = (0.0, 0u64);
+    for m in db.models() {
+        for k in 0..m.repeat_count(epochs) {
+            if let Some(v) = m.value(epochs, k, 7) {
+                sum += v;
+                n += 1;
+            }
+        }
+    }
+    if n == 0 {
+        f64::NAN
+    } else {
+        sum / n as f64
+    }
+}
+
+/// Per-item median over batches of `batch` calls.
+fn per_call_median(samples: usize, batch: usize, mut f: impl FnMut(usize)) -> f64 {
+    let batches = (samples / batch).max(1);
+    let mut times = Vec::with_capacity(batches);
+    for b in 0..batches {
+        let t = Instant::now();
+        for i in 0..batch {
+            f(b * batch + i);
+        }
+        times.push(t.elapsed().as_secs_f64() / batch as f64);
+    }
+    median(times)
+}
+
+/// Runs every measurement: converts `tfrecord` into `store`, then times the store.
+pub fn run(tfrecord: &Path, store: &Path, samples: usize) -> Result<BenchReport, Nb101Error> {
+    let io = |source| Nb101Error::Io {
+        path: tfrecord.to_path_buf(),
+        source,
+    };
+    let tfrecord_bytes = std::fs::metadata(tfrecord).map_err(io)?.len();
+    let read_s = read_time(tfrecord).map_err(io)?.as_secs_f64();
+    let t = Instant::now();
+    {
+        let db = Nb101::open_with(tfrecord, OpenOptions::default(), None)?;
+        crate::atomic_write(store, db.store_bytes()).map_err(|source| Nb101Error::Io {
+            path: store.to_path_buf(),
+            source,
+        })?;
+    }
+    let convert_s = t.elapsed().as_secs_f64();
+    let mut opens = Vec::new();
+    for _ in 0..25 {
+        let t = Instant::now();
+        let db = Nb101::open(store)?;
+        opens.push(t.elapsed().as_secs_f64());
+        drop(db);
+    }
+    let db = Arc::new(Nb101::open(store)?);
+    let n = db.len().max(1);
+    // Pseudo-random model choices, fixed so runs compare.
+    let pick = |i: usize| (i.wrapping_mul(2_654_435_761) ^ (i >> 3)) % n;
+    let hashes: Vec<ModelHash> = (0..samples.min(100_000))
+        .filter_map(|i| db.model_at(pick(i)).map(|m| m.hash()))
+        .collect();
+    let specs: Vec<ModelSpec> = (0..samples.min(20_000))
+        .filter_map(|i| db.model_at(pick(i)).and_then(|m| m.spec().ok()))
+        .collect();
+    let epochs = db.epochs().last().copied().unwrap_or(108);
+    let mut sink = 0.0;
+    let query_by_hash_median_s = if hashes.is_empty() {
+        f64::NAN
+    } else {
+        per_call_median(samples, 1000, |i| {
+            if let Some(m) = db.model(&hashes[i % hashes.len()]) {
+                if let Ok(p) = m.repeat(epochs, i % 3 % m.repeat_count(epochs).max(1)) {
+                    sink += p.final_test_accuracy;
+                }
+            }
+        })
+    };
+    let mut api = Api::with_sampler(Arc::clone(&db), RepeatSampler::fast(1));
+    let query_by_spec_median_s = if specs.is_empty() {
+        f64::NAN
+    } else {
+        per_call_median(samples, 200, |i| {
+            if let Ok(r) = api.query(&specs[i % specs.len()], epochs, false) {
+                sink += r.test_accuracy;
+            }
+        })
+    };
+    let t = Instant::now();
+    let scan_mean_test_accuracy = scan_mean_test_accuracy(&db, 108);
+    let scan_s = t.elapsed().as_secs_f64();
+    std::hint::black_box(sink);
+    Ok(BenchReport {
+        tfrecord: tfrecord.display().to_string(),
+        tfrecord_bytes,
+        store_bytes: db.store_bytes().len() as u64,
+        models: db.len(),
+        runs: db.num_datapoints(),
+        synthetic: db.is_synthetic(),
+        read_s,
+        convert_s,
+        open_store_median_s: median(opens),
+        query_by_hash_median_s,
+        query_by_spec_median_s,
+        scan_s,
+        scan_mean_test_accuracy,
+        peak_rss_bytes: peak_rss_bytes(),
+    })
+}
+
+impl BenchReport {
+    /// A markdown table of the figures.
+    pub fn to_markdown(&self) -> String {
+        let mut s = String::new();
+        s.push_str(&format!(
+            "{}: {} ({} bytes), {} models, {} runs; store {} bytes\n\n",
+            if self.synthetic { "SYNTHETIC" } else { "data" },
+            self.tfrecord,
+            self.tfrecord_bytes,
+            self.models,
+            self.runs,
+            self.store_bytes
+        ));
+        s.push_str("| measurement | value | target |\n|---|---|---|\n");
+        s.push_str(&format!(
+            "| read tfrecord (warm, like cat > /dev/null) | {:.3} s | |\n",
+            self.read_s
+        ));
+        s.push_str(&format!(
+            "| convert tfrecord → store | {:.3} s ({:.2}x read) | ≤ 3x read |\n",
+            self.convert_s,
+            self.convert_s / self.read_s
+        ));
+        s.push_str(&format!(
+            "| open store (median of 25) | {:.3} ms | < 20 ms |\n",
+            self.open_store_median_s * 1e3
+        ));
+        s.push_str(&format!(
+            "| query by hash (median) | {:.3} µs | < 1 µs |\n",
+            self.query_by_hash_median_s * 1e6
+        ));
+        s.push_str(&format!(
+            "| query by spec, hash included (median) | {:.3} µs | < 10 µs |\n",
+            self.query_by_spec_median_s * 1e6
+        ));
+        s.push_str(&format!(
+            "| scan: mean test accuracy at 108 epochs | {:.1} ms (mean {:.6}) | < 100 ms |\n",
+            self.scan_s * 1e3,
+            self.scan_mean_test_accuracy
+        ));
+        s.push_str(&format!(
+            "| peak RSS of the bench process (includes convert) | {:.1} MiB | |\n",
+            self.peak_rss_bytes as f64 / (1 << 20) as f64
+        ));
+        s
+    }
+}
