@@ -1,2 +1,20 @@
 //! Discrete (black-box) NAS optimizers over a search space and a tabular benchmark: random
 //! search, regularized evolution, REINFORCE, TPE, HyperBand and BOHB. No libtorch here.
+//!
+//! Library functions are pure and deterministic per seed; parallelism over seeds and progress
+//! display belong to the caller (the CLI).
+
+mod benchmark;
+pub mod evolution;
+pub mod hyperband;
+mod optimizer;
+mod output;
+pub mod random_search;
+pub mod reinforce;
+pub mod tpe;
+mod trajectory;
+
+pub use benchmark::{Benchmark, Evaluation, QueryError, TabularBenchmark};
+pub use optimizer::{run, OptimizerKind, UnknownOptimizer};
+pub use output::{is_complete, read_trajectory, run_dir, write_run, OutputError, RunInfo};
+pub use trajectory::{QueryRecord, Tracker};

@@ -1,0 +1,108 @@
+//! The optimizers by name, and one deterministic run per (optimizer, seed).
+
+use std::fmt;
+use std::str::FromStr;
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::benchmark::{Benchmark, QueryError};
+use crate::trajectory::{QueryRecord, Tracker};
+use crate::{evolution, hyperband, random_search, reinforce, tpe};
+
+/// A black-box optimizer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerKind {
+    /// Random search (`rs`).
+    Rs,
+    /// Regularized evolution (`re`).
+    Re,
+    /// REINFORCE (`reinforce`, also `rl`).
+    Reinforce,
+    /// Tree-structured Parzen estimator (`tpe`).
+    Tpe,
+    /// HyperBand (`hb`).
+    Hb,
+    /// BOHB (`bohb`).
+    Bohb,
+}
+
+impl OptimizerKind {
+    /// Every optimizer.
+    pub const ALL: [OptimizerKind; 6] = [
+        OptimizerKind::Rs,
+        OptimizerKind::Re,
+        OptimizerKind::Reinforce,
+        OptimizerKind::Tpe,
+        OptimizerKind::Hb,
+        OptimizerKind::Bohb,
+    ];
+
+    /// The short name used on the command line and in output paths.
+    pub fn name(self) -> &'static str {
+        match self {
+            OptimizerKind::Rs => "rs",
+            OptimizerKind::Re => "re",
+            OptimizerKind::Reinforce => "reinforce",
+            OptimizerKind::Tpe => "tpe",
+            OptimizerKind::Hb => "hb",
+            OptimizerKind::Bohb => "bohb",
+        }
+    }
+}
+
+impl fmt::Display for OptimizerKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// An unknown optimizer name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown optimizer {0:?}: expected one of rs, re, reinforce, tpe, hb, bohb")]
+pub struct UnknownOptimizer(pub String);
+
+impl FromStr for OptimizerKind {
+    type Err = UnknownOptimizer;
+    fn from_str(s: &str) -> Result<Self, UnknownOptimizer> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "rs" | "random" | "random_search" => Ok(OptimizerKind::Rs),
+            "re" | "evolution" | "regularized_evolution" => Ok(OptimizerKind::Re),
+            "reinforce" | "rl" => Ok(OptimizerKind::Reinforce),
+            "tpe" => Ok(OptimizerKind::Tpe),
+            "hb" | "hyperband" => Ok(OptimizerKind::Hb),
+            "bohb" => Ok(OptimizerKind::Bohb),
+            _ => Err(UnknownOptimizer(s.to_string())),
+        }
+    }
+}
+
+/// Runs `kind` for `queries` queries with the given seed; the same inputs always give the same
+/// trajectory.
+pub fn run(
+    kind: OptimizerKind,
+    bench: &dyn Benchmark,
+    queries: usize,
+    seed: u64,
+) -> Result<Vec<QueryRecord>, QueryError> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut tracker = Tracker::new(bench, queries);
+    match kind {
+        OptimizerKind::Rs => random_search::run(&mut tracker, &mut rng)?,
+        OptimizerKind::Re => evolution::run(&mut tracker, &mut rng, Default::default())?,
+        OptimizerKind::Reinforce => reinforce::run(&mut tracker, &mut rng, Default::default())?,
+        OptimizerKind::Tpe => tpe::run(&mut tracker, &mut rng, Default::default())?,
+        OptimizerKind::Hb => hyperband::run(&mut tracker, &mut rng, Default::default())?,
+        OptimizerKind::Bohb => hyperband::run(
+            &mut tracker,
+            &mut rng,
+            hyperband::Settings {
+                eta: 3,
+                bohb: Some(Default::default()),
+            },
+        )?,
+    }
+    Ok(tracker.into_records())
+}
