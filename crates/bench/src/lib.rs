@@ -1,2 +1,19 @@
 //! The benchmark around the optimizers: experiments, the results store, regret and correlation
 //! analysis, and reports.
+//!
+//! This crate never links libtorch: runs are launched as subprocesses of the `nb1s1` binary and
+//! read back from their run folders, which stay the source of truth.
+
+pub mod atomic;
+pub mod error;
+pub mod stats;
+
+pub use error::{BenchError, Result};
+pub mod analysis;
+pub mod correlation;
+pub mod experiment;
+pub mod query;
+pub mod runner;
+pub mod runs;
+pub mod store;
+pub mod table;

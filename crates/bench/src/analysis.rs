@@ -1,0 +1,350 @@
+//! Aggregation of the store into the paper's curves (spec §4.2, §4.3, §6):
+//! regret per epoch (mean ± standard error over seeds, runs truncated to the shortest),
+//! black-box incumbent regret over simulated time, and rank correlation per one-shot epoch.
+
+use crate::error::Result;
+use crate::stats::{mean_se, MeanSe};
+use crate::store::Store;
+use std::collections::BTreeMap;
+
+/// Which "best in space" the regret is measured against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Reference {
+    /// The regret the run recorded: the minima computed exactly from the NB-101 table in use.
+    #[default]
+    Exact,
+    /// The original code's hard-coded minima (spec §1.1), from an incomplete enumeration.
+    Paper,
+}
+
+impl std::str::FromStr for Reference {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "exact" => Ok(Reference::Exact),
+            "paper" => Ok(Reference::Paper),
+            other => Err(format!("unknown reference `{other}` (exact, paper)")),
+        }
+    }
+}
+
+/// `(valid_min_error, test_min_error)` of `nasbench_analysis/search_spaces/search_space_{1,2,3}.py`.
+pub fn paper_min_errors(space: u8) -> Option<(f64, f64)> {
+    match space {
+        1 => Some((0.049278855323791504, 0.05448716878890991)),
+        2 => Some((0.051582515239715576, 0.057592153549194336)),
+        3 => Some((0.04847759008407593, 0.05338543653488159)),
+        _ => None,
+    }
+}
+
+/// The identity of a line in a plot: one optimizer (with its grid point) in one space.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub struct SeriesKey {
+    pub study: String,
+    pub optimizer: String,
+    pub variant: String,
+    pub space: u8,
+}
+
+impl SeriesKey {
+    /// Legend label: the optimizer, plus the grid point when there is one.
+    pub fn label(&self) -> String {
+        if self.variant == "default" {
+            self.optimizer.clone()
+        } else {
+            format!("{} ({})", self.optimizer, self.variant)
+        }
+    }
+}
+
+/// One epoch of an aggregated regret curve.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct EpochPoint {
+    pub epoch: usize,
+    pub test_regret: MeanSe,
+    pub valid_regret: MeanSe,
+    pub one_shot_valid_error: Option<MeanSe>,
+    /// Mean cumulative search seconds at the end of this epoch.
+    pub seconds: Option<MeanSe>,
+}
+
+/// A regret-vs-epoch curve over the seeds of one series.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RegretCurve {
+    pub key: SeriesKey,
+    pub seeds: usize,
+    /// Devices the runs reported (for the time axis caption).
+    pub devices: Vec<String>,
+    pub points: Vec<EpochPoint>,
+}
+
+struct EpochRow {
+    test_regret: Option<f64>,
+    valid_regret: Option<f64>,
+    one_shot: Option<f64>,
+    seconds: Option<f64>,
+}
+
+/// Regret curves of complete one-shot runs, one per series; each series is truncated to its
+/// shortest run (as the original analysis stacks runs) and epochs without an NB-101 result
+/// (an invalid cell) are skipped.
+pub fn regret_curves(store: &Store, reference: Reference) -> Result<Vec<RegretCurve>> {
+    let sql = store.sql_err();
+    let mut stmt = store
+        .conn()
+        .prepare(
+            "SELECT r.id, COALESCE(r.study, 'runs'), r.optimizer, r.variant, r.space, r.device,
+                    e.epoch, e.valid_error, e.test_error, e.valid_regret, e.test_regret,
+                    e.one_shot_valid_error, e.seconds
+             FROM runs r JOIN epochs e ON e.run_id = r.id
+             WHERE r.kind = 'oneshot' AND r.status = 'complete'
+             ORDER BY r.id, e.epoch",
+        )
+        .map_err(&sql)?;
+    type Runs = BTreeMap<i64, (Option<String>, Vec<EpochRow>)>;
+    let mut groups: BTreeMap<SeriesKey, Runs> = BTreeMap::new();
+    let mut rows = stmt.query([]).map_err(&sql)?;
+    while let Some(r) = rows.next().map_err(&sql)? {
+        let key = SeriesKey {
+            study: r.get(1).map_err(&sql)?,
+            optimizer: r.get(2).map_err(&sql)?,
+            variant: r.get(3).map_err(&sql)?,
+            space: r.get(4).map_err(&sql)?,
+        };
+        let (valid_error, test_error): (Option<f64>, Option<f64>) =
+            (r.get(7).map_err(&sql)?, r.get(8).map_err(&sql)?);
+        let (valid_regret, test_regret) = match reference {
+            Reference::Exact => (r.get(9).map_err(&sql)?, r.get(10).map_err(&sql)?),
+            Reference::Paper => match paper_min_errors(key.space) {
+                Some((v, t)) => (valid_error.map(|e| e - v), test_error.map(|e| e - t)),
+                None => (None, None),
+            },
+        };
+        let run_id: i64 = r.get(0).map_err(&sql)?;
+        let device: Option<String> = r.get(5).map_err(&sql)?;
+        let entry = groups
+            .entry(key)
+            .or_default()
+            .entry(run_id)
+            .or_insert_with(|| (device, Vec::new()));
+        entry.1.push(EpochRow {
+            test_regret,
+            valid_regret,
+            one_shot: r.get(11).map_err(&sql)?,
+            seconds: r.get(12).map_err(&sql)?,
+        });
+    }
+    let mut curves = Vec::new();
+    for (key, runs) in groups {
+        let shortest = runs.values().map(|(_, e)| e.len()).min().unwrap_or(0);
+        let mut devices: Vec<String> = runs.values().filter_map(|(d, _)| d.clone()).collect();
+        devices.sort();
+        devices.dedup();
+        let mut cumulative: Vec<f64> = vec![0.0; runs.len()];
+        let mut points = Vec::new();
+        for epoch in 0..shortest {
+            let rows: Vec<&EpochRow> = runs.values().map(|(_, e)| &e[epoch]).collect();
+            for (c, row) in cumulative.iter_mut().zip(&rows) {
+                *c += row.seconds.unwrap_or(0.0);
+            }
+            let collect = |f: &dyn Fn(&EpochRow) -> Option<f64>| -> Vec<f64> {
+                rows.iter().filter_map(|r| f(r)).collect()
+            };
+            let test = collect(&|r| r.test_regret);
+            let valid = collect(&|r| r.valid_regret);
+            let (Some(test_regret), Some(valid_regret)) = (mean_se(&test), mean_se(&valid)) else {
+                continue;
+            };
+            let has_seconds = rows.iter().all(|r| r.seconds.is_some());
+            points.push(EpochPoint {
+                epoch,
+                test_regret,
+                valid_regret,
+                one_shot_valid_error: mean_se(&collect(&|r| r.one_shot)),
+                seconds: if has_seconds {
+                    mean_se(&cumulative)
+                } else {
+                    None
+                },
+            });
+        }
+        curves.push(RegretCurve {
+            key,
+            seeds: runs.len(),
+            devices,
+            points,
+        });
+    }
+    Ok(curves)
+}
+
+/// A black-box optimizer's incumbent test regret over simulated NB-101 seconds.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TimeCurve {
+    pub key: SeriesKey,
+    pub seeds: usize,
+    /// `(seconds, mean ± se of the incumbent test regret)` on a log-spaced time grid.
+    pub points: Vec<(f64, MeanSe)>,
+}
+
+/// Points of the log-spaced time grid.
+const TIME_GRID: usize = 60;
+
+/// Black-box incumbent curves on a shared log-spaced time grid; at each time every seed
+/// contributes the incumbent of its last query finished by then, and a time is only plotted
+/// once every seed has finished a query.
+pub fn blackbox_curves(store: &Store, reference: Reference) -> Result<Vec<TimeCurve>> {
+    let sql = store.sql_err();
+    let mut stmt = store
+        .conn()
+        .prepare(
+            "SELECT r.id, r.optimizer, r.variant, r.space, q.simulated_seconds,
+                    q.incumbent_test_regret, q.incumbent_test_error
+             FROM runs r JOIN queries q ON q.run_id = r.id
+             WHERE r.kind = 'blackbox' AND r.status = 'complete'
+             ORDER BY r.id, q.query",
+        )
+        .map_err(&sql)?;
+    type Trajectories = BTreeMap<i64, Vec<(f64, f64)>>;
+    let mut groups: BTreeMap<SeriesKey, Trajectories> = BTreeMap::new();
+    let mut rows = stmt.query([]).map_err(&sql)?;
+    while let Some(r) = rows.next().map_err(&sql)? {
+        let key = SeriesKey {
+            study: "blackbox".into(),
+            optimizer: r.get(1).map_err(&sql)?,
+            variant: r.get(2).map_err(&sql)?,
+            space: r.get(3).map_err(&sql)?,
+        };
+        let t: f64 = r.get(4).map_err(&sql)?;
+        let regret: Option<f64> = match reference {
+            Reference::Exact => r.get(5).map_err(&sql)?,
+            Reference::Paper => {
+                let e: Option<f64> = r.get(6).map_err(&sql)?;
+                e.zip(paper_min_errors(key.space)).map(|(e, (_, m))| e - m)
+            }
+        };
+        if let Some(regret) = regret {
+            let id: i64 = r.get(0).map_err(&sql)?;
+            groups
+                .entry(key)
+                .or_default()
+                .entry(id)
+                .or_default()
+                .push((t, regret));
+        }
+    }
+    let mut curves = Vec::new();
+    for (key, runs) in groups {
+        let start = runs
+            .values()
+            .filter_map(|q| q.first().map(|p| p.0))
+            .fold(0.0f64, f64::max)
+            .max(1e-9);
+        let end = runs
+            .values()
+            .filter_map(|q| q.last().map(|p| p.0))
+            .fold(start, f64::max);
+        let mut points = Vec::new();
+        for i in 0..TIME_GRID {
+            let frac = i as f64 / (TIME_GRID - 1) as f64;
+            let t = start * (end / start).powf(frac);
+            let values: Vec<f64> = runs
+                .values()
+                .filter_map(|q| q.iter().take_while(|p| p.0 <= t * (1.0 + 1e-12)).last())
+                .map(|p| p.1)
+                .collect();
+            if values.len() == runs.len() {
+                if let Some(m) = mean_se(&values) {
+                    points.push((t, m));
+                }
+            }
+        }
+        curves.push(TimeCurve {
+            key,
+            seeds: runs.len(),
+            points,
+        });
+    }
+    Ok(curves)
+}
+
+/// Rank correlation of one optimizer in one space at one NB-101 budget, per one-shot epoch.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CorrelationSeries {
+    pub optimizer: String,
+    pub space: u8,
+    pub metric: String,
+    pub budget: u32,
+    pub points: Vec<CorrelationPoint>,
+}
+
+/// Rank correlations at one one-shot epoch, averaged over runs (`None` where undefined).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct CorrelationPoint {
+    pub epoch: usize,
+    pub spearman: Option<f64>,
+    pub kendall: Option<f64>,
+    pub spearman_top: Option<f64>,
+    pub kendall_top: Option<f64>,
+}
+
+fn mean_opt(v: &[Option<f64>]) -> Option<f64> {
+    let xs: Vec<f64> = v.iter().flatten().copied().collect();
+    mean_se(&xs).map(|m| m.mean)
+}
+
+/// Correlation per epoch and budget, averaged over the runs of each optimizer and space.
+pub fn correlation_series(store: &Store) -> Result<Vec<CorrelationSeries>> {
+    let sql = store.sql_err();
+    let mut stmt = store
+        .conn()
+        .prepare(
+            "SELECT COALESCE(f.optimizer, 'unknown'), COALESCE(f.space, 0), c.metric, c.budget,
+                    f.epoch, c.spearman, c.kendall, c.spearman_top, c.kendall_top
+             FROM correlation_files f JOIN correlations c ON c.file_id = f.id
+             ORDER BY 1, 2, 3, 4, 5",
+        )
+        .map_err(&sql)?;
+    type Values = [Vec<Option<f64>>; 4];
+    let mut groups: BTreeMap<(String, u8, String, u32), BTreeMap<usize, Values>> = BTreeMap::new();
+    let mut rows = stmt.query([]).map_err(&sql)?;
+    while let Some(r) = rows.next().map_err(&sql)? {
+        let key = (
+            r.get(0).map_err(&sql)?,
+            r.get(1).map_err(&sql)?,
+            r.get(2).map_err(&sql)?,
+            r.get(3).map_err(&sql)?,
+        );
+        let epoch: i64 = r.get(4).map_err(&sql)?;
+        let slot = groups
+            .entry(key)
+            .or_default()
+            .entry(epoch.max(0) as usize)
+            .or_default();
+        for (i, values) in slot.iter_mut().enumerate() {
+            values.push(r.get(5 + i).map_err(&sql)?);
+        }
+    }
+    Ok(groups
+        .into_iter()
+        .map(
+            |((optimizer, space, metric, budget), epochs)| CorrelationSeries {
+                optimizer,
+                space,
+                metric,
+                budget,
+                points: epochs
+                    .into_iter()
+                    .map(|(epoch, v)| CorrelationPoint {
+                        epoch,
+                        spearman: mean_opt(&v[0]),
+                        kendall: mean_opt(&v[1]),
+                        spearman_top: mean_opt(&v[2]),
+                        kendall_top: mean_opt(&v[3]),
+                    })
+                    .collect(),
+            },
+        )
+        .collect())
+}

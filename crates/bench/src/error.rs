@@ -1,0 +1,52 @@
+//! The error type of the benchmark crate: every variant names the file (and where useful the
+//! record or field) so a researcher can find the broken run folder without a debugger.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong while reading runs, running experiments, storing or reporting.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}, line {line}: {message}")]
+    Json {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+    #[error("{path}: invalid TOML: {message}")]
+    Toml { path: PathBuf, message: String },
+    #[error("{path}: field `{field}`: {message}")]
+    Field {
+        path: PathBuf,
+        field: String,
+        message: String,
+    },
+    #[error("{path}: not a run folder (no epochs.jsonl/status.json or trajectory.jsonl/run.json)")]
+    NotARun { path: PathBuf },
+    #[error("results database {path}: {source}")]
+    Sql {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("experiment {path}: {message}")]
+    Experiment { path: PathBuf, message: String },
+    #[error("statistics: {0}")]
+    Stats(String),
+    #[error("plot {what}: {message}")]
+    Plot { what: String, message: String },
+}
+
+/// Result alias used throughout the crate.
+pub type Result<T> = std::result::Result<T, BenchError>;
+
+/// Wraps an I/O error with the path it concerns.
+pub(crate) fn io_err(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> BenchError {
+    let path = path.into();
+    move |source| BenchError::Io { path, source }
+}

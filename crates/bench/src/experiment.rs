@@ -1,0 +1,464 @@
+//! Experiment files: optimizers × spaces × seeds × a hyperparameter grid, for one-shot and
+//! black-box optimizers alike, expanded into run units the runner launches.
+//!
+//! ```toml
+//! name = "regularization"
+//! max_retries = 2
+//! extra_args = ["--nb101", "data/nb101.store"]   # appended to every launch
+//!
+//! [[study]]
+//! name = "weight-decay"
+//! kind = "oneshot"                  # or "blackbox"
+//! optimizers = ["darts", "gdas"]
+//! spaces = [1, 2, 3]
+//! seeds = "1..4"                    # or a list [1, 2, 3]
+//! [study.config]                    # search config shared by every run (merged first)
+//! epochs = 50
+//! [study.grid]                      # dotted config keys → values; the cartesian product
+//! "weights.weight_decay" = [1e-4, 3e-4, 9e-4, 27e-4, 81e-4]
+//! ```
+//!
+//! Several `[[study]]` blocks may share a name: they form one study (one report page), e.g. the
+//! six one-shot optimizers are five optimizers plus DARTS with `"arch.order" = ["second"]`.
+
+use crate::error::{io_err, BenchError, Result};
+use crate::runs::RunKind;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// A parsed experiment file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Experiment {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// Extra attempts after a failure, per run and per invocation.
+    #[serde(default = "default_retries")]
+    pub max_retries: usize,
+    /// Parallel workers when the command line does not say.
+    #[serde(default)]
+    pub workers: Option<usize>,
+    #[serde(default)]
+    pub extra_args: Vec<String>,
+    #[serde(rename = "study")]
+    pub studies: Vec<Study>,
+}
+
+fn default_retries() -> usize {
+    2
+}
+
+/// Seeds as a list or a half-open range string `"a..b"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Seeds {
+    List(Vec<u64>),
+    Range(String),
+}
+
+impl Seeds {
+    pub fn expand(&self) -> std::result::Result<Vec<u64>, String> {
+        match self {
+            Seeds::List(v) => Ok(v.clone()),
+            Seeds::Range(s) => {
+                let (a, b) = s
+                    .split_once("..")
+                    .ok_or_else(|| format!("seed range `{s}` is not `a..b`"))?;
+                let a: u64 = a.trim().parse().map_err(|_| format!("bad seed `{a}`"))?;
+                let b: u64 = b.trim().parse().map_err(|_| format!("bad seed `{b}`"))?;
+                if b <= a {
+                    return Err(format!("seed range `{s}` is empty"));
+                }
+                Ok((a..b).collect())
+            }
+        }
+    }
+}
+
+/// One block of runs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Study {
+    pub name: String,
+    pub kind: StudyKind,
+    pub optimizers: Vec<String>,
+    pub spaces: Vec<u8>,
+    pub seeds: Seeds,
+    #[serde(default)]
+    pub config: toml::Table,
+    /// Dotted config key → values; every combination is run.
+    #[serde(default)]
+    pub grid: toml::Table,
+    #[serde(default)]
+    pub extra_args: Vec<String>,
+    /// Black-box: queries per run.
+    #[serde(default)]
+    pub queries: Option<usize>,
+    /// Black-box: the NB-101 store passed as `--nb101`.
+    #[serde(default)]
+    pub nb101: Option<String>,
+    /// Black-box: seeds per launched process (default: all of them at once).
+    #[serde(default)]
+    pub seeds_per_run: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StudyKind {
+    Oneshot,
+    Blackbox,
+}
+
+/// One launch of the `nb1s1` binary.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunUnit {
+    /// Unique within the experiment, also its folder below the output root (one-shot).
+    pub id: String,
+    pub kind: RunKind,
+    pub study: String,
+    pub optimizer: String,
+    pub space: u8,
+    /// Grid point label (`default` without a grid).
+    pub variant: String,
+    pub seeds: Vec<u64>,
+    /// One-shot: the run folder. Black-box: the `--out` root, seeds land in
+    /// `<out>/<optimizer>/space<N>/seed<S>`.
+    pub out: PathBuf,
+    /// One-shot: the search configuration written to `run.toml`.
+    pub config: Option<toml::Table>,
+    /// Arguments after the program (subcommand first).
+    pub args: Vec<String>,
+}
+
+impl RunUnit {
+    /// Whether the run trains a network (and so takes a GPU when there are any).
+    pub fn needs_gpu(&self) -> bool {
+        self.kind == RunKind::OneShot
+    }
+
+    /// The folders whose status decides whether the unit is done.
+    pub fn run_folders(&self) -> Vec<PathBuf> {
+        match self.kind {
+            RunKind::OneShot => vec![self.out.clone()],
+            RunKind::BlackBox => self
+                .seeds
+                .iter()
+                .map(|s| {
+                    self.out
+                        .join(&self.optimizer)
+                        .join(format!("space{}", self.space))
+                        .join(format!("seed{s}"))
+                })
+                .collect(),
+        }
+    }
+}
+
+impl Experiment {
+    /// Reads and validates an experiment file.
+    pub fn load(path: &Path) -> Result<Experiment> {
+        let text = std::fs::read_to_string(path).map_err(io_err(path))?;
+        let exp: Experiment = toml::from_str(&text).map_err(|e| BenchError::Toml {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        exp.units(Path::new("runs"))
+            .map_err(|e| BenchError::Experiment {
+                path: path.to_path_buf(),
+                message: e,
+            })?;
+        Ok(exp)
+    }
+
+    /// Expands the studies into run units below `out`, checking every value on the way.
+    pub fn units(&self, out: &Path) -> std::result::Result<Vec<RunUnit>, String> {
+        let mut units = Vec::new();
+        for study in &self.studies {
+            let where_ = format!("study `{}`", study.name);
+            if study.optimizers.is_empty() || study.spaces.is_empty() {
+                return Err(format!(
+                    "{where_}: `optimizers` and `spaces` must not be empty"
+                ));
+            }
+            if let Some(s) = study.spaces.iter().find(|s| !(1..=3).contains(*s)) {
+                return Err(format!("{where_}: space {s} is not 1, 2 or 3"));
+            }
+            if !safe_name(&study.name) {
+                return Err(format!(
+                    "{where_}: name may use letters, digits, `-`, `_`, `.`"
+                ));
+            }
+            let seeds = study.seeds.expand().map_err(|e| format!("{where_}: {e}"))?;
+            let points = grid_points(&study.grid).map_err(|e| format!("{where_}: {e}"))?;
+            for optimizer in &study.optimizers {
+                if !safe_name(optimizer) {
+                    return Err(format!("{where_}: bad optimizer name `{optimizer}`"));
+                }
+                for &space in &study.spaces {
+                    match study.kind {
+                        StudyKind::Oneshot => {
+                            for (variant, overrides) in &points {
+                                let mut config = study.config.clone();
+                                for (key, value) in overrides {
+                                    set_dotted(&mut config, key, value.clone())
+                                        .map_err(|e| format!("{where_}: {e}"))?;
+                                }
+                                for &seed in &seeds {
+                                    let id = format!(
+                                        "{}/{optimizer}/space{space}/{}/seed{seed}",
+                                        study.name,
+                                        folder_name(variant)
+                                    );
+                                    let folder = out.join(&id);
+                                    let mut args = vec![
+                                        "search".to_string(),
+                                        "--optimizer".into(),
+                                        optimizer.clone(),
+                                        "--space".into(),
+                                        space.to_string(),
+                                        "--seed".into(),
+                                        seed.to_string(),
+                                        "--out".into(),
+                                        folder.to_string_lossy().into_owned(),
+                                    ];
+                                    args.extend(self.extra_args.iter().cloned());
+                                    args.extend(study.extra_args.iter().cloned());
+                                    units.push(RunUnit {
+                                        id,
+                                        kind: RunKind::OneShot,
+                                        study: study.name.clone(),
+                                        optimizer: optimizer.clone(),
+                                        space,
+                                        variant: variant.clone(),
+                                        seeds: vec![seed],
+                                        out: folder,
+                                        config: Some(config.clone()),
+                                        args,
+                                    });
+                                }
+                            }
+                        }
+                        StudyKind::Blackbox => {
+                            if !study.grid.is_empty() {
+                                return Err(format!("{where_}: black-box studies take no grid"));
+                            }
+                            let chunk = study.seeds_per_run.unwrap_or(seeds.len()).max(1);
+                            let root = out.join(&study.name);
+                            for part in seeds.chunks(chunk) {
+                                let (first, last) = match (part.first(), part.last()) {
+                                    (Some(a), Some(b)) => (*a, *b),
+                                    _ => continue,
+                                };
+                                if part.windows(2).any(|w| w[1] != w[0] + 1) {
+                                    return Err(format!(
+                                        "{where_}: black-box seeds must be consecutive"
+                                    ));
+                                }
+                                let mut args = vec![
+                                    "blackbox".to_string(),
+                                    "--optimizer".into(),
+                                    optimizer.clone(),
+                                    "--space".into(),
+                                    space.to_string(),
+                                    "--seeds".into(),
+                                    format!("{first}..{}", last + 1),
+                                    "--out".into(),
+                                    root.to_string_lossy().into_owned(),
+                                ];
+                                if let Some(q) = study.queries {
+                                    args.extend(["--queries".to_string(), q.to_string()]);
+                                }
+                                if let Some(n) = &study.nb101 {
+                                    args.extend(["--nb101".to_string(), n.clone()]);
+                                }
+                                args.extend(self.extra_args.iter().cloned());
+                                args.extend(study.extra_args.iter().cloned());
+                                units.push(RunUnit {
+                                    id: format!(
+                                        "{}/{optimizer}/space{space}/seeds{first}-{last}",
+                                        study.name
+                                    ),
+                                    kind: RunKind::BlackBox,
+                                    study: study.name.clone(),
+                                    optimizer: optimizer.clone(),
+                                    space,
+                                    variant: "default".into(),
+                                    seeds: part.to_vec(),
+                                    out: root.clone(),
+                                    config: None,
+                                    args,
+                                });
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let mut ids: Vec<&str> = units.iter().map(|u| u.id.as_str()).collect();
+        ids.sort_unstable();
+        if let Some(w) = ids.windows(2).find(|w| w[0] == w[1]) {
+            return Err(format!(
+                "run `{}` appears twice (repeated study block?)",
+                w[0]
+            ));
+        }
+        Ok(units)
+    }
+}
+
+fn safe_name(s: &str) -> bool {
+    !s.is_empty()
+        && !s.starts_with('.')
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// A grid point's folder name: the label with characters unsafe in paths replaced.
+fn folder_name(variant: &str) -> String {
+    variant
+        .chars()
+        .map(|c| match c {
+            c if c.is_ascii_alphanumeric() || matches!(c, '.' | '=' | '-' | '_') => c,
+            ',' => '+',
+            _ => '_',
+        })
+        .collect()
+}
+
+fn value_label(v: &toml::Value) -> String {
+    match v {
+        toml::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// One grid point: its label and the `(dotted key, value)` settings.
+pub type GridPoint = (String, Vec<(String, toml::Value)>);
+
+/// Every combination of the grid, with its label (`key=value,key=value`; `default` if empty).
+pub fn grid_points(grid: &toml::Table) -> std::result::Result<Vec<GridPoint>, String> {
+    let mut points: Vec<Vec<(String, toml::Value)>> = vec![Vec::new()];
+    for (key, values) in grid {
+        let values = values
+            .as_array()
+            .filter(|a| !a.is_empty())
+            .ok_or_else(|| format!("grid `{key}` must be a non-empty list"))?;
+        points = points
+            .into_iter()
+            .flat_map(|p| {
+                values.iter().map(move |v| {
+                    let mut q = p.clone();
+                    q.push((key.clone(), v.clone()));
+                    q
+                })
+            })
+            .collect();
+    }
+    Ok(points
+        .into_iter()
+        .map(|p| {
+            let label = if p.is_empty() {
+                "default".to_string()
+            } else {
+                p.iter()
+                    .map(|(k, v)| format!("{k}={}", value_label(v)))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            };
+            (label, p)
+        })
+        .collect())
+}
+
+/// Sets `a.b.c = value` in a TOML table, creating intermediate tables.
+fn set_dotted(
+    table: &mut toml::Table,
+    key: &str,
+    value: toml::Value,
+) -> std::result::Result<(), String> {
+    let mut parts = key.split('.').peekable();
+    let mut current = table;
+    while let Some(part) = parts.next() {
+        if part.is_empty() {
+            return Err(format!("grid key `{key}` has an empty part"));
+        }
+        if parts.peek().is_none() {
+            current.insert(part.to_string(), value);
+            return Ok(());
+        }
+        let entry = current
+            .entry(part.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        current = entry
+            .as_table_mut()
+            .ok_or_else(|| format!("grid key `{key}`: `{part}` is not a table in `config`"))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXP: &str = r#"
+        name = "t"
+        [[study]]
+        name = "wd"
+        kind = "oneshot"
+        optimizers = ["darts", "gdas"]
+        spaces = [1, 3]
+        seeds = "0..2"
+        config = { epochs = 3, weights = { momentum = 0.9 } }
+        grid = { "weights.weight_decay" = [1e-4, 3e-4], "data.cutout" = [true, false] }
+        [[study]]
+        name = "bb"
+        kind = "blackbox"
+        optimizers = ["re"]
+        spaces = [2]
+        seeds = "0..5"
+        seeds_per_run = 2
+        queries = 10
+    "#;
+
+    #[test]
+    fn expands_the_cartesian_product() {
+        let exp: Experiment = toml::from_str(EXP).unwrap();
+        let units = exp.units(Path::new("/o")).unwrap();
+        let oneshot: Vec<_> = units
+            .iter()
+            .filter(|u| u.kind == RunKind::OneShot)
+            .collect();
+        assert_eq!(oneshot.len(), 2 * 2 * 2 * 2 * 2);
+        let u = oneshot
+            .iter()
+            .find(|u| {
+                u.variant == "data.cutout=false,weights.weight_decay=0.0003" && u.seeds == [1]
+            })
+            .expect("grid point present");
+        let cfg = u.config.as_ref().unwrap();
+        assert_eq!(cfg["weights"]["weight_decay"].as_float(), Some(3e-4));
+        assert_eq!(cfg["weights"]["momentum"].as_float(), Some(0.9));
+        assert_eq!(cfg["data"]["cutout"].as_bool(), Some(false));
+        assert!(u.args.windows(2).any(|w| w == ["--seed", "1"]));
+        let bb: Vec<_> = units
+            .iter()
+            .filter(|u| u.kind == RunKind::BlackBox)
+            .collect();
+        assert_eq!(
+            bb.iter().map(|u| u.seeds.len()).collect::<Vec<_>>(),
+            vec![2, 2, 1]
+        );
+        assert!(bb[2].args.windows(2).any(|w| w == ["--seeds", "4..5"]));
+        assert_eq!(bb[0].run_folders()[1], Path::new("/o/bb/re/space2/seed1"));
+    }
+
+    #[test]
+    fn rejects_bad_values_with_the_study_name() {
+        let bad = EXP.replace("spaces = [1, 3]", "spaces = [4]");
+        let exp: Experiment = toml::from_str(&bad).unwrap();
+        let e = exp.units(Path::new("o")).unwrap_err();
+        assert!(e.contains("study `wd`") && e.contains("space 4"), "{e}");
+        assert!(Seeds::Range("5..2".into()).expand().is_err());
+    }
+}

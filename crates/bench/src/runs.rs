@@ -1,0 +1,363 @@
+//! Reading run folders, the source of truth of every result (file contracts in docs/report.md).
+//!
+//! * One-shot run (`nb1s1 search`): `config.toml`, `run.json`, `status.json`, `epochs.jsonl`.
+//! * Black-box run (`nb1s1 blackbox`): `<opt>/space<N>/seed<S>/{run.json, trajectory.jsonl}`.
+//! * Experiment sidecar written by the runner: `experiment.json` (study, variant, grid point).
+//!
+//! Readers keep only the fields the benchmark needs and accept extra ones, so the run formats can
+//! grow without breaking the store.
+
+use crate::error::{io_err, BenchError, Result};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// A discrete cell: ops of choice blocks 1..N and parent sets of nodes 1..N+1 (the output last).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Architecture {
+    pub ops: Vec<String>,
+    pub parents: Vec<Vec<usize>>,
+}
+
+/// One line of a one-shot run's `epochs.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    pub epoch: usize,
+    pub architecture: Option<Architecture>,
+    #[serde(default)]
+    pub nb101_hash: Option<String>,
+    #[serde(default)]
+    pub valid_errors: Vec<f64>,
+    #[serde(default)]
+    pub test_errors: Vec<f64>,
+    #[serde(default)]
+    pub valid_regret: Option<f64>,
+    #[serde(default)]
+    pub test_regret: Option<f64>,
+    #[serde(default)]
+    pub one_shot_valid_error: Option<f64>,
+    #[serde(default)]
+    pub train_loss: Option<f64>,
+    /// Wall-clock seconds of this epoch (not cumulative).
+    #[serde(default)]
+    pub seconds: Option<f64>,
+}
+
+/// One line of a black-box run's `trajectory.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueryRecord {
+    pub query: usize,
+    /// Cumulative simulated NB-101 training seconds after this query.
+    pub simulated_seconds: f64,
+    #[serde(default)]
+    pub architecture: Option<serde_json::Value>,
+    #[serde(default)]
+    pub hash: Option<String>,
+    #[serde(default)]
+    pub valid_error: Option<f64>,
+    #[serde(default)]
+    pub test_error: Option<f64>,
+    #[serde(default)]
+    pub incumbent_valid_error: Option<f64>,
+    #[serde(default)]
+    pub incumbent_test_error: Option<f64>,
+    #[serde(default)]
+    pub incumbent_test_regret: Option<f64>,
+    #[serde(default)]
+    pub incumbent_valid_regret: Option<f64>,
+}
+
+/// How a run stands, from its own files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunState {
+    /// No status file yet (never started).
+    Missing,
+    Running,
+    Complete,
+    Failed,
+    Diverged,
+}
+
+impl RunState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunState::Missing => "missing",
+            RunState::Running => "running",
+            RunState::Complete => "complete",
+            RunState::Failed => "failed",
+            RunState::Diverged => "diverged",
+        }
+    }
+
+    /// Finished for good: complete, or diverged (a result, not an error, so never retried).
+    pub fn is_final(self) -> bool {
+        matches!(self, RunState::Complete | RunState::Diverged)
+    }
+}
+
+/// `status.json` of a one-shot run.
+#[derive(Debug, Clone, Deserialize)]
+pub struct StatusFile {
+    pub status: RunState,
+    #[serde(default)]
+    pub message: String,
+}
+
+/// The experiment sidecar the runner writes before launching a run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ExperimentTag {
+    pub experiment: String,
+    pub study: String,
+    /// Grid point label, e.g. `weights.weight_decay=0.0009`; `default` without a grid.
+    pub variant: String,
+    /// Where runs execute (`cuda:0`, `cpu`), as the runner assigned it.
+    #[serde(default)]
+    pub device: Option<String>,
+}
+
+/// Which of the two run formats a folder holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunKind {
+    OneShot,
+    BlackBox,
+}
+
+impl RunKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunKind::OneShot => "oneshot",
+            RunKind::BlackBox => "blackbox",
+        }
+    }
+}
+
+/// Classifies a folder by the files it holds; `None` if it is no run folder.
+pub fn run_kind(dir: &Path) -> Option<RunKind> {
+    if dir.join("epochs.jsonl").is_file() || dir.join("status.json").is_file() {
+        Some(RunKind::OneShot)
+    } else if dir.join("trajectory.jsonl").is_file() {
+        Some(RunKind::BlackBox)
+    } else {
+        None
+    }
+}
+
+/// Reads a JSON-lines file into records; a torn last line (a run killed mid-write) is dropped,
+/// any other bad line is an error naming the line.
+pub fn read_jsonl<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Vec<T>> {
+    let text = std::fs::read_to_string(path).map_err(io_err(path))?;
+    let lines: Vec<&str> = text.lines().collect();
+    let complete_last = text.ends_with('\n');
+    let mut out = Vec::with_capacity(lines.len());
+    for (i, line) in lines.iter().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str(line) {
+            Ok(v) => out.push(v),
+            Err(_) if i + 1 == lines.len() && !complete_last => break,
+            Err(e) => {
+                return Err(BenchError::Json {
+                    path: path.to_path_buf(),
+                    line: i + 1,
+                    message: e.to_string(),
+                })
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Reads a JSON file into `T`.
+pub fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
+    let text = std::fs::read_to_string(path).map_err(io_err(path))?;
+    serde_json::from_str(&text).map_err(|e| BenchError::Json {
+        path: path.to_path_buf(),
+        line: e.line(),
+        message: e.to_string(),
+    })
+}
+
+/// Reads an optional JSON file: `Ok(None)` when absent.
+pub fn read_json_opt<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>> {
+    if path.exists() {
+        read_json(path).map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
+/// The state of a one-shot run folder from its `status.json`.
+pub fn oneshot_state(dir: &Path) -> Result<RunState> {
+    Ok(read_json_opt::<StatusFile>(&dir.join("status.json"))?
+        .map(|s| s.status)
+        .unwrap_or(RunState::Missing))
+}
+
+/// The state of a black-box seed folder from its `run.json` (`complete: true` when done).
+pub fn blackbox_state(dir: &Path) -> Result<RunState> {
+    let meta: Option<serde_json::Value> = read_json_opt(&dir.join("run.json"))?;
+    Ok(match meta {
+        None => RunState::Missing,
+        Some(v) if v.get("complete").and_then(|c| c.as_bool()) == Some(true) => RunState::Complete,
+        Some(_) => RunState::Running,
+    })
+}
+
+/// Everything the store keeps of one run folder.
+#[derive(Debug, Clone)]
+pub struct RunFolder {
+    pub path: PathBuf,
+    pub kind: RunKind,
+    pub optimizer: String,
+    pub space: u8,
+    pub seed: u64,
+    pub state: RunState,
+    pub message: String,
+    pub device: Option<String>,
+    /// The effective configuration (config.toml as JSON, or run.json for black-box runs).
+    pub config: serde_json::Value,
+    pub tag: Option<ExperimentTag>,
+    pub epochs: Vec<EpochRecord>,
+    pub queries: Vec<QueryRecord>,
+}
+
+fn field_err(path: &Path, field: &str, message: &str) -> BenchError {
+    BenchError::Field {
+        path: path.to_path_buf(),
+        field: field.to_string(),
+        message: message.to_string(),
+    }
+}
+
+fn get_str(v: &serde_json::Value, key: &str) -> Option<String> {
+    v.get(key).and_then(|x| x.as_str()).map(str::to_string)
+}
+
+fn get_u64(v: &serde_json::Value, key: &str) -> Option<u64> {
+    v.get(key).and_then(|x| x.as_u64())
+}
+
+/// Reads one run folder of either kind.
+pub fn read_run(dir: &Path) -> Result<RunFolder> {
+    let kind = run_kind(dir).ok_or_else(|| BenchError::NotARun {
+        path: dir.to_path_buf(),
+    })?;
+    let tag: Option<ExperimentTag> = read_json_opt(&dir.join("experiment.json"))?;
+    match kind {
+        RunKind::OneShot => {
+            let config_path = dir.join("config.toml");
+            let config: serde_json::Value = if config_path.exists() {
+                let text = std::fs::read_to_string(&config_path).map_err(io_err(&config_path))?;
+                let table: toml::Table =
+                    text.parse()
+                        .map_err(|e: toml::de::Error| BenchError::Toml {
+                            path: config_path.clone(),
+                            message: e.to_string(),
+                        })?;
+                serde_json::to_value(table).map_err(|e| BenchError::Toml {
+                    path: config_path.clone(),
+                    message: e.to_string(),
+                })?
+            } else {
+                serde_json::Value::Null
+            };
+            let meta: serde_json::Value =
+                read_json_opt(&dir.join("run.json"))?.unwrap_or(serde_json::Value::Null);
+            let status: Option<StatusFile> = read_json_opt(&dir.join("status.json"))?;
+            let pick = |key: &str| {
+                config
+                    .get(key)
+                    .filter(|v| !v.is_null())
+                    .or_else(|| meta.get(key))
+                    .cloned()
+            };
+            let optimizer = pick("optimizer")
+                .and_then(|v| v.as_str().map(str::to_string))
+                .ok_or_else(|| field_err(&config_path, "optimizer", "missing"))?;
+            let space = pick("space")
+                .and_then(|v| v.as_u64())
+                .and_then(|s| u8::try_from(s).ok())
+                .ok_or_else(|| field_err(&config_path, "space", "missing or not 1..3"))?;
+            let seed = pick("seed")
+                .and_then(|v| v.as_u64())
+                .ok_or_else(|| field_err(&config_path, "seed", "missing"))?;
+            let epochs_path = dir.join("epochs.jsonl");
+            let epochs = if epochs_path.exists() {
+                read_jsonl(&epochs_path)?
+            } else {
+                Vec::new()
+            };
+            let device = get_str(&meta, "device").or_else(|| tag.as_ref()?.device.clone());
+            Ok(RunFolder {
+                path: dir.to_path_buf(),
+                kind,
+                optimizer,
+                space,
+                seed,
+                state: status
+                    .as_ref()
+                    .map(|s| s.status)
+                    .unwrap_or(RunState::Missing),
+                message: status.map(|s| s.message).unwrap_or_default(),
+                device,
+                config,
+                tag,
+                epochs,
+                queries: Vec::new(),
+            })
+        }
+        RunKind::BlackBox => {
+            let meta_path = dir.join("run.json");
+            let meta: serde_json::Value =
+                read_json_opt(&meta_path)?.unwrap_or(serde_json::Value::Null);
+            let optimizer = get_str(&meta, "optimizer")
+                .ok_or_else(|| field_err(&meta_path, "optimizer", "missing"))?;
+            let space = get_u64(&meta, "space")
+                .and_then(|s| u8::try_from(s).ok())
+                .ok_or_else(|| field_err(&meta_path, "space", "missing"))?;
+            let seed =
+                get_u64(&meta, "seed").ok_or_else(|| field_err(&meta_path, "seed", "missing"))?;
+            let queries = read_jsonl(&dir.join("trajectory.jsonl"))?;
+            Ok(RunFolder {
+                path: dir.to_path_buf(),
+                kind,
+                optimizer,
+                space,
+                seed,
+                state: blackbox_state(dir)?,
+                message: String::new(),
+                device: Some("simulated (NB-101 training time)".to_string()),
+                config: meta,
+                tag,
+                epochs: Vec::new(),
+                queries,
+            })
+        }
+    }
+}
+
+/// Every run folder below `root` (the root itself included), sorted by path. Checkpoint folders
+/// are not descended into.
+pub fn find_runs(root: &Path) -> Result<Vec<PathBuf>> {
+    let mut found = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        if run_kind(&dir).is_some() {
+            found.push(dir);
+            continue;
+        }
+        let entries = std::fs::read_dir(&dir).map_err(io_err(&dir))?;
+        for entry in entries {
+            let entry = entry.map_err(io_err(&dir))?;
+            let path = entry.path();
+            let hidden = entry.file_name().to_string_lossy().starts_with('.');
+            if !hidden && entry.file_type().map_err(io_err(&path))?.is_dir() {
+                stack.push(path);
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
+}

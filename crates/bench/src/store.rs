@@ -1,0 +1,411 @@
+//! The results store: an embedded SQLite database that indexes run folders (which stay the
+//! source of truth). Ingest is idempotent (keyed by the folder's canonical path and a SHA-256
+//! fingerprint of its files) and safe when several processes ingest at once (WAL journal, busy
+//! timeout, one `BEGIN IMMEDIATE` transaction per run).
+
+use crate::correlation::{self, CorrelationFile};
+use crate::error::{io_err, BenchError, Result};
+use crate::runs::{self, RunFolder};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY,
+    path TEXT NOT NULL UNIQUE,
+    fingerprint TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    optimizer TEXT NOT NULL,
+    space INTEGER NOT NULL,
+    seed INTEGER NOT NULL,
+    experiment TEXT,
+    study TEXT,
+    variant TEXT NOT NULL,
+    status TEXT NOT NULL,
+    message TEXT NOT NULL,
+    device TEXT,
+    config TEXT NOT NULL,
+    ingested_unix INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS epochs (
+    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    epoch INTEGER NOT NULL,
+    architecture TEXT,
+    hash TEXT,
+    valid_errors TEXT NOT NULL,
+    test_errors TEXT NOT NULL,
+    valid_error REAL,
+    test_error REAL,
+    valid_regret REAL,
+    test_regret REAL,
+    one_shot_valid_error REAL,
+    train_loss REAL,
+    seconds REAL,
+    PRIMARY KEY (run_id, epoch)
+);
+CREATE TABLE IF NOT EXISTS queries (
+    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    query INTEGER NOT NULL,
+    simulated_seconds REAL NOT NULL,
+    hash TEXT,
+    valid_error REAL,
+    test_error REAL,
+    incumbent_valid_error REAL,
+    incumbent_test_error REAL,
+    incumbent_valid_regret REAL,
+    incumbent_test_regret REAL,
+    PRIMARY KEY (run_id, query)
+);
+CREATE TABLE IF NOT EXISTS correlation_files (
+    id INTEGER PRIMARY KEY,
+    path TEXT NOT NULL UNIQUE,
+    fingerprint TEXT NOT NULL,
+    run_path TEXT,
+    optimizer TEXT,
+    space INTEGER,
+    epoch INTEGER NOT NULL,
+    n INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS correlations (
+    file_id INTEGER NOT NULL REFERENCES correlation_files(id) ON DELETE CASCADE,
+    metric TEXT NOT NULL,
+    budget INTEGER NOT NULL,
+    n INTEGER NOT NULL,
+    spearman REAL,
+    kendall REAL,
+    top_k INTEGER NOT NULL,
+    spearman_top REAL,
+    kendall_top REAL,
+    PRIMARY KEY (file_id, metric, budget)
+);
+CREATE INDEX IF NOT EXISTS runs_group ON runs(kind, optimizer, space, variant);
+";
+
+/// An open results database.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+/// What one ingest did.
+#[derive(Debug, Default, Clone, PartialEq, serde::Serialize)]
+pub struct IngestSummary {
+    pub added: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+    pub correlation_files: usize,
+    /// Folders or files that could not be read, with the reason; the rest is still ingested.
+    pub errors: Vec<(PathBuf, String)>,
+}
+
+/// SHA-256 over the named files of a folder (name, length, bytes), absent files included as such.
+fn fingerprint(dir: &Path, names: &[&str]) -> Result<String> {
+    let mut h = Sha256::new();
+    for name in names {
+        let p = dir.join(name);
+        h.update(name.as_bytes());
+        match std::fs::read(&p) {
+            Ok(bytes) => {
+                h.update((bytes.len() as u64).to_le_bytes());
+                h.update(&bytes);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => h.update(b"-absent-"),
+            Err(e) => return Err(io_err(&p)(e)),
+        }
+    }
+    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+const RUN_FILES: &[&str] = &[
+    "config.toml",
+    "run.json",
+    "status.json",
+    "epochs.jsonl",
+    "trajectory.jsonl",
+    "experiment.json",
+];
+
+fn mean(v: &[f64]) -> Option<f64> {
+    (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+}
+
+fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` in WAL mode with a busy timeout.
+    pub fn open(path: &Path) -> Result<Store> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+        }
+        let sql = |source| BenchError::Sql {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut conn = Connection::open(path).map_err(sql)?;
+        conn.busy_timeout(std::time::Duration::from_secs(60))
+            .map_err(sql)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(sql)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(sql)?;
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sql)?;
+        tx.execute_batch(SCHEMA).map_err(sql)?;
+        tx.commit().map_err(sql)?;
+        Ok(Store {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The underlying connection, for the query module.
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    pub(crate) fn sql_err(&self) -> impl Fn(rusqlite::Error) -> BenchError + '_ {
+        move |source| BenchError::Sql {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// Ingests every run folder and correlation file below `root`. Unchanged folders are
+    /// skipped; changed ones are replaced in one transaction each.
+    pub fn ingest_dir(&mut self, root: &Path) -> Result<IngestSummary> {
+        let mut summary = IngestSummary::default();
+        for dir in runs::find_runs(root)? {
+            match self.ingest_run(&dir) {
+                Ok(Outcome::Added) => summary.added += 1,
+                Ok(Outcome::Updated) => summary.updated += 1,
+                Ok(Outcome::Unchanged) => summary.unchanged += 1,
+                Err(e) => summary.errors.push((dir.clone(), e.to_string())),
+            }
+            let corr_dir = dir.join("correlation");
+            if corr_dir.is_dir() {
+                for file in correlation::find_files(&corr_dir)? {
+                    match self.ingest_correlation(&file) {
+                        Ok(true) => summary.correlation_files += 1,
+                        Ok(false) => {}
+                        Err(e) => summary.errors.push((file, e.to_string())),
+                    }
+                }
+            }
+        }
+        Ok(summary)
+    }
+
+    /// Ingests one run folder.
+    pub fn ingest_run(&mut self, dir: &Path) -> Result<Outcome> {
+        let canonical = dir.canonicalize().map_err(io_err(dir))?;
+        let key = canonical.to_string_lossy().into_owned();
+        let fp = fingerprint(&canonical, RUN_FILES)?;
+        let run = runs::read_run(&canonical)?;
+        let path = self.path.clone();
+        let sql = move |source| BenchError::Sql {
+            path: path.clone(),
+            source,
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(&sql)?;
+        let existing: Option<(i64, String)> = tx
+            .query_row(
+                "SELECT id, fingerprint FROM runs WHERE path = ?1",
+                [&key],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(&sql)?;
+        let outcome = match &existing {
+            Some((_, old)) if *old == fp => return Ok(Outcome::Unchanged),
+            Some((id, _)) => {
+                tx.execute("DELETE FROM runs WHERE id = ?1", [id])
+                    .map_err(&sql)?;
+                Outcome::Updated
+            }
+            None => Outcome::Added,
+        };
+        insert_run(&tx, &key, &fp, &run).map_err(&sql)?;
+        tx.commit().map_err(&sql)?;
+        Ok(outcome)
+    }
+
+    /// Ingests one correlation file (spec §4.3); returns whether it was new or changed.
+    pub fn ingest_correlation(&mut self, file: &Path) -> Result<bool> {
+        let canonical = file.canonicalize().map_err(io_err(file))?;
+        let key = canonical.to_string_lossy().into_owned();
+        let dir = canonical.parent().unwrap_or(Path::new("/"));
+        let name = canonical
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let fp = fingerprint(dir, &[name.as_str()])?;
+        let path = self.path.clone();
+        let sql = move |source| BenchError::Sql {
+            path: path.clone(),
+            source,
+        };
+        {
+            let old: Option<String> = self
+                .conn
+                .query_row(
+                    "SELECT fingerprint FROM correlation_files WHERE path = ?1",
+                    [&key],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(&sql)?;
+            if old.as_deref() == Some(fp.as_str()) {
+                return Ok(false);
+            }
+        }
+        let parsed = CorrelationFile::read(&canonical)?;
+        let run = parsed
+            .run_dir
+            .as_deref()
+            .and_then(|d| runs::read_run(d).ok());
+        let stats = parsed.statistics(correlation::TOP_K)?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(&sql)?;
+        tx.execute("DELETE FROM correlation_files WHERE path = ?1", [&key])
+            .map_err(&sql)?;
+        tx.execute(
+            "INSERT INTO correlation_files (path, fingerprint, run_path, optimizer, space, epoch, n)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                key,
+                fp,
+                parsed
+                    .run_dir
+                    .as_ref()
+                    .map(|p| p.to_string_lossy().into_owned()),
+                run.as_ref().map(|r| r.optimizer.clone()),
+                run.as_ref().map(|r| r.space),
+                parsed.epoch as i64,
+                parsed.points.len() as i64
+            ],
+        )
+        .map_err(&sql)?;
+        let file_id = tx.last_insert_rowid();
+        for s in &stats {
+            tx.execute(
+                "INSERT INTO correlations (file_id, metric, budget, n, spearman, kendall, top_k,
+                 spearman_top, kendall_top) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    file_id,
+                    s.metric,
+                    s.budget,
+                    s.stats.n as i64,
+                    s.stats.spearman,
+                    s.stats.kendall,
+                    s.stats.top_k as i64,
+                    s.stats.spearman_top,
+                    s.stats.kendall_top
+                ],
+            )
+            .map_err(&sql)?;
+        }
+        tx.commit().map_err(&sql)?;
+        Ok(true)
+    }
+}
+
+/// What ingesting one folder did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Added,
+    Updated,
+    Unchanged,
+}
+
+fn json(v: &impl serde::Serialize) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "null".to_string())
+}
+
+fn insert_run(
+    tx: &rusqlite::Transaction<'_>,
+    key: &str,
+    fp: &str,
+    run: &RunFolder,
+) -> rusqlite::Result<()> {
+    let tag = run.tag.clone().unwrap_or_default();
+    tx.execute(
+        "INSERT INTO runs (path, fingerprint, kind, optimizer, space, seed, experiment, study,
+         variant, status, message, device, config, ingested_unix)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+        params![
+            key,
+            fp,
+            run.kind.as_str(),
+            run.optimizer,
+            run.space,
+            run.seed as i64,
+            (!tag.experiment.is_empty()).then_some(tag.experiment),
+            (!tag.study.is_empty()).then_some(tag.study),
+            if tag.variant.is_empty() {
+                "default".to_string()
+            } else {
+                tag.variant
+            },
+            run.state.as_str(),
+            run.message,
+            run.device,
+            json(&run.config),
+            now_unix()
+        ],
+    )?;
+    let run_id = tx.last_insert_rowid();
+    let mut ep = tx.prepare(
+        "INSERT OR REPLACE INTO epochs (run_id, epoch, architecture, hash, valid_errors,
+         test_errors, valid_error, test_error, valid_regret, test_regret, one_shot_valid_error,
+         train_loss, seconds) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+    )?;
+    for e in &run.epochs {
+        ep.execute(params![
+            run_id,
+            e.epoch as i64,
+            e.architecture.as_ref().map(json),
+            e.nb101_hash,
+            json(&e.valid_errors),
+            json(&e.test_errors),
+            mean(&e.valid_errors),
+            mean(&e.test_errors),
+            e.valid_regret,
+            e.test_regret,
+            e.one_shot_valid_error,
+            e.train_loss,
+            e.seconds
+        ])?;
+    }
+    let mut q = tx.prepare(
+        "INSERT OR REPLACE INTO queries (run_id, query, simulated_seconds, hash, valid_error,
+         test_error, incumbent_valid_error, incumbent_test_error, incumbent_valid_regret,
+         incumbent_test_regret) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?;
+    for r in &run.queries {
+        q.execute(params![
+            run_id,
+            r.query as i64,
+            r.simulated_seconds,
+            r.hash,
+            r.valid_error,
+            r.test_error,
+            r.incumbent_valid_error,
+            r.incumbent_test_error,
+            r.incumbent_valid_regret,
+            r.incumbent_test_regret
+        ])?;
+    }
+    Ok(())
+}

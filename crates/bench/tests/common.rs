@@ -1,0 +1,133 @@
+//! Shared test helpers: a fake `nb1s1` launcher (a shell script that writes run folders the way
+//! `nb1s1 search` / `nb1s1 blackbox` do, resuming what it finds) and run-folder fabrication.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+/// The fake `nb1s1`: `search` writes `epochs` epochs (resuming), `blackbox` writes seed folders.
+/// Optimizer `flaky` fails its first attempt, `broken` always fails. Every start and completion
+/// is appended to `$FAKE_LOG`.
+pub const FAKE_NB1S1: &str = r#"#!/bin/sh
+cmd=$1; shift
+while [ $# -gt 0 ]; do
+  case $1 in
+    --optimizer) opt=$2; shift;; --space) space=$2; shift;; --seed) seed=$2; shift;;
+    --seeds) seeds=$2; shift;; --out) out=$2; shift;; --config) config=$2; shift;;
+    --queries) queries=$2; shift;;
+  esac
+  shift
+done
+epochs=${FAKE_EPOCHS:-4}
+if [ "$cmd" = search ]; then
+  mkdir -p "$out"
+  echo "start $out" >> "$FAKE_LOG"
+  if [ "$opt" = broken ]; then echo "boom: broken optimizer" >&2; exit 3; fi
+  if [ "$opt" = flaky ] && [ ! -f "$out/.flaked" ]; then touch "$out/.flaked"; echo "flake" >&2; exit 1; fi
+  grep -q weight_decay "$config" 2>/dev/null && wd=1 || wd=0
+  printf 'optimizer = "%s"\nspace = %s\nseed = %s\nepochs = %s\n' "$opt" "$space" "$seed" "$epochs" > "$out/config.toml"
+  printf '{"status": "running", "message": ""}' > "$out/status.tmp" && mv "$out/status.tmp" "$out/status.json"
+  done_epochs=0
+  [ -f "$out/epochs.jsonl" ] && done_epochs=$(wc -l < "$out/epochs.jsonl")
+  e=$done_epochs
+  while [ "$e" -lt "$epochs" ]; do
+    sleep ${FAKE_SLEEP:-0.05}
+    r=$(( (seed + 1) * 100 + epochs - e ))
+    printf '{"epoch": %s, "architecture": {"ops": ["conv3x3-bn-relu", "maxpool3x3"], "parents": [[0], [0, 1], [1, 2]]}, "nb101_hash": "h%s", "valid_errors": [0.1, 0.1, 0.1], "test_errors": [0.11, 0.11, 0.11], "valid_regret": 0.0%s, "test_regret": 0.0%s, "one_shot_valid_error": 0.5, "train_loss": 1.0, "seconds": 2.0}\n' "$e" "$r" "$r" "$r" >> "$out/epochs.jsonl"
+    e=$((e + 1))
+  done
+  printf '{"status": "complete", "message": "wd=%s"}' "$wd" > "$out/status.tmp" && mv "$out/status.tmp" "$out/status.json"
+  echo "complete $out" >> "$FAKE_LOG"
+  exit 0
+fi
+if [ "$cmd" = blackbox ]; then
+  first=${seeds%%..*}; end=${seeds##*..}
+  s=$first
+  while [ "$s" -lt "$end" ]; do
+    d="$out/$opt/space$space/seed$s"; mkdir -p "$d"
+    q=0; : > "$d/trajectory.jsonl"
+    while [ "$q" -lt "${queries:-5}" ]; do
+      printf '{"query": %s, "simulated_seconds": %s000, "hash": "b%s", "valid_error": 0.1, "test_error": 0.1, "incumbent_valid_error": 0.1, "incumbent_test_error": 0.1, "incumbent_test_regret": 0.0%s, "incumbent_valid_regret": 0.01}\n' "$q" "$((q + 1))" "$q" "$((9 - q))" >> "$d/trajectory.jsonl"
+      q=$((q + 1))
+    done
+    printf '{"optimizer": "%s", "space": %s, "seed": %s, "queries": %s, "complete": true}' "$opt" "$space" "$s" "${queries:-5}" > "$d/run.json"
+    echo "complete $d" >> "$FAKE_LOG"
+    s=$((s + 1))
+  done
+  exit 0
+fi
+exit 2
+"#;
+
+/// Writes the fake launcher into `dir` and returns its path.
+pub fn fake_launcher(dir: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join("fake-nb1s1.sh");
+    std::fs::write(&path, FAKE_NB1S1).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+/// Writes a complete one-shot run folder with per-epoch regrets `test_regret[e]`.
+pub fn write_oneshot_run(dir: &Path, optimizer: &str, space: u8, seed: u64, test_regret: &[f64]) {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(
+        dir.join("config.toml"),
+        format!("optimizer = \"{optimizer}\"\nspace = {space}\nseed = {seed}\n"),
+    )
+    .unwrap();
+    let mut lines = String::new();
+    for (e, r) in test_regret.iter().enumerate() {
+        let rec = serde_json::json!({
+            "epoch": e,
+            "architecture": {"ops": ["conv3x3-bn-relu", "conv1x1-bn-relu", "maxpool3x3", "conv3x3-bn-relu", "conv3x3-bn-relu"],
+                             "parents": [[0], [1], [2], [0, 3], [1, 4], [4, 5]]},
+            "nb101_hash": format!("hash{seed}e{e}"),
+            "valid_errors": [0.06 + r, 0.06 + r, 0.06 + r],
+            "test_errors": [0.06 + r, 0.06 + r, 0.06 + r],
+            "valid_regret": r / 2.0,
+            "test_regret": r,
+            "one_shot_valid_error": 0.5 - 0.01 * e as f64,
+            "train_loss": 1.0,
+            "seconds": 10.0,
+        });
+        lines.push_str(&rec.to_string());
+        lines.push('\n');
+    }
+    std::fs::write(dir.join("epochs.jsonl"), lines).unwrap();
+    std::fs::write(
+        dir.join("status.json"),
+        r#"{"status": "complete", "message": "", "epochs_done": 1}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("run.json"),
+        r#"{"device": "cpu (test)", "optimizer": "ignored-config-wins"}"#,
+    )
+    .unwrap();
+}
+
+/// Writes a complete black-box seed folder whose incumbent regret falls from 0.05 to 0.01.
+pub fn write_blackbox_run(dir: &Path, optimizer: &str, space: u8, seed: u64) {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut lines = String::new();
+    for q in 0..5 {
+        let regret = 0.05 - 0.01 * q as f64;
+        let rec = serde_json::json!({
+            "query": q, "simulated_seconds": 1000.0 * (q + 1) as f64, "hash": format!("b{q}"),
+            "valid_error": 0.1, "test_error": 0.1, "incumbent_valid_error": 0.1,
+            "incumbent_test_error": 0.06 + regret, "incumbent_test_regret": regret,
+            "incumbent_valid_regret": regret,
+        });
+        lines.push_str(&rec.to_string());
+        lines.push('\n');
+    }
+    std::fs::write(dir.join("trajectory.jsonl"), lines).unwrap();
+    std::fs::write(
+        dir.join("run.json"),
+        format!(
+            r#"{{"optimizer": "{optimizer}", "space": {space}, "seed": {seed}, "complete": true}}"#
+        ),
+    )
+    .unwrap();
+}
