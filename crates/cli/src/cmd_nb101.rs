@@ -594,7 +594,7 @@ fn query(a: QueryArgs) -> anyhow::Result<()> {
                     i,
                     v["hash"].as_str().unwrap_or("?"),
                     a.epochs,
-                    v["trainable_parameters"],
+                    v["trainable_parameters"].as_i64().unwrap_or(0),
                     f("training_time"),
                     f("train_accuracy"),
                     f("validation_accuracy"),

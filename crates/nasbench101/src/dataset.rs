@@ -550,6 +550,7 @@ pub fn parse_tfrecord(
     let mut proto = Vec::with_capacity(256);
     let mut frames = Frames::new(bytes, verify_payload_crc);
     let mut last_report = 0u64;
+    let mut last: Option<(ModelHash, u32)> = None;
     for frame in frames.by_ref() {
         let frame = frame.map_err(|(record, offset, source)| Nb101Error::Frame {
             path: path.to_path_buf(),
@@ -587,7 +588,9 @@ pub fn parse_tfrecord(
             fin.validation_accuracy,
             fin.test_accuracy,
         ];
-        let model = match builder.model_number(&raw.hash) {
+        // Records of one model are usually adjacent: skip the map lookup then.
+        let cached = last.filter(|(h, _)| *h == raw.hash).map(|(_, m)| m);
+        let model = match cached.or_else(|| builder.model_number(&raw.hash)) {
             Some(m) => m,
             None => {
                 let packed = pack_model(
@@ -600,6 +603,7 @@ pub fn parse_tfrecord(
                 builder.add_model(packed)
             }
         };
+        last = Some((raw.hash, model));
         builder.add_values(model, raw.epochs, values);
         if let Some(p) = progress.as_mut() {
             if frame.offset - last_report > (8 << 20) {

@@ -166,6 +166,39 @@ impl<'a> Json<'a> {
             .map(Cow::Owned)
             .or_else(|_| jerr(start, "string is not UTF-8"))
     }
+    /// Reads a JSON string holding MIME base64 straight into `scratch`, dropping the `\n`
+    /// (and `\r`) escapes; other escapes fall back to the general string parser.
+    fn base64_string(&mut self, scratch: &mut Vec<u8>) -> Result<(), PayloadError> {
+        self.ws();
+        if self.peek() != Some(b'"') {
+            return jerr(self.i, "string expected");
+        }
+        let start = self.i;
+        self.i += 1;
+        scratch.clear();
+        loop {
+            let rest = self.b.get(self.i..).unwrap_or(&[]);
+            let Some(p) = rest.iter().position(|&c| c == b'"' || c == b'\\') else {
+                return jerr(self.i, "unterminated string");
+            };
+            scratch.extend_from_slice(rest.get(..p).unwrap_or(&[]));
+            self.i += p;
+            match (rest.get(p), rest.get(p + 1)) {
+                (Some(b'"'), _) => {
+                    self.i += 1;
+                    return Ok(());
+                }
+                (Some(_), Some(b'n' | b'r')) => self.i += 2,
+                _ => {
+                    self.i = start;
+                    let text = self.string()?;
+                    scratch.clear();
+                    scratch.extend(text.bytes().filter(|&c| c != b'\n' && c != b'\r'));
+                    return Ok(());
+                }
+            }
+        }
+    }
     fn uint(&mut self) -> Result<u32, PayloadError> {
         self.ws();
         let start = self.i;
@@ -239,10 +272,15 @@ pub fn decode_mime_base64(
 ) -> Result<(), PayloadError> {
     scratch.clear();
     scratch.extend(text.bytes().filter(|&c| c != b'\n' && c != b'\r'));
+    decode_base64(scratch, out)
+}
+
+/// Decodes base64 text that has no line breaks left.
+fn decode_base64(text: &[u8], out: &mut Vec<u8>) -> Result<(), PayloadError> {
     out.clear();
-    out.resize(scratch.len() / 4 * 3 + 3, 0);
+    out.resize(text.len() / 4 * 3 + 3, 0);
     let n = base64::engine::general_purpose::STANDARD
-        .decode_slice(&scratch[..], &mut out[..])
+        .decode_slice(text, &mut out[..])
         .map_err(|e| PayloadError::Base64(e.to_string()))?;
     out.truncate(n);
     Ok(())
@@ -278,7 +316,7 @@ pub fn decode_raw<'a>(
     j.eat(b',', "',' expected after the adjacency")?;
     let ops = j.string()?;
     j.eat(b',', "',' expected after the ops")?;
-    let b64 = j.string()?;
+    j.base64_string(scratch)?;
     j.ws();
     if j.peek() != Some(b']') {
         // Count the remaining elements for a clear message.
@@ -299,7 +337,7 @@ pub fn decode_raw<'a>(
     if j.i != payload.len() {
         return jerr(j.i, "trailing bytes after the list");
     }
-    decode_mime_base64(&b64, scratch, proto)?;
+    decode_base64(scratch, proto)?;
     let metrics = ModelMetrics::decode(proto)?;
     Ok(RawRecord {
         hash,
