@@ -17,3 +17,4 @@ pub mod runner;
 pub mod runs;
 pub mod store;
 pub mod table;
+pub mod tensorboard;
