@@ -166,7 +166,11 @@ impl Cutout {
     pub fn apply_at(&self, img: &mut [f32; IMAGE_BYTES], cy: usize, cx: usize) {
         let (y1, y2, x1, x2) = self.window(cy, cx);
         for plane in img.chunks_exact_mut(PLANE) {
-            for row in plane.chunks_exact_mut(SIDE).skip(y1).take(y2.saturating_sub(y1)) {
+            for row in plane
+                .chunks_exact_mut(SIDE)
+                .skip(y1)
+                .take(y2.saturating_sub(y1))
+            {
                 if let Some(seg) = row.get_mut(x1..x2.max(x1)) {
                     seg.fill(0.0);
                 }

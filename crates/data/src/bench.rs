@@ -45,8 +45,8 @@ pub fn loader_throughput(
     augment: Augment,
 ) -> Result<Measurement, DataError> {
     let n = split.len();
-    let mut loader = Loader::new(split, (0..n).collect(), batch_size, Some(augment), 0, true)?
-        .cycling(true);
+    let mut loader =
+        Loader::new(split, (0..n).collect(), batch_size, Some(augment), 0, true)?.cycling(true);
     // Warm-up: start the worker and fill its queue before timing.
     let _ = loader.next_batch();
     let start = Instant::now();

@@ -69,8 +69,8 @@ impl Split {
 
     /// The 3,072 CHW bytes of image `i`, or `None` when out of range.
     pub fn image(&self, i: usize) -> Option<&[u8]> {
-        self.images
-            .get(i.checked_mul(IMAGE_BYTES)?..(i + 1).checked_mul(IMAGE_BYTES)?)
+        let start = i.checked_mul(IMAGE_BYTES)?;
+        self.images.get(start..start.checked_add(IMAGE_BYTES)?)
     }
 
     /// Appends one image (CHW bytes) with its label.
@@ -172,7 +172,11 @@ pub fn write_batch(path: &Path, split: &Split) -> Result<(), DataError> {
         ));
     }
     atomic_write(path, |w| {
-        for (label, image) in split.labels.iter().zip(split.images.chunks_exact(IMAGE_BYTES)) {
+        for (label, image) in split
+            .labels
+            .iter()
+            .zip(split.images.chunks_exact(IMAGE_BYTES))
+        {
             w.write_all(&[*label])?;
             w.write_all(image)?;
         }

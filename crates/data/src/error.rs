@@ -92,7 +92,10 @@ pub enum DataError {
 
     /// A caller-supplied setting that cannot work (empty batch size, out-of-range index, ...).
     #[error("invalid {field}: {message}")]
-    Config { field: &'static str, message: String },
+    Config {
+        field: &'static str,
+        message: String,
+    },
 }
 
 impl DataError {

@@ -239,11 +239,14 @@ fn read_archive(
             let shown = PathBuf::from(format!("{}:{}", path.display(), rel.display()));
             match classify(&rel, &shown)? {
                 Some((part, label, file, format)) => {
-                    let mut bytes = Vec::with_capacity(member.size() as usize);
-                    member.read_to_end(&mut bytes).map_err(|e| DataError::Archive {
-                        path: shown.clone(),
-                        message: e.to_string(),
-                    })?;
+                    // The header's size is untrusted: cap the up-front allocation.
+                    let mut bytes = Vec::with_capacity(member.size().min(1 << 20) as usize);
+                    member
+                        .read_to_end(&mut bytes)
+                        .map_err(|e| DataError::Archive {
+                            path: shown.clone(),
+                            message: e.to_string(),
+                        })?;
                     entries.push(Entry {
                         part,
                         label,
@@ -422,5 +425,9 @@ pub fn import(
 
 /// Per-class counts as a map from class name, for display.
 pub fn named_counts(counts: &[usize; NUM_CLASSES]) -> BTreeMap<&'static str, usize> {
-    CLASSES.iter().copied().zip(counts.iter().copied()).collect()
+    CLASSES
+        .iter()
+        .copied()
+        .zip(counts.iter().copied())
+        .collect()
 }

@@ -102,7 +102,8 @@ impl Plan {
             .collect();
         let work = |(k, dst): (usize, &mut [f32])| {
             let (Some(src), Ok(dst)) = (
-                self.split.image(picked.get(k).copied().unwrap_or(usize::MAX)),
+                self.split
+                    .image(picked.get(k).copied().unwrap_or(usize::MAX)),
                 <&mut [f32; IMAGE_BYTES]>::try_from(dst),
             ) else {
                 return;
@@ -286,9 +287,10 @@ impl Loader {
     /// The next batch. In epoch mode it returns `None` once at the end of each epoch and then
     /// continues with the next epoch; in cycling mode it never returns `None`.
     pub fn next_batch(&mut self) -> Option<Batch> {
-        let item = match self.worker.get_or_insert_with(|| {
-            Worker::spawn(Arc::clone(&self.plan), self.state, self.prefetch)
-        }) {
+        let item = match self
+            .worker
+            .get_or_insert_with(|| Worker::spawn(Arc::clone(&self.plan), self.state, self.prefetch))
+        {
             Worker { rx: Some(rx), .. } => rx.recv().ok(),
             _ => None,
         };
