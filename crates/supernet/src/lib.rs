@@ -1,2 +1,23 @@
 //! The NAS-Bench-1Shot1 one-shot model (supernet) in tch: choice blocks, cells, stacks, the
 //! architecture weights shared by all cells, and discretization to a search-space architecture.
+//!
+//! Typical DARTS use: build a [`Supernet`] in one `VarStore` and [`ArchParams`] in another, then
+//! per step `net.forward(&x, &mut SharedMixing(softmax_mixing(&arch)), true)`.
+
+mod arch;
+mod cell;
+mod config;
+mod discretize;
+mod error;
+mod network;
+mod ops;
+mod topology;
+
+pub use arch::{
+    one_hot_mixing, softmax_mixing, ArchParams, MixingSource, MixingWeights, SharedMixing,
+};
+pub use config::SupernetConfig;
+pub use discretize::discretize;
+pub use error::SupernetError;
+pub use network::Supernet;
+pub use ops::channel_shuffle;

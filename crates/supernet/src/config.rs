@@ -1,0 +1,131 @@
+//! The supernet's hyperparameters, including the original implementation's quirks as options.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::SupernetError;
+use searchspace::SpaceId;
+
+/// How to build a [`crate::Supernet`].
+///
+/// The default is the search-time network of the paper (C = 16, 9 cells, 10 classes) with two
+/// deliberate departures from the original code, each available as an option:
+/// - `bn_momentum = 0.1` (PyTorch's default). The original passes 0.997 in PyTorch terms, which
+///   makes the running statistics almost equal to the last batch; set 0.997 to replicate it.
+/// - `downsample_padding = 0`, giving 32 → 16 → 8 feature maps like NAS-Bench-101. The original
+///   pads the 2×2 down-sampling pool by 1 (32 → 17 → 9); set 1 to replicate it.
+///
+/// [`SupernetConfig::faithful`] sets every quirk to the original's value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SupernetConfig {
+    /// Which search space (1, 2 or 3) the cells are built for.
+    pub space: SpaceId,
+    /// Channels per choice block in the first stack, and the stem width (16 during search).
+    pub init_channels: i64,
+    /// Number of cells; the feature maps are halved before cells `layers/3` and `2·layers/3`.
+    pub layers: i64,
+    /// Classifier outputs.
+    pub num_classes: i64,
+    /// BatchNorm momentum in PyTorch terms for every ConvBnRelu (the head BN keeps 0.1).
+    pub bn_momentum: f64,
+    /// Padding of the 2×2 stride-2 down-sampling max-pool: 0 (NB-101 sizes) or 1 (original).
+    pub downsample_padding: i64,
+    /// PC-DARTS partial channels K: the choice-block ops see only the first C/K channels.
+    pub partial_channels: Option<i64>,
+    /// Run every candidate op even when the mixing weights name a single active op per node.
+    /// The original code did (unused ops then still update their BatchNorm running statistics);
+    /// skipping them is faster and gives the same output.
+    pub run_all_ops: bool,
+    /// Compute the N input projections and the input→output projection of a cell as one 1×1
+    /// convolution + BatchNorm + ReLU and split the result. Numerically the same model (BatchNorm
+    /// is per channel), fewer and larger kernels; parameter names differ from the unfused layout.
+    pub fuse_projections: bool,
+}
+
+impl Default for SupernetConfig {
+    fn default() -> Self {
+        Self {
+            space: SpaceId::Three,
+            init_channels: 16,
+            layers: 9,
+            num_classes: 10,
+            bn_momentum: 0.1,
+            downsample_padding: 0,
+            partial_channels: None,
+            run_all_ops: false,
+            fuse_projections: true,
+        }
+    }
+}
+
+impl SupernetConfig {
+    /// The default configuration for `space`.
+    pub fn for_space(space: SpaceId) -> Self {
+        Self {
+            space,
+            ..Self::default()
+        }
+    }
+
+    /// Every quirk of the original implementation: BN momentum 0.997 (PyTorch terms), pool
+    /// padding 1 (32 → 17 → 9), all ops run even for one-hot mixing weights.
+    pub fn faithful(space: SpaceId) -> Self {
+        Self {
+            space,
+            bn_momentum: 0.997,
+            downsample_padding: 1,
+            run_all_ops: true,
+            fuse_projections: false,
+            ..Self::default()
+        }
+    }
+
+    /// Checks that the network can be built with these values.
+    pub fn validate(&self) -> Result<(), SupernetError> {
+        let bad = |field: &'static str, reason: String| {
+            Err(SupernetError::InvalidConfig { field, reason })
+        };
+        if self.init_channels < 1 {
+            return bad(
+                "init_channels",
+                format!("must be ≥ 1, got {}", self.init_channels),
+            );
+        }
+        if self.layers < 1 {
+            return bad("layers", format!("must be ≥ 1, got {}", self.layers));
+        }
+        if self.num_classes < 1 {
+            return bad(
+                "num_classes",
+                format!("must be ≥ 1, got {}", self.num_classes),
+            );
+        }
+        if !(0.0..=1.0).contains(&self.bn_momentum) {
+            return bad(
+                "bn_momentum",
+                format!("must lie in [0, 1], got {}", self.bn_momentum),
+            );
+        }
+        if !(0..=1).contains(&self.downsample_padding) {
+            return bad(
+                "downsample_padding",
+                format!(
+                    "a 2×2 pool allows padding 0 or 1, got {}",
+                    self.downsample_padding
+                ),
+            );
+        }
+        if let Some(k) = self.partial_channels {
+            if k < 1 || self.init_channels % k != 0 {
+                return bad(
+                    "partial_channels",
+                    format!(
+                        "K = {k} must be ≥ 1 and divide init_channels = {}",
+                        self.init_channels
+                    ),
+                );
+            }
+        }
+        Ok(())
+    }
+}

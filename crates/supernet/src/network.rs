@@ -1,0 +1,172 @@
+//! The whole one-shot model (§2.3): stem, `layers` cells in three stacks separated by 2×2
+//! max-pool down-sampling with doubling width, and the head.
+
+use tch::{nn, Device, Tensor};
+
+use crate::arch::{check_layout, MixingSource};
+use crate::cell::{Cell, CellOptions};
+use crate::config::SupernetConfig;
+use crate::error::SupernetError;
+use crate::ops::{ConvBnRelu, ReluConvBn};
+use crate::topology::Topology;
+
+/// The NAS-Bench-1Shot1 supernet. Its weights live in the `VarStore` of the path it was built
+/// in; the architecture weights are not part of it (see [`crate::ArchParams`]).
+#[derive(Debug)]
+pub struct Supernet {
+    cfg: SupernetConfig,
+    topo: Topology,
+    stem: ConvBnRelu,
+    /// (down-sample before this cell, cell)
+    cells: Vec<(bool, Cell)>,
+    head: ReluConvBn,
+    classifier: nn::Linear,
+    device: Device,
+}
+
+impl Supernet {
+    /// Builds the network in `path` (all variables below it).
+    pub fn new(path: &nn::Path, cfg: &SupernetConfig) -> Result<Self, SupernetError> {
+        cfg.validate()?;
+        let topo = Topology::from_id(cfg.space);
+        let n = topo.n as i64;
+        let stem = ConvBnRelu::new(&(path / "stem"), 3, cfg.init_channels, 3, cfg.bn_momentum);
+        let opt = CellOptions {
+            partial: cfg.partial_channels,
+            momentum: cfg.bn_momentum,
+            fuse_projections: cfg.fuse_projections,
+        };
+        let mut c = cfg.init_channels;
+        let mut cin = cfg.init_channels;
+        let mut cells = Vec::with_capacity(cfg.layers as usize);
+        for i in 0..cfg.layers {
+            let down = i == cfg.layers / 3 || i == 2 * cfg.layers / 3;
+            if down {
+                c *= 2;
+            }
+            cells.push((
+                down,
+                Cell::new(&(path / format!("cell{i}")), topo.n, cin, c, opt),
+            ));
+            cin = n * c;
+        }
+        let head = ReluConvBn::new(&(path / "postprocess"), cin, c);
+        let classifier = nn::linear(path / "classifier", c, cfg.num_classes, Default::default());
+        Ok(Self {
+            cfg: cfg.clone(),
+            topo,
+            stem,
+            cells,
+            head,
+            classifier,
+            device: path.device(),
+        })
+    }
+
+    /// The configuration the network was built with.
+    pub fn config(&self) -> &SupernetConfig {
+        &self.cfg
+    }
+
+    /// The device the weights live on.
+    pub fn device(&self) -> Device {
+        self.device
+    }
+
+    /// Number of cells.
+    pub fn num_cells(&self) -> usize {
+        self.cells.len()
+    }
+
+    /// Logits (B, num_classes) for images `x` (B, 3, H, W). `mixing` is asked once per cell, in
+    /// order. `train` selects batch statistics (and running-stat updates) in every BatchNorm.
+    ///
+    /// Panics (inside libtorch) if `x` is not a 4-d float tensor with 3 channels on the model's
+    /// device, or if the mixing weights do not have the shapes of the space (§2.4); use
+    /// [`Supernet::try_forward`] to get those as errors.
+    pub fn forward(&self, x: &Tensor, mixing: &mut dyn MixingSource, train: bool) -> Tensor {
+        let mut s = self.stem.forward(x, train);
+        let p = self.cfg.downsample_padding;
+        for (i, (down, cell)) in self.cells.iter().enumerate() {
+            if *down {
+                s = s.max_pool2d([2, 2], [2, 2], [p, p], [1, 1], false);
+            }
+            let mix = mixing.for_cell(i);
+            s = cell.forward(&s, &mix, self.cfg.run_all_ops, train);
+        }
+        let s = self.head.forward(&s, train);
+        s.adaptive_avg_pool2d([1, 1])
+            .flatten(1, -1)
+            .apply(&self.classifier)
+    }
+
+    /// [`Supernet::forward`] that first checks the input and every cell's mixing-weight shapes.
+    pub fn try_forward(
+        &self,
+        x: &Tensor,
+        mixing: &mut dyn MixingSource,
+        train: bool,
+    ) -> Result<Tensor, SupernetError> {
+        let size = x.size();
+        if size.len() != 4 || size[1] != 3 {
+            return Err(SupernetError::ArchShape {
+                tensor: "input images".into(),
+                expected: vec![-1, 3, -1, -1],
+                found: size,
+            });
+        }
+        let mut checked = Checked {
+            inner: mixing,
+            topo: &self.topo,
+            error: None,
+        };
+        let out = self.forward_checked(x, &mut checked, train);
+        match checked.error {
+            Some(e) => Err(e),
+            None => Ok(out),
+        }
+    }
+
+    fn forward_checked(&self, x: &Tensor, mixing: &mut Checked<'_>, train: bool) -> Tensor {
+        let mut s = self.stem.forward(x, train);
+        let p = self.cfg.downsample_padding;
+        for (i, (down, cell)) in self.cells.iter().enumerate() {
+            if *down {
+                s = s.max_pool2d([2, 2], [2, 2], [p, p], [1, 1], false);
+            }
+            let mix = mixing.for_cell(i);
+            if mixing.error.is_some() {
+                return s;
+            }
+            s = cell.forward(&s, &mix, self.cfg.run_all_ops, train);
+        }
+        let s = self.head.forward(&s, train);
+        s.adaptive_avg_pool2d([1, 1])
+            .flatten(1, -1)
+            .apply(&self.classifier)
+    }
+}
+
+/// Wraps a mixing source and records the first shape error instead of letting libtorch panic.
+struct Checked<'a> {
+    inner: &'a mut dyn MixingSource,
+    topo: &'a Topology,
+    error: Option<SupernetError>,
+}
+
+impl Checked<'_> {
+    fn for_cell(&mut self, cell: usize) -> crate::MixingWeights {
+        let m = self.inner.for_cell(cell);
+        if let Err(e) = check_layout(self.topo, &m.ops, &m.output, &m.inputs) {
+            self.error = Some(e);
+        } else if let Some(a) = &m.active_ops {
+            if a.len() != self.topo.n || a.iter().any(|&o| o >= 3) {
+                self.error = Some(SupernetError::ArchLayout {
+                    tensor: "active_ops".into(),
+                    reason: format!("{a:?}: expected {} op indices below 3", self.topo.n),
+                });
+            }
+        }
+        m
+    }
+}

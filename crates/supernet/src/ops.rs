@@ -1,0 +1,94 @@
+//! The building blocks of §2.1: ConvBnRelu, the non-affine ReLUConvBN of the head, and the
+//! PC-DARTS channel shuffle.
+
+use tch::nn::{self, Module};
+use tch::Tensor;
+
+use crate::error::SupernetError;
+
+/// Conv (no bias) → affine BatchNorm → ReLU, padding k/2 ("same" for odd k).
+#[derive(Debug)]
+pub(crate) struct ConvBnRelu {
+    conv: nn::Conv2D,
+    bn: nn::BatchNorm,
+}
+
+/// PyTorch's BatchNorm2d defaults (weight 1, bias 0, eps 1e-5); tch's own default draws the
+/// weight uniformly from [0, 1], which would not match the reference model.
+pub(crate) fn bn_config(momentum: f64, affine: bool) -> nn::BatchNormConfig {
+    nn::BatchNormConfig {
+        momentum,
+        affine,
+        eps: 1e-5,
+        ws_init: nn::Init::Const(1.0),
+        bs_init: nn::Init::Const(0.0),
+        ..Default::default()
+    }
+}
+
+fn conv_config(k: i64) -> nn::ConvConfig {
+    nn::ConvConfig {
+        padding: k / 2,
+        bias: false,
+        ..Default::default()
+    }
+}
+
+impl ConvBnRelu {
+    pub fn new(p: &nn::Path, cin: i64, cout: i64, k: i64, momentum: f64) -> Self {
+        Self {
+            conv: nn::conv2d(p / "conv", cin, cout, k, conv_config(k)),
+            bn: nn::batch_norm2d(p / "bn", cout, bn_config(momentum, true)),
+        }
+    }
+
+    pub fn forward(&self, x: &Tensor, train: bool) -> Tensor {
+        x.apply(&self.conv).apply_t(&self.bn, train).relu()
+    }
+}
+
+/// ReLU → 1×1 conv (no bias) → BatchNorm without affine parameters (DARTS' post-processing).
+#[derive(Debug)]
+pub(crate) struct ReluConvBn {
+    conv: nn::Conv2D,
+    bn: nn::BatchNorm,
+}
+
+impl ReluConvBn {
+    pub fn new(p: &nn::Path, cin: i64, cout: i64) -> Self {
+        Self {
+            conv: nn::conv2d(p / "conv", cin, cout, 1, conv_config(1)),
+            bn: nn::batch_norm2d(p / "bn", cout, bn_config(0.1, false)),
+        }
+    }
+
+    pub fn forward(&self, x: &Tensor, train: bool) -> Tensor {
+        self.conv.forward(&x.relu()).apply_t(&self.bn, train)
+    }
+}
+
+/// Interleaves the channels of `x` (B, C, H, W) across `groups` groups: view as
+/// (B, groups, C/groups, H, W), swap the two channel axes, flatten back. PC-DARTS uses it so the
+/// processed first C/K channels spread over the block output.
+pub fn channel_shuffle(x: &Tensor, groups: i64) -> Result<Tensor, SupernetError> {
+    let size = x.size();
+    let [b, c, h, w] = size[..] else {
+        return Err(SupernetError::Shuffle(format!(
+            "expected a 4-d tensor, got shape {size:?}"
+        )));
+    };
+    if groups < 1 || c % groups != 0 {
+        return Err(SupernetError::Shuffle(format!(
+            "{groups} groups do not divide {c} channels"
+        )));
+    }
+    Ok(shuffle_unchecked(x, groups, [b, c, h, w]))
+}
+
+/// [`channel_shuffle`] for shapes the caller has already checked.
+pub(crate) fn shuffle_unchecked(x: &Tensor, groups: i64, [b, c, h, w]: [i64; 4]) -> Tensor {
+    x.view([b, groups, c / groups, h, w])
+        .transpose(1, 2)
+        .contiguous()
+        .view([b, c, h, w])
+}

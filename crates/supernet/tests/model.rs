@@ -1,0 +1,326 @@
+//! Shapes, parameter counts, gradient flow and numerical equivalences of the supernet.
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use searchspace::{SearchSpace, SpaceId};
+use supernet::{
+    one_hot_mixing, softmax_mixing, ArchParams, MixingSource, MixingWeights, SharedMixing,
+    Supernet, SupernetConfig, SupernetError,
+};
+use tch::{nn, Device, Kind, Tensor};
+
+fn small(space: SpaceId) -> SupernetConfig {
+    SupernetConfig {
+        space,
+        init_channels: 4,
+        layers: 3,
+        ..SupernetConfig::default()
+    }
+}
+
+fn param_count(vs: &nn::VarStore) -> i64 {
+    vs.trainable_variables()
+        .iter()
+        .map(|t| t.numel() as i64)
+        .sum()
+}
+
+/// The weight count from the layer formulas of §2, written independently of the model code:
+/// conv k×k without bias = cin·cout·k², affine BN = 2c, linear = cin·cout + cout.
+fn expected_params(n: i64, c0: i64, layers: i64, classes: i64, partial: Option<i64>) -> i64 {
+    let conv_bn = |cin: i64, cout: i64, k: i64| cin * cout * k * k + 2 * cout;
+    let mut total = conv_bn(3, c0, 3);
+    let (mut c, mut cin) = (c0, c0);
+    for i in 0..layers {
+        if i == layers / 3 || i == 2 * layers / 3 {
+            c *= 2;
+        }
+        let cc = partial.map_or(c, |k| c / k);
+        total += n * conv_bn(cin, c, 1) + conv_bn(cin, n * c, 1);
+        total += n * (conv_bn(cc, cc, 3) + conv_bn(cc, cc, 1));
+        cin = n * c;
+    }
+    total + cin * c + c * classes + classes
+}
+
+fn num_blocks(space: SpaceId) -> i64 {
+    match space {
+        SpaceId::One | SpaceId::Two => 4,
+        SpaceId::Three => 5,
+    }
+}
+
+#[test]
+fn parameter_counts_match_layer_formulas() {
+    for space in SpaceId::ALL {
+        for fuse in [false, true] {
+            for partial in [None, Some(4)] {
+                let cfg = SupernetConfig {
+                    space,
+                    fuse_projections: fuse,
+                    partial_channels: partial,
+                    ..SupernetConfig::default()
+                };
+                let vs = nn::VarStore::new(Device::Cpu);
+                Supernet::new(&vs.root(), &cfg).unwrap();
+                let want = expected_params(num_blocks(space), 16, 9, 10, partial);
+                assert_eq!(
+                    param_count(&vs),
+                    want,
+                    "space {space} fuse {fuse} partial {partial:?}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn forward_gives_logits_per_space_and_padding() {
+    tch::set_num_threads(1);
+    tch::manual_seed(0);
+    for space in SpaceId::ALL {
+        for pad in [0, 1] {
+            let cfg = SupernetConfig {
+                downsample_padding: pad,
+                ..small(space)
+            };
+            let vs = nn::VarStore::new(Device::Cpu);
+            let net = Supernet::new(&vs.root(), &cfg).unwrap();
+            let avs = nn::VarStore::new(Device::Cpu);
+            let arch = ArchParams::new(&avs.root(), &SearchSpace::new(space));
+            let x = Tensor::randn([2, 3, 16, 16], (Kind::Float, Device::Cpu));
+            let y = net.forward(&x, &mut SharedMixing(softmax_mixing(&arch)), true);
+            assert_eq!(y.size(), vec![2, 10], "space {space} pad {pad}");
+            assert!(bool::try_from(y.isfinite().all()).unwrap());
+        }
+    }
+}
+
+#[test]
+fn architecture_value_counts_follow_spec() {
+    let counts: Vec<i64> = SpaceId::ALL
+        .iter()
+        .map(|&s| {
+            let avs = nn::VarStore::new(Device::Cpu);
+            let arch = ArchParams::new(&avs.root(), &SearchSpace::new(s));
+            assert_eq!(param_count(&avs), arch.num_values());
+            arch.num_values()
+        })
+        .collect();
+    assert_eq!(counts, vec![24, 26, 35]);
+}
+
+#[test]
+fn gradients_reach_every_architecture_weight() {
+    tch::set_num_threads(1);
+    tch::manual_seed(1);
+    for space in SpaceId::ALL {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let net = Supernet::new(&vs.root(), &small(space)).unwrap();
+        let avs = nn::VarStore::new(Device::Cpu);
+        let arch = ArchParams::new(&avs.root(), &SearchSpace::new(space));
+        let x = Tensor::randn([4, 3, 8, 8], (Kind::Float, Device::Cpu));
+        let y = Tensor::from_slice(&[0i64, 3, 7, 9]);
+        let loss = net
+            .forward(&x, &mut SharedMixing(softmax_mixing(&arch)), true)
+            .cross_entropy_for_logits(&y);
+        loss.backward();
+        for (i, t) in arch.tensors().iter().enumerate() {
+            let g = t.grad();
+            assert!(g.defined(), "space {space} tensor {i}: no gradient");
+            let zeros = i64::try_from(g.eq(0.0).sum(Kind::Int64)).unwrap();
+            assert_eq!(
+                zeros, 0,
+                "space {space} tensor {i}: zero gradient entries {g:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn pc_darts_forward_keeps_shapes() {
+    tch::set_num_threads(1);
+    for space in SpaceId::ALL {
+        let cfg = SupernetConfig {
+            init_channels: 8,
+            partial_channels: Some(4),
+            ..small(space)
+        };
+        let vs = nn::VarStore::new(Device::Cpu);
+        let net = Supernet::new(&vs.root(), &cfg).unwrap();
+        let avs = nn::VarStore::new(Device::Cpu);
+        let arch = ArchParams::new(&avs.root(), &SearchSpace::new(space));
+        let x = Tensor::randn([2, 3, 8, 8], (Kind::Float, Device::Cpu));
+        let y = net
+            .try_forward(&x, &mut SharedMixing(softmax_mixing(&arch)), true)
+            .unwrap();
+        assert_eq!(y.size(), vec![2, 10]);
+    }
+}
+
+/// Runs all ops with one-hot weights (no `active_ops` hint) for comparison.
+struct Dense(MixingWeights);
+impl MixingSource for Dense {
+    fn for_cell(&mut self, _cell: usize) -> MixingWeights {
+        MixingWeights {
+            active_ops: None,
+            ..self.0.clone()
+        }
+    }
+}
+
+#[test]
+fn active_ops_path_equals_full_weighted_path() {
+    tch::set_num_threads(1);
+    tch::manual_seed(2);
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    for space in SpaceId::ALL {
+        for partial in [None, Some(2)] {
+            let cfg = SupernetConfig {
+                partial_channels: partial,
+                ..small(space)
+            };
+            let vs = nn::VarStore::new(Device::Cpu);
+            let net = Supernet::new(&vs.root(), &cfg).unwrap();
+            let x = Tensor::randn([2, 3, 8, 8], (Kind::Float, Device::Cpu));
+            for _ in 0..3 {
+                let a = SearchSpace::new(space).sample(&mut rng);
+                let mix = one_hot_mixing(&a, Device::Cpu).unwrap();
+                assert!(mix.active_ops.is_some());
+                let fast = net.forward(&x, &mut SharedMixing(mix.clone()), false);
+                let full = net.forward(&x, &mut Dense(mix), false);
+                let diff = f64::try_from((&fast - &full).abs().max()).unwrap();
+                assert!(diff < 1e-5, "space {space}: max |fast - full| = {diff}");
+            }
+        }
+    }
+}
+
+/// Copies the unfused projections of every cell into the fused layout (block projections in
+/// node order, then the output projection), so both networks compute the same function.
+fn copy_into_fused(src: &nn::VarStore, dst: &nn::VarStore, n: usize, layers: usize) {
+    let s = src.variables();
+    let mut d = dst.variables();
+    tch::no_grad(|| {
+        for (name, t) in d.iter_mut() {
+            if let Some(v) = s.get(name) {
+                t.copy_(v);
+            }
+        }
+        for cell in 0..layers {
+            for leaf in [
+                "conv/weight",
+                "bn/weight",
+                "bn/bias",
+                "bn/running_mean",
+                "bn/running_var",
+            ] {
+                let mut parts: Vec<Tensor> = (1..=n)
+                    .map(|j| {
+                        s[&format!("cell{cell}.proj{j}.{}", leaf.replace('/', "."))].shallow_clone()
+                    })
+                    .collect();
+                parts.push(
+                    s[&format!("cell{cell}.proj_out.{}", leaf.replace('/', "."))].shallow_clone(),
+                );
+                let fused = Tensor::cat(&parts, 0);
+                d.get_mut(&format!("cell{cell}.proj.{}", leaf.replace('/', ".")))
+                    .unwrap()
+                    .copy_(&fused);
+            }
+        }
+    });
+}
+
+#[test]
+fn fused_projections_compute_the_same_function() {
+    tch::set_num_threads(1);
+    tch::manual_seed(3);
+    for space in SpaceId::ALL {
+        let base = SupernetConfig {
+            fuse_projections: false,
+            ..small(space)
+        };
+        let src = nn::VarStore::new(Device::Cpu);
+        let unfused = Supernet::new(&src.root(), &base).unwrap();
+        let dst = nn::VarStore::new(Device::Cpu);
+        let fused = Supernet::new(
+            &dst.root(),
+            &SupernetConfig {
+                fuse_projections: true,
+                ..base
+            },
+        )
+        .unwrap();
+        copy_into_fused(&src, &dst, num_blocks(space) as usize, 3);
+        let avs = nn::VarStore::new(Device::Cpu);
+        let arch = ArchParams::new(&avs.root(), &SearchSpace::new(space));
+        let x = Tensor::randn([3, 3, 8, 8], (Kind::Float, Device::Cpu));
+        for train in [true, false] {
+            let a = unfused.forward(&x, &mut SharedMixing(softmax_mixing(&arch)), train);
+            let b = fused.forward(&x, &mut SharedMixing(softmax_mixing(&arch)), train);
+            let diff = f64::try_from((&a - &b).abs().max()).unwrap();
+            assert!(diff < 1e-4, "space {space} train {train}: max diff {diff}");
+        }
+    }
+}
+
+#[test]
+fn try_forward_reports_bad_shapes() {
+    let vs = nn::VarStore::new(Device::Cpu);
+    let net = Supernet::new(&vs.root(), &small(SpaceId::Three)).unwrap();
+    let avs = nn::VarStore::new(Device::Cpu);
+    // Space-1 weights in a space-3 network.
+    let arch = ArchParams::new(&avs.root(), &SearchSpace::new(SpaceId::One));
+    let x = Tensor::zeros([1, 3, 8, 8], (Kind::Float, Device::Cpu));
+    let err = net
+        .try_forward(&x, &mut SharedMixing(softmax_mixing(&arch)), false)
+        .unwrap_err();
+    assert!(
+        matches!(err, SupernetError::ArchShape { ref tensor, .. } if tensor == "ops"),
+        "{err}"
+    );
+    let arch3 = ArchParams::new(&avs.root().sub("s3"), &SearchSpace::new(SpaceId::Three));
+    let gray = Tensor::zeros([1, 1, 8, 8], (Kind::Float, Device::Cpu));
+    let err = net
+        .try_forward(&gray, &mut SharedMixing(softmax_mixing(&arch3)), false)
+        .unwrap_err();
+    assert!(matches!(err, SupernetError::ArchShape { .. }), "{err}");
+}
+
+#[test]
+fn config_validates_and_round_trips() {
+    let cfg = SupernetConfig::faithful(SpaceId::Two);
+    let json = serde_json::to_string(&cfg).unwrap();
+    let back: SupernetConfig = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, cfg);
+    assert_eq!(back.bn_momentum, 0.997);
+    let partial: SupernetConfig = serde_json::from_str(r#"{"space": 1, "layers": 6}"#).unwrap();
+    assert_eq!(partial.init_channels, 16);
+    assert_eq!(partial.space, SpaceId::One);
+    let bad = [
+        SupernetConfig {
+            partial_channels: Some(3),
+            ..SupernetConfig::default()
+        },
+        SupernetConfig {
+            downsample_padding: 2,
+            ..SupernetConfig::default()
+        },
+        SupernetConfig {
+            bn_momentum: 1.5,
+            ..SupernetConfig::default()
+        },
+        SupernetConfig {
+            layers: 0,
+            ..SupernetConfig::default()
+        },
+    ];
+    for b in bad {
+        let vs = nn::VarStore::new(Device::Cpu);
+        assert!(matches!(
+            Supernet::new(&vs.root(), &b),
+            Err(SupernetError::InvalidConfig { .. })
+        ));
+    }
+}
