@@ -10,8 +10,10 @@ pub mod stats;
 
 pub use error::{BenchError, Result};
 pub mod analysis;
+pub mod cell;
 pub mod correlation;
 pub mod experiment;
+pub mod plots;
 pub mod query;
 pub mod runner;
 pub mod runs;
