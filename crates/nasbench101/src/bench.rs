@@ -24,6 +24,9 @@ pub struct BenchReport {
     pub read_s: f64,
     /// tfrecord → store, CRCs checked, store written atomically.
     pub convert_s: f64,
+    /// The parse part of convert (wall, and CPU seconds of all threads).
+    pub parse_s: f64,
+    pub parse_cpu_s: f64,
     /// Median of 25 store opens.
     pub open_store_median_s: f64,
     /// Median per query by hash (lookup + one repeat read).
@@ -53,6 +56,22 @@ pub fn read_time(path: &Path) -> std::io::Result<Duration> {
         last = t.elapsed();
     }
     Ok(last)
+}
+
+/// CPU seconds (user + system) this process used so far, from `/proc/self/stat`.
+pub fn process_cpu_s() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return f64::NAN;
+    };
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        f.get(i)
+            .and_then(|x| x.parse::<f64>().ok())
+            .unwrap_or(f64::NAN)
+    };
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 /// Peak resident set size of this process from `/proc/self/status` (0 where unavailable).
@@ -109,13 +128,16 @@ pub fn run(tfrecord: &Path, store: &Path, samples: usize) -> Result<BenchReport,
     let tfrecord_bytes = std::fs::metadata(tfrecord).map_err(io)?.len();
     let read_s = read_time(tfrecord).map_err(io)?.as_secs_f64();
     let t = Instant::now();
-    {
+    let cpu0 = process_cpu_s();
+    let (parse_s, parse_cpu_s) = {
         let db = Nb101::open_with(tfrecord, OpenOptions::default(), None)?;
+        let parse = (t.elapsed().as_secs_f64(), process_cpu_s() - cpu0);
         crate::atomic_write(store, db.store_bytes()).map_err(|source| Nb101Error::Io {
             path: store.to_path_buf(),
             source,
         })?;
-    }
+        parse
+    };
     let convert_s = t.elapsed().as_secs_f64();
     let mut opens = Vec::new();
     for _ in 0..25 {
@@ -176,6 +198,8 @@ pub fn run(tfrecord: &Path, store: &Path, samples: usize) -> Result<BenchReport,
         synthetic: db.is_synthetic(),
         read_s,
         convert_s,
+        parse_s,
+        parse_cpu_s,
         open_store_median_s: median(opens),
         query_by_hash_median_s,
         query_by_spec_median_s,
@@ -209,6 +233,14 @@ impl BenchReport {
             self.convert_s / self.read_s
         ));
         s.push_str(&format!(
+            "| of which parse (wall / CPU of all threads) | {:.3} s / {:.3} s | |\n",
+            self.parse_s, self.parse_cpu_s
+        ));
+        s.push_str(&format!(
+            "| of which write store + fsync | {:.3} s | |\n",
+            self.convert_s - self.parse_s
+        ));
+        s.push_str(&format!(
             "| open store (median of 25) | {:.3} ms | < 20 ms |\n",
             self.open_store_median_s * 1e3
         ));
@@ -217,7 +249,9 @@ impl BenchReport {
             self.query_by_hash_median_s * 1e6
         ));
         if self.query_by_spec_median_s.is_nan() {
-            s.push_str("| query by spec, hash included (median) | n/a (random hashes) | < 10 µs |\n");
+            s.push_str(
+                "| query by spec, hash included (median) | n/a (random hashes) | < 10 µs |\n",
+            );
         } else {
             s.push_str(&format!(
                 "| query by spec, hash included (median) | {:.3} µs | < 10 µs |\n",

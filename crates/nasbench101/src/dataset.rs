@@ -2,14 +2,14 @@
 //! (parsed into the same layout in memory), and read-only views of its models.
 
 use crate::hash::ModelHash;
-use crate::record::{decode_raw, PayloadError};
+use crate::record::{decode_fast, PayloadError};
 use crate::spec::{ModelSpec, SpecError};
 use crate::table::{
     self, pack_model, unpack_adjacency, TableBuilder, TableError, DIR_LEN, DIR_SLOTS, FLAG_F32,
     FLAG_SYNTHETIC, HEADER_LEN, INDEX_LEN, MAGIC, MAX_BUDGETS, MODEL_LEN, SYNTHETIC_MARKER,
     VERSION,
 };
-use crate::tfrecord::{FrameError, Frames};
+use crate::tfrecord::{masked_crc, Frame, FrameError, Frames};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -538,82 +538,146 @@ fn parse_header(b: &[u8], path: &Path) -> Result<Header, Nb101Error> {
     })
 }
 
-/// Streams the records of a tfrecord into a table (store layout).
+/// One record parsed in the parallel stage.
+struct Parsed<'a> {
+    index: u64,
+    offset: u64,
+    hash: ModelHash,
+    epochs: u32,
+    matrix: std::borrow::Cow<'a, str>,
+    ops: std::borrow::Cow<'a, str>,
+    values: crate::proto::ApiValues,
+}
+
+/// Records parsed in parallel per window; merged into the table in file order.
+const WINDOW: usize = 1 << 15;
+
+fn parse_one<'a>(
+    bytes: &'a [u8],
+    frame: &Frame<'a>,
+    verify_payload_crc: bool,
+    path: &Path,
+    scratch: &mut Vec<u8>,
+    proto: &mut Vec<u8>,
+) -> Result<Parsed<'a>, Nb101Error> {
+    if verify_payload_crc {
+        let at = frame.offset as usize + 12 + frame.payload.len();
+        let stored = le_u32(bytes, at);
+        let computed = masked_crc(frame.payload);
+        if stored != computed {
+            return Err(Nb101Error::Frame {
+                path: path.to_path_buf(),
+                record: frame.index,
+                offset: frame.offset,
+                source: FrameError::PayloadCrc { stored, computed },
+            });
+        }
+    }
+    let r = decode_fast(frame.payload, scratch, proto).map_err(|source| Nb101Error::Payload {
+        path: path.to_path_buf(),
+        record: frame.index,
+        offset: frame.offset,
+        source,
+    })?;
+    Ok(Parsed {
+        index: frame.index,
+        offset: frame.offset,
+        hash: r.hash,
+        epochs: r.epochs,
+        matrix: r.matrix,
+        ops: r.ops,
+        values: r.values,
+    })
+}
+
+/// Streams the records of a tfrecord into a table (store layout). Framing is scanned in
+/// order; payloads are checked and decoded in parallel windows, then merged in file order, so
+/// the first error reported is the first bad record.
 pub fn parse_tfrecord(
     bytes: &[u8],
     path: &Path,
     verify_payload_crc: bool,
     mut progress: Option<Progress<'_>>,
 ) -> Result<Vec<u8>, Nb101Error> {
+    use rayon::prelude::*;
     let mut builder = TableBuilder::new();
-    let mut scratch = Vec::with_capacity(512);
-    let mut proto = Vec::with_capacity(256);
-    let mut frames = Frames::new(bytes, verify_payload_crc);
-    let mut last_report = 0u64;
+    let mut frames = Frames::new(bytes, false);
+    let mut window: Vec<Frame<'_>> = Vec::with_capacity(WINDOW);
     let mut last: Option<(ModelHash, u32)> = None;
-    for frame in frames.by_ref() {
-        let frame = frame.map_err(|(record, offset, source)| Nb101Error::Frame {
-            path: path.to_path_buf(),
-            record,
-            offset,
-            source,
-        })?;
-        let payload_err = |source| Nb101Error::Payload {
-            path: path.to_path_buf(),
-            record: frame.index,
-            offset: frame.offset,
-            source,
-        };
-        let raw = decode_raw(frame.payload, &mut scratch, &mut proto).map_err(payload_err)?;
-        if raw.hash == SYNTHETIC_MARKER {
-            builder.set_synthetic();
-            continue;
+    loop {
+        window.clear();
+        let mut frame_err = None;
+        for f in frames.by_ref() {
+            match f {
+                Ok(fr) => {
+                    window.push(fr);
+                    if window.len() == WINDOW {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    frame_err = Some(e);
+                    break;
+                }
+            }
         }
-        let eval = &raw.metrics.evaluation_data;
-        let (Some(half), Some(fin)) = (eval.get(1), eval.get(2)) else {
-            return Err(Nb101Error::Record {
+        let parsed: Vec<Result<Parsed<'_>, Nb101Error>> = window
+            .par_iter()
+            .with_min_len(512)
+            .map_init(
+                || (Vec::with_capacity(512), Vec::with_capacity(256)),
+                |(scratch, proto), f| parse_one(bytes, f, verify_payload_crc, path, scratch, proto),
+            )
+            .collect();
+        for p in parsed {
+            let p = p?;
+            if p.hash == SYNTHETIC_MARKER {
+                builder.set_synthetic();
+                continue;
+            }
+            let v = &p.values;
+            if v.evaluations < 3 {
+                return Err(Nb101Error::Record {
+                    path: path.to_path_buf(),
+                    record: p.index,
+                    offset: p.offset,
+                    source: TableError::MissingEvaluations(v.evaluations),
+                });
+            }
+            // Records of one model are usually adjacent: skip the map lookup then.
+            let cached = last.filter(|(h, _)| *h == p.hash).map(|(_, m)| m);
+            let model = match cached.or_else(|| builder.model_number(&p.hash)) {
+                Some(m) => m,
+                None => {
+                    let packed = pack_model(p.hash, v.trainable_parameters, &p.matrix, &p.ops)
+                        .map_err(|source| Nb101Error::Payload {
+                            path: path.to_path_buf(),
+                            record: p.index,
+                            offset: p.offset,
+                            source,
+                        })?;
+                    builder.add_model(packed)
+                }
+            };
+            last = Some((p.hash, model));
+            let [a, b, c, d] = v.halfway;
+            let [e, f, g, h] = v.final_;
+            builder.add_values(model, p.epochs, [a, b, c, d, e, f, g, h]);
+        }
+        if let Some((record, offset, source)) = frame_err {
+            return Err(Nb101Error::Frame {
                 path: path.to_path_buf(),
-                record: frame.index,
-                offset: frame.offset,
-                source: TableError::MissingEvaluations(eval.len()),
+                record,
+                offset,
+                source,
             });
-        };
-        let values = [
-            half.training_time,
-            half.train_accuracy,
-            half.validation_accuracy,
-            half.test_accuracy,
-            fin.training_time,
-            fin.train_accuracy,
-            fin.validation_accuracy,
-            fin.test_accuracy,
-        ];
-        // Records of one model are usually adjacent: skip the map lookup then.
-        let cached = last.filter(|(h, _)| *h == raw.hash).map(|(_, m)| m);
-        let model = match cached.or_else(|| builder.model_number(&raw.hash)) {
-            Some(m) => m,
-            None => {
-                let packed = pack_model(
-                    raw.hash,
-                    raw.metrics.trainable_parameters,
-                    &raw.matrix,
-                    &raw.ops,
-                )
-                .map_err(payload_err)?;
-                builder.add_model(packed)
-            }
-        };
-        last = Some((raw.hash, model));
-        builder.add_values(model, raw.epochs, values);
-        if let Some(p) = progress.as_mut() {
-            if frame.offset - last_report > (8 << 20) {
-                last_report = frame.offset;
-                p(frame.offset);
-            }
         }
-    }
-    if let Some(p) = progress.as_mut() {
-        p(bytes.len() as u64);
+        if let Some(p) = progress.as_mut() {
+            p(frames.position());
+        }
+        if window.len() < WINDOW {
+            break;
+        }
     }
     builder.finish().map_err(|source| Nb101Error::Table {
         path: path.to_path_buf(),

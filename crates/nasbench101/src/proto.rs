@@ -159,6 +159,83 @@ fn decode_evaluation(buf: &[u8], base: usize) -> Result<EvaluationData, ProtoErr
     Ok(e)
 }
 
+/// The values the query API uses, decoded without allocating: training time and the three
+/// accuracies of `evaluation_data[1]` (halfway) and `[2]` (final).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ApiValues {
+    pub halfway: [f64; 4],
+    pub final_: [f64; 4],
+    pub trainable_parameters: i32,
+    /// Number of `evaluation_data` entries seen.
+    pub evaluations: usize,
+}
+
+/// Decodes one `EvaluationData` into (time, train, valid, test), validating like
+/// [`ModelMetrics::decode`] but without keeping the checkpoint path.
+fn evaluation_values(buf: &[u8], base: usize) -> Result<[f64; 4], ProtoError> {
+    let mut c = Cursor { buf, pos: 0, base };
+    let mut v = [0f64; 4];
+    while !c.done() {
+        let (field, wt, off) = c.key()?;
+        match field {
+            1..=5 => {
+                expect(field, wt, 1, off)?;
+                let x = c.f64()?;
+                if let Some(slot) = (field as usize).checked_sub(2).and_then(|i| v.get_mut(i)) {
+                    *slot = x;
+                }
+            }
+            6 => {
+                expect(field, wt, 2, off)?;
+                let n = c.varint()?;
+                let at = c.at();
+                let bytes = c.take(usize::try_from(n).unwrap_or(usize::MAX))?;
+                std::str::from_utf8(bytes).map_err(|_| ProtoError::BadUtf8 { offset: at })?;
+            }
+            _ => c.skip(wt, off)?,
+        }
+    }
+    Ok(v)
+}
+
+/// Decodes serialized `ModelMetrics` keeping only what the API uses (fast path of readers).
+pub fn decode_api_values(buf: &[u8]) -> Result<ApiValues, ProtoError> {
+    let mut c = Cursor {
+        buf,
+        pos: 0,
+        base: 0,
+    };
+    let mut out = ApiValues::default();
+    while !c.done() {
+        let (field, wt, off) = c.key()?;
+        match field {
+            1 => {
+                expect(field, wt, 2, off)?;
+                let n = c.varint()?;
+                let at = c.at();
+                let sub = c.take(usize::try_from(n).unwrap_or(usize::MAX))?;
+                let v = evaluation_values(sub, at)?;
+                match out.evaluations {
+                    1 => out.halfway = v,
+                    2 => out.final_ = v,
+                    _ => {}
+                }
+                out.evaluations += 1;
+            }
+            2 => {
+                expect(field, wt, 0, off)?;
+                out.trainable_parameters = c.varint()? as i64 as i32;
+            }
+            3 => {
+                expect(field, wt, 1, off)?;
+                c.f64()?;
+            }
+            _ => c.skip(wt, off)?,
+        }
+    }
+    Ok(out)
+}
+
 impl ModelMetrics {
     /// Decodes serialized `ModelMetrics` bytes.
     pub fn decode(buf: &[u8]) -> Result<ModelMetrics, ProtoError> {

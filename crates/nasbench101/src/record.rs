@@ -298,12 +298,59 @@ pub fn encode_mime_base64(bytes: &[u8]) -> String {
     out
 }
 
+/// The fields of a payload with the metrics reduced to what the API uses (no allocation on
+/// the usual path).
+#[derive(Debug)]
+pub struct FastRecord<'a> {
+    pub hash: ModelHash,
+    pub epochs: u32,
+    pub matrix: Cow<'a, str>,
+    pub ops: Cow<'a, str>,
+    pub values: crate::proto::ApiValues,
+}
+
+/// Parses the payload's JSON list and decodes only the API's metrics.
+pub fn decode_fast<'a>(
+    payload: &'a [u8],
+    scratch: &mut Vec<u8>,
+    proto: &mut Vec<u8>,
+) -> Result<FastRecord<'a>, PayloadError> {
+    let (hash, epochs, matrix, ops) = decode_fields(payload, scratch, proto)?;
+    let values = crate::proto::decode_api_values(proto)?;
+    Ok(FastRecord {
+        hash,
+        epochs,
+        matrix,
+        ops,
+        values,
+    })
+}
+
 /// Parses the payload's JSON list and decodes the metrics; matrix and ops stay as text.
 pub fn decode_raw<'a>(
     payload: &'a [u8],
     scratch: &mut Vec<u8>,
     proto: &mut Vec<u8>,
 ) -> Result<RawRecord<'a>, PayloadError> {
+    let (hash, epochs, matrix, ops) = decode_fields(payload, scratch, proto)?;
+    let metrics = ModelMetrics::decode(proto)?;
+    Ok(RawRecord {
+        hash,
+        epochs,
+        matrix,
+        ops,
+        metrics,
+    })
+}
+
+type Fields<'a> = (ModelHash, u32, Cow<'a, str>, Cow<'a, str>);
+
+/// The JSON list; the protobuf bytes are left in `proto`.
+fn decode_fields<'a>(
+    payload: &'a [u8],
+    scratch: &mut Vec<u8>,
+    proto: &mut Vec<u8>,
+) -> Result<Fields<'a>, PayloadError> {
     let mut j = Json { b: payload, i: 0 };
     j.eat(b'[', "'[' expected")?;
     let hash_text = j.string()?;
@@ -338,14 +385,7 @@ pub fn decode_raw<'a>(
         return jerr(j.i, "trailing bytes after the list");
     }
     decode_base64(scratch, proto)?;
-    let metrics = ModelMetrics::decode(proto)?;
-    Ok(RawRecord {
-        hash,
-        epochs,
-        matrix,
-        ops,
-        metrics,
-    })
+    Ok((hash, epochs, matrix, ops))
 }
 
 /// Parses the flattened 0/1 adjacency text into a square matrix.
