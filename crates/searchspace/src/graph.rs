@@ -3,7 +3,38 @@
 //! has a parent, so every node is reachable from the input and pruning keeps exactly the
 //! ancestors of the output; the dummy vertex of spaces 1 and 2 is never one.
 
+use std::sync::OnceLock;
+
 use nasbench101::ModelHash;
+
+/// Every permutation of 0..k, for k = 0..=5.
+fn permutations(k: usize) -> &'static [Vec<u8>] {
+    static ALL: OnceLock<Vec<Vec<Vec<u8>>>> = OnceLock::new();
+    let all = ALL.get_or_init(|| {
+        (0..=5)
+            .map(|k| {
+                let mut out = Vec::new();
+                let mut cur: Vec<u8> = Vec::new();
+                fn rec(k: usize, cur: &mut Vec<u8>, out: &mut Vec<Vec<u8>>) {
+                    if cur.len() == k {
+                        out.push(cur.clone());
+                        return;
+                    }
+                    for v in 0..k as u8 {
+                        if !cur.contains(&v) {
+                            cur.push(v);
+                            rec(k, cur, out);
+                            cur.pop();
+                        }
+                    }
+                }
+                rec(k, &mut cur, &mut out);
+                out
+            })
+            .collect()
+    });
+    all.get(k).map(|v| v.as_slice()).unwrap_or(&[])
+}
 
 /// Largest NB-101 graph: 7 vertices.
 pub const MAX_VERTICES: usize = 7;
@@ -132,6 +163,54 @@ impl PrunedGraph {
             shift += 2;
         }
         key
+    }
+
+    /// A key that is equal exactly when two pruned graphs are isomorphic (input and output
+    /// fixed, interior vertices matched with equal labels). Isomorphic graphs have the same
+    /// NB-101 hash, so hashing one graph per canonical key suffices. Computed as the smallest
+    /// adjacency code over the vertex orders that sort interior vertices by (label, in-degree,
+    /// out-degree); there are few such orders, at most 5! = 120.
+    pub fn canonical_key(&self) -> u64 {
+        let n = self.vertices;
+        if n < 3 {
+            return self.key();
+        }
+        let interior = n - 2;
+        let mut indeg = [0u32; MAX_VERTICES];
+        for r in &self.rows[..n] {
+            for (j, d) in indeg.iter_mut().enumerate().take(n) {
+                *d += u32::from((r >> j) & 1);
+            }
+        }
+        let inv = |v: usize| -> u32 {
+            (((self.labels[v] as u32) & 3) << 8) | (indeg[v] << 4) | self.rows[v].count_ones()
+        };
+        let mut sorted: Vec<u32> = (1..=interior).map(inv).collect();
+        sorted.sort_unstable();
+        let mut best = u64::MAX;
+        for perm in permutations(interior) {
+            // perm[i] = old interior vertex placed at new position i + 1.
+            if (0..interior).any(|i| inv(perm[i] as usize + 1) != sorted[i]) {
+                continue;
+            }
+            let mut old = [0usize; MAX_VERTICES];
+            old[n - 1] = n - 1;
+            for i in 0..interior {
+                old[i + 1] = perm[i] as usize + 1;
+            }
+            let mut code = 0u64;
+            for i in 0..n {
+                let row = self.rows[old[i]];
+                for j in 0..n {
+                    code |= u64::from((row >> old[j]) & 1) << (i * MAX_VERTICES + j);
+                }
+            }
+            best = best.min(code);
+        }
+        let labels = sorted
+            .iter()
+            .fold(0u64, |acc, &x| (acc << 2) | u64::from(x >> 8));
+        n as u64 | (labels << 3) | (best << 13)
     }
 
     /// The NAS-Bench-101 model hash of this graph.

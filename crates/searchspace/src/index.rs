@@ -9,7 +9,7 @@ use rayon::prelude::*;
 
 use crate::architecture::Architecture;
 use crate::graph::PrunedGraph;
-use crate::space::{nb101_label, SearchSpace, SpaceId};
+use crate::space::{nb101_label, SearchSpace, SpaceId, PRIMITIVES};
 
 /// One unique NAS-Bench-101 model reachable in a space.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,62 +36,89 @@ impl ModelIndex {
     /// Enumerates, prunes and hashes every configuration of `space`.
     pub fn build(space: &SearchSpace) -> ModelIndex {
         let per = space.op_configurations();
-        let parent_configs = space.parent_configurations();
+        let n = space.num_choice_blocks();
+        let labels_of = |mut oi: u64| {
+            let mut labels = [0i8; 8];
+            for slot in labels[..n].iter_mut().rev() {
+                *slot = nb101_label(PRIMITIVES[(oi % 3) as usize]) as i8;
+                oi /= 3;
+            }
+            labels
+        };
+        let graph_of = |ci: u64| {
+            let (masks, _) = space.decode(ci / per, 0);
+            PrunedGraph::prune(&masks, &labels_of(ci % per)[..n])
+        };
         // 1. The pruned-graph key of every configuration.
-        let keys: Vec<u64> = (0..parent_configs)
+        let keys: Vec<u64> = (0..space.parent_configurations())
             .into_par_iter()
             .flat_map_iter(|pi| {
                 let (masks, _) = space.decode(pi, 0);
                 (0..per)
-                    .map(move |oi| {
-                        let (_, ops) = space.decode(0, oi);
-                        let labels: Vec<i8> = ops.iter().map(|&o| nb101_label(o) as i8).collect();
-                        PrunedGraph::prune(&masks, &labels).key()
-                    })
+                    .map(|oi| PrunedGraph::prune(&masks, &labels_of(oi)[..n]).key())
                     .collect::<Vec<_>>()
             })
             .collect();
-        // 2. Distinct keys, each with its first configuration, in first-seen order.
-        let mut first: HashMap<u64, u32> = HashMap::new();
-        let mut distinct: Vec<(u64, u64)> = Vec::new();
+        // 2. Distinct pruned graphs, each with its first configuration, in first-seen order.
+        let mut graph_id: HashMap<u64, u32> = HashMap::new();
+        let mut first_config: Vec<u64> = Vec::new();
         for (i, &k) in keys.iter().enumerate() {
-            first.entry(k).or_insert_with(|| {
-                distinct.push((k, i as u64));
-                (distinct.len() - 1) as u32
+            graph_id.entry(k).or_insert_with(|| {
+                first_config.push(i as u64);
+                (first_config.len() - 1) as u32
             });
         }
-        // 3. Hash each distinct pruned graph once.
-        let graphs: Vec<(PrunedGraph, ModelHash)> = distinct
+        // 3. Isomorphic graphs share a hash: group them by canonical form first.
+        let canon: Vec<u64> = first_config
             .par_iter()
-            .map(|&(_, ci)| {
-                let (masks, ops) = space.decode(ci / per, ci % per);
-                let labels: Vec<i8> = ops.iter().map(|&o| nb101_label(o) as i8).collect();
-                let g = PrunedGraph::prune(&masks, &labels);
+            .map(|&ci| graph_of(ci).canonical_key())
+            .collect();
+        let mut class_id: HashMap<u64, u32> = HashMap::new();
+        let mut class_first: Vec<u64> = Vec::new();
+        let graph_class: Vec<u32> = canon
+            .iter()
+            .zip(&first_config)
+            .map(|(&c, &ci)| {
+                *class_id.entry(c).or_insert_with(|| {
+                    class_first.push(ci);
+                    (class_first.len() - 1) as u32
+                })
+            })
+            .collect();
+        // 4. Hash one graph per class.
+        let hashed: Vec<(PrunedGraph, ModelHash)> = class_first
+            .par_iter()
+            .map(|&ci| {
+                let g = graph_of(ci);
                 (g, g.hash())
             })
             .collect();
-        // 4. Group graphs by hash; model ids follow the first configuration's order.
+        // 5. Group classes by hash; model ids follow the first configuration's order.
         let mut by_hash: HashMap<ModelHash, u32> = HashMap::new();
         let mut models: Vec<UniqueModel> = Vec::new();
-        let mut graph_to_model = Vec::with_capacity(graphs.len());
-        for (d, (g, h)) in graphs.iter().enumerate() {
-            let id = *by_hash.entry(*h).or_insert_with(|| {
-                models.push(UniqueModel {
-                    hash: *h,
-                    representative: distinct[d].1,
-                    graph: *g,
-                    configurations: 0,
-                });
-                (models.len() - 1) as u32
-            });
-            graph_to_model.push(id);
-        }
-        let config_to_model: Vec<u32> = keys
+        let class_model: Vec<u32> = hashed
             .iter()
+            .zip(&class_first)
+            .map(|(&(g, h), &ci)| {
+                *by_hash.entry(h).or_insert_with(|| {
+                    models.push(UniqueModel {
+                        hash: h,
+                        representative: ci,
+                        graph: g,
+                        configurations: 0,
+                    });
+                    (models.len() - 1) as u32
+                })
+            })
+            .collect();
+        let config_to_model: Vec<u32> = keys
+            .par_iter()
             .map(|k| {
-                first
+                graph_id
                     .get(k)
-                    .map(|&g| graph_to_model[g as usize])
+                    .and_then(|&g| graph_class.get(g as usize))
+                    .and_then(|&c| class_model.get(c as usize))
+                    .copied()
                     .unwrap_or(0)
             })
             .collect();
