@@ -75,7 +75,7 @@ pub fn cell_svg(arch: &Architecture) -> String {
         }
     }
     s.push_str(r##"<defs><marker id="arrow" viewBox="0 0 8 8" refX="7" refY="4" markerWidth="6" markerHeight="6" orient="auto"><path d="M0 0 L8 4 L0 8 z" fill="#444"/></marker></defs>"##);
-    for i in 0..=n {
+    for (i, &alive) in live.iter().enumerate() {
         let label = if i == 0 {
             "input".to_string()
         } else if i == n {
@@ -83,7 +83,7 @@ pub fn cell_svg(arch: &Architecture) -> String {
         } else {
             short_op(arch.ops.get(i - 1).map(String::as_str).unwrap_or("?")).to_string()
         };
-        let (fill, stroke) = if live[i] {
+        let (fill, stroke) = if alive {
             ("#eef4fb", "#1f77b4")
         } else {
             ("#f4f4f4", "#bbb")

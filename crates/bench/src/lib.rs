@@ -15,6 +15,7 @@ pub mod correlation;
 pub mod experiment;
 pub mod plots;
 pub mod query;
+pub mod report;
 pub mod runner;
 pub mod runs;
 pub mod store;

@@ -104,11 +104,16 @@ pub fn render(chart: &Chart) -> Result<String> {
             .series
             .iter()
             .flat_map(|s| s.points.iter().map(|p| p.0));
-        let log_y = chart.log_y
-            && primary
+        let lows_and_highs = || {
+            primary
                 .iter()
-                .flat_map(|s| s.points.iter())
-                .all(|p| p.1 - p.2 > 0.0);
+                .flat_map(|s| s.points.iter().flat_map(|p| [p.1 - p.2, p.1 + p.2]))
+        };
+        // Log y only where it helps: positive values spanning at least a decade (the
+        // log axis of plotters labels decades, so a narrower range would show no ticks).
+        let log_y = chart.log_y
+            && lows_and_highs().all(|v| v > 0.0)
+            && range(lows_and_highs(), true).is_some_and(|(lo, hi)| hi / lo >= 10.0);
         let x = range(all_x, chart.log_x);
         let y = range(
             primary
@@ -196,19 +201,8 @@ pub fn render(chart: &Chart) -> Result<String> {
                             .into_iter()
                             .map(|d| PathElement::new(d, c.stroke_width(1))),
                     )
-                    .map_err(|e| err(e.to_string()))?
-                    .label(s.label.as_str())
-                    .legend(move |(lx, ly)| {
-                        PathElement::new(vec![(lx, ly), (lx + 6, ly)], c.stroke_width(1))
-                    });
-                }
-                ctx.configure_series_labels()
-                    .background_style(WHITE.mix(0.85))
-                    .border_style(BLACK.mix(0.3))
-                    .label_font(("sans-serif", 11))
-                    .position(SeriesLabelPosition::UpperRight)
-                    .draw()
                     .map_err(|e| err(e.to_string()))?;
+                }
             }};
         }
         match (chart.log_x, log_y) {
@@ -220,6 +214,28 @@ pub fn render(chart: &Chart) -> Result<String> {
         root.present().map_err(|e| err(e.to_string()))?;
     }
     Ok(svg)
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// The chart's legend as HTML, shown beside the SVG so it never hides a curve.
+pub fn legend(chart: &Chart) -> String {
+    let mut s = String::from("<div class=\"legend\">");
+    for series in &chart.series {
+        let RGBColor(r, g, b) = color(series.color);
+        let border = if series.dashed { "dashed" } else { "solid" };
+        s.push_str(&format!(
+            "<span class=\"swatch\" style=\"border-top:3px {border} rgb({r},{g},{b})\"></span>{}{} ",
+            escape(&series.label),
+            if series.secondary { " (right axis)" } else { "" }
+        ));
+    }
+    s.push_str("</div>");
+    s
 }
 
 #[cfg(test)]
@@ -254,7 +270,9 @@ mod tests {
         let svg = render(&chart).unwrap();
         assert!(svg.starts_with("<svg"), "{}", &svg[..40]);
         assert!(svg.contains("<polygon"), "the error band is drawn");
-        assert!(svg.contains("darts one-shot") && svg.contains("test regret"));
+        assert!(svg.contains("test regret") && svg.contains("one-shot valid error"));
+        assert_eq!(legend(&chart).matches("<span class=\"swatch\"").count(), 2);
+        assert!(legend(&chart).contains("darts one-shot"));
         let empty = render(&Chart {
             title: "nothing".into(),
             ..Default::default()

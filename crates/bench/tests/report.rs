@@ -1,0 +1,240 @@
+//! The report on a small experiment run end to end (fake `nb1s1`, real runner, store and
+//! report), checked in headless Chromium: every page loads without console errors and shows the
+//! expected number of plots; a small screenshot is taken.
+
+mod common;
+
+use nb1s1_bench::experiment::Experiment;
+use nb1s1_bench::report::{self, ReportOptions};
+use nb1s1_bench::runner::{self, Launcher, RunnerOptions};
+use nb1s1_bench::store::Store;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const EXPERIMENT: &str = r#"
+name = "small"
+[[study]]
+name = "optimizers"
+kind = "oneshot"
+optimizers = ["darts", "gdas"]
+spaces = [1, 3]
+seeds = "0..3"
+[[study]]
+name = "weight-decay"
+kind = "oneshot"
+optimizers = ["darts"]
+spaces = [1]
+seeds = "0..2"
+grid = { "weights.weight_decay" = [1e-4, 81e-4] }
+[[study]]
+name = "blackbox"
+kind = "blackbox"
+optimizers = ["re", "rs"]
+spaces = [1, 3]
+seeds = "0..3"
+queries = 6
+"#;
+
+/// Runs the small experiment and writes its report; returns (report dir, pages).
+fn small_report(tmp: &Path) -> (PathBuf, Vec<report::PageSummary>) {
+    let out = tmp.join("runs");
+    let script = common::fake_launcher(tmp);
+    let launcher = Launcher {
+        program: "env".into(),
+        prefix_args: vec![
+            format!("FAKE_LOG={}", tmp.join("fake.log").display()),
+            "FAKE_SLEEP=0".into(),
+            script.to_string_lossy().into_owned(),
+        ],
+    };
+    let exp: Experiment = toml::from_str(EXPERIMENT).unwrap();
+    let units = exp.units(&out).unwrap();
+    let options = RunnerOptions {
+        workers: 2,
+        gpus: vec![],
+        max_retries: 0,
+        experiment: exp.name.clone(),
+    };
+    let done = runner::run_experiment(&units, &out, &launcher, &options, &|_| {}).unwrap();
+    assert!(done.failed.is_empty(), "{:?}", done.failed);
+    // A correlation file for one DARTS run, at two one-shot epochs.
+    let run = out.join("optimizers/darts/space3/default/seed0/correlation");
+    std::fs::create_dir_all(&run).unwrap();
+    for epoch in [5, 15] {
+        let mut lines = String::new();
+        for i in 0..20 {
+            let x = ((i * 7) % 20) as f64;
+            let rec = serde_json::json!({"hash": format!("a{i}"), "one_shot_error": 0.3 + 0.01 * x,
+                "nb101_test_error": {"4": 0.2 + 0.001 * i as f64, "108": 0.06 + 0.0001 * (x + epoch as f64 * i as f64)}});
+            lines.push_str(&format!("{rec}\n"));
+        }
+        std::fs::write(run.join(format!("epoch{epoch}.jsonl")), lines).unwrap();
+    }
+    let mut store = Store::open(&tmp.join("results.sqlite")).unwrap();
+    let summary = store.ingest_dir(&out).unwrap();
+    assert!(summary.errors.is_empty(), "{:?}", summary.errors);
+    assert_eq!(summary.added, 12 + 4 + 12);
+    let report_dir = tmp.join("report");
+    let pages = report::write_report(
+        &store,
+        &report_dir,
+        &ReportOptions {
+            plot_width: 420,
+            plot_height: 280,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    (report_dir, pages)
+}
+
+#[test]
+fn report_pages_have_the_expected_plots() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir, pages) = small_report(tmp.path());
+    // For a look in a browser: NB1S1_KEEP_REPORT=<dir> keeps a copy of the pages.
+    if let Some(keep) = std::env::var_os("NB1S1_KEEP_REPORT") {
+        std::fs::create_dir_all(&keep).unwrap();
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            std::fs::copy(&path, Path::new(&keep).join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    let plots: Vec<(&str, usize)> = pages.iter().map(|p| (p.file.as_str(), p.plots)).collect();
+    assert_eq!(
+        plots,
+        vec![
+            ("index.html", 0),
+            ("study-optimizers.html", 2), // one plot per space, a line per optimizer
+            ("study-weight-decay.html", 1), // a sweep: one plot per optimizer and space
+            ("correlation.html", 2),      // Spearman and Kendall for darts/space 3
+            ("oneshot-vs-blackbox.html", 2), // one per space
+        ]
+    );
+    for p in &pages {
+        let html = std::fs::read_to_string(dir.join(&p.file)).unwrap();
+        assert_eq!(
+            html.matches("<figure class=\"plot\"><svg").count(),
+            p.plots,
+            "{}",
+            p.file
+        );
+        assert!(
+            !html.contains("http://") || !html.contains("src=\"http"),
+            "no network resources"
+        );
+    }
+    let index = std::fs::read_to_string(dir.join("index.html")).unwrap();
+    assert_eq!(
+        index.matches("<svg class=\"cell\"").count(),
+        4,
+        "a best cell per optimizer and space"
+    );
+    let study = std::fs::read_to_string(dir.join("study-optimizers.html")).unwrap();
+    assert!(study.contains("darts one-shot") && study.contains("gdas"));
+    let data: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("data.json")).unwrap()).unwrap();
+    assert_eq!(data["regret_curves"].as_array().unwrap().len(), 4 + 2);
+}
+
+fn chromium() -> Option<PathBuf> {
+    ["chromium", "chromium-browser", "google-chrome"]
+        .iter()
+        .find_map(|name| {
+            let out = Command::new("which").arg(name).output().ok()?;
+            out.status
+                .success()
+                .then(|| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+        })
+}
+
+/// Runs headless Chromium on a page; returns (stdout, stderr).
+fn headless(chrome: &Path, profile: &Path, extra: &[&str], page: &Path) -> (String, String) {
+    let out = Command::new("timeout")
+        .arg("90")
+        .arg(chrome)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--enable-logging=stderr",
+            "--v=0",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(extra)
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .expect("chromium runs");
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn console_errors(stderr: &str) -> Vec<&str> {
+    stderr
+        .lines()
+        .filter(|l| l.contains("CONSOLE") && (l.contains("Uncaught") || l.contains("Error")))
+        .collect()
+}
+
+fn plots_in_dom(dom: &str) -> Option<usize> {
+    let at = dom.find("data-plots=\"")? + "data-plots=\"".len();
+    dom[at..].split('"').next()?.parse().ok()
+}
+
+#[test]
+fn report_loads_in_headless_chromium_without_errors() {
+    let Some(chrome) = chromium() else {
+        eprintln!("SKIPPED (chromium absent): headless report check; apt-get install chromium");
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir, pages) = small_report(tmp.path());
+
+    // The checks can fail: a page with a script error is caught, and a plot count is read.
+    let broken = dir.join("broken.html");
+    std::fs::write(
+        &broken,
+        "<html><body><script>undefinedFunction();</script></body></html>",
+    )
+    .unwrap();
+    let (_, stderr) = headless(&chrome, &tmp.path().join("p0"), &["--dump-dom"], &broken);
+    assert!(
+        !console_errors(&stderr).is_empty(),
+        "a script error must be visible: {stderr}"
+    );
+
+    for (i, p) in pages.iter().enumerate() {
+        let profile = tmp.path().join(format!("p{}", i + 1));
+        let (dom, stderr) = headless(&chrome, &profile, &["--dump-dom"], &dir.join(&p.file));
+        assert_eq!(console_errors(&stderr), Vec::<&str>::new(), "{}", p.file);
+        assert_eq!(plots_in_dom(&dom), Some(p.plots), "{}: plots shown", p.file);
+    }
+
+    let shot = tmp.path().join("shot.png");
+    let (_, _) = headless(
+        &chrome,
+        &tmp.path().join("shot-profile"),
+        &[
+            &format!("--screenshot={}", shot.display()),
+            "--window-size=480,360",
+        ],
+        &dir.join("study-optimizers.html"),
+    );
+    let png = std::fs::read(&shot).expect("screenshot written");
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    // Width and height from the IHDR chunk.
+    let w = u32::from_be_bytes(png[16..20].try_into().unwrap());
+    let h = u32::from_be_bytes(png[20..24].try_into().unwrap());
+    assert_eq!((w, h), (480, 360));
+    assert!(
+        png.len() > 5_000,
+        "the screenshot shows more than a blank page"
+    );
+}
