@@ -195,14 +195,14 @@ impl PrunedGraph {
             }
             let mut old = [0usize; MAX_VERTICES];
             old[n - 1] = n - 1;
-            for i in 0..interior {
-                old[i + 1] = perm[i] as usize + 1;
+            for (slot, &p) in old[1..=interior].iter_mut().zip(perm) {
+                *slot = p as usize + 1;
             }
             let mut code = 0u64;
-            for i in 0..n {
-                let row = self.rows[old[i]];
-                for j in 0..n {
-                    code |= u64::from((row >> old[j]) & 1) << (i * MAX_VERTICES + j);
+            for (i, &oi) in old[..n].iter().enumerate() {
+                let row = self.rows[oi];
+                for (j, &oj) in old[..n].iter().enumerate() {
+                    code |= u64::from((row >> oj) & 1) << (i * MAX_VERTICES + j);
                 }
             }
             best = best.min(code);
