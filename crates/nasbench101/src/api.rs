@@ -79,12 +79,45 @@ fn fixed(m: &Model<'_>) -> FixedMetrics {
     }
 }
 
+/// Most cells remembered by the spec → hash cache before it is cleared.
+const HASH_CACHE_CAP: usize = 1 << 20;
+
+/// A pruned cell packed into a small key: vertex count, adjacency bits, op codes.
+type CellKey = (u8, u32, u32);
+
+fn cell_key(spec: &ModelSpec) -> Option<CellKey> {
+    let m = spec.pruned_matrix()?;
+    let ops = spec.pruned_ops()?;
+    if m.len() > crate::table::MAX_STORED_VERTICES || ops.len() != m.len() {
+        return None;
+    }
+    let mut adj = 0u32;
+    let mut bit = 0;
+    for (r, row) in m.iter().enumerate() {
+        for &v in row.iter().skip(r + 1) {
+            if v != 0 {
+                adj |= 1 << bit;
+            }
+            bit += 1;
+        }
+    }
+    let mut codes = 0u32;
+    for (v, o) in ops.iter().enumerate() {
+        codes |= crate::table::op_code(o)? << (3 * v);
+    }
+    Some((m.len() as u8, adj, codes))
+}
+
 /// Official-API semantics over a shared data file.
+///
+/// Search algorithms revisit the same cells very often (google-research/nasbench issue #6),
+/// and the MD5-based graph hash dominates a query, so hashes of pruned cells are cached.
 pub struct Api {
     db: Arc<Nb101>,
     sampler: RepeatSampler,
     training_time_spent: f64,
     total_epochs_spent: u64,
+    hash_cache: std::sync::Mutex<std::collections::HashMap<CellKey, ModelHash>>,
 }
 
 impl Api {
@@ -100,7 +133,32 @@ impl Api {
             sampler,
             training_time_spent: 0.0,
             total_epochs_spent: 0,
+            hash_cache: std::sync::Mutex::new(std::collections::HashMap::new()),
         }
+    }
+
+    /// `check()` then the graph hash, through the cache of pruned cells.
+    pub fn spec_hash(&self, spec: &ModelSpec) -> Result<ModelHash, QueryError> {
+        spec.check()?;
+        let key = cell_key(spec);
+        if let (Some(k), Ok(cache)) = (key, self.hash_cache.lock()) {
+            if let Some(h) = cache.get(&k) {
+                return Ok(*h);
+            }
+        }
+        let h = spec.hash()?;
+        if let (Some(k), Ok(mut cache)) = (key, self.hash_cache.lock()) {
+            if cache.len() >= HASH_CACHE_CAP {
+                cache.clear();
+            }
+            cache.insert(k, h);
+        }
+        Ok(h)
+    }
+
+    fn model_by_spec(&self, spec: &ModelSpec) -> Result<Model<'_>, QueryError> {
+        let h = self.spec_hash(spec)?;
+        self.db.model(&h).ok_or(QueryError::UnknownHash(h))
     }
 
     /// The data file.
@@ -128,8 +186,9 @@ impl Api {
         stop_halfway: bool,
     ) -> Result<QueryResult, QueryError> {
         self.check_epochs(epochs)?;
+        let hash = self.spec_hash(spec)?;
         let db = Arc::clone(&self.db);
-        let model = db.model_by_spec(spec)?;
+        let model = db.model(&hash).ok_or(QueryError::UnknownHash(hash))?;
         let k = self.sampler.draw();
         let p = model.repeat(epochs, k)?;
         let (time, train, valid, test) = if stop_halfway {
@@ -167,7 +226,7 @@ impl Api {
         epochs: u32,
     ) -> Result<Vec<DataPoint>, QueryError> {
         self.check_epochs(epochs)?;
-        self.db.model_by_spec(spec)?.repeats(epochs)
+        self.model_by_spec(spec)?.repeats(epochs)
     }
 
     /// `get_metrics_from_spec`: checks the spec, then fixed and computed stats.
@@ -175,7 +234,7 @@ impl Api {
         &self,
         spec: &ModelSpec,
     ) -> Result<(FixedMetrics, ComputedMetrics), QueryError> {
-        let m = self.db.model_by_spec(spec)?;
+        let m = self.model_by_spec(spec)?;
         Ok((fixed(&m), m.computed_stats()))
     }
 

@@ -407,6 +407,49 @@ impl Nb101 {
         self.models().map(|m| m.hash())
     }
 
+    /// Calls `f(model index, repeat, value)` for one field (index into
+    /// [`DataPoint::to_array`]) of every repeat at `epochs`, in file order. The fast path for
+    /// whole-table statistics; nothing is called when the budget is absent.
+    pub fn scan(&self, epochs: u32, field: usize, mut f: impl FnMut(usize, usize, f64)) {
+        let Some(slot) = self.budget_slot(epochs) else {
+            return;
+        };
+        if field >= 8 {
+            return;
+        }
+        let b = self.bytes();
+        let w = self.width;
+        let n_dp = self.header.n_datapoints;
+        let models = b
+            .get(self.header.models_off..self.header.models_off + self.header.n_models * MODEL_LEN)
+            .unwrap_or(&[]);
+        for (i, e) in models.chunks_exact(MODEL_LEN).enumerate() {
+            let counts = e.get(37..37 + MAX_BUDGETS).unwrap_or(&[]);
+            let before: u64 = counts.iter().take(slot).map(|&c| u64::from(c)).sum();
+            let first = le_u64(e, 16) + before;
+            let count = usize::from(counts.get(slot).copied().unwrap_or(0));
+            for k in 0..count {
+                let dp = first + k as u64;
+                if dp >= n_dp {
+                    break;
+                }
+                let at = self.header.data_off + dp as usize * 8 * w + field * w;
+                let v = if w == 4 {
+                    b.get(at..at + 4)
+                        .and_then(|s| s.try_into().ok())
+                        .map(|x| f64::from(f32::from_le_bytes(x)))
+                } else {
+                    b.get(at..at + 8)
+                        .and_then(|s| s.try_into().ok())
+                        .map(f64::from_le_bytes)
+                };
+                if let Some(v) = v {
+                    f(i, k, v);
+                }
+            }
+        }
+    }
+
     fn budget_slot(&self, epochs: u32) -> Option<usize> {
         self.header.budgets.iter().position(|&e| e == epochs)
     }
@@ -600,7 +643,8 @@ pub fn parse_tfrecord(
     mut progress: Option<Progress<'_>>,
 ) -> Result<Vec<u8>, Nb101Error> {
     use rayon::prelude::*;
-    let mut builder = TableBuilder::new();
+    // Real records are 330-420 bytes; reserving avoids regrowing a large vector.
+    let mut builder = TableBuilder::with_capacity(bytes.len() / 330 + 16);
     let mut frames = Frames::new(bytes, false);
     let mut window: Vec<Frame<'_>> = Vec::with_capacity(WINDOW);
     let mut last: Option<(ModelHash, u32)> = None;

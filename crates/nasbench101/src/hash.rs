@@ -108,14 +108,13 @@ fn write_int(buf: &mut [u8; 24], v: i64) -> &[u8] {
     &buf[pos..]
 }
 
-fn digest(h: Md5) -> [u8; 16] {
-    h.finalize().into()
-}
-
 /// The official graph hash of a (pruned) module: `matrix` is the adjacency matrix (any non-zero
 /// entry is an edge; degrees sum the entries, as numpy does) and `labels` the per-vertex labels
 /// (-1 input, -2 output, op index otherwise). Extra matrix cells beyond `labels.len()` are
 /// ignored; missing cells count as 0.
+///
+/// Each MD5 input is assembled in one reused buffer and hashed in a single call; per round the
+/// hex text of every vertex is produced once.
 pub fn hash_module(matrix: &[Vec<u8>], labels: &[i32]) -> ModelHash {
     let n = labels.len();
     let cell = |r: usize, c: usize| -> u8 {
@@ -125,22 +124,24 @@ pub fn hash_module(matrix: &[Vec<u8>], labels: &[i32]) -> ModelHash {
             .copied()
             .unwrap_or(0)
     };
+    let mut buf: Vec<u8> = Vec::with_capacity(64 * n + 64);
     // Round 0: md5 of the Python tuple text "(out, in, label)".
     let mut h: Vec<[u8; 16]> = Vec::with_capacity(n);
     for (v, &label) in labels.iter().enumerate() {
         let out_deg: i64 = (0..n).map(|w| i64::from(cell(v, w))).sum();
         let in_deg: i64 = (0..n).map(|w| i64::from(cell(w, v))).sum();
-        let mut m = Md5::new();
-        let mut buf = [0u8; 24];
-        m.update(b"(");
-        m.update(write_int(&mut buf, out_deg));
-        m.update(b", ");
-        m.update(write_int(&mut buf, in_deg));
-        m.update(b", ");
-        m.update(write_int(&mut buf, i64::from(label)));
-        m.update(b")");
-        h.push(digest(m));
+        let mut num = [0u8; 24];
+        buf.clear();
+        buf.push(b'(');
+        buf.extend_from_slice(write_int(&mut num, out_deg));
+        buf.extend_from_slice(b", ");
+        buf.extend_from_slice(write_int(&mut num, in_deg));
+        buf.extend_from_slice(b", ");
+        buf.extend_from_slice(write_int(&mut num, i64::from(label)));
+        buf.push(b')');
+        h.push(Md5::digest(&buf).into());
     }
+    // Neighbour lists, flattened: ins of v then outs of v.
     let mut ins: Vec<Vec<usize>> = vec![Vec::new(); n];
     let mut outs: Vec<Vec<usize>> = vec![Vec::new(); n];
     for (v, (vin, vout)) in ins.iter_mut().zip(outs.iter_mut()).enumerate() {
@@ -154,38 +155,42 @@ pub fn hash_module(matrix: &[Vec<u8>], labels: &[i32]) -> ModelHash {
         }
     }
     let mut next: Vec<[u8; 16]> = vec![[0u8; 16]; n];
-    let mut scratch: Vec<[u8; 16]> = Vec::with_capacity(n);
+    let mut hex: Vec<[u8; 32]> = vec![[0u8; 32]; n];
+    let mut order: Vec<usize> = Vec::with_capacity(n);
     for _ in 0..n {
+        for (x, d) in hex.iter_mut().zip(&h) {
+            *x = ModelHash(*d).to_hex_bytes();
+        }
         for v in 0..n {
-            let mut m = Md5::new();
+            buf.clear();
             for (k, list) in [&ins[v], &outs[v]].into_iter().enumerate() {
-                scratch.clear();
-                scratch.extend(list.iter().map(|&w| h[w]));
-                scratch.sort_unstable();
-                for d in &scratch {
-                    m.update(ModelHash(*d).to_hex_bytes());
+                order.clear();
+                order.extend_from_slice(list);
+                order.sort_unstable_by_key(|&w| h[w]);
+                for &w in &order {
+                    buf.extend_from_slice(&hex[w]);
                 }
                 if k == 0 {
-                    m.update(b"|");
+                    buf.push(b'|');
                 }
             }
-            m.update(b"|");
-            m.update(ModelHash(h[v]).to_hex_bytes());
-            next[v] = digest(m);
+            buf.push(b'|');
+            buf.extend_from_slice(&hex[v]);
+            next[v] = Md5::digest(&buf).into();
         }
         std::mem::swap(&mut h, &mut next);
     }
     h.sort_unstable();
-    let mut m = Md5::new();
-    m.update(b"[");
+    buf.clear();
+    buf.push(b'[');
     for (i, d) in h.iter().enumerate() {
         if i > 0 {
-            m.update(b", ");
+            buf.extend_from_slice(b", ");
         }
-        m.update(b"'");
-        m.update(ModelHash(*d).to_hex_bytes());
-        m.update(b"'");
+        buf.push(b'\'');
+        buf.extend_from_slice(&ModelHash(*d).to_hex_bytes());
+        buf.push(b'\'');
     }
-    m.update(b"]");
-    ModelHash(digest(m))
+    buf.push(b']');
+    ModelHash(Md5::digest(&buf).into())
 }

@@ -50,6 +50,8 @@ pub struct RawRecord<'a> {
 
 struct Json<'a> {
     b: &'a [u8],
+    /// The same bytes, validated as UTF-8 once (enables memchr-based searches).
+    text: &'a str,
     i: usize,
 }
 
@@ -98,7 +100,17 @@ impl<'a> Json<'a> {
         }
         self.i += 1;
         let start = self.i;
-        // Fast path: no escapes.
+        // Fast path: up to the next quote there is no escape and no control character.
+        if let Some(seg) = self
+            .text
+            .get(start..)
+            .and_then(|rest| rest.find('"').and_then(|q| rest.get(..q)))
+        {
+            if !seg.contains('\\') && !seg.bytes().fold(false, |a, c| a | (c < 0x20)) {
+                self.i = start + seg.len() + 1;
+                return Ok(Cow::Borrowed(seg));
+            }
+        }
         while let Some(c) = self.peek() {
             match c {
                 b'"' => {
@@ -176,25 +188,36 @@ impl<'a> Json<'a> {
         let start = self.i;
         self.i += 1;
         scratch.clear();
+        let region = self
+            .text
+            .get(self.i..)
+            .and_then(|rest| rest.find('"').and_then(|q| rest.get(..q)));
+        let Some(region) = region else {
+            return jerr(self.i, "unterminated string");
+        };
+        let bytes = region.as_bytes();
+        let mut pos = 0;
         loop {
-            let rest = self.b.get(self.i..).unwrap_or(&[]);
-            let Some(p) = rest.iter().position(|&c| c == b'"' || c == b'\\') else {
-                return jerr(self.i, "unterminated string");
-            };
-            scratch.extend_from_slice(rest.get(..p).unwrap_or(&[]));
-            self.i += p;
-            match (rest.get(p), rest.get(p + 1)) {
-                (Some(b'"'), _) => {
-                    self.i += 1;
+            let next = region.get(pos..).and_then(|r| r.find('\\'));
+            match next {
+                None => {
+                    scratch.extend_from_slice(bytes.get(pos..).unwrap_or(&[]));
+                    self.i += region.len() + 1;
                     return Ok(());
                 }
-                (Some(_), Some(b'n' | b'r')) => self.i += 2,
-                _ => {
-                    self.i = start;
-                    let text = self.string()?;
-                    scratch.clear();
-                    scratch.extend(text.bytes().filter(|&c| c != b'\n' && c != b'\r'));
-                    return Ok(());
+                Some(p) => {
+                    scratch.extend_from_slice(bytes.get(pos..pos + p).unwrap_or(&[]));
+                    match bytes.get(pos + p + 1) {
+                        Some(b'n' | b'r') => pos += p + 2,
+                        _ => {
+                            // Another escape: the general parser decides.
+                            self.i = start;
+                            let text = self.string()?;
+                            scratch.clear();
+                            scratch.extend(text.bytes().filter(|&c| c != b'\n' && c != b'\r'));
+                            return Ok(());
+                        }
+                    }
                 }
             }
         }
@@ -351,7 +374,15 @@ fn decode_fields<'a>(
     scratch: &mut Vec<u8>,
     proto: &mut Vec<u8>,
 ) -> Result<Fields<'a>, PayloadError> {
-    let mut j = Json { b: payload, i: 0 };
+    let text = std::str::from_utf8(payload).map_err(|e| PayloadError::Json {
+        offset: e.valid_up_to(),
+        what: "payload is not UTF-8",
+    })?;
+    let mut j = Json {
+        b: payload,
+        text,
+        i: 0,
+    };
     j.eat(b'[', "'[' expected")?;
     let hash_text = j.string()?;
     let hash = ModelHash::from_hex_bytes(hash_text.as_bytes())

@@ -162,6 +162,14 @@ impl TableBuilder {
         TableBuilder::default()
     }
 
+    /// An empty builder expecting about `records` records.
+    pub fn with_capacity(records: usize) -> TableBuilder {
+        TableBuilder {
+            records: Vec::with_capacity(records),
+            ..TableBuilder::default()
+        }
+    }
+
     /// Marks the table as synthetic (the marker record was seen).
     pub fn set_synthetic(&mut self) {
         self.synthetic = true;

@@ -147,3 +147,33 @@ fn metrics_by_spec_and_hash_agree_and_all_repeats() {
         "unknown_hash"
     );
 }
+
+#[test]
+fn hash_cache_returns_true_hashes() {
+    use rand::SeedableRng;
+    let db = Arc::new(
+        Nb101::from_tfrecord_bytes(
+            &[],
+            std::path::Path::new("empty"),
+            nasbench101::OpenOptions::default(),
+            None,
+        )
+        .unwrap(),
+    );
+    let api = Api::new(db, 0);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(4);
+    let specs: Vec<ModelSpec> = (0..300)
+        .map(|_| nasbench101::generate::random_valid_spec(&mut rng))
+        .collect();
+    for _ in 0..2 {
+        for s in &specs {
+            assert_eq!(api.spec_hash(s).unwrap(), s.hash().unwrap());
+        }
+    }
+    let bad = ModelSpec::new(
+        vec![vec![0, 0], vec![0, 0]],
+        vec!["input".into(), "output".into()],
+    )
+    .unwrap();
+    assert_eq!(api.spec_hash(&bad).unwrap_err().code(), "disconnected");
+}

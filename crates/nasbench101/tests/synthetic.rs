@@ -204,3 +204,31 @@ fn generate_from_specs_skips_duplicates_and_rewards_structure() {
     .unwrap();
     assert_eq!(again, bytes);
 }
+
+#[test]
+fn scan_agrees_with_per_model_reads() {
+    let cfg = GenerateConfig {
+        models: 40,
+        seed: 9,
+        ..GenerateConfig::default()
+    };
+    let mut bytes = Vec::new();
+    generate(&mut bytes, &cfg, &mut |_| {}).unwrap();
+    let db =
+        Nb101::from_tfrecord_bytes(&bytes, Path::new("mem"), OpenOptions::default(), None).unwrap();
+    for (epochs, field) in [(108, 7), (4, 0), (36, 5)] {
+        let mut got = Vec::new();
+        db.scan(epochs, field, |i, k, v| got.push((i, k, v)));
+        let mut want = Vec::new();
+        for m in db.models() {
+            for (k, p) in m.repeats(epochs).unwrap().iter().enumerate() {
+                want.push((m.index(), k, p.to_array()[field]));
+            }
+        }
+        assert_eq!(got, want);
+        assert_eq!(got.len(), 40 * 3);
+    }
+    let mut none = 0;
+    db.scan(100, 7, |_, _, _| none += 1);
+    assert_eq!(none, 0);
+}
