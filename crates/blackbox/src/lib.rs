@@ -1,5 +1,5 @@
 //! Discrete (black-box) NAS optimizers over a search space and a tabular benchmark: random
-//! search, regularized evolution, REINFORCE, TPE, HyperBand and BOHB. No libtorch here.
+//! search, regularized evolution, REINFORCE, TPE, HyperBand, BOHB and SMAC-style random-forest BO. No libtorch here.
 //!
 //! Library functions are pure and deterministic per seed; parallelism over seeds and progress
 //! display belong to the caller (the CLI).
@@ -11,6 +11,7 @@ mod optimizer;
 mod output;
 pub mod random_search;
 pub mod reinforce;
+pub mod smac;
 pub mod tpe;
 mod trajectory;
 

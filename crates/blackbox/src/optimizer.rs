@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::benchmark::{Benchmark, QueryError};
 use crate::trajectory::{QueryRecord, Tracker};
-use crate::{evolution, hyperband, random_search, reinforce, tpe};
+use crate::{evolution, hyperband, random_search, reinforce, smac, tpe};
 
 /// A black-box optimizer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -27,17 +27,20 @@ pub enum OptimizerKind {
     Hb,
     /// BOHB (`bohb`).
     Bohb,
+    /// SMAC-style random-forest Bayesian optimization (`smac`).
+    Smac,
 }
 
 impl OptimizerKind {
     /// Every optimizer.
-    pub const ALL: [OptimizerKind; 6] = [
+    pub const ALL: [OptimizerKind; 7] = [
         OptimizerKind::Rs,
         OptimizerKind::Re,
         OptimizerKind::Reinforce,
         OptimizerKind::Tpe,
         OptimizerKind::Hb,
         OptimizerKind::Bohb,
+        OptimizerKind::Smac,
     ];
 
     /// The short name used on the command line and in output paths.
@@ -49,6 +52,7 @@ impl OptimizerKind {
             OptimizerKind::Tpe => "tpe",
             OptimizerKind::Hb => "hb",
             OptimizerKind::Bohb => "bohb",
+            OptimizerKind::Smac => "smac",
         }
     }
 }
@@ -61,7 +65,7 @@ impl fmt::Display for OptimizerKind {
 
 /// An unknown optimizer name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown optimizer {0:?}: expected one of rs, re, reinforce, tpe, hb, bohb")]
+#[error("unknown optimizer {0:?}: expected one of rs, re, reinforce, tpe, hb, bohb, smac")]
 pub struct UnknownOptimizer(pub String);
 
 impl FromStr for OptimizerKind {
@@ -74,6 +78,7 @@ impl FromStr for OptimizerKind {
             "tpe" => Ok(OptimizerKind::Tpe),
             "hb" | "hyperband" => Ok(OptimizerKind::Hb),
             "bohb" => Ok(OptimizerKind::Bohb),
+            "smac" => Ok(OptimizerKind::Smac),
             _ => Err(UnknownOptimizer(s.to_string())),
         }
     }
@@ -103,6 +108,7 @@ pub fn run(
                 bohb: Some(Default::default()),
             },
         )?,
+        OptimizerKind::Smac => smac::run(&mut tracker, &mut rng, Default::default())?,
     }
     Ok(tracker.into_records())
 }

@@ -1,9 +1,199 @@
-//! `nb1s1 blackbox`.
+//! `nb1s1 blackbox`: run a black-box optimizer for many seeds (in parallel) on a search space
+//! against a NAS-Bench-101 table; one resumable run folder per seed.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use blackbox::{OptimizerKind, RunInfo, TabularBenchmark};
+use indicatif::{ProgressBar, ProgressStyle};
+use rayon::prelude::*;
+use searchspace::{Reference, SearchSpace, SpaceId, SpaceTable};
 
 /// Arguments of `nb1s1 blackbox`.
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Optimizer: rs, re, reinforce, tpe, hb, bohb or smac (comma-separated for several).
+    #[arg(long, value_delimiter = ',')]
+    optimizer: Vec<OptimizerKind>,
+    /// Search space: 1, 2 or 3.
+    #[arg(long)]
+    space: SpaceId,
+    /// Seeds: `A..B` (B excluded), `A..=B`, a comma list, or one number.
+    #[arg(long, default_value = "0..10")]
+    seeds: String,
+    /// Queries (evaluations) per run.
+    #[arg(long, default_value_t = 280)]
+    queries: usize,
+    /// NAS-Bench-101 file (store or tfrecord). The full file enables budgets 4/12/36/108.
+    #[arg(long)]
+    nb101: PathBuf,
+    /// Output folder: OUT/<optimizer>/space<N>/seed<S>/{trajectory.jsonl,run.json}.
+    #[arg(long)]
+    out: PathBuf,
+    /// Regret reference: `exact` (computed from the table) or `original` (the paper's constants).
+    #[arg(long, default_value = "exact")]
+    reference: String,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Rerun seeds whose run.json says complete.
+    #[arg(long)]
+    force: bool,
+}
 
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("`nb1s1 blackbox` is not implemented yet")
+/// Parses `A..B`, `A..=B`, `a,b,c` or `n`.
+fn parse_seeds(s: &str) -> anyhow::Result<Vec<u64>> {
+    let s = s.trim();
+    let num = |t: &str| -> anyhow::Result<u64> {
+        t.trim()
+            .parse::<u64>()
+            .with_context(|| format!("--seeds: {t:?} is not a seed number"))
+    };
+    if let Some((a, b)) = s.split_once("..=") {
+        return Ok((num(a)?..=num(b)?).collect());
+    }
+    if let Some((a, b)) = s.split_once("..") {
+        return Ok((num(a)?..num(b)?).collect());
+    }
+    s.split(',').map(num).collect()
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let seeds = parse_seeds(&args.seeds)?;
+    if seeds.is_empty() {
+        bail!("--seeds {:?} names no seed", args.seeds);
+    }
+    if args.optimizer.is_empty() {
+        bail!("give --optimizer (rs, re, reinforce, tpe, hb, bohb, smac)");
+    }
+    let nb = nasbench101::Nb101::open(&args.nb101)
+        .with_context(|| format!("opening {}", args.nb101.display()))?;
+    let sp = SearchSpace::new(args.space);
+    let table = SpaceTable::build(&sp, &nb)?;
+    if let Some(h) = table.missing().first() {
+        bail!(
+            "{}: {} of the {} models of space {} are missing (first: {h}); for a synthetic table \
+             of the space use `nb1s1 space enumerate --space {} --unique --json | nb1s1 nb101 \
+             generate --specs -`",
+            args.nb101.display(),
+            table.missing().len(),
+            table.index().models().len(),
+            sp.id(),
+            sp.id()
+        );
+    }
+    let mut bench = TabularBenchmark::new(table);
+    match args.reference.as_str() {
+        "exact" => {}
+        "original" => bench = bench.with_reference(Reference::original(sp.id())),
+        other => bail!("--reference {other:?}: expected exact or original"),
+    }
+    if nb.is_synthetic() {
+        eprintln!("warning: {} is SYNTHETIC data", args.nb101.display());
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(args.threads.unwrap_or(0))
+        .build()?;
+    let jobs: Vec<(OptimizerKind, u64)> = args
+        .optimizer
+        .iter()
+        .flat_map(|&o| seeds.iter().map(move |&s| (o, s)))
+        .collect();
+    let bar = ProgressBar::new(jobs.len() as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} runs {elapsed} (eta {eta}) {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let skipped = AtomicUsize::new(0);
+    let queries_done = AtomicUsize::new(0);
+    let start = Instant::now();
+    let file = args.nb101.display().to_string();
+    let results: Vec<anyhow::Result<(OptimizerKind, Option<f64>)>> = pool.install(|| {
+        jobs.par_iter()
+            .map(|&(kind, seed)| {
+                let dir = blackbox::run_dir(&args.out, kind, sp.id(), seed);
+                if !args.force && blackbox::is_complete(&dir) {
+                    skipped.fetch_add(1, Ordering::Relaxed);
+                    bar.inc(1);
+                    return Ok((kind, None));
+                }
+                let records = blackbox::run(kind, &bench, args.queries, seed)
+                    .with_context(|| format!("{kind} seed {seed}"))?;
+                queries_done.fetch_add(records.len(), Ordering::Relaxed);
+                let last = records.last();
+                let info = RunInfo {
+                    optimizer: kind,
+                    space: sp.id(),
+                    seed,
+                    queries: records.len(),
+                    budgets: blackbox::Benchmark::budgets(&bench).to_vec(),
+                    nb101_file: file.clone(),
+                    synthetic: nb.is_synthetic(),
+                    reference: blackbox::Benchmark::reference(&bench).clone(),
+                    simulated_seconds: last.map_or(0.0, |r| r.simulated_seconds),
+                    final_incumbent_test_regret: last.map(|r| r.incumbent_test_regret),
+                    complete: true,
+                };
+                blackbox::write_run(&dir, &info, &records)?;
+                bar.inc(1);
+                Ok((kind, info.final_incumbent_test_regret))
+            })
+            .collect()
+    });
+    bar.finish_and_clear();
+    let secs = start.elapsed().as_secs_f64();
+    let mut first_err = None;
+    for kind in &args.optimizer {
+        let regrets: Vec<f64> = results
+            .iter()
+            .filter_map(|r| r.as_ref().ok())
+            .filter(|(k, _)| k == kind)
+            .filter_map(|(_, r)| *r)
+            .collect();
+        if regrets.is_empty() {
+            continue;
+        }
+        let n = regrets.len() as f64;
+        let mean = regrets.iter().sum::<f64>() / n;
+        let sd = (regrets.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / n).sqrt();
+        eprintln!(
+            "{kind}: space {} final test regret {mean:.6} ± {:.6} (s.e.) over {} seeds",
+            sp.id(),
+            sd / n.sqrt(),
+            regrets.len()
+        );
+    }
+    for r in results {
+        if let Err(e) = r {
+            eprintln!("error: {e:#}");
+            first_err.get_or_insert(e);
+        }
+    }
+    let q = queries_done.load(Ordering::Relaxed);
+    eprintln!(
+        "{} runs ({} skipped as complete), {q} queries in {secs:.2} s ({:.0} queries/s incl. output)",
+        jobs.len(),
+        skipped.load(Ordering::Relaxed),
+        q as f64 / secs.max(1e-9)
+    );
+    match first_err {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_seeds;
+
+    #[test]
+    fn seeds_parse_in_all_forms() {
+        assert_eq!(parse_seeds("0..3").unwrap(), vec![0, 1, 2]);
+        assert_eq!(parse_seeds("2..=4").unwrap(), vec![2, 3, 4]);
+        assert_eq!(parse_seeds("5, 9").unwrap(), vec![5, 9]);
+        assert_eq!(parse_seeds("7").unwrap(), vec![7]);
+        assert!(parse_seeds("a..3").is_err());
+    }
 }
