@@ -1,0 +1,232 @@
+//! Training-step benchmark of the supernet (issue 4): one DARTS first-order step = one
+//! architecture step (Adam on the architecture weights, "valid" batch) + one weight step (SGD
+//! momentum 0.9, weight decay 3e-4, gradient-norm clip 5, "train" batch). Warm-up, then the median
+//! over timed steps. Compares the layout that mirrors benches/pytorch/supernet_step.py with the
+//! optimised variants.
+//!
+//! `cargo bench -p supernet --bench step -- [--device cpu|cuda] [--threads 2] [--batch 96]
+//!  [--steps 10] [--warmup 3] [--space 3] [--variants parity,shared,fused,frozen,all]`
+//! Prints one `RESULT impl=... median_ms=...` line per variant.
+
+use std::time::Instant;
+
+use searchspace::{SearchSpace, SpaceId};
+use supernet::{
+    softmax_mixing, ArchParams, MixingSource, MixingWeights, SharedMixing, Supernet,
+    SupernetConfig,
+};
+use tch::nn::{self, OptimizerConfig};
+use tch::{Device, Kind, Tensor};
+
+/// The original's behaviour: the softmax is recomputed inside the cell loop.
+struct PerCellSoftmax<'a>(&'a ArchParams);
+
+impl MixingSource for PerCellSoftmax<'_> {
+    fn for_cell(&mut self, _cell: usize) -> MixingWeights {
+        softmax_mixing(self.0)
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Variant {
+    name: &'static str,
+    /// One softmax per forward shared by all cells.
+    shared_softmax: bool,
+    /// One fused 1×1 projection per cell.
+    fuse: bool,
+    /// Weights frozen during the architecture step and architecture weights frozen during the
+    /// weight step: the gradients the other optimizer would discard are never computed.
+    freeze_other: bool,
+}
+
+const VARIANTS: [Variant; 4] = [
+    Variant { name: "parity", shared_softmax: false, fuse: false, freeze_other: false },
+    Variant { name: "shared", shared_softmax: true, fuse: false, freeze_other: false },
+    Variant { name: "fused", shared_softmax: true, fuse: true, freeze_other: false },
+    Variant { name: "frozen", shared_softmax: true, fuse: true, freeze_other: true },
+];
+
+struct Args {
+    device: Device,
+    threads: i32,
+    batch: i64,
+    steps: usize,
+    warmup: usize,
+    space: SpaceId,
+    variants: Vec<Variant>,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut a = Args {
+        device: Device::Cpu,
+        threads: 2,
+        batch: 96,
+        steps: 10,
+        warmup: 3,
+        space: SpaceId::Three,
+        variants: VARIANTS.to_vec(),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        if flag == "--bench" {
+            continue; // appended by `cargo bench`
+        }
+        let val = it.next().ok_or(format!("{flag} needs a value"))?;
+        let num = |v: &str| v.parse::<i64>().map_err(|e| format!("{flag} {v}: {e}"));
+        match flag.as_str() {
+            "--device" => {
+                a.device = match val.as_str() {
+                    "cpu" => Device::Cpu,
+                    "cuda" => {
+                        if !load_torch_cuda() || !tch::Cuda::is_available() {
+                            return Err("--device cuda: CUDA is not available".into());
+                        }
+                        Device::Cuda(0)
+                    }
+                    other => return Err(format!("unknown device {other}")),
+                }
+            }
+            "--threads" => a.threads = num(&val)? as i32,
+            "--batch" => a.batch = num(&val)?,
+            "--steps" => a.steps = num(&val)?.max(1) as usize,
+            "--warmup" => a.warmup = num(&val)? as usize,
+            "--space" => a.space = val.parse().map_err(|e| format!("{e}"))?,
+            "--variants" => {
+                a.variants = val
+                    .split(',')
+                    .map(|v| {
+                        if v == "all" {
+                            Ok(VARIANTS.to_vec())
+                        } else {
+                            VARIANTS
+                                .iter()
+                                .find(|x| x.name == v)
+                                .map(|x| vec![*x])
+                                .ok_or(format!("unknown variant {v}"))
+                        }
+                    })
+                    .collect::<Result<Vec<_>, _>>()?
+                    .concat()
+            }
+            other => return Err(format!("unknown flag {other}")),
+        }
+    }
+    Ok(a)
+}
+
+/// rustc links with --as-needed, so libtorch_cuda is only there when loaded explicitly.
+fn load_torch_cuda() -> bool {
+    let Ok(name) = std::ffi::CString::new("libtorch_cuda.so") else { return false };
+    // SAFETY: dlopen with a valid NUL-terminated name; the handle is intentionally leaked.
+    let h = unsafe { libc::dlopen(name.as_ptr(), libc::RTLD_NOW | libc::RTLD_GLOBAL) };
+    !h.is_null()
+}
+
+/// Gradient-norm clipping without a device→host copy (unlike `Optimizer::clip_grad_norm`):
+/// grads ·= min(1, max / (‖g‖ + 1e-6)).
+fn clip_grad_norm(vars: &[Tensor], max: f64) {
+    tch::no_grad(|| {
+        let grads: Vec<Tensor> = vars.iter().map(Tensor::grad).filter(Tensor::defined).collect();
+        if grads.is_empty() {
+            return;
+        }
+        let norms: Vec<Tensor> = grads.iter().map(|g| g.norm()).collect();
+        let coef = (Tensor::stack(&norms, 0).norm() + 1e-6).reciprocal() * max;
+        let coef = coef.clamp_max(1.0);
+        for mut g in grads {
+            g *= &coef;
+        }
+    });
+}
+
+fn run(args: &Args, v: Variant) -> Result<(f64, f64, i64), tch::TchError> {
+    tch::manual_seed(0);
+    let dev = args.device;
+    let cfg = SupernetConfig { space: args.space, fuse_projections: v.fuse, ..Default::default() };
+    let mut vs = nn::VarStore::new(dev);
+    let net = Supernet::new(&vs.root(), &cfg).map_err(|e| tch::TchError::Kind(e.to_string()))?;
+    let mut avs = nn::VarStore::new(dev);
+    let arch = ArchParams::new(&avs.root(), &SearchSpace::new(args.space));
+    let params: i64 = vs.trainable_variables().iter().map(|t| t.numel() as i64).sum();
+    let weights = vs.trainable_variables();
+    let mut opt = nn::Sgd { momentum: 0.9, wd: 3e-4, ..Default::default() }.build(&vs, 0.025)?;
+    let mut aopt =
+        nn::Adam { beta1: 0.5, beta2: 0.999, wd: 1e-3, ..Default::default() }.build(&avs, 3e-4)?;
+    let opts = (Kind::Float, dev);
+    let (xt, xv) = (Tensor::randn([args.batch, 3, 32, 32], opts), Tensor::randn([args.batch, 3, 32, 32], opts));
+    let yt = Tensor::randint(10, [args.batch], (Kind::Int64, dev));
+    let yv = Tensor::randint(10, [args.batch], (Kind::Int64, dev));
+    let forward = |x: &Tensor| {
+        if v.shared_softmax {
+            net.forward(x, &mut SharedMixing(softmax_mixing(&arch)), true)
+        } else {
+            net.forward(x, &mut PerCellSoftmax(&arch), true)
+        }
+    };
+    let mut step = |vs: &mut nn::VarStore, avs: &mut nn::VarStore| {
+        if v.freeze_other {
+            vs.freeze();
+        }
+        aopt.zero_grad();
+        forward(&xv).cross_entropy_for_logits(&yv).backward();
+        aopt.step();
+        if v.freeze_other {
+            vs.unfreeze();
+            avs.freeze();
+        }
+        opt.zero_grad();
+        forward(&xt).cross_entropy_for_logits(&yt).backward();
+        clip_grad_norm(&weights, 5.0);
+        opt.step();
+        if v.freeze_other {
+            avs.unfreeze();
+        }
+    };
+    let sync = || {
+        if let Device::Cuda(i) = dev {
+            tch::Cuda::synchronize(i as i64);
+        }
+    };
+    for _ in 0..args.warmup {
+        step(&mut vs, &mut avs);
+    }
+    sync();
+    let mut ms = Vec::with_capacity(args.steps);
+    for _ in 0..args.steps {
+        let t0 = Instant::now();
+        step(&mut vs, &mut avs);
+        sync();
+        ms.push(t0.elapsed().as_secs_f64() * 1e3);
+    }
+    ms.sort_by(f64::total_cmp);
+    let median = ms[ms.len() / 2];
+    Ok((median, ms[0], params))
+}
+
+fn main() {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("step bench: {e}");
+            std::process::exit(2);
+        }
+    };
+    tch::set_num_threads(args.threads);
+    let dev = match args.device {
+        Device::Cpu => "cpu",
+        _ => "cuda",
+    };
+    for v in &args.variants {
+        match run(&args, *v) {
+            Ok((median, min, params)) => println!(
+                "RESULT impl=tch-{} device={dev} threads={} params={params} median_ms={median:.1} \
+                 min_ms={min:.1} steps={}",
+                v.name, args.threads, args.steps
+            ),
+            Err(e) => {
+                eprintln!("step bench, variant {}: {e}", v.name);
+                std::process::exit(1);
+            }
+        }
+    }
+}
