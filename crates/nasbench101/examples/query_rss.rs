@@ -11,7 +11,11 @@ use std::time::Instant;
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let path = args.next().ok_or("usage: query_rss STORE [N]")?;
-    let n: usize = args.next().map(|s| s.parse()).transpose()?.unwrap_or(100_000);
+    let n: usize = args
+        .next()
+        .map(|s| s.parse())
+        .transpose()?
+        .unwrap_or(100_000);
     let size = std::fs::metadata(&path)?.len();
     let rss0 = peak_rss_bytes();
     let t = Instant::now();
@@ -22,7 +26,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut sum = 0.0;
     for i in 0..n {
         let idx = (i.wrapping_mul(2_654_435_761)) % len;
-        let Some(h) = db.model_at(idx).map(|m| m.hash()) else { continue };
+        let Some(h) = db.model_at(idx).map(|m| m.hash()) else {
+            continue;
+        };
         if let Some(m) = db.model(&h) {
             if let Ok(p) = m.repeat(epochs, i % 3 % m.repeat_count(epochs).max(1)) {
                 sum += p.final_test_accuracy;

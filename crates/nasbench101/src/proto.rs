@@ -52,7 +52,14 @@ impl<'a> Cursor<'a> {
     fn at(&self) -> usize {
         self.base + self.pos
     }
+    #[inline]
     fn varint(&mut self) -> Result<u64, ProtoError> {
+        if let Some(&b) = self.buf.get(self.pos) {
+            if b < 0x80 {
+                self.pos += 1;
+                return Ok(u64::from(b));
+            }
+        }
         let start = self.at();
         let mut v: u64 = 0;
         for i in 0..10 {
@@ -83,6 +90,7 @@ impl<'a> Cursor<'a> {
         self.pos = end;
         Ok(s)
     }
+    #[inline]
     fn f64(&mut self) -> Result<f64, ProtoError> {
         let b = self.take(8)?;
         let arr: [u8; 8] = b
@@ -94,6 +102,7 @@ impl<'a> Cursor<'a> {
         self.pos >= self.buf.len()
     }
     /// Reads a key; returns (field number, wire type, offset of the key).
+    #[inline]
     fn key(&mut self) -> Result<(u64, u8, usize), ProtoError> {
         let off = self.at();
         let k = self.varint()?;
