@@ -378,6 +378,34 @@ fn print_line(out: &mut impl Write, v: &Value) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The `validate --json` object of one input spec.
+fn validate_json(s: &SpecInput) -> Value {
+    let (valid, code, message, pm, po, hash) = match s {
+        SpecInput::Spec(spec) => {
+            let checked = spec.hash();
+            (
+                checked.is_ok(),
+                checked.as_ref().err().map(SpecError::code),
+                checked.as_ref().err().map(ToString::to_string),
+                spec.pruned_matrix().map(<[Vec<u8>]>::to_vec),
+                spec.pruned_ops().map(<[String]>::to_vec),
+                checked.ok().map(|h| h.to_string()),
+            )
+        }
+        SpecInput::Bad { code, message } => {
+            (false, Some(*code), Some(message.clone()), None, None, None)
+        }
+    };
+    let mut v = json!({
+        "valid": valid, "error": code, "pruned_matrix": pm,
+        "pruned_ops": po, "hash": hash,
+    });
+    if let (Some(m), Some(obj)) = (message, v.as_object_mut()) {
+        obj.insert("message".into(), Value::String(m));
+    }
+    v
+}
+
 fn validate(a: SpecArgs) -> anyhow::Result<()> {
     let specs = read_specs(&a)?;
     let stdout = std::io::stdout();
@@ -390,40 +418,27 @@ fn validate(a: SpecArgs) -> anyhow::Result<()> {
         )?;
     }
     for (i, s) in specs.iter().enumerate() {
-        let (valid, code, message, pm, po, hash) = match s {
-            SpecInput::Spec(spec) => {
-                let checked = spec.hash();
-                (
-                    checked.is_ok(),
-                    checked.as_ref().err().map(SpecError::code),
-                    checked.as_ref().err().map(ToString::to_string),
-                    spec.pruned_matrix().map(<[Vec<u8>]>::to_vec),
-                    spec.pruned_ops().map(<[String]>::to_vec),
-                    checked.ok().map(|h| h.to_string()),
-                )
-            }
-            SpecInput::Bad { code, message } => {
-                (false, Some(*code), Some(message.clone()), None, None, None)
-            }
-        };
+        let v = validate_json(s);
         if a.json {
-            let mut v = json!({
-                "valid": valid, "error": code, "pruned_matrix": pm,
-                "pruned_ops": po, "hash": hash,
-            });
-            if let (Some(m), Some(obj)) = (message, v.as_object_mut()) {
-                obj.insert("message".into(), Value::String(m));
-            }
             print_line(&mut out, &v)?;
         } else {
+            let valid = v["valid"].as_bool().unwrap_or(false);
+            let code = v["error"].as_str();
+            let hash = v["hash"].as_str();
+            let po = v["pruned_ops"].as_array().map(|o| {
+                o.iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            });
             writeln!(
                 out,
                 "{:<4} {:<6} {:<22} {:<34} {}",
                 i,
                 if valid { "yes" } else { "no" },
                 code.unwrap_or("-"),
-                hash.as_deref().unwrap_or("-"),
-                po.map(|o| o.join(",")).unwrap_or_else(|| "-".into())
+                hash.unwrap_or("-"),
+                po.unwrap_or_else(|| "-".into())
             )?;
         }
     }
@@ -721,4 +736,43 @@ fn bench(a: BenchArgs) -> anyhow::Result<()> {
     let report = nasbench101::bench::run(&a.tfrecord, &store, a.samples)?;
     println!("{}", report.to_markdown());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matrix_argument_forms() {
+        let rows = parse_matrix_arg("010/001/000").unwrap();
+        assert_eq!(rows, vec![vec![0, 1, 0], vec![0, 0, 1], vec![0, 0, 0]]);
+        assert_eq!(parse_matrix_arg("010001000").unwrap(), rows);
+        assert!(parse_matrix_arg("0100").is_ok());
+        assert!(parse_matrix_arg("01000").is_err());
+        assert!(parse_matrix_arg("012/000/000").is_err());
+    }
+
+    #[test]
+    fn validate_contract() {
+        let v = validate_json(&spec_from_json(
+            r#"{"matrix": [[0,1,0],[0,0,1],[0,0,0]], "ops": ["input","maxpool3x3","output"]}"#,
+        ));
+        assert_eq!(v["valid"], json!(true));
+        assert_eq!(v["error"], Value::Null);
+        assert_eq!(v["hash"], json!("53cee42601ad14d661bb6878031d6acb"));
+        assert_eq!(v["pruned_ops"], json!(["input", "maxpool3x3", "output"]));
+        let v = validate_json(&spec_from_json(
+            r#"{"matrix": [[0,0],[0,0]], "ops": ["input","output"]}"#,
+        ));
+        assert_eq!(v["valid"], json!(false));
+        assert_eq!(v["error"], json!("disconnected"));
+        assert_eq!(v["pruned_matrix"], Value::Null);
+        let v = validate_json(&spec_from_json("{\"matrix\": 3}"));
+        assert_eq!(v["error"], json!("bad_json"));
+        assert!(v["message"].is_string());
+        let v = validate_json(&spec_from_json(
+            r#"{"matrix": [[0,1],[1,0]], "ops": ["input","output"]}"#,
+        ));
+        assert_eq!(v["error"], json!("not_upper_triangular"));
+    }
 }

@@ -1,6 +1,6 @@
 //! Graph hash vectors (published and re-computed) and the relational tests of the official
-#![allow(clippy::needless_range_loop)]
 //! suite, plus pruning and validity cases of `model_spec_test.py`.
+#![allow(clippy::needless_range_loop)]
 
 use nasbench101::{hash_module, ModelHash, ModelSpec, Op, SpecError};
 
