@@ -177,3 +177,53 @@ fn hash_cache_returns_true_hashes() {
     .unwrap();
     assert_eq!(api.spec_hash(&bad).unwrap_err().code(), "disconnected");
 }
+
+#[test]
+fn budget_counters_on_synthetic_data() {
+    use nasbench101::generate::{generate, GenerateConfig};
+    let cfg = GenerateConfig {
+        models: 20,
+        seed: 8,
+        true_hashes: true,
+        ..GenerateConfig::default()
+    };
+    let mut bytes = Vec::new();
+    generate(&mut bytes, &cfg, &mut |_| {}).unwrap();
+    let db = Arc::new(
+        Nb101::from_tfrecord_bytes(
+            &bytes,
+            std::path::Path::new("mem"),
+            nasbench101::OpenOptions::default(),
+            None,
+        )
+        .unwrap(),
+    );
+    let mut api = Api::with_sampler(Arc::clone(&db), RepeatSampler::cpython(42));
+    // CPython seed 42 draws 2, 0, 0, 2, 1, 0, ...
+    let draws = [2usize, 0, 0, 2, 1, 0, 0, 0];
+    let (mut time, mut epochs_spent) = (0.0f64, 0u64);
+    for (i, m) in db.models().take(8).enumerate() {
+        let spec = m.spec().unwrap();
+        let epochs = [4u32, 12, 36, 108][i % 4];
+        let halfway = i % 3 == 0;
+        let r = api.query(&spec, epochs, halfway).unwrap();
+        let p = m.repeat(epochs, draws[i]).unwrap();
+        let want = if halfway {
+            p.halfway_training_time
+        } else {
+            p.final_training_time
+        };
+        assert_eq!(r.training_time, want);
+        time += want;
+        epochs_spent += u64::from(if halfway { epochs / 2 } else { epochs });
+        assert_eq!(api.get_budget_counters(), (time, epochs_spent));
+    }
+    // 2 (4 halfway) + 12 + 36 + 54 (108 halfway) + 4 + 12 + 18 (36 halfway) + 108
+    assert_eq!(epochs_spent, 2 + 12 + 36 + 54 + 4 + 12 + 18 + 108);
+    api.reset_budget_counters();
+    assert_eq!(api.get_budget_counters(), (0.0, 0));
+    // Errors leave the counters alone.
+    let spec = db.models().next().unwrap().spec().unwrap();
+    assert!(api.query(&spec, 5, false).is_err());
+    assert_eq!(api.get_budget_counters(), (0.0, 0));
+}
