@@ -426,10 +426,10 @@ impl Nb101 {
         for (i, e) in models.chunks_exact(MODEL_LEN).enumerate() {
             let counts = e.get(37..37 + MAX_BUDGETS).unwrap_or(&[]);
             let before: u64 = counts.iter().take(slot).map(|&c| u64::from(c)).sum();
-            let first = le_u64(e, 16) + before;
+            let first = le_u64(e, 16).saturating_add(before);
             let count = usize::from(counts.get(slot).copied().unwrap_or(0));
             for k in 0..count {
-                let dp = first + k as u64;
+                let dp = first.saturating_add(k as u64);
                 if dp >= n_dp {
                     break;
                 }
@@ -777,7 +777,7 @@ impl<'a> Model<'a> {
         usize::from(self.entry.get(37 + slot).copied().unwrap_or(0))
     }
     fn first_point(&self, slot: usize) -> u64 {
-        le_u64(self.entry, 16) + (0..slot).map(|s| self.count(s) as u64).sum::<u64>()
+        le_u64(self.entry, 16).saturating_add((0..slot).map(|s| self.count(s) as u64).sum::<u64>())
     }
     /// How many repeats this model has at `epochs` (0 when the budget is absent).
     pub fn repeat_count(&self, epochs: u32) -> usize {
@@ -803,7 +803,7 @@ impl<'a> Model<'a> {
             return Err(missing);
         }
         self.db
-            .read_point(self.first_point(slot) + k as u64)
+            .read_point(self.first_point(slot).saturating_add(k as u64))
             .ok_or(missing)
     }
     /// One value of repeat `k` at `epochs` without building a [`DataPoint`] (fast scans);
@@ -813,7 +813,8 @@ impl<'a> Model<'a> {
         if k >= self.count(slot) {
             return None;
         }
-        self.db.read_value(self.first_point(slot) + k as u64, field)
+        self.db
+            .read_value(self.first_point(slot).saturating_add(k as u64), field)
     }
     /// Every repeat at `epochs`, in file order.
     pub fn repeats(&self, epochs: u32) -> Result<Vec<DataPoint>, QueryError> {
@@ -827,14 +828,14 @@ impl<'a> Model<'a> {
         let first = self.first_point(slot);
         (0..self.count(slot))
             .map(|k| {
-                self.db
-                    .read_point(first + k as u64)
-                    .ok_or(QueryError::MissingRepeat {
+                self.db.read_point(first.saturating_add(k as u64)).ok_or(
+                    QueryError::MissingRepeat {
                         hash: self.hash(),
                         epochs,
                         repeat: k,
                         available: self.count(slot),
-                    })
+                    },
+                )
             })
             .collect()
     }

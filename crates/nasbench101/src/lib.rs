@@ -28,3 +28,10 @@ pub use mt::CPythonRandom;
 pub use op::{Op, INPUT, OUTPUT};
 pub use spec::{ModelSpec, SpecError, MAX_EDGES, MAX_VERTICES};
 pub use table::{TableBuilder, TableError, MAX_BUDGETS, SYNTHETIC_MARKER};
+
+/// `Nb101` and `Api` can be shared across threads.
+const _: () = {
+    const fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Nb101>();
+    assert_send_sync::<Api>();
+};

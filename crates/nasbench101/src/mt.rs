@@ -97,17 +97,30 @@ impl CPythonRandom {
         y ^ (y >> 18)
     }
 
-    /// `random.randint(a, b)` for a range of at most 2^32 values (`_randbelow` with
-    /// `getrandbits(k)` rejection sampling).
+    /// `random.getrandbits(k)` for `1 <= k <= 64` (32-bit words, least significant first).
+    pub fn getrandbits(&mut self, k: u32) -> u64 {
+        let k = k.clamp(1, 64);
+        if k <= 32 {
+            return u64::from(self.next_u32() >> (32 - k));
+        }
+        let lo = u64::from(self.next_u32());
+        let hi = u64::from(self.next_u32() >> (64 - k));
+        lo | (hi << 32)
+    }
+
+    /// `random.randint(a, b)` (`randrange(a, b + 1)` via `_randbelow`: draw `bit_length(n)`
+    /// bits, redraw while the value is `>= n`). Returns `a` when the range is empty.
     pub fn randint(&mut self, a: i64, b: i64) -> i64 {
-        let n = (b - a + 1).max(1) as u64;
-        let k = 64 - n.leading_zeros();
-        if k == 0 || n == 1 {
+        let Some(n) = b.checked_sub(a).and_then(|d| d.checked_add(1)) else {
+            return a;
+        };
+        if n <= 1 {
             return a;
         }
-        let k = k.min(32);
+        let n = n as u64;
+        let k = 64 - n.leading_zeros();
         loop {
-            let r = u64::from(self.next_u32() >> (32 - k));
+            let r = self.getrandbits(k);
             if r < n {
                 return a + r as i64;
             }
