@@ -221,6 +221,9 @@ impl Experiment {
                                         seed.to_string(),
                                         "--out".into(),
                                         folder.to_string_lossy().into_owned(),
+                                        // Continues an interrupted run from its checkpoint;
+                                        // a fresh folder starts from scratch.
+                                        "--resume".into(),
                                     ];
                                     args.extend(self.extra_args.iter().cloned());
                                     args.extend(study.extra_args.iter().cloned());

@@ -13,6 +13,9 @@ use crate::table::{format_float, Table};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
+/// Most lines in one regret plot; a study with more series in a space gets a plot per optimizer.
+const MAX_LINES: usize = 8;
+
 /// Report settings.
 #[derive(Debug, Clone)]
 pub struct ReportOptions {
@@ -201,12 +204,6 @@ validation error (dashed, right axis) per search epoch; the regret axis is logar
         reference_note(opts.reference)
     ));
     let spaces: BTreeSet<u8> = curves.iter().map(|c| c.key.space).collect();
-    let optimizers: Vec<String> = curves
-        .iter()
-        .map(|c| c.key.optimizer.clone())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
     for space in spaces {
         let here: Vec<&RegretCurve> = curves
             .iter()
@@ -214,37 +211,29 @@ validation error (dashed, right axis) per search epoch; the regret axis is logar
             .filter(|c| c.key.space == space)
             .collect();
         page.heading(&format!("Search space {space}"));
-        let mut by_opt: BTreeMap<&str, Vec<&RegretCurve>> = BTreeMap::new();
-        for c in &here {
-            by_opt.entry(c.key.optimizer.as_str()).or_default().push(c);
-        }
-        let sweep = by_opt.values().any(|v| v.len() > 1);
         let seeds = |cs: &[&RegretCurve]| {
             cs.iter()
                 .map(|c| format!("{}: {} seeds", c.key.label(), c.seeds))
                 .collect::<Vec<_>>()
                 .join("; ")
         };
-        if sweep {
+        if here.len() <= MAX_LINES {
+            let coloured: Vec<(&RegretCurve, usize)> =
+                here.iter().enumerate().map(|(i, c)| (*c, i)).collect();
+            let chart = regret_chart(&format!("space {space}"), &coloured, opts);
+            page.plot(&chart, &seeds(&here))?;
+        } else {
+            // A sweep with many grid points: one plot per optimizer keeps the lines readable.
+            let mut by_opt: BTreeMap<&str, Vec<&RegretCurve>> = BTreeMap::new();
+            for c in &here {
+                by_opt.entry(c.key.optimizer.as_str()).or_default().push(c);
+            }
             for (opt, cs) in by_opt {
                 let coloured: Vec<(&RegretCurve, usize)> =
                     cs.iter().enumerate().map(|(i, c)| (*c, i)).collect();
                 let chart = regret_chart(&format!("{opt}, space {space}"), &coloured, opts);
                 page.plot(&chart, &seeds(&cs))?;
             }
-        } else {
-            let coloured: Vec<(&RegretCurve, usize)> = here
-                .iter()
-                .map(|c| {
-                    let i = optimizers
-                        .iter()
-                        .position(|o| *o == c.key.optimizer)
-                        .unwrap_or(0);
-                    (*c, i)
-                })
-                .collect();
-            let chart = regret_chart(&format!("space {space}"), &coloured, opts);
-            page.plot(&chart, &seeds(&here))?;
         }
     }
     page.heading("Final regret");
