@@ -1,7 +1,7 @@
 //! `cargo bench -p nb1s1-data --bench loader`: loader throughput with the full DARTS
 //! augmentation (crop, flip, normalize, Cutout 16) on random images, and, when the real JPEG
 //! tarball is present, its import time. Plain timing (no criterion): each figure is the best of
-//! three runs, printed as images per second.
+//! five runs, printed as images per second.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -33,7 +33,7 @@ fn report(m: &Measurement) {
 fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing: run tiny then.
     let quick = !std::env::args().any(|a| a == "--bench");
-    let batches = if quick { 3 } else { 200 };
+    let batches = if quick { 3 } else { 1000 };
     let split = Arc::new(synthetic_split(if quick { 1_000 } else { 50_000 }, 0));
     println!(
         "rayon threads: {}, batches per run: {batches}",
@@ -44,7 +44,7 @@ fn main() {
         Augment::darts(),
         Augment::eval(),
     ] {
-        let m = best_of(3, || {
+        let m = best_of(5, || {
             loader_throughput(Arc::clone(&split), 96, batches, augment).expect("loader runs")
         });
         report(&m);

@@ -191,3 +191,14 @@ fn enas_split_and_limits() {
     assert_eq!(quick.weights, (0..100).collect::<Vec<_>>());
     assert_eq!(quick.arch, (25_000..25_020).collect::<Vec<_>>());
 }
+
+#[test]
+fn loader_can_move_to_another_thread() {
+    fn assert_send<T: Send>(_: &T) {}
+    let mut loader = train_loader(1);
+    assert_send(&loader);
+    let first = std::thread::spawn(move || loader.next_batch())
+        .join()
+        .unwrap();
+    assert_eq!(first, train_loader(1).next_batch());
+}
