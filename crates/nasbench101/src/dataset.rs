@@ -95,6 +95,11 @@ pub enum Nb101Error {
         #[source]
         source: TableError,
     },
+    #[error(
+        "{path}: neither an nb1s1 NB-101 store (no magic) nor a TFRecord (the first record's \
+         length CRC does not match)"
+    )]
+    UnknownFormat { path: PathBuf },
     #[error("{path}: not a valid nb1s1 NB-101 store (byte {offset}): {what}")]
     Store {
         path: PathBuf,
@@ -243,7 +248,14 @@ impl Nb101 {
         if map.get(..16) == Some(&MAGIC[..]) {
             Nb101::from_store(Backing::Map(map), path, opts.verify_store_data)
         } else {
-            Nb101::from_tfrecord_bytes(&map, &path, opts, progress)
+            match Nb101::from_tfrecord_bytes(&map, &path, opts, progress) {
+                Err(Nb101Error::Frame {
+                    record: 0,
+                    source: FrameError::LengthCrc { .. } | FrameError::Truncated { .. },
+                    ..
+                }) => Err(Nb101Error::UnknownFormat { path }),
+                other => other,
+            }
         }
     }
 

@@ -272,6 +272,11 @@ fn corrupt_stores_are_refused() {
     bad[30] ^= 1;
     let err = try_open(&bad).err().unwrap();
     assert!(err.to_string().contains("header checksum"), "{err}");
+    // Not a store and not a TFRecord.
+    let err = try_open(b"hello, this is a text file and not NB-101 data at all\n")
+        .err()
+        .unwrap();
+    assert!(matches!(err, Nb101Error::UnknownFormat { .. }), "{err}");
     // Wrong version.
     let mut bad = good.clone();
     bad[16] = 9;
