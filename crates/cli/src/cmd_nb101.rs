@@ -67,6 +67,9 @@ struct InfoArgs {
     /// Also check the store's data checksum.
     #[arg(long)]
     verify: bool,
+    /// Recompute every model's graph hash and check cells and repeat counts (seconds).
+    #[arg(long)]
+    audit: bool,
     /// One JSON object instead of a table.
     #[arg(long)]
     json: bool,
@@ -237,6 +240,7 @@ fn info(a: InfoArgs) -> anyhow::Result<()> {
         nasbench101::SourceKind::TfRecord => "tfrecord",
     };
     let first = db.models().next().map(|m| m.hash().to_string());
+    let audit = a.audit.then(|| nasbench101::audit::audit(&db));
     if a.json {
         let v = json!({
             "path": db.path().display().to_string(),
@@ -248,9 +252,10 @@ fn info(a: InfoArgs) -> anyhow::Result<()> {
             "values": if db.values_are_f32() { "f32" } else { "f64" },
             "first_hash": first,
             "verified": a.verify,
+            "audit": audit,
         });
         println!("{v}");
-        return Ok(());
+        return audit_result(audit.as_ref());
     }
     if db.is_synthetic() {
         println!("{SYNTHETIC_BANNER}");
@@ -282,7 +287,29 @@ fn info(a: InfoArgs) -> anyhow::Result<()> {
     if a.verify {
         println!("checksums   ok");
     }
-    Ok(())
+    if let Some(r) = &audit {
+        println!(
+            "audit       {} models, {} hash mismatch(es), {} invalid or unpruned cell(s)",
+            r.models, r.hash_mismatch_count, r.invalid_cell_count
+        );
+        println!("vertices    {:?}", r.vertex_histogram);
+        for (k, n) in &r.repeat_histogram {
+            println!("repeats     {k}: {n} models");
+        }
+    }
+    audit_result(audit.as_ref())
+}
+
+fn audit_result(r: Option<&nasbench101::audit::AuditReport>) -> anyhow::Result<()> {
+    match r {
+        Some(r) if !r.is_clean() => bail!(
+            "audit failed: {} hash mismatch(es), {} invalid cell(s); first: {:?}",
+            r.hash_mismatch_count,
+            r.invalid_cell_count,
+            r.hash_mismatches.first().or(r.invalid_cells.first())
+        ),
+        _ => Ok(()),
+    }
 }
 
 /// One spec of the input, or why it could not be read.

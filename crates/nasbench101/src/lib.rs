@@ -5,6 +5,7 @@
 
 mod api;
 mod atomic;
+pub mod audit;
 pub mod bench;
 mod dataset;
 pub mod generate;

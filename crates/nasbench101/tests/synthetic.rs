@@ -232,3 +232,48 @@ fn scan_agrees_with_per_model_reads() {
     db.scan(100, 7, |_, _, _| none += 1);
     assert_eq!(none, 0);
 }
+
+#[test]
+fn audit_accepts_true_hashes_and_flags_random_ones() {
+    let mut bytes = Vec::new();
+    let cfg = GenerateConfig {
+        models: 30,
+        seed: 2,
+        true_hashes: true,
+        ..GenerateConfig::default()
+    };
+    generate(&mut bytes, &cfg, &mut |_| {}).unwrap();
+    let db =
+        Nb101::from_tfrecord_bytes(&bytes, Path::new("mem"), OpenOptions::default(), None).unwrap();
+    let r = nasbench101::audit::audit(&db);
+    assert!(r.is_clean(), "{r:?}");
+    assert_eq!(r.models, 30);
+    assert_eq!(r.repeat_histogram["108 epochs x 3 repeats"], 30);
+    assert_eq!(r.vertex_histogram.values().sum::<usize>(), 30);
+    let mut bytes = Vec::new();
+    let cfg = GenerateConfig {
+        true_hashes: false,
+        ..cfg
+    };
+    generate(&mut bytes, &cfg, &mut |_| {}).unwrap();
+    let db =
+        Nb101::from_tfrecord_bytes(&bytes, Path::new("mem"), OpenOptions::default(), None).unwrap();
+    let r = nasbench101::audit::audit(&db);
+    assert_eq!(r.hash_mismatch_count, 30);
+    assert_eq!(r.invalid_cell_count, 0);
+    assert!(!r.is_clean());
+}
+
+#[test]
+fn audit_of_real_fixtures_is_clean() {
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/fixtures/nb101/real_30_only108.tfrecord");
+    if !dir.exists() {
+        eprintln!("SKIPPED (real data absent): {}", dir.display());
+        return;
+    }
+    let db = Nb101::open(&dir).unwrap();
+    let r = nasbench101::audit::audit(&db);
+    assert!(r.is_clean(), "{r:?}");
+    assert_eq!(r.models, 30);
+}
