@@ -245,7 +245,7 @@ fn write_models<W: Write>(
 }
 
 /// Writes a synthetic file: models sorted by hash, then budgets ascending, then repeats.
-/// `progress` is told how many models were written.
+/// `progress` is told how many models were found (true-hash sampling), then written.
 pub fn generate<W: Write>(
     out: W,
     cfg: &GenerateConfig,
@@ -257,11 +257,14 @@ pub fn generate<W: Write>(
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
     let mut models: Vec<(ModelHash, ModelSpec)> = Vec::with_capacity(cfg.models);
     if cfg.true_hashes {
+        // Random cells hit the 423,624 classes very unevenly: give up once new hashes stop
+        // coming (no new one in `STALL` samples) instead of sampling forever.
+        const STALL: u64 = 2_000_000;
         let mut seen = HashSet::with_capacity(cfg.models);
-        let budget = 200 * cfg.models as u64 + 10_000;
         let mut attempts = 0u64;
+        let mut since_new = 0u64;
         while models.len() < cfg.models {
-            if attempts >= budget {
+            if since_new >= STALL {
                 return Err(GenerateError::NotEnoughSpecs {
                     found: models.len(),
                     wanted: cfg.models,
@@ -269,10 +272,15 @@ pub fn generate<W: Write>(
                 });
             }
             attempts += 1;
+            since_new += 1;
             let spec = random_valid_spec(&mut rng);
             if let Ok(h) = spec.hash() {
                 if seen.insert(h) {
                     models.push((h, spec));
+                    since_new = 0;
+                    if models.len() % 4096 == 0 {
+                        progress(models.len());
+                    }
                 }
             }
         }
