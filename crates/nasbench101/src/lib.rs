@@ -2,6 +2,30 @@
 //! payload, `ModelMetrics` protobuf), `ModelSpec` with the official pruning and validity rules,
 //! the graph hash, a compact memory-mapped store, and queries that answer bit-identically to the
 //! official Python API. No libtorch here.
+//!
+//! ```no_run
+//! use nasbench101::{Api, ModelSpec, Nb101, Op, RepeatSampler};
+//! use std::sync::Arc;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // A tfrecord as published, or a store from `nb1s1 nb101 convert` (opens in milliseconds).
+//! let db = Arc::new(Nb101::open("nasbench_only108.tfrecord")?);
+//! let spec = ModelSpec::from_ops(
+//!     vec![vec![0, 1, 1, 0], vec![0, 0, 0, 1], vec![0, 0, 0, 1], vec![0, 0, 0, 0]],
+//!     &[Op::Conv3x3, Op::MaxPool3x3],
+//! )?;
+//! // Official semantics: one repeat drawn, budget counters advanced; `cpython(seed)` replays
+//! // the official API's draws for `NASBench(file, seed)`.
+//! let mut api = Api::with_sampler(Arc::clone(&db), RepeatSampler::cpython(0));
+//! let r = api.query(&spec, 108, false)?;
+//! println!("{} test accuracy {}", spec.hash()?, r.test_accuracy);
+//! // NAS-Bench-1Shot1 averages over every repeat.
+//! let all = api.query_all_repeats(&spec, 108)?;
+//! let mean = all.iter().map(|p| p.final_test_accuracy).sum::<f64>() / all.len() as f64;
+//! # let _ = mean;
+//! # Ok(())
+//! # }
+//! ```
 
 mod api;
 mod atomic;
