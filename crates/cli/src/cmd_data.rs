@@ -12,7 +12,7 @@ use nb1s1_data::fetch::{
 };
 use nb1s1_data::{Augment, Checksum, Cifar10, DownloadOptions};
 
-/// Arguments of `nb1s1 data`.
+/// Data sets: download (NAS-Bench-101, CIFAR-10), import image folders, time the loader.
 #[derive(clap::Args)]
 pub struct Args {
     #[command(subcommand)]

@@ -151,7 +151,7 @@ pub fn read_batch(path: &Path) -> Result<Split, DataError> {
     let bytes = std::fs::read(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => DataError::Missing {
             path: path.to_path_buf(),
-            what: "binary batch",
+            what: "CIFAR-10 binary batch",
         },
         _ => DataError::io(path, e),
     })?;

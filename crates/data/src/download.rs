@@ -199,7 +199,12 @@ fn attempt(
         Err(ureq::Error::Status(code, r)) => {
             return Err(http(format!("HTTP {code} {}", r.status_text())))
         }
-        Err(e) => return Ok(Attempt::Retry(http(e.to_string()))),
+        Err(e) => {
+            // ureq's message starts with the URL, which the error already names.
+            let text = e.to_string();
+            let text = text.strip_prefix(&format!("{url}: ")).unwrap_or(&text);
+            return Ok(Attempt::Retry(http(text.to_string())));
+        }
     };
     let length: Option<u64> = response
         .header("Content-Length")

@@ -36,8 +36,8 @@ pub enum DataError {
         label: u8,
     },
 
-    /// A file the official layout requires is absent.
-    #[error("{path}: missing CIFAR-10 file ({what})")]
+    /// A file or folder that must exist is absent.
+    #[error("{path}: not found ({what})")]
     Missing { path: PathBuf, what: &'static str },
 
     /// An image file that could not be decoded.

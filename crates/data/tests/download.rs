@@ -253,3 +253,23 @@ fn cifar10_fetch_downloads_verifies_and_unpacks() {
     let again = fetch_cifar10("http://127.0.0.1:9", dir.path(), &Checksum::None, &quiet(0));
     assert_eq!(again.unwrap(), batches);
 }
+
+#[test]
+fn refused_connection_is_an_http_error_naming_the_url_once() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = TempDir::new("dl-refused");
+    let url = format!("http://127.0.0.1:{port}/file.bin");
+    let err = download(
+        &url,
+        &dir.path().join("file.bin"),
+        &Checksum::None,
+        &quiet(0),
+    )
+    .unwrap_err();
+    assert!(matches!(err, DataError::Http { .. }), "{err}");
+    assert_eq!(err.to_string().matches(&url).count(), 1, "{err}");
+}
