@@ -124,9 +124,9 @@ fn per_call_median(samples: usize, batch: usize, mut f: impl FnMut(usize)) -> f6
 
 /// Runs every measurement: converts `tfrecord` into `store`, then times the store.
 pub fn run(tfrecord: &Path, store: &Path, samples: usize) -> Result<BenchReport, Nb101Error> {
-    let io = |source| Nb101Error::Io {
+    let io = |error| Nb101Error::Io {
         path: tfrecord.to_path_buf(),
-        source,
+        error,
     };
     let tfrecord_bytes = std::fs::metadata(tfrecord).map_err(io)?.len();
     let read_s = read_time(tfrecord).map_err(io)?.as_secs_f64();
@@ -135,9 +135,9 @@ pub fn run(tfrecord: &Path, store: &Path, samples: usize) -> Result<BenchReport,
     let (parse_s, parse_cpu_s) = {
         let db = Nb101::open_with(tfrecord, OpenOptions::default(), None)?;
         let parse = (t.elapsed().as_secs_f64(), process_cpu_s() - cpu0);
-        crate::atomic_write(store, db.store_bytes()).map_err(|source| Nb101Error::Io {
+        crate::atomic_write(store, db.store_bytes()).map_err(|error| Nb101Error::Io {
             path: store.to_path_buf(),
-            source,
+            error,
         })?;
         parse
     };

@@ -59,42 +59,34 @@ impl DataPoint {
 /// Why a data file cannot be opened or read.
 #[derive(Debug, thiserror::Error)]
 pub enum Nb101Error {
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
-    #[error("{path}: record {record} at byte {offset}: {source}")]
+    #[error("{path}: record {record} at byte {offset}: {error}")]
     Frame {
         path: PathBuf,
         record: u64,
         offset: u64,
-        #[source]
-        source: FrameError,
+        error: FrameError,
     },
-    #[error("{path}: record {record} at byte {offset}: {source}")]
+    #[error("{path}: record {record} at byte {offset}: {error}")]
     Payload {
         path: PathBuf,
         record: u64,
         offset: u64,
-        #[source]
-        source: PayloadError,
+        error: PayloadError,
     },
-    #[error("{path}: record {record} at byte {offset}: {source}")]
+    #[error("{path}: record {record} at byte {offset}: {error}")]
     Record {
         path: PathBuf,
         record: u64,
         offset: u64,
-        #[source]
-        source: TableError,
+        error: TableError,
     },
-    #[error("{path}: {source}")]
-    Table {
-        path: PathBuf,
-        #[source]
-        source: TableError,
-    },
+    #[error("{path}: {error}")]
+    Table { path: PathBuf, error: TableError },
     #[error(
         "{path}: neither an nb1s1 NB-101 store (no magic) nor a TFRecord (the first record's \
          length CRC does not match)"
@@ -233,9 +225,9 @@ impl Nb101 {
         progress: Option<Progress<'_>>,
     ) -> Result<Nb101, Nb101Error> {
         let path = path.as_ref().to_path_buf();
-        let io = |source| Nb101Error::Io {
+        let io = |error| Nb101Error::Io {
             path: path.clone(),
-            source,
+            error,
         };
         let file = std::fs::File::open(&path).map_err(io)?;
         let len = file.metadata().map_err(io)?.len();
@@ -251,7 +243,7 @@ impl Nb101 {
             match Nb101::from_tfrecord_bytes(&map, &path, opts, progress) {
                 Err(Nb101Error::Frame {
                     record: 0,
-                    source: FrameError::LengthCrc { .. } | FrameError::Truncated { .. },
+                    error: FrameError::LengthCrc { .. } | FrameError::Truncated { .. },
                     ..
                 }) => Err(Nb101Error::UnknownFormat { path }),
                 other => other,
@@ -260,7 +252,7 @@ impl Nb101 {
     }
 
     /// Parses tfrecord bytes (official format) into an in-memory table; `path` names the
-    /// source in errors.
+    /// error in errors.
     pub fn from_tfrecord_bytes(
         bytes: &[u8],
         path: &Path,
@@ -624,15 +616,15 @@ fn parse_one<'a>(
                 path: path.to_path_buf(),
                 record: frame.index,
                 offset: frame.offset,
-                source: FrameError::PayloadCrc { stored, computed },
+                error: FrameError::PayloadCrc { stored, computed },
             });
         }
     }
-    let r = decode_fast(frame.payload, scratch, proto).map_err(|source| Nb101Error::Payload {
+    let r = decode_fast(frame.payload, scratch, proto).map_err(|error| Nb101Error::Payload {
         path: path.to_path_buf(),
         record: frame.index,
         offset: frame.offset,
-        source,
+        error,
     })?;
     Ok(Parsed {
         index: frame.index,
@@ -697,7 +689,7 @@ pub fn parse_tfrecord(
                     path: path.to_path_buf(),
                     record: p.index,
                     offset: p.offset,
-                    source: TableError::MissingEvaluations(v.evaluations),
+                    error: TableError::MissingEvaluations(v.evaluations),
                 });
             }
             // Records of one model are usually adjacent: skip the map lookup then.
@@ -706,11 +698,11 @@ pub fn parse_tfrecord(
                 Some(m) => m,
                 None => {
                     let packed = pack_model(p.hash, v.trainable_parameters, &p.matrix, &p.ops)
-                        .map_err(|source| Nb101Error::Payload {
+                        .map_err(|error| Nb101Error::Payload {
                             path: path.to_path_buf(),
                             record: p.index,
                             offset: p.offset,
-                            source,
+                            error,
                         })?;
                     builder.add_model(packed)
                 }
@@ -720,12 +712,12 @@ pub fn parse_tfrecord(
             let [e, f, g, h] = v.final_;
             builder.add_values(model, p.epochs, [a, b, c, d, e, f, g, h]);
         }
-        if let Some((record, offset, source)) = frame_err {
+        if let Some((record, offset, error)) = frame_err {
             return Err(Nb101Error::Frame {
                 path: path.to_path_buf(),
                 record,
                 offset,
-                source,
+                error,
             });
         }
         if let Some(p) = progress.as_mut() {
@@ -735,9 +727,9 @@ pub fn parse_tfrecord(
             break;
         }
     }
-    builder.finish().map_err(|source| Nb101Error::Table {
+    builder.finish().map_err(|error| Nb101Error::Table {
         path: path.to_path_buf(),
-        source,
+        error,
     })
 }
 

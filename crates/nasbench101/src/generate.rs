@@ -52,21 +52,26 @@ impl Default for GenerateConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum GenerateError {
     #[error("writing the output: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
     #[error("only {found} distinct valid specs found after {attempts} samples ({wanted} wanted)")]
     NotEnoughSpecs {
         found: usize,
         wanted: usize,
         attempts: u64,
     },
-    #[error("spec {index} is not a valid NB-101 cell: {source}")]
+    #[error("spec {index} is not a valid NB-101 cell: {error}")]
     InvalidSpec {
         index: usize,
-        #[source]
-        source: crate::spec::SpecError,
+        error: crate::spec::SpecError,
     },
     #[error("no budgets or no repeats requested")]
     Empty,
+}
+
+impl From<std::io::Error> for GenerateError {
+    fn from(e: std::io::Error) -> Self {
+        GenerateError::Io(e)
+    }
 }
 
 /// What was written.
@@ -321,11 +326,11 @@ pub fn generate_from_specs<W: Write>(
     for (index, spec) in specs.iter().enumerate() {
         let h = spec
             .hash()
-            .map_err(|source| GenerateError::InvalidSpec { index, source })?;
+            .map_err(|error| GenerateError::InvalidSpec { index, error })?;
         if seen.insert(h) {
             let (m, o) = matrix_and_ops(spec);
             let pruned = ModelSpec::new(m, o)
-                .map_err(|source| GenerateError::InvalidSpec { index, source })?;
+                .map_err(|error| GenerateError::InvalidSpec { index, error })?;
             models.push((h, pruned));
         } else {
             skipped += 1;

@@ -35,7 +35,13 @@ pub enum PayloadError {
     #[error("bad base64: {0}")]
     Base64(String),
     #[error("bad ModelMetrics protobuf: {0}")]
-    Protobuf(#[from] ProtoError),
+    Protobuf(ProtoError),
+}
+
+impl From<ProtoError> for PayloadError {
+    fn from(e: ProtoError) -> Self {
+        PayloadError::Protobuf(e)
+    }
 }
 
 /// The raw fields of a payload, borrowed where no JSON escape was present.

@@ -75,7 +75,7 @@ fn flipped_payload_byte_is_a_crc_error_with_record_index() {
         Nb101Error::Frame {
             record,
             offset,
-            source: FrameError::PayloadCrc { .. },
+            error: FrameError::PayloadCrc { .. },
             ..
         } => {
             assert_eq!(*record, 2);
@@ -111,7 +111,7 @@ fn flipped_length_byte_and_truncation() {
         Err(Nb101Error::Frame {
             record: 0,
             offset: 0,
-            source: FrameError::LengthCrc { .. },
+            error: FrameError::LengthCrc { .. },
             ..
         })
     ));
@@ -119,7 +119,7 @@ fn flipped_length_byte_and_truncation() {
     match open_bytes(cut) {
         Err(Nb101Error::Frame {
             record,
-            source: FrameError::Truncated { .. },
+            error: FrameError::Truncated { .. },
             ..
         }) => assert_eq!(record, 6),
         other => panic!("unexpected {:?}", other.err()),
