@@ -255,7 +255,9 @@ fn read_archive(
                         format,
                         bytes: Bytes::Memory(bytes),
                     });
-                    progress.tick();
+                    if entries.len() % 1000 == 0 {
+                        progress.set_message(format!("reading archive: {} images", entries.len()));
+                    }
                 }
                 None => skipped += 1,
             }
