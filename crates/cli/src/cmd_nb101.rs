@@ -561,9 +561,13 @@ fn query(a: QueryArgs) -> anyhow::Result<()> {
                     if a.all_repeats {
                         // Official order: the budget first, then the spec.
                         api.query_all_repeats(spec, a.epochs).map_err(qe)?;
-                        return all_json(&db.model_by_spec(spec).map_err(qe)?);
+                        let hash = api.spec_hash(spec).map_err(qe)?;
+                        let model = db
+                            .model(&hash)
+                            .ok_or_else(|| qe(nasbench101::QueryError::UnknownHash(hash)))?;
+                        return all_json(&model);
                     }
-                    (spec.clone(), spec.hash().map_err(|e| qe(e.into()))?)
+                    (std::borrow::Cow::Borrowed(spec), None)
                 }
                 Item::Hash(h) => {
                     let hash: ModelHash = h.parse().map_err(|e: nasbench101::ParseHashError| {
@@ -575,10 +579,17 @@ fn query(a: QueryArgs) -> anyhow::Result<()> {
                     if a.all_repeats {
                         return all_json(&model);
                     }
-                    (model.spec().map_err(|e| qe(e.into()))?, hash)
+                    let spec = model.spec().map_err(|e| qe(e.into()))?;
+                    (std::borrow::Cow::Owned(spec), Some(hash))
                 }
             };
+            // The official order: budget, then the spec's checks, then the lookup.
             let r = api.query(&spec, a.epochs, a.stop_halfway).map_err(qe)?;
+            let hash = match hash {
+                Some(h) => h,
+                // A cache hit: `query` just hashed this cell.
+                None => api.spec_hash(&spec).map_err(qe)?,
+            };
             let mut v = serde_json::to_value(&r).unwrap_or(Value::Null);
             if let Some(obj) = v.as_object_mut() {
                 obj.insert("hash".into(), Value::String(hash.to_string()));
