@@ -124,7 +124,8 @@ impl Default for DownloadOptions {
 pub enum DownloadOutcome {
     /// The file was already there with the right checksum; nothing was fetched.
     AlreadyPresent,
-    /// The file was fetched; `resumed_from` is the size of the `.part` file it continued.
+    /// The file was fetched; `resumed_from` is how many bytes of an earlier `.part` file were
+    /// kept (0 when the server sent everything anew).
     Downloaded { bytes: u64, resumed_from: u64 },
 }
 
@@ -176,6 +177,7 @@ fn attempt(
     url: &str,
     part: &Path,
     bar: &ProgressBar,
+    kept: &mut Option<u64>,
 ) -> Result<Attempt, DataError> {
     let have = std::fs::metadata(part).map(|m| m.len()).unwrap_or(0);
     let mut request = agent.get(url);
@@ -189,7 +191,10 @@ fn attempt(
     let response = match request.call() {
         Ok(r) => r,
         // Nothing left to send: the part file is already whole (the checksum will tell).
-        Err(ureq::Error::Status(416, _)) if have > 0 => return Ok(Attempt::Complete),
+        Err(ureq::Error::Status(416, _)) if have > 0 => {
+            kept.get_or_insert(have);
+            return Ok(Attempt::Complete);
+        }
         Err(ureq::Error::Status(code, r)) if code >= 500 => {
             return Ok(Attempt::Retry(http(format!(
                 "server error {code} {}",
@@ -226,6 +231,7 @@ fn attempt(
             part.display()
         )));
     }
+    kept.get_or_insert(start);
     let mut file = OpenOptions::new()
         .create(true)
         .write(true)
@@ -287,7 +293,6 @@ pub fn download(
         std::fs::create_dir_all(dir).map_err(|e| DataError::io(dir, e))?;
     }
     let part = part_path(dest);
-    let resumed_from = std::fs::metadata(&part).map(|m| m.len()).unwrap_or(0);
     let agent = ureq::AgentBuilder::new()
         .timeout_connect(options.timeout)
         .timeout_read(options.timeout)
@@ -299,8 +304,9 @@ pub fn download(
             .unwrap_or_default(),
     );
     let mut tries = 0;
+    let mut kept = None;
     loop {
-        match attempt(&agent, url, &part, &bar)? {
+        match attempt(&agent, url, &part, &bar, &mut kept)? {
             Attempt::Complete => break,
             Attempt::Retry(e) if tries >= options.retries => {
                 bar.abandon();
@@ -320,6 +326,20 @@ pub fn download(
     std::fs::rename(&part, dest).map_err(|e| DataError::io(dest, e))?;
     Ok(DownloadOutcome::Downloaded {
         bytes,
-        resumed_from,
+        resumed_from: kept.unwrap_or(0),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::content_range;
+
+    #[test]
+    fn parses_content_range() {
+        assert_eq!(content_range("bytes 100-199/200"), Some((100, Some(200))));
+        assert_eq!(content_range(" bytes 0-9/*"), Some((0, None)));
+        assert_eq!(content_range("bytes */200"), None);
+        assert_eq!(content_range("items 0-9/10"), None);
+        assert_eq!(content_range("bytes x-9/10"), None);
+    }
 }

@@ -273,3 +273,24 @@ fn refused_connection_is_an_http_error_naming_the_url_once() {
     assert!(matches!(err, DataError::Http { .. }), "{err}");
     assert_eq!(err.to_string().matches(&url).count(), 1, "{err}");
 }
+
+#[test]
+fn server_ignoring_range_restarts_from_zero() {
+    let data = body(20_000);
+    let server = Server::start(data.clone(), vec![Reply::IgnoreRange]);
+    let dir = TempDir::new("dl-norange");
+    let dest = dir.path().join("file.bin");
+    // A stale part file with wrong bytes: a 200 answer must replace it, not extend it.
+    std::fs::write(part_path(&dest), vec![0xAB; 5_000]).unwrap();
+    let url = format!("{}/file.bin", server.url);
+    let outcome = download(&url, &dest, &Checksum::Sha256(sha(&data)), &quiet(0)).unwrap();
+    assert_eq!(
+        outcome,
+        DownloadOutcome::Downloaded {
+            bytes: 20_000,
+            resumed_from: 0
+        }
+    );
+    assert_eq!(std::fs::read(&dest).unwrap(), data);
+    assert_eq!(server.join(), vec![Some("bytes=5000-".to_string())]);
+}

@@ -66,6 +66,8 @@ pub enum Reply {
     CutAfter(usize),
     /// Answer with this status and no body.
     Status(u16),
+    /// Ignore `Range` and send the whole body with 200.
+    IgnoreRange,
 }
 
 /// A bounded HTTP/1.1 server serving one body: it answers `replies.len()` connections, one
@@ -154,7 +156,7 @@ fn serve(stream: TcpStream, body: &[u8], reply: Reply) -> Option<String> {
             out,
             "HTTP/1.1 {code} Test\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
         ),
-        (_, Some(s)) if s >= total => write!(
+        (Reply::Normal | Reply::CutAfter(_), Some(s)) if s >= total => write!(
             out,
             "HTTP/1.1 416 Range Not Satisfiable\r\nContent-Range: bytes */{total}\r\n\
              Content-Length: 0\r\nConnection: close\r\n\r\n"
@@ -167,7 +169,7 @@ fn serve(stream: TcpStream, body: &[u8], reply: Reply) -> Option<String> {
             total - s
         )
         .and_then(|()| out.write_all(&body[s..])),
-        (Reply::Normal, None) => write!(
+        (Reply::Normal, None) | (Reply::IgnoreRange, _) => write!(
             out,
             "HTTP/1.1 200 OK\r\nContent-Length: {total}\r\nConnection: close\r\n\r\n"
         )
