@@ -315,7 +315,25 @@ fn audit_result(r: Option<&nasbench101::audit::AuditReport>) -> anyhow::Result<(
 /// One spec of the input, or why it could not be read.
 enum SpecInput {
     Spec(ModelSpec),
-    Bad { code: &'static str, message: String },
+    /// A `{"hash": "..."}` batch line (accepted by `query` only).
+    Hash(String),
+    Bad {
+        code: &'static str,
+        message: String,
+    },
+}
+
+impl SpecInput {
+    /// Hash lines are answers only `query` can give; elsewhere they are input errors.
+    fn spec_only(self) -> SpecInput {
+        match self {
+            SpecInput::Hash(_) => SpecInput::Bad {
+                code: "bad_json",
+                message: "a {\"hash\"} line is accepted by `query` only".into(),
+            },
+            other => other,
+        }
+    }
 }
 
 fn parse_matrix_arg(text: &str) -> anyhow::Result<Vec<Vec<u8>>> {
@@ -347,7 +365,21 @@ fn spec_from_json(line: &str) -> SpecInput {
         matrix: Vec<Vec<u8>>,
         ops: Vec<String>,
     }
-    match serde_json::from_str::<Line>(line) {
+    let value: Value = match serde_json::from_str(line) {
+        Ok(v) => v,
+        Err(e) => {
+            return SpecInput::Bad {
+                code: "bad_json",
+                message: e.to_string(),
+            }
+        }
+    };
+    if value.get("matrix").is_none() {
+        if let Some(h) = value.get("hash").and_then(Value::as_str) {
+            return SpecInput::Hash(h.to_string());
+        }
+    }
+    match serde_json::from_value::<Line>(value) {
         Ok(l) => match ModelSpec::new(l.matrix, l.ops) {
             Ok(s) => SpecInput::Spec(s),
             Err(e) => SpecInput::Bad {
@@ -422,6 +454,14 @@ fn validate_json(s: &SpecInput) -> Value {
         SpecInput::Bad { code, message } => {
             (false, Some(*code), Some(message.clone()), None, None, None)
         }
+        SpecInput::Hash(_) => (
+            false,
+            Some("bad_json"),
+            Some("a {\"hash\"} line is accepted by `query` only".to_string()),
+            None,
+            None,
+            None,
+        ),
     };
     let mut v = json!({
         "valid": valid, "error": code, "pruned_matrix": pm,
@@ -444,8 +484,8 @@ fn validate(a: SpecArgs) -> anyhow::Result<()> {
             "#", "valid", "error", "hash"
         )?;
     }
-    for (i, s) in specs.iter().enumerate() {
-        let v = validate_json(s);
+    for (i, s) in specs.into_iter().enumerate() {
+        let v = validate_json(&s.spec_only());
         if a.json {
             print_line(&mut out, &v)?;
         } else {
@@ -481,6 +521,10 @@ fn hash_cmd(a: SpecArgs) -> anyhow::Result<()> {
         let r = match s {
             SpecInput::Spec(spec) => spec.hash().map_err(|e| (e.code(), e.to_string())),
             SpecInput::Bad { code, message } => Err((*code, message.clone())),
+            SpecInput::Hash(_) => Err((
+                "bad_json",
+                "a {\"hash\"} line is accepted by `query` only".to_string(),
+            )),
         };
         match r {
             Ok(h) if a.json => print_line(&mut out, &json!({"hash": h.to_string()}))?,
@@ -530,7 +574,13 @@ fn query(a: QueryArgs) -> anyhow::Result<()> {
     }
     let items: Vec<Item> = match &a.hash {
         Some(h) => vec![Item::Hash(h.clone())],
-        None => read_specs(&a.spec)?.into_iter().map(Item::Spec).collect(),
+        None => read_specs(&a.spec)?
+            .into_iter()
+            .map(|s| match s {
+                SpecInput::Hash(h) => Item::Hash(h),
+                other => Item::Spec(other),
+            })
+            .collect(),
     };
     let mut failures = 0usize;
     let mut first_error = None;
@@ -569,7 +619,7 @@ fn query(a: QueryArgs) -> anyhow::Result<()> {
                     }
                     (std::borrow::Cow::Borrowed(spec), None)
                 }
-                Item::Hash(h) => {
+                Item::Hash(h) | Item::Spec(SpecInput::Hash(h)) => {
                     let hash: ModelHash = h.parse().map_err(|e: nasbench101::ParseHashError| {
                         ("bad_hash".to_string(), e.to_string())
                     })?;
@@ -701,6 +751,9 @@ fn generate_cmd(a: GenerateArgs) -> anyhow::Result<()> {
             for (i, s) in read_specs(&args)?.into_iter().enumerate() {
                 match s {
                     SpecInput::Spec(s) => out.push(s),
+                    SpecInput::Hash(_) => {
+                        bail!("{}: spec line {}: a hash is not a spec", p.display(), i + 1)
+                    }
                     SpecInput::Bad { code, message } => {
                         bail!("{}: spec line {}: {code}: {message}", p.display(), i + 1)
                     }
