@@ -182,7 +182,7 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
         results.push(measured?);
     }
     bar.finish_and_clear();
-    let threads = rayon::current_num_threads();
+    let threads = nb1s1_data::loader::augment_threads();
     if args.json {
         println!("{}", serde_json::to_string_pretty(&results)?);
     } else {

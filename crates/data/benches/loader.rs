@@ -36,8 +36,8 @@ fn main() {
     let batches = if quick { 3 } else { 1000 };
     let split = Arc::new(synthetic_split(if quick { 1_000 } else { 50_000 }, 0));
     println!(
-        "rayon threads: {}, batches per run: {batches}",
-        rayon::current_num_threads()
+        "augment threads: {}, batches per run: {batches}",
+        nb1s1_data::loader::augment_threads()
     );
     for augment in [
         Augment::darts().with_cutout(16, 1.0),

@@ -5,7 +5,7 @@
 //! [`LoaderState`] resumes into the very same following batches.
 
 use std::sync::mpsc::{sync_channel, Receiver};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 
 use rand::seq::SliceRandom;
@@ -63,6 +63,26 @@ enum Item {
     EpochEnd(LoaderState),
 }
 
+/// The threads that augment a batch in parallel. A private pool (not rayon's global one), so a
+/// consumer that itself runs on a rayon thread can never starve its own producer.
+fn augment_pool() -> Option<&'static rayon::ThreadPool> {
+    static POOL: OnceLock<Option<rayon::ThreadPool>> = OnceLock::new();
+    POOL.get_or_init(|| {
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get().min(8));
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("nb1s1-augment-{i}"))
+            .build()
+            .ok()
+    })
+    .as_ref()
+}
+
+/// Number of threads that augment batches in parallel (1 when the pool could not start).
+pub fn augment_threads() -> usize {
+    augment_pool().map_or(1, |p| p.current_num_threads())
+}
+
 /// SplitMix64 finalizer: turns structured keys into well-spread seeds.
 fn mix(mut z: u64) -> u64 {
     z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -115,13 +135,14 @@ impl Plan {
             let mut rng = keyed_rng(state.seed, state.epoch, TAG_AUGMENT, pos);
             self.augment.apply(src, dst, &mut rng);
         };
-        if len >= 16 {
-            images
-                .par_chunks_mut(IMAGE_BYTES)
-                .enumerate()
-                .for_each(work);
-        } else {
-            images.chunks_mut(IMAGE_BYTES).enumerate().for_each(work);
+        match augment_pool() {
+            Some(pool) if len >= 16 => pool.install(|| {
+                images
+                    .par_chunks_mut(IMAGE_BYTES)
+                    .enumerate()
+                    .for_each(work)
+            }),
+            _ => images.chunks_mut(IMAGE_BYTES).enumerate().for_each(work),
         }
         Batch {
             images,

@@ -202,3 +202,18 @@ fn loader_can_move_to_another_thread() {
         .unwrap();
     assert_eq!(first, train_loader(1).next_batch());
 }
+
+#[test]
+fn batches_are_identical_when_consumed_inside_a_rayon_pool() {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    let batches = pool.install(|| {
+        let mut loader = train_loader(8);
+        (0..3).map(|_| loader.next_batch()).collect::<Vec<_>>()
+    });
+    let mut direct = train_loader(8);
+    let expected: Vec<_> = (0..3).map(|_| direct.next_batch()).collect();
+    assert_eq!(batches, expected);
+}
