@@ -70,6 +70,9 @@ struct InfoArgs {
     /// Recompute every model's graph hash and check cells and repeat counts (seconds).
     #[arg(long)]
     audit: bool,
+    /// Compute the file's SHA-256 and compare it with the published official files.
+    #[arg(long)]
+    sha256: bool,
     /// One JSON object instead of a table.
     #[arg(long)]
     json: bool,
@@ -241,6 +244,21 @@ fn info(a: InfoArgs) -> anyhow::Result<()> {
     };
     let first = db.models().next().map(|m| m.hash().to_string());
     let audit = a.audit.then(|| nasbench101::audit::audit(&db));
+    let sha = if a.sha256 {
+        let len = std::fs::metadata(&a.data.nb101)
+            .map(|m| m.len())
+            .unwrap_or(0);
+        let bar = bytes_bar(len, "sha256");
+        let hex = nasbench101::official::sha256_file(&a.data.nb101, &mut |d| bar.set_position(d))
+            .with_context(|| format!("{}: cannot read", a.data.nb101.display()))?;
+        bar.finish_and_clear();
+        Some(hex)
+    } else {
+        None
+    };
+    let official = sha
+        .as_deref()
+        .and_then(nasbench101::official::official_name);
     if a.json {
         let v = json!({
             "path": db.path().display().to_string(),
@@ -253,6 +271,8 @@ fn info(a: InfoArgs) -> anyhow::Result<()> {
             "first_hash": first,
             "verified": a.verify,
             "audit": audit,
+            "sha256": sha,
+            "official_file": official,
         });
         println!("{v}");
         return audit_result(audit.as_ref());
@@ -286,6 +306,14 @@ fn info(a: InfoArgs) -> anyhow::Result<()> {
     }
     if a.verify {
         println!("checksums   ok");
+    }
+    if let Some(h) = &sha {
+        println!(
+            "sha256      {h} ({})",
+            official.map_or("not an official file".to_string(), |n| format!(
+                "official {n}"
+            ))
+        );
     }
     if let Some(r) = &audit {
         println!(

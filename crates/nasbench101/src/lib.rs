@@ -35,6 +35,7 @@ mod dataset;
 pub mod generate;
 mod hash;
 mod mt;
+pub mod official;
 mod op;
 pub mod proto;
 pub mod record;
