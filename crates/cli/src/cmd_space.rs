@@ -133,7 +133,7 @@ fn enumerate(a: EnumerateArgs) -> anyhow::Result<()> {
     let index = ModelIndex::build(&sp);
     let stdout = std::io::stdout();
     let mut out = BufWriter::with_capacity(1 << 20, stdout.lock());
-    let mut line = |config: u64, model: u32, out: &mut dyn Write| -> anyhow::Result<()> {
+    let line = |config: u64, model: u32, out: &mut dyn Write| -> anyhow::Result<()> {
         let (Some(arch), Some(m)) = (sp.configuration(config), index.models().get(model as usize))
         else {
             return Ok(());
