@@ -9,8 +9,7 @@ use nasbench101::generate::{
     generate, generate_from_specs, GenerateConfig, FULL_BUDGETS, ONLY108_BUDGETS,
 };
 use nasbench101::{
-    atomic_write, atomic_write_with, Api, ModelHash, ModelSpec, Nb101, OpenOptions, RepeatSampler,
-    SpecError,
+    atomic_write_with, Api, ModelHash, ModelSpec, Nb101, OpenOptions, RepeatSampler, SpecError,
 };
 use serde_json::{json, Value};
 use std::io::{BufRead, Write};
@@ -206,28 +205,19 @@ fn convert(a: ConvertArgs) -> anyhow::Result<()> {
         verify_payload_crc: !a.no_verify_crc,
         ..OpenOptions::default()
     };
-    let db = Nb101::open_with(&a.input, opts, Some(&mut cb))?;
+    let s = nasbench101::convert(&a.input, &a.output, opts, Some(&mut cb))?;
     bar.finish_and_clear();
-    if db.source_kind() == nasbench101::SourceKind::Store {
-        bail!("{}: is already a store", a.input.display());
-    }
-    atomic_write(&a.output, db.store_bytes())
-        .with_context(|| format!("{}: cannot write", a.output.display()))?;
-    if db.is_synthetic() {
+    if s.synthetic {
         eprintln!("{SYNTHETIC_BANNER}");
     }
     eprintln!(
         "wrote {}: {} models, {} runs, budgets {:?}, values {} ({} bytes, {:.2} s)",
         a.output.display(),
-        db.len(),
-        db.num_datapoints(),
-        db.epochs(),
-        if db.values_are_f32() {
-            "f32 (exact)"
-        } else {
-            "f64"
-        },
-        db.store_bytes().len(),
+        s.models,
+        s.runs,
+        s.epochs,
+        if s.f32_values { "f32 (exact)" } else { "f64" },
+        s.store_bytes,
         t.elapsed().as_secs_f64()
     );
     Ok(())

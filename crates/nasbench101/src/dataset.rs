@@ -493,6 +493,48 @@ impl Nb101 {
     }
 }
 
+/// What [`convert`] wrote.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct ConvertSummary {
+    pub models: usize,
+    pub runs: u64,
+    pub epochs: Vec<u32>,
+    /// Values stored as f32 (every value round-trips exactly) rather than f64.
+    pub f32_values: bool,
+    pub synthetic: bool,
+    pub store_bytes: u64,
+}
+
+/// Converts an official-format tfrecord into a store at `output` (written atomically).
+/// Refuses an input that already is a store.
+pub fn convert(
+    input: &Path,
+    output: &Path,
+    opts: OpenOptions,
+    progress: Option<Progress<'_>>,
+) -> Result<ConvertSummary, Nb101Error> {
+    let db = Nb101::open_with(input, opts, progress)?;
+    if db.source_kind() == SourceKind::Store {
+        return Err(Nb101Error::Store {
+            path: input.to_path_buf(),
+            offset: 0,
+            what: "already a store; convert reads tfrecords".into(),
+        });
+    }
+    crate::atomic_write(output, db.store_bytes()).map_err(|error| Nb101Error::Io {
+        path: output.to_path_buf(),
+        error,
+    })?;
+    Ok(ConvertSummary {
+        models: db.len(),
+        runs: db.num_datapoints(),
+        epochs: db.epochs().to_vec(),
+        f32_values: db.values_are_f32(),
+        synthetic: db.is_synthetic(),
+        store_bytes: db.store_bytes().len() as u64,
+    })
+}
+
 fn parse_header(b: &[u8], path: &Path) -> Result<Header, Nb101Error> {
     let bad = |offset: u64, what: String| Nb101Error::Store {
         path: path.to_path_buf(),

@@ -46,8 +46,8 @@ pub mod tfrecord;
 pub use api::{Api, ComputedMetrics, FixedMetrics, QueryResult, RepeatSampler, NUM_REPEATS};
 pub use atomic::{atomic_write, atomic_write_with};
 pub use dataset::{
-    parse_tfrecord, DataPoint, Model, Nb101, Nb101Error, OpenOptions, Progress, QueryError,
-    SourceKind,
+    convert, parse_tfrecord, ConvertSummary, DataPoint, Model, Nb101, Nb101Error, OpenOptions,
+    Progress, QueryError, SourceKind,
 };
 pub use hash::{hash_module, ModelHash, ParseHashError};
 pub use mt::CPythonRandom;

@@ -277,3 +277,27 @@ fn audit_of_real_fixtures_is_clean() {
     assert!(r.is_clean(), "{r:?}");
     assert_eq!(r.models, 30);
 }
+
+#[test]
+fn convert_writes_a_store_and_refuses_a_store() {
+    let mut bytes = Vec::new();
+    let cfg = GenerateConfig {
+        models: 10,
+        seed: 4,
+        ..GenerateConfig::default()
+    };
+    generate(&mut bytes, &cfg, &mut |_| {}).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.tfrecord");
+    let output = dir.path().join("out.nb101");
+    std::fs::write(&input, &bytes).unwrap();
+    let s = nasbench101::convert(&input, &output, OpenOptions::default(), None).unwrap();
+    assert_eq!(s.models, 10);
+    assert_eq!(s.runs, 10 * 4 * 3);
+    assert!(s.synthetic && s.f32_values);
+    assert_eq!(std::fs::metadata(&output).unwrap().len(), s.store_bytes);
+    let again = dir.path().join("again.nb101");
+    let err = nasbench101::convert(&output, &again, OpenOptions::default(), None).unwrap_err();
+    assert!(err.to_string().contains("already a store"), "{err}");
+    assert!(!again.exists());
+}
