@@ -92,6 +92,8 @@ pub enum Nb101Error {
          length CRC does not match)"
     )]
     UnknownFormat { path: PathBuf },
+    #[error("{path}: already a store; convert reads official tfrecords")]
+    AlreadyStore { path: PathBuf },
     #[error("{path}: not a valid nb1s1 NB-101 store (byte {offset}): {what}")]
     Store {
         path: PathBuf,
@@ -515,10 +517,8 @@ pub fn convert(
 ) -> Result<ConvertSummary, Nb101Error> {
     let db = Nb101::open_with(input, opts, progress)?;
     if db.source_kind() == SourceKind::Store {
-        return Err(Nb101Error::Store {
+        return Err(Nb101Error::AlreadyStore {
             path: input.to_path_buf(),
-            offset: 0,
-            what: "already a store; convert reads tfrecords".into(),
         });
     }
     crate::atomic_write(output, db.store_bytes()).map_err(|error| Nb101Error::Io {
