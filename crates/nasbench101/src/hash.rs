@@ -142,17 +142,16 @@ pub fn hash_module(matrix: &[Vec<u8>], labels: &[i32]) -> ModelHash {
         h.push(Md5::digest(&buf).into());
     }
     // Neighbour lists, flattened: ins of v then outs of v.
-    let mut ins: Vec<Vec<usize>> = vec![Vec::new(); n];
-    let mut outs: Vec<Vec<usize>> = vec![Vec::new(); n];
-    for (v, (vin, vout)) in ins.iter_mut().zip(outs.iter_mut()).enumerate() {
-        for w in 0..n {
-            if cell(w, v) != 0 {
-                vin.push(w);
-            }
-            if cell(v, w) != 0 {
-                vout.push(w);
-            }
-        }
+    // Neighbour lists in one flat vector: list 2v holds the in-neighbours of v, list 2v+1
+    // the out-neighbours; `starts[i]..starts[i + 1]` delimits list i.
+    let mut lists: Vec<usize> = Vec::with_capacity(4 * n);
+    let mut starts: Vec<usize> = Vec::with_capacity(2 * n + 1);
+    starts.push(0);
+    for v in 0..n {
+        lists.extend((0..n).filter(|&w| cell(w, v) != 0));
+        starts.push(lists.len());
+        lists.extend((0..n).filter(|&w| cell(v, w) != 0));
+        starts.push(lists.len());
     }
     let mut next: Vec<[u8; 16]> = vec![[0u8; 16]; n];
     let mut hex: Vec<[u8; 32]> = vec![[0u8; 32]; n];
@@ -163,7 +162,8 @@ pub fn hash_module(matrix: &[Vec<u8>], labels: &[i32]) -> ModelHash {
         }
         for v in 0..n {
             buf.clear();
-            for (k, list) in [&ins[v], &outs[v]].into_iter().enumerate() {
+            for k in 0..2 {
+                let list = &lists[starts[2 * v + k]..starts[2 * v + k + 1]];
                 order.clear();
                 order.extend_from_slice(list);
                 order.sort_unstable_by_key(|&w| h[w]);
