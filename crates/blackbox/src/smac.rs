@@ -4,6 +4,8 @@
 //! samples and the one-exchange neighbours of the best configurations so far. Simplified from
 //! SMAC3: no intensification (each configuration is evaluated once).
 
+use std::collections::HashSet;
+
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
@@ -169,6 +171,7 @@ pub fn run(
     let cards: Vec<usize> = space.decisions().iter().map(|d| d.cardinality).collect();
     let mut xs: Vec<Vec<usize>> = Vec::new();
     let mut ys: Vec<f64> = Vec::new();
+    let mut seen: HashSet<Vec<usize>> = HashSet::new();
     while !tracker.done() {
         let random = xs.len() < 2 || rng.gen::<f64>() < settings.random_probability;
         let values = if random {
@@ -205,7 +208,7 @@ pub fn run(
             }
             let mut best: Option<(f64, Vec<usize>)> = None;
             for c in candidates {
-                if xs.contains(&c) {
+                if seen.contains(&c) {
                     continue;
                 }
                 let ei = expected_improvement(&forest, &c, best_y);
@@ -224,6 +227,7 @@ pub fn run(
         let Some(e) = tracker.evaluate(&arch, epochs, rng)? else {
             break;
         };
+        seen.insert(values.clone());
         xs.push(values);
         ys.push(1.0 - e.validation_accuracy);
     }
