@@ -1,0 +1,152 @@
+//! Checkpoints: the whole state a search needs to continue exactly where it stopped, written as
+//! a folder that replaces the previous one atomically (`checkpoint.tmp/` is filled and synced,
+//! then swapped in; a kill at any point leaves a complete `checkpoint/` or `checkpoint.old/`).
+//!
+//! Random state needs no saving: torch's generator, the run's ChaCha generator and the loaders
+//! are reseeded from (seed, epoch) at every epoch start, and checkpoints are taken between epochs.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use nb1s1_data::LoaderState;
+use serde::{Deserialize, Serialize};
+use tch::{nn, Tensor};
+
+use crate::error::OneShotError;
+use crate::run_dir::atomic_write;
+
+/// `checkpoint/state.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointState {
+    /// The first epoch still to run.
+    pub next_epoch: usize,
+    /// Weight steps taken so far (ENAS' faithful per-batch schedule counts them).
+    pub global_step: u64,
+    /// Where the cycling architecture queue continues.
+    pub arch_loader: LoaderState,
+    /// The run seed; every per-epoch generator is derived from it and the epoch number.
+    pub seed: u64,
+}
+
+const WEIGHTS: &str = "weights.safetensors";
+const ARCH: &str = "arch.safetensors";
+const CONTROLLER: &str = "controller.safetensors";
+const OPTIMIZERS: &str = "optimizers.safetensors";
+const STATE: &str = "state.json";
+
+/// What goes into a checkpoint.
+pub struct CheckpointParts<'a> {
+    pub weights: &'a nn::VarStore,
+    pub arch: &'a nn::VarStore,
+    pub controller: Option<&'a nn::VarStore>,
+    pub optimizers: Vec<(String, Tensor)>,
+    pub state: &'a CheckpointState,
+}
+
+fn ck_err(path: &Path, e: impl std::fmt::Display) -> OneShotError {
+    OneShotError::Checkpoint {
+        path: path.to_path_buf(),
+        msg: e.to_string(),
+    }
+}
+
+fn sync_dir(path: &Path) {
+    if let Ok(f) = fs::File::open(path) {
+        let _ = f.sync_all();
+    }
+}
+
+/// Writes `parts` to `dir` (the run's `checkpoint/`), replacing what was there atomically.
+pub fn save(dir: &Path, parts: &CheckpointParts<'_>) -> Result<(), OneShotError> {
+    let tmp = with_suffix(dir, "tmp");
+    let old = with_suffix(dir, "old");
+    if tmp.exists() {
+        fs::remove_dir_all(&tmp).map_err(|e| OneShotError::io(&tmp, e))?;
+    }
+    fs::create_dir_all(&tmp).map_err(|e| OneShotError::io(&tmp, e))?;
+    let p = tmp.join(WEIGHTS);
+    parts.weights.save(&p).map_err(|e| ck_err(&p, e))?;
+    let p = tmp.join(ARCH);
+    parts.arch.save(&p).map_err(|e| ck_err(&p, e))?;
+    if let Some(c) = parts.controller {
+        let p = tmp.join(CONTROLLER);
+        c.save(&p).map_err(|e| ck_err(&p, e))?;
+    }
+    let p = tmp.join(OPTIMIZERS);
+    // safetensors cannot store an empty file of tensors meaningfully; keep a marker entry.
+    let mut opt = parts
+        .optimizers
+        .iter()
+        .map(|(k, t)| (k.clone(), t.shallow_clone()))
+        .collect::<Vec<_>>();
+    opt.push(("format.version".into(), Tensor::from_slice(&[1i64])));
+    Tensor::write_safetensors(&opt, &p).map_err(|e| ck_err(&p, e))?;
+    for name in [WEIGHTS, ARCH, OPTIMIZERS] {
+        let p = tmp.join(name);
+        fs::File::open(&p)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| OneShotError::io(&p, e))?;
+    }
+    let text = serde_json::to_string_pretty(parts.state).map_err(|e| ck_err(&tmp, e))?;
+    atomic_write(&tmp.join(STATE), text.as_bytes())?;
+    sync_dir(&tmp);
+    if dir.exists() {
+        if old.exists() {
+            fs::remove_dir_all(&old).map_err(|e| OneShotError::io(&old, e))?;
+        }
+        fs::rename(dir, &old).map_err(|e| OneShotError::io(dir, e))?;
+    }
+    fs::rename(&tmp, dir).map_err(|e| OneShotError::io(&tmp, e))?;
+    if let Some(parent) = dir.parent() {
+        sync_dir(parent);
+    }
+    if old.exists() {
+        fs::remove_dir_all(&old).map_err(|e| OneShotError::io(&old, e))?;
+    }
+    Ok(())
+}
+
+fn with_suffix(dir: &Path, suffix: &str) -> PathBuf {
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    dir.with_file_name(format!("{name}.{suffix}"))
+}
+
+/// The complete checkpoint folder to resume from: `checkpoint/`, or `checkpoint.old/` when a
+/// kill fell between the two renames; `None` when the run has none.
+pub fn locate(dir: &Path) -> Option<PathBuf> {
+    [dir.to_path_buf(), with_suffix(dir, "old")]
+        .into_iter()
+        .find(|d| d.join(STATE).is_file())
+}
+
+/// Reads `state.json` of a checkpoint folder.
+pub fn read_state(dir: &Path) -> Result<CheckpointState, OneShotError> {
+    let p = dir.join(STATE);
+    let text = fs::read_to_string(&p).map_err(|e| OneShotError::io(&p, e))?;
+    serde_json::from_str(&text).map_err(|e| ck_err(&p, e))
+}
+
+/// Loads the tensors of a checkpoint folder into the given stores; returns the optimizer
+/// tensors by name.
+pub fn load(
+    dir: &Path,
+    weights: &mut nn::VarStore,
+    arch: &mut nn::VarStore,
+    controller: Option<&mut nn::VarStore>,
+) -> Result<BTreeMap<String, Tensor>, OneShotError> {
+    let p = dir.join(WEIGHTS);
+    weights.load(&p).map_err(|e| ck_err(&p, e))?;
+    let p = dir.join(ARCH);
+    arch.load(&p).map_err(|e| ck_err(&p, e))?;
+    if let Some(c) = controller {
+        let p = dir.join(CONTROLLER);
+        c.load(&p).map_err(|e| ck_err(&p, e))?;
+    }
+    let p = dir.join(OPTIMIZERS);
+    let t = Tensor::read_safetensors(&p).map_err(|e| ck_err(&p, e))?;
+    Ok(t.into_iter().collect())
+}

@@ -1,0 +1,391 @@
+//! The run configuration: every hyperparameter of a search in one TOML file. A file only needs
+//! the keys it changes; the rest come from the optimizer's defaults (spec §3), so the effective
+//! configuration written into the run folder is always complete.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use searchspace::SpaceId;
+use supernet::SupernetConfig;
+
+use crate::error::OneShotError;
+
+/// The one-shot optimizers of spec §3.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OptimizerKind {
+    Darts,
+    Gdas,
+    PcDarts,
+    Enas,
+    RandomWs,
+}
+
+impl OptimizerKind {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s.to_ascii_lowercase().replace('-', "_").as_str() {
+            "darts" => Some(Self::Darts),
+            "gdas" => Some(Self::Gdas),
+            "pc_darts" | "pcdarts" => Some(Self::PcDarts),
+            "enas" => Some(Self::Enas),
+            "random_ws" | "randomws" | "random_search_ws" => Some(Self::RandomWs),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Darts => "darts",
+            Self::Gdas => "gdas",
+            Self::PcDarts => "pc_darts",
+            Self::Enas => "enas",
+            Self::RandomWs => "random_ws",
+        }
+    }
+}
+
+/// DARTS' architecture gradient: first order, or the finite-difference second order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ArchOrder {
+    First,
+    Second,
+}
+
+/// Data: which images train the weights and which drive the architecture updates.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataConfig {
+    /// Images used from the weight-training part (0 = all of it).
+    pub train_images: usize,
+    /// Images used from the architecture ("valid") part (0 = all of it).
+    pub valid_images: usize,
+    pub batch_size: usize,
+    /// Batch size of the one-shot evaluation passes.
+    pub eval_batch_size: usize,
+    pub cutout: bool,
+    pub cutout_length: usize,
+    pub cutout_prob: f64,
+}
+
+/// The weight optimizer: SGD with momentum and a cosine schedule.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WeightConfig {
+    pub lr: f64,
+    pub lr_min: f64,
+    pub momentum: f64,
+    pub weight_decay: f64,
+    pub grad_clip: f64,
+}
+
+/// The architecture optimizer of the gradient-based methods (Adam on α, β, γ).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArchConfig {
+    pub lr: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    pub weight_decay: f64,
+    pub order: ArchOrder,
+    /// Epochs of weight training before the first architecture step.
+    pub warm_start_epochs: usize,
+    /// Norm clip of the architecture gradient (GDAS: 5); none for DARTS.
+    pub grad_clip: Option<f64>,
+    /// GDAS temperature, linear from `tau_max` toward `tau_min`.
+    pub tau_max: f64,
+    pub tau_min: f64,
+}
+
+/// The ENAS controller and its REINFORCE update (spec §3.5).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ControllerConfig {
+    pub hidden: i64,
+    pub lr: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    pub eps: f64,
+    pub entropy_weight: f64,
+    pub baseline_decay: f64,
+    pub steps_per_epoch: usize,
+    pub temperature: f64,
+    pub tanh_constant: f64,
+    pub op_tanh_reduce: f64,
+}
+
+/// How the epoch's architecture is chosen by the sampling methods (Random-WS, ENAS).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SelectionConfig {
+    pub samples: usize,
+    pub rank_batches: usize,
+    pub top_k: usize,
+}
+
+/// Switches that reproduce the original code's defects (spec §9) instead of the intent.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaithfulConfig {
+    /// `train_search.py` steps the cosine schedule before each epoch (one epoch ahead).
+    pub scheduler_shift: bool,
+    /// The cutout ramp never happened: the probability stays constant.
+    pub cutout_constant: bool,
+    /// ENAS steps its cosine schedule every minibatch with period `epochs`.
+    pub enas_per_batch_lr: bool,
+    /// GDAS' unrolled step drops the momentum term (the `musl_` typo).
+    pub gdas_unrolled_no_momentum: bool,
+}
+
+/// Everything a search run needs besides data paths and device.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchConfig {
+    pub optimizer: OptimizerKind,
+    pub space: u8,
+    pub seed: u64,
+    pub epochs: usize,
+    /// Stop with status `diverged` when the training loss exceeds this (or is not finite).
+    pub divergence_loss: f64,
+    pub data: DataConfig,
+    /// The supernet (spec §2), as `supernet::SupernetConfig`; `model.space` follows `space`.
+    pub model: SupernetConfig,
+    pub weights: WeightConfig,
+    pub arch: ArchConfig,
+    pub controller: ControllerConfig,
+    pub selection: SelectionConfig,
+    pub faithful: FaithfulConfig,
+}
+
+impl SearchConfig {
+    /// The defaults of spec §3 for one optimizer on one space.
+    pub fn defaults(optimizer: OptimizerKind, space: u8) -> Self {
+        use OptimizerKind::*;
+        let sampling = matches!(optimizer, Enas | RandomWs);
+        SearchConfig {
+            optimizer,
+            space,
+            seed: 2,
+            epochs: match optimizer {
+                Darts => 50,
+                _ => 100,
+            },
+            divergence_loss: 1e4,
+            data: DataConfig {
+                train_images: 0,
+                valid_images: 0,
+                batch_size: if sampling { 64 } else { 96 },
+                eval_batch_size: if sampling { 64 } else { 96 },
+                cutout: false,
+                cutout_length: 16,
+                cutout_prob: 0.0,
+            },
+            model: SupernetConfig {
+                space: SpaceId::try_from(space).unwrap_or(SpaceId::Three),
+                partial_channels: if optimizer == PcDarts { Some(4) } else { None },
+                ..SupernetConfig::default()
+            },
+            weights: WeightConfig {
+                lr: 0.025,
+                lr_min: 0.001,
+                momentum: 0.9,
+                weight_decay: if optimizer == Enas { 1e-4 } else { 3e-4 },
+                grad_clip: if sampling { 0.25 } else { 5.0 },
+            },
+            arch: ArchConfig {
+                lr: 3e-4,
+                beta1: 0.5,
+                beta2: 0.999,
+                weight_decay: 1e-3,
+                order: ArchOrder::First,
+                warm_start_epochs: 0,
+                grad_clip: if optimizer == Gdas { Some(5.0) } else { None },
+                tau_max: 10.0,
+                tau_min: 1.0,
+            },
+            controller: ControllerConfig {
+                hidden: 64,
+                lr: 3.5e-4,
+                beta1: 0.1,
+                beta2: 0.999,
+                eps: 1e-3,
+                entropy_weight: 1e-4,
+                baseline_decay: 0.99,
+                steps_per_epoch: 300,
+                temperature: 5.0,
+                tanh_constant: 2.5,
+                op_tanh_reduce: 5.0,
+            },
+            selection: SelectionConfig {
+                samples: 1000,
+                rank_batches: if optimizer == Enas { 1 } else { 10 },
+                top_k: 5,
+            },
+            faithful: FaithfulConfig::default(),
+        }
+    }
+
+    /// Reads a TOML file over the defaults of its optimizer; `optimizer` and `space` given on
+    /// the command line win over the file's.
+    pub fn load(
+        path: Option<&Path>,
+        optimizer: Option<OptimizerKind>,
+        space: Option<u8>,
+    ) -> Result<Self, OneShotError> {
+        let text = match path {
+            Some(p) => std::fs::read_to_string(p).map_err(|e| OneShotError::io(p, e))?,
+            None => String::new(),
+        };
+        let origin = path
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "<defaults>".into());
+        Self::from_toml(&text, &origin, optimizer, space)
+    }
+
+    /// As [`SearchConfig::load`], from TOML text; `origin` names it in errors.
+    pub fn from_toml(
+        text: &str,
+        origin: &str,
+        optimizer: Option<OptimizerKind>,
+        space: Option<u8>,
+    ) -> Result<Self, OneShotError> {
+        let bad = |msg: String| OneShotError::Config {
+            file: origin.to_string(),
+            msg,
+        };
+        let mut user: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| bad(e.to_string()))?;
+        if let Some(o) = optimizer {
+            user.insert("optimizer".into(), toml::Value::String(o.name().into()));
+        }
+        if let Some(s) = space {
+            user.insert("space".into(), toml::Value::Integer(s as i64));
+        }
+        let opt = match user.get("optimizer") {
+            Some(toml::Value::String(s)) => OptimizerKind::parse(s)
+                .ok_or_else(|| bad(format!("field `optimizer`: unknown optimizer `{s}`")))?,
+            Some(_) => return Err(bad("field `optimizer` must be a string".into())),
+            None => {
+                return Err(bad(
+                    "field `optimizer` is missing (set it or pass --optimizer)".into(),
+                ))
+            }
+        };
+        user.insert("optimizer".into(), toml::Value::String(opt.name().into()));
+        let space_id = match user.get("space") {
+            Some(toml::Value::Integer(s)) if (1..=3).contains(s) => *s as u8,
+            Some(v) => return Err(bad(format!("field `space` must be 1, 2 or 3, got {v}"))),
+            None => {
+                return Err(bad(
+                    "field `space` is missing (set it or pass --space)".into()
+                ))
+            }
+        };
+        let defaults =
+            toml::Table::try_from(Self::defaults(opt, space_id)).map_err(|e| bad(e.to_string()))?;
+        let merged = merge(defaults, user);
+        let cfg: SearchConfig = toml::Value::Table(merged)
+            .try_into()
+            .map_err(|e: toml::de::Error| bad(e.to_string()))?;
+        cfg.validate().map_err(bad)?;
+        Ok(cfg)
+    }
+
+    /// Rejects values that would make the run meaningless before any training starts.
+    pub fn validate(&self) -> Result<(), String> {
+        let pos = |name: &str, v: f64| {
+            if v.is_finite() && v > 0.0 {
+                Ok(())
+            } else {
+                Err(format!("field `{name}` must be positive, got {v}"))
+            }
+        };
+        if self.epochs == 0 {
+            return Err("field `epochs` must be at least 1".into());
+        }
+        if self.data.batch_size == 0 || self.data.eval_batch_size == 0 {
+            return Err("batch sizes must be at least 1".into());
+        }
+        pos("weights.lr", self.weights.lr)?;
+        pos("weights.grad_clip", self.weights.grad_clip)?;
+        pos("arch.tau_min", self.arch.tau_min)?;
+        if self.model.space.number() != self.space {
+            return Err(format!(
+                "`model.space` = {} differs from `space` = {}",
+                self.model.space, self.space
+            ));
+        }
+        self.model.validate().map_err(|e| format!("[model]: {e}"))?;
+        if self.selection.samples == 0
+            || self.selection.top_k == 0
+            || self.selection.rank_batches == 0
+        {
+            return Err("`selection` counts must be at least 1".into());
+        }
+        if !(0.0..=1.0).contains(&self.data.cutout_prob) {
+            return Err("`data.cutout_prob` must lie in [0, 1]".into());
+        }
+        Ok(())
+    }
+
+    /// The configuration as TOML text (the run folder's `config.toml`).
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_default()
+    }
+}
+
+/// Deep merge: `over`'s keys replace `base`'s, tables merge recursively.
+fn merge(mut base: toml::Table, over: toml::Table) -> toml::Table {
+    for (k, v) in over {
+        match (base.remove(&k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => {
+                base.insert(k, toml::Value::Table(merge(b, o)));
+            }
+            (_, v) => {
+                base.insert(k, v);
+            }
+        }
+    }
+    base
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partial_file_merges_over_optimizer_defaults() {
+        let cfg = SearchConfig::from_toml(
+            "epochs = 3\n[weights]\nlr = 0.1\n",
+            "t",
+            Some(OptimizerKind::Gdas),
+            Some(2),
+        )
+        .unwrap();
+        assert_eq!(cfg.epochs, 3);
+        assert_eq!(cfg.weights.lr, 0.1);
+        assert_eq!(cfg.weights.momentum, 0.9);
+        assert_eq!(cfg.arch.grad_clip, Some(5.0));
+        let again = SearchConfig::from_toml(&cfg.to_toml(), "t2", None, None).unwrap();
+        assert_eq!(again, cfg);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_name_the_field() {
+        let e = SearchConfig::from_toml(
+            "[weights]\nlrr = 1\n",
+            "run.toml",
+            Some(OptimizerKind::Darts),
+            Some(1),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("run.toml") && e.contains("lrr"), "{e}");
+        let e = SearchConfig::from_toml("space = 7\n", "x", Some(OptimizerKind::Darts), None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("space"), "{e}");
+    }
+}

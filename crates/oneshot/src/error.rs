@@ -1,0 +1,38 @@
+//! Errors of the one-shot crate; each names the file, field or epoch it is about.
+
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum OneShotError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("config {file}: {msg}")]
+    Config { file: String, msg: String },
+    #[error("checkpoint {path}: {msg}")]
+    Checkpoint { path: PathBuf, msg: String },
+    #[error("run folder {path}: {msg}")]
+    RunDir { path: PathBuf, msg: String },
+    #[error("libtorch: {0}")]
+    Torch(#[from] tch::TchError),
+    #[error("data: {0}")]
+    Data(String),
+    #[error("NAS-Bench-101: {0}")]
+    Nb101(String),
+    #[error("epoch {epoch}: training diverged ({msg}); the last good checkpoint is kept")]
+    Diverged { epoch: usize, msg: String },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl OneShotError {
+    pub fn io(path: &Path, source: std::io::Error) -> Self {
+        OneShotError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,83 @@
+//! Helpers shared by the integration tests: tiny configurations, synthetic images, a fake
+//! NAS-Bench-101 table.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use nasbench101::ModelHash;
+use nb1s1_data::Split;
+use oneshot::anytime::{Nb101Errors, Nb101Oracle};
+use oneshot::{OneShotError, OptimizerKind, SearchConfig, SearchData, SearchOptions};
+use searchspace::{Reference, SpaceId};
+
+/// A configuration small enough for a test on 2 CPU cores: C = 4, 3 cells, batch 8.
+pub fn tiny(optimizer: OptimizerKind, space: u8) -> SearchConfig {
+    let mut c = SearchConfig::defaults(optimizer, space);
+    c.epochs = 3;
+    c.model.init_channels = 4;
+    c.model.layers = 3;
+    c.data.train_images = 32;
+    c.data.valid_images = 32;
+    c.data.batch_size = 8;
+    c.data.eval_batch_size = 16;
+    c.selection.samples = 4;
+    c.selection.rank_batches = 1;
+    c.selection.top_k = 2;
+    c.controller.steps_per_epoch = 2;
+    c.controller.hidden = 16;
+    c
+}
+
+/// `n` random images with random labels (deterministic in `seed`).
+pub fn random_split(n: usize, seed: u64) -> Split {
+    nb1s1_data::bench::synthetic_split(n, seed)
+}
+
+pub fn synthetic_data(n_train: usize, n_test: usize) -> SearchData {
+    SearchData {
+        train: Arc::new(random_split(n_train, 1)),
+        test: Arc::new(random_split(n_test, 2)),
+        source: "synthetic (tests)".into(),
+    }
+}
+
+pub fn cpu_options() -> SearchOptions {
+    tch::set_num_threads(2);
+    SearchOptions {
+        device: tch::Device::Cpu,
+        resume: false,
+        stop_after: None,
+        progress: false,
+        paper_reference: false,
+    }
+}
+
+/// A fake table: every cell has three repeats derived from its hash bytes, so different cells
+/// get different errors and the same cell always the same.
+pub struct FakeTable;
+
+impl Nb101Oracle for FakeTable {
+    fn path(&self) -> String {
+        "fake-table".into()
+    }
+    fn is_synthetic(&self) -> bool {
+        true
+    }
+    fn query(&self, hash: &ModelHash) -> Result<Option<Nb101Errors>, OneShotError> {
+        let b = hash.0;
+        let e = |i: usize| 0.06 + f64::from(b[i]) / 2550.0;
+        Ok(Some(Nb101Errors {
+            valid: vec![e(0), e(1), e(2)],
+            test: vec![e(3), e(4), e(5)],
+        }))
+    }
+    fn reference(&self, space: SpaceId) -> Option<Reference> {
+        Some(Reference {
+            min_valid_error: 0.05,
+            min_test_error: 0.055,
+            source: searchspace::ReferenceSource::Exhaustive,
+            synthetic: Some(true),
+            ..Reference::original(space)
+        })
+    }
+}

@@ -1,0 +1,32 @@
+//! Every shipped run configuration in configs/ loads, validates and names its optimizer.
+
+use oneshot::{OptimizerKind, SearchConfig};
+
+#[test]
+fn shipped_configs_load_and_validate() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
+    let mut files: Vec<_> = ["", "bohb"]
+        .iter()
+        .flat_map(|sub| std::fs::read_dir(root.join(sub)).unwrap())
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    assert!(
+        files.len() >= 9,
+        "expected the paper's configs, found {files:?}"
+    );
+    for f in &files {
+        let cfg = SearchConfig::load(Some(f), None, None).unwrap_or_else(|e| panic!("{e}"));
+        let stem = f.file_stem().unwrap().to_string_lossy().to_string();
+        if let Some(kind) = OptimizerKind::parse(stem.trim_end_matches("_second_order")) {
+            assert_eq!(cfg.optimizer, kind, "{}", f.display());
+        }
+        if cfg.optimizer == OptimizerKind::PcDarts {
+            assert_eq!(cfg.model.partial_channels, Some(4), "{}", f.display());
+        }
+    }
+    let second =
+        SearchConfig::load(Some(&root.join("darts_second_order.toml")), None, None).unwrap();
+    assert_eq!(second.arch.order, oneshot::config::ArchOrder::Second);
+}

@@ -1,0 +1,155 @@
+//! The search run end to end on synthetic images: run files, resume bit-identity, divergence.
+
+mod common;
+
+use common::{cpu_options, synthetic_data, tiny, FakeTable};
+use oneshot::run_dir::{RunStatus, StatusFile};
+use oneshot::{run_search, EpochRecord, OneShotError, OptimizerKind, SearchOptions};
+
+fn read_records(dir: &std::path::Path) -> Vec<EpochRecord> {
+    std::fs::read_to_string(dir.join("epochs.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn status(dir: &std::path::Path) -> StatusFile {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("status.json")).unwrap()).unwrap()
+}
+
+fn file_bytes(dir: &std::path::Path, name: &str) -> Vec<u8> {
+    std::fs::read(dir.join("checkpoint").join(name)).unwrap()
+}
+
+#[test]
+fn resumed_run_ends_bit_identical_to_uninterrupted_run() {
+    let data = synthetic_data(64, 16);
+    let cfg = tiny(OptimizerKind::Darts, 1);
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("straight"), tmp.path().join("resumed"));
+    let full = run_search(&cfg, &data, Some(&FakeTable), &a, &cpu_options()).unwrap();
+    assert_eq!(full.status, RunStatus::Complete);
+    let stop = SearchOptions {
+        stop_after: Some(2),
+        ..cpu_options()
+    };
+    let part = run_search(&cfg, &data, Some(&FakeTable), &b, &stop).unwrap();
+    assert_eq!(part.status, RunStatus::Running);
+    assert_eq!(status(&b).epochs_done, 2);
+    // Starting again without --resume must refuse to overwrite the run.
+    let again = run_search(&cfg, &data, Some(&FakeTable), &b, &cpu_options());
+    assert!(matches!(again, Err(OneShotError::RunDir { .. })));
+    let resume = SearchOptions {
+        resume: true,
+        ..cpu_options()
+    };
+    let rest = run_search(&cfg, &data, Some(&FakeTable), &b, &resume).unwrap();
+    assert_eq!(rest.status, RunStatus::Complete);
+    assert_eq!(
+        file_bytes(&a, "arch.safetensors"),
+        file_bytes(&b, "arch.safetensors")
+    );
+    assert_eq!(
+        file_bytes(&a, "weights.safetensors"),
+        file_bytes(&b, "weights.safetensors")
+    );
+    let (ra, rb) = (read_records(&a), read_records(&b));
+    assert_eq!(ra.len(), 3);
+    for (x, y) in ra.iter().zip(&rb) {
+        assert_eq!(
+            (x.epoch, &x.architecture, x.train_loss),
+            (y.epoch, &y.architecture, y.train_loss)
+        );
+        assert_eq!(x.arch_weights, y.arch_weights);
+    }
+    // The architecture weights moved during the search.
+    let first = ra[0].arch_weights.as_ref().unwrap().to_string();
+    assert_ne!(first, ra[2].arch_weights.as_ref().unwrap().to_string());
+}
+
+#[test]
+fn every_optimizer_writes_complete_epoch_records() {
+    let data = synthetic_data(48, 16);
+    let tmp = tempfile::tempdir().unwrap();
+    for (opt, space) in [
+        (OptimizerKind::Gdas, 2u8),
+        (OptimizerKind::PcDarts, 3),
+        (OptimizerKind::RandomWs, 1),
+        (OptimizerKind::Enas, 3),
+    ] {
+        let mut cfg = tiny(opt, space);
+        cfg.epochs = 1;
+        if opt == OptimizerKind::PcDarts {
+            cfg.model.init_channels = 8;
+        }
+        let dir = tmp.path().join(opt.name());
+        let out = run_search(&cfg, &data, Some(&FakeTable), &dir, &cpu_options()).unwrap();
+        assert_eq!(out.status, RunStatus::Complete, "{opt:?}");
+        let recs = read_records(&dir);
+        assert_eq!(recs.len(), 1, "{opt:?}");
+        let r = &recs[0];
+        r.architecture.validate().unwrap();
+        assert_eq!(r.architecture.space.number(), space);
+        assert_eq!(
+            (r.valid_errors.len(), r.test_errors.len()),
+            (3, 3),
+            "{opt:?}"
+        );
+        let vr = r.valid_regret.unwrap();
+        let mean = r.valid_errors.iter().sum::<f64>() / 3.0;
+        assert!((vr - (mean - 0.05)).abs() < 1e-12);
+        assert!(r.one_shot_valid_error >= 0.0 && r.one_shot_valid_error <= 1.0);
+        assert!(r.train_loss.is_finite() && r.train_loss > 0.0);
+        assert_eq!(r.tau.is_some(), opt == OptimizerKind::Gdas);
+        assert_eq!(
+            r.arch_weights.is_some(),
+            matches!(opt, OptimizerKind::Gdas | OptimizerKind::PcDarts)
+        );
+        let meta: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("run.json")).unwrap()).unwrap();
+        assert_eq!(meta["optimizer"], opt.name());
+        assert_eq!(meta["nb101_synthetic"], true);
+        let cfg_back =
+            oneshot::SearchConfig::load(Some(&dir.join("config.toml")), None, None).unwrap();
+        assert_eq!(cfg_back, cfg);
+        if opt == OptimizerKind::Enas {
+            assert!(dir.join("checkpoint/controller.safetensors").is_file());
+        }
+    }
+}
+
+#[test]
+fn divergence_stops_with_status_and_keeps_last_good_checkpoint() {
+    let data = synthetic_data(32, 8);
+    let mut cfg = tiny(OptimizerKind::Darts, 3);
+    cfg.epochs = 2;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    let stop = SearchOptions {
+        stop_after: Some(1),
+        ..cpu_options()
+    };
+    run_search(&cfg, &data, None, &dir, &stop).unwrap();
+    let good = file_bytes(&dir, "weights.safetensors");
+    // Same run, but any loss now counts as divergence: epoch 1 must stop at its first step.
+    let mut strict = cfg.clone();
+    strict.divergence_loss = 1e-9;
+    // The resume check compares configs, so install the stricter one as the run's own.
+    std::fs::write(dir.join("config.toml"), strict.to_toml()).unwrap();
+    let resume = SearchOptions {
+        resume: true,
+        ..cpu_options()
+    };
+    let err = run_search(&strict, &data, None, &dir, &resume).unwrap_err();
+    assert!(
+        matches!(err, OneShotError::Diverged { epoch: 1, .. }),
+        "{err}"
+    );
+    let st = status(&dir);
+    assert_eq!(st.status, RunStatus::Diverged);
+    assert!(st.message.contains("epoch 1"), "{}", st.message);
+    assert_eq!(st.epochs_done, 1);
+    assert_eq!(file_bytes(&dir, "weights.safetensors"), good);
+    assert_eq!(read_records(&dir).len(), 1);
+}
