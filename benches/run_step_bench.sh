@@ -3,7 +3,8 @@
 # PyTorch eager (benches/pytorch/supernet_step.py) in one go and prints a table.
 #
 #   benches/run_step_bench.sh [--device cpu|cuda] [--threads 2] [--batch 96] [--steps 10]
-#                             [--warmup 3] [--space 3]
+#                             [--warmup 3] [--space 3] [--variants parity,shared,fused,frozen|all]
+#                             [--channels-last  (also time PyTorch with channels-last tensors)]
 #
 # Environment: PYTHON (default .torch/bin/python), BENCH_BIN (a prebuilt step-bench binary, for
 # machines without cargo, e.g. a GPU box; otherwise `cargo bench` builds and runs it).
@@ -11,9 +12,11 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 
-DEVICE=cpu THREADS=2 BATCH=96 STEPS=10 WARMUP=3 SPACE=3
+DEVICE=cpu THREADS=2 BATCH=96 STEPS=10 WARMUP=3 SPACE=3 VARIANTS=all CHANNELS_LAST=0
 while [ $# -gt 0 ]; do
   case "$1" in
+    --channels-last) CHANNELS_LAST=1; shift; continue ;;
+    --variants) VARIANTS=$2 ;;
     --device) DEVICE=$2 ;;
     --threads) THREADS=$2 ;;
     --batch) BATCH=$2 ;;
@@ -41,21 +44,23 @@ fi
 OUT=$(mktemp)
 trap 'rm -f "$OUT"' EXIT
 echo "[bench] PyTorch eager reference" >&2
-"$PYTHON" benches/pytorch/supernet_step.py "${COMMON[@]}" | tee -a "$OUT" >&2
-"$PYTHON" benches/pytorch/supernet_step.py "${COMMON[@]}" --channels-last | tee -a "$OUT" >&2
+"$PYTHON" -W ignore benches/pytorch/supernet_step.py "${COMMON[@]}" | tee -a "$OUT" >&2
+if [ "$CHANNELS_LAST" = 1 ]; then
+  "$PYTHON" -W ignore benches/pytorch/supernet_step.py "${COMMON[@]}" --channels-last | tee -a "$OUT" >&2
+fi
 echo "[bench] tch" >&2
 if [ -n "${BENCH_BIN:-}" ]; then
-  "$BENCH_BIN" "${COMMON[@]}" | tee -a "$OUT" >&2
+  "$BENCH_BIN" "${COMMON[@]}" --variants "$VARIANTS" | tee -a "$OUT" >&2
 else
-  cargo bench -q -p supernet --bench step -- "${COMMON[@]}" | tee -a "$OUT" >&2
+  cargo bench -q -p supernet --bench step -- "${COMMON[@]}" --variants "$VARIANTS" | tee -a "$OUT" >&2
 fi
 
 echo
 echo "space $SPACE supernet, batch $BATCH, $DEVICE, $THREADS threads; median of $STEPS steps after $WARMUP warm-up (arch step + weight step)"
-printf '| %-22s | %10s | %9s | %9s |\n' implementation params "median ms" "min ms"
-printf '|%s|%s|%s|%s|\n' ------------------------ ------------ ----------- -----------
+printf '| %-22s | %10s | %9s | %9s | %11s |\n' implementation params "median ms" "min ms" "CPU ms/step"
+printf '|%s|%s|%s|%s|%s|\n' ------------------------ ------------ ----------- ----------- -------------
 grep '^RESULT' "$OUT" | while read -r _ rest; do
   declare -A kv=()
   for pair in $rest; do kv[${pair%%=*}]=${pair#*=}; done
-  printf '| %-22s | %10s | %9s | %9s |\n' "${kv[impl]}" "${kv[params]}" "${kv[median_ms]}" "${kv[min_ms]}"
+  printf '| %-22s | %10s | %9s | %9s | %11s |\n' "${kv[impl]}" "${kv[params]}" "${kv[median_ms]}" "${kv[min_ms]}" "${kv[cpu_ms]}"
 done

@@ -6,7 +6,10 @@ one DARTS first-order step: an architecture step (Adam on the architecture weigh
 "valid" batch) followed by a weight step (SGD momentum 0.9, weight decay 3e-4, gradient-norm
 clip 5) on a "train" batch. Prints one machine-readable line:
 
-    RESULT impl=pytorch device=cpu threads=2 params=... median_ms=... min_ms=... steps=...
+    RESULT impl=pytorch device=cpu threads=2 params=... median_ms=... min_ms=... cpu_ms=... steps=...
+
+cpu_ms is the median process CPU time per step (all threads), a steadier figure than wall time
+on a shared machine.
 
 Plain PyTorch only, so that it is a fair eager baseline.
 """
@@ -170,15 +173,16 @@ def main():
     for _ in range(args.warmup):
         step()
     sync()
-    times = []
+    times, cpu = [], []
     for _ in range(args.steps):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         step()
         sync()
         times.append((time.perf_counter() - t0) * 1e3)
+        cpu.append((time.process_time() - c0) * 1e3)
     print(f"RESULT impl=pytorch{'-channels-last' if args.channels_last else ''} device={args.device} "
           f"threads={args.threads} params={params} median_ms={statistics.median(times):.1f} "
-          f"min_ms={min(times):.1f} steps={args.steps}")
+          f"min_ms={min(times):.1f} cpu_ms={statistics.median(cpu):.1f} steps={args.steps}")
 
 
 if __name__ == "__main__":

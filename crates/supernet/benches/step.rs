@@ -12,8 +12,7 @@ use std::time::Instant;
 
 use searchspace::{SearchSpace, SpaceId};
 use supernet::{
-    softmax_mixing, ArchParams, MixingSource, MixingWeights, SharedMixing, Supernet,
-    SupernetConfig,
+    softmax_mixing, ArchParams, MixingSource, MixingWeights, SharedMixing, Supernet, SupernetConfig,
 };
 use tch::nn::{self, OptimizerConfig};
 use tch::{Device, Kind, Tensor};
@@ -40,10 +39,30 @@ struct Variant {
 }
 
 const VARIANTS: [Variant; 4] = [
-    Variant { name: "parity", shared_softmax: false, fuse: false, freeze_other: false },
-    Variant { name: "shared", shared_softmax: true, fuse: false, freeze_other: false },
-    Variant { name: "fused", shared_softmax: true, fuse: true, freeze_other: false },
-    Variant { name: "frozen", shared_softmax: true, fuse: true, freeze_other: true },
+    Variant {
+        name: "parity",
+        shared_softmax: false,
+        fuse: false,
+        freeze_other: false,
+    },
+    Variant {
+        name: "shared",
+        shared_softmax: true,
+        fuse: false,
+        freeze_other: false,
+    },
+    Variant {
+        name: "fused",
+        shared_softmax: true,
+        fuse: true,
+        freeze_other: false,
+    },
+    Variant {
+        name: "frozen",
+        shared_softmax: true,
+        fuse: true,
+        freeze_other: true,
+    },
 ];
 
 struct Args {
@@ -116,7 +135,9 @@ fn parse_args() -> Result<Args, String> {
 
 /// rustc links with --as-needed, so libtorch_cuda is only there when loaded explicitly.
 fn load_torch_cuda() -> bool {
-    let Ok(name) = std::ffi::CString::new("libtorch_cuda.so") else { return false };
+    let Ok(name) = std::ffi::CString::new("libtorch_cuda.so") else {
+        return false;
+    };
     // SAFETY: dlopen with a valid NUL-terminated name; the handle is intentionally leaked.
     let h = unsafe { libc::dlopen(name.as_ptr(), libc::RTLD_NOW | libc::RTLD_GLOBAL) };
     !h.is_null()
@@ -126,7 +147,11 @@ fn load_torch_cuda() -> bool {
 /// grads ·= min(1, max / (‖g‖ + 1e-6)).
 fn clip_grad_norm(vars: &[Tensor], max: f64) {
     tch::no_grad(|| {
-        let grads: Vec<Tensor> = vars.iter().map(Tensor::grad).filter(Tensor::defined).collect();
+        let grads: Vec<Tensor> = vars
+            .iter()
+            .map(Tensor::grad)
+            .filter(Tensor::defined)
+            .collect();
         if grads.is_empty() {
             return;
         }
@@ -139,21 +164,69 @@ fn clip_grad_norm(vars: &[Tensor], max: f64) {
     });
 }
 
-fn run(args: &Args, v: Variant) -> Result<(f64, f64, i64), tch::TchError> {
+/// CPU time of the whole process (all threads), in ms.
+fn process_cpu_ms() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the timespec we own.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return f64::NAN;
+    }
+    ts.tv_sec as f64 * 1e3 + ts.tv_nsec as f64 / 1e6
+}
+
+/// Median of `v` (sorted in place); NaN for an empty slice.
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+struct Timing {
+    median_ms: f64,
+    min_ms: f64,
+    cpu_ms: f64,
+    params: i64,
+}
+
+fn run(args: &Args, v: Variant) -> Result<Timing, tch::TchError> {
     tch::manual_seed(0);
     let dev = args.device;
-    let cfg = SupernetConfig { space: args.space, fuse_projections: v.fuse, ..Default::default() };
+    let cfg = SupernetConfig {
+        space: args.space,
+        fuse_projections: v.fuse,
+        ..Default::default()
+    };
     let mut vs = nn::VarStore::new(dev);
     let net = Supernet::new(&vs.root(), &cfg).map_err(|e| tch::TchError::Kind(e.to_string()))?;
     let mut avs = nn::VarStore::new(dev);
     let arch = ArchParams::new(&avs.root(), &SearchSpace::new(args.space));
-    let params: i64 = vs.trainable_variables().iter().map(|t| t.numel() as i64).sum();
+    let params: i64 = vs
+        .trainable_variables()
+        .iter()
+        .map(|t| t.numel() as i64)
+        .sum();
     let weights = vs.trainable_variables();
-    let mut opt = nn::Sgd { momentum: 0.9, wd: 3e-4, ..Default::default() }.build(&vs, 0.025)?;
-    let mut aopt =
-        nn::Adam { beta1: 0.5, beta2: 0.999, wd: 1e-3, ..Default::default() }.build(&avs, 3e-4)?;
+    let mut opt = nn::Sgd {
+        momentum: 0.9,
+        wd: 3e-4,
+        ..Default::default()
+    }
+    .build(&vs, 0.025)?;
+    let mut aopt = nn::Adam {
+        beta1: 0.5,
+        beta2: 0.999,
+        wd: 1e-3,
+        ..Default::default()
+    }
+    .build(&avs, 3e-4)?;
     let opts = (Kind::Float, dev);
-    let (xt, xv) = (Tensor::randn([args.batch, 3, 32, 32], opts), Tensor::randn([args.batch, 3, 32, 32], opts));
+    let (xt, xv) = (
+        Tensor::randn([args.batch, 3, 32, 32], opts),
+        Tensor::randn([args.batch, 3, 32, 32], opts),
+    );
     let yt = Tensor::randint(10, [args.batch], (Kind::Int64, dev));
     let yv = Tensor::randint(10, [args.batch], (Kind::Int64, dev));
     let forward = |x: &Tensor| {
@@ -191,16 +264,24 @@ fn run(args: &Args, v: Variant) -> Result<(f64, f64, i64), tch::TchError> {
         step(&mut vs, &mut avs);
     }
     sync();
-    let mut ms = Vec::with_capacity(args.steps);
+    let (mut ms, mut cpu) = (
+        Vec::with_capacity(args.steps),
+        Vec::with_capacity(args.steps),
+    );
     for _ in 0..args.steps {
-        let t0 = Instant::now();
+        let (t0, c0) = (Instant::now(), process_cpu_ms());
         step(&mut vs, &mut avs);
         sync();
         ms.push(t0.elapsed().as_secs_f64() * 1e3);
+        cpu.push(process_cpu_ms() - c0);
     }
-    ms.sort_by(f64::total_cmp);
-    let median = ms[ms.len() / 2];
-    Ok((median, ms[0], params))
+    let min_ms = ms.iter().copied().fold(f64::INFINITY, f64::min);
+    Ok(Timing {
+        median_ms: median(&mut ms),
+        min_ms,
+        cpu_ms: median(&mut cpu),
+        params,
+    })
 }
 
 fn main() {
@@ -218,10 +299,10 @@ fn main() {
     };
     for v in &args.variants {
         match run(&args, *v) {
-            Ok((median, min, params)) => println!(
-                "RESULT impl=tch-{} device={dev} threads={} params={params} median_ms={median:.1} \
-                 min_ms={min:.1} steps={}",
-                v.name, args.threads, args.steps
+            Ok(t) => println!(
+                "RESULT impl=tch-{} device={dev} threads={} params={} median_ms={:.1} \
+                 min_ms={:.1} cpu_ms={:.1} steps={}",
+                v.name, args.threads, t.params, t.median_ms, t.min_ms, t.cpu_ms, args.steps
             ),
             Err(e) => {
                 eprintln!("step bench, variant {}: {e}", v.name);

@@ -11,7 +11,7 @@ use crate::ops::{shuffle_unchecked, ConvBnRelu};
 #[derive(Debug)]
 enum Candidate {
     MaxPool,
-    Conv(ConvBnRelu),
+    Conv(Box<ConvBnRelu>),
 }
 
 impl Candidate {
@@ -37,8 +37,20 @@ impl ChoiceBlock {
         let cc = partial.map_or(c, |k| c / k);
         let candidates = vec![
             Candidate::MaxPool,
-            Candidate::Conv(ConvBnRelu::new(&(p / "conv3x3"), cc, cc, 3, momentum)),
-            Candidate::Conv(ConvBnRelu::new(&(p / "conv1x1"), cc, cc, 1, momentum)),
+            Candidate::Conv(Box::new(ConvBnRelu::new(
+                &(p / "conv3x3"),
+                cc,
+                cc,
+                3,
+                momentum,
+            ))),
+            Candidate::Conv(Box::new(ConvBnRelu::new(
+                &(p / "conv1x1"),
+                cc,
+                cc,
+                1,
+                momentum,
+            ))),
         ];
         Self {
             candidates,

@@ -52,6 +52,9 @@ fn num_blocks(space: SpaceId) -> i64 {
 
 #[test]
 fn parameter_counts_match_layer_formulas() {
+    // The PyTorch reference (benches/pytorch/supernet_step.py) prints these for C = 16, 9 cells.
+    assert_eq!(expected_params(4, 16, 9, 10, None), 1_101_402);
+    assert_eq!(expected_params(5, 16, 9, 10, None), 1_509_594);
     for space in SpaceId::ALL {
         for fuse in [false, true] {
             for partial in [None, Some(4)] {
@@ -323,4 +326,50 @@ fn config_validates_and_round_trips() {
             Err(SupernetError::InvalidConfig { .. })
         ));
     }
+}
+
+#[test]
+fn architecture_gradient_is_unchanged_when_weights_are_frozen() {
+    tch::set_num_threads(1);
+    tch::manual_seed(4);
+    let space = SpaceId::Two;
+    let mut vs = nn::VarStore::new(Device::Cpu);
+    let net = Supernet::new(&vs.root(), &small(space)).unwrap();
+    let avs = nn::VarStore::new(Device::Cpu);
+    let arch = ArchParams::new(&avs.root(), &SearchSpace::new(space));
+    let x = Tensor::randn([4, 3, 8, 8], (Kind::Float, Device::Cpu));
+    let y = Tensor::from_slice(&[1i64, 2, 3, 4]);
+    let arch_grads = |net: &Supernet| -> Vec<Tensor> {
+        for mut t in arch.tensors() {
+            t.zero_grad();
+        }
+        net.forward(&x, &mut SharedMixing(softmax_mixing(&arch)), true)
+            .cross_entropy_for_logits(&y)
+            .backward();
+        arch.tensors().iter().map(|t| t.grad().copy()).collect()
+    };
+    let full = arch_grads(&net);
+    vs.freeze();
+    for mut w in vs.trainable_variables() {
+        w.zero_grad();
+    }
+    let frozen = arch_grads(&net);
+    for (a, b) in full.iter().zip(&frozen) {
+        let diff = f64::try_from((a - b).abs().max()).unwrap();
+        assert!(diff < 1e-7, "architecture gradient changed by {diff}");
+        assert!(f64::try_from(a.abs().sum(Kind::Double)).unwrap() > 0.0);
+    }
+    let weight_grad: f64 = vs
+        .trainable_variables()
+        .iter()
+        .map(|w| {
+            let g = w.grad();
+            if g.defined() {
+                f64::try_from(g.abs().sum(Kind::Double)).unwrap()
+            } else {
+                0.0
+            }
+        })
+        .sum();
+    assert_eq!(weight_grad, 0.0, "frozen weights received gradient");
 }
