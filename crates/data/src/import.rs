@@ -415,6 +415,14 @@ pub fn import(
 ) -> Result<ImportManifest, DataError> {
     let (set, manifest) = import_to_memory(source, seed, progress)?;
     std::fs::create_dir_all(out).map_err(|e| DataError::io(out, e))?;
+    // A manifest vouches for the batches beside it: drop an older one before they change, so
+    // an interrupted write never leaves a manifest over a mix of old and new batches.
+    match std::fs::remove_file(out.join(MANIFEST_FILE)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(DataError::io(out.join(MANIFEST_FILE), e))
+        }
+        _ => {}
+    }
     progress.set_message("writing");
     set.save(out)?;
     let json = serde_json::to_vec_pretty(&manifest).map_err(|e| DataError::Layout {

@@ -213,3 +213,26 @@ fn real_jpeg_tarball_imports_with_expected_statistics() {
     let first = &set.train.labels[..100];
     assert!(first.iter().any(|&l| l != first[0]));
 }
+
+#[test]
+fn reimport_replaces_batches_and_manifest() {
+    let src = TempDir::new("tree-again");
+    make_tree(src.path());
+    let out = TempDir::new("tree-again-out");
+    let bar = ProgressBar::hidden();
+    let first = import(src.path(), out.path(), 1, &bar).unwrap();
+    let second = import(src.path(), out.path(), 2, &bar).unwrap();
+    assert_eq!((first.seed, second.seed), (1, 2));
+    let written: ImportManifest =
+        serde_json::from_slice(&std::fs::read(out.path().join(MANIFEST_FILE)).unwrap()).unwrap();
+    assert_eq!(written.seed, 2);
+    let (expected, _) = import_to_memory(src.path(), 2, &bar).unwrap();
+    assert_eq!(Cifar10::load(out.path()).unwrap(), expected);
+    // No temporary files are left behind.
+    let leftovers: Vec<_> = std::fs::read_dir(out.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty());
+}
