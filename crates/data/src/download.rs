@@ -318,8 +318,11 @@ pub fn download(
             }
         }
     }
+    // Hashing a 2 GB file takes a while: say so rather than sit silent.
+    bar.set_message(format!("verifying {}", checksum.algorithm()));
+    let verified = checksum.verify(&part, dest);
     bar.finish_and_clear();
-    checksum.verify(&part, dest)?;
+    verified?;
     let bytes = std::fs::metadata(&part)
         .map_err(|e| DataError::io(&part, e))?
         .len();
