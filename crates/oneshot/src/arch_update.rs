@@ -148,8 +148,78 @@ pub struct SecondOrder {
     pub no_momentum: bool,
 }
 
+/// The virtual weight step of second-order DARTS: w′ = w − lr·(momentum·m + g + weight_decay·w),
+/// m the weight optimizer's momentum buffer (none before its first step, or when dropped).
+pub struct VirtualStep<'a> {
+    pub lr: f64,
+    pub momentum: f64,
+    pub weight_decay: f64,
+    pub buffers: Option<&'a Sgd>,
+}
+
+/// The unrolled DARTS hypergradient dα L_valid(w′, α) − lr·H·dw′, the Hessian-vector product
+/// by central differences with ε = 0.01/‖dw′‖ (spec §3.1). `loss(valid)` evaluates the training
+/// (`false`) or validation (`true`) loss at the current weights. The weights are restored.
+pub fn unrolled_hypergradient(
+    weights: &[(String, Tensor)],
+    arch: &[(String, Tensor)],
+    step: &VirtualStep<'_>,
+    loss: &mut dyn FnMut(bool) -> Result<Tensor, OneShotError>,
+) -> Result<Vec<Tensor>, OneShotError> {
+    let eta = step.lr;
+    let backup: Vec<Tensor> = tch::no_grad(|| weights.iter().map(|(_, w)| w.copy()).collect());
+    // 1. Virtual step.
+    let gw = grads_of(&loss(false)?, weights);
+    tch::no_grad(|| {
+        for ((name, w), g) in weights.iter().zip(&gw) {
+            let mut d = g + w * step.weight_decay;
+            if let Some(m) = step.buffers.and_then(|s| s.momentum_buffer(name)) {
+                d = d + m * step.momentum;
+            }
+            let mut w = w.shallow_clone();
+            let _ = w.g_sub_(&(d * eta));
+        }
+    });
+    // 2. dα and dw′ of the validation loss at w′.
+    let val = loss(true)?;
+    let mut all: Vec<(String, Tensor)> = arch
+        .iter()
+        .map(|(n, t)| (n.clone(), t.shallow_clone()))
+        .collect();
+    all.extend(weights.iter().map(|(n, t)| (n.clone(), t.shallow_clone())));
+    let g = grads_of(&val, &all);
+    let (d_alpha, d_w) = g.split_at(arch.len());
+    let norm = d_w
+        .iter()
+        .map(|t| t.square().sum(Kind::Double).double_value(&[]))
+        .sum::<f64>()
+        .sqrt();
+    let eps = 0.01 / norm.max(1e-12);
+    // 3. Hessian-vector product by central differences around w.
+    let set_w = |sign: f64| {
+        tch::no_grad(|| {
+            for (((_, w), b), d) in weights.iter().zip(&backup).zip(d_w) {
+                let mut w = w.shallow_clone();
+                let _ = w.copy_(&(b + d * (sign * eps)));
+            }
+        })
+    };
+    set_w(1.0);
+    let g_plus = grads_of(&loss(false)?, arch);
+    set_w(-1.0);
+    let g_minus = grads_of(&loss(false)?, arch);
+    set_w(0.0);
+    // 4. dα − η·Hv.
+    Ok(d_alpha
+        .iter()
+        .zip(g_plus.iter().zip(&g_minus))
+        .map(|(da, (gp, gm))| da - (gp - gm) * (eta / (2.0 * eps)))
+        .collect())
+}
+
 impl SecondOrder {
-    /// The hypergradient dα of the unrolled objective (exposed for the numerical check).
+    /// The hypergradient on the supernet: [`unrolled_hypergradient`] with the weight
+    /// optimizer's lr, momentum buffers and weight decay.
     pub fn hypergradient(
         &self,
         cx: &mut ArchStepContext<'_>,
@@ -157,60 +227,22 @@ impl SecondOrder {
         valid: &TensorBatch,
     ) -> Result<Vec<Tensor>, OneShotError> {
         let weights = cx.model.weight_params();
-        let arch = &self.arch.adam.params;
-        let eta = cx.sgd.lr;
-        let backup: Vec<Tensor> = tch::no_grad(|| weights.iter().map(|(_, w)| w.copy()).collect());
-        // 1. Virtual step.
-        let gw = grads_of(&cx.loss(train)?, &weights);
-        tch::no_grad(|| {
-            for ((name, w), g) in weights.iter().zip(&gw) {
-                let mut d = g + w * cx.sgd.weight_decay;
-                if !self.no_momentum {
-                    if let Some(m) = cx.sgd.momentum_buffer(name) {
-                        d = d + m * cx.sgd.momentum;
-                    }
-                }
-                let mut w = w.shallow_clone();
-                let _ = w.g_sub_(&(d * eta));
-            }
-        });
-        // 2. dα and dw′ of the validation loss at w′.
-        let val = cx.loss(valid)?;
-        let mut all: Vec<(String, Tensor)> = arch
+        let step = VirtualStep {
+            lr: cx.sgd.lr,
+            momentum: cx.sgd.momentum,
+            weight_decay: cx.sgd.weight_decay,
+            buffers: (!self.no_momentum).then_some(cx.sgd),
+        };
+        let arch: Vec<(String, Tensor)> = self
+            .arch
+            .adam
+            .params
             .iter()
             .map(|(n, t)| (n.clone(), t.shallow_clone()))
             .collect();
-        all.extend(weights.iter().map(|(n, t)| (n.clone(), t.shallow_clone())));
-        let g = grads_of(&val, &all);
-        let (d_alpha, d_w) = g.split_at(arch.len());
-        let norm = Tensor::stack(
-            &d_w.iter().map(|t| t.norm().square()).collect::<Vec<_>>(),
-            0,
-        )
-        .sum(Kind::Float)
-        .sqrt()
-        .double_value(&[]);
-        let eps = 0.01 / norm.max(1e-12);
-        // 3. Hessian-vector product by central differences around w.
-        let set_w = |sign: f64| {
-            tch::no_grad(|| {
-                for (((_, w), b), d) in weights.iter().zip(&backup).zip(d_w) {
-                    let mut w = w.shallow_clone();
-                    let _ = w.copy_(&(b + d * (sign * eps)));
-                }
-            })
-        };
-        set_w(1.0);
-        let g_plus = grads_of(&cx.loss(train)?, arch);
-        set_w(-1.0);
-        let g_minus = grads_of(&cx.loss(train)?, arch);
-        set_w(0.0);
-        // 4. dα − η·Hv.
-        Ok(d_alpha
-            .iter()
-            .zip(g_plus.iter().zip(&g_minus))
-            .map(|(da, (gp, gm))| da - (gp - gm) * (eta / (2.0 * eps)))
-            .collect())
+        unrolled_hypergradient(&weights, &arch, &step, &mut |v| {
+            cx.loss(if v { valid } else { train })
+        })
     }
 }
 
