@@ -207,12 +207,25 @@ impl Store {
         let canonical = dir.canonicalize().map_err(io_err(dir))?;
         let key = canonical.to_string_lossy().into_owned();
         let fp = fingerprint(&canonical, RUN_FILES)?;
-        let run = runs::read_run(&canonical)?;
         let path = self.path.clone();
         let sql = move |source| BenchError::Sql {
             path: path.clone(),
             source,
         };
+        // Cheap check first: an unchanged folder is not parsed at all.
+        let known: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT fingerprint FROM runs WHERE path = ?1",
+                [&key],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(&sql)?;
+        if known.as_deref() == Some(fp.as_str()) {
+            return Ok(Outcome::Unchanged);
+        }
+        let run = runs::read_run(&canonical)?;
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
