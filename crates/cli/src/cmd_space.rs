@@ -222,13 +222,11 @@ fn stats(a: StatsArgs) -> anyhow::Result<()> {
         "best by", "hash", "error", "mean test", "mean valid"
     );
     for b in &stats.best {
+        // Padding needs the hex as a String (Display of the hash ignores width).
+        let hash = b.hash.to_string();
         println!(
-            "  {:<13} {:<34} {:>10.6} {:>10.6} {:>10.6}",
-            b.criterion,
-            b.hash.to_string(),
-            b.error,
-            b.mean_test_error,
-            b.mean_valid_error
+            "  {:<13} {hash:<34} {:>10.6} {:>10.6} {:>10.6}",
+            b.criterion, b.error, b.mean_test_error, b.mean_valid_error
         );
     }
     println!();
@@ -250,7 +248,7 @@ fn stats(a: StatsArgs) -> anyhow::Result<()> {
     println!();
     println!("  mean test error quantiles");
     for (q, e) in &stats.quantiles {
-        println!("    q{:<5} {e:.6}", q);
+        println!("    q{q:<5} {e:.6}");
     }
     println!();
     println!("  histogram of mean test error");
