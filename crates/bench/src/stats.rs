@@ -23,7 +23,8 @@ pub fn mean_se(values: &[f64]) -> Option<MeanSe> {
         return None;
     }
     let mean = values.iter().sum::<f64>() / n as f64;
-    let se = if n > 1 {
+    // Identical values have no spread: say 0 exactly rather than rounding noise.
+    let se = if n > 1 && values.iter().any(|v| *v != values[0]) {
         let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
         (var / n as f64).sqrt()
     } else {
@@ -223,6 +224,7 @@ mod tests {
         close(m.se, (5.0f64 / 12.0).sqrt());
         assert_eq!(m.n, 4);
         assert_eq!(mean_se(&[7.0]).unwrap().se, 0.0);
+        assert_eq!(mean_se(&[0.05, 0.05, 0.05]).unwrap().se, 0.0);
         assert!(mean_se(&[]).is_none());
     }
 
