@@ -1,9 +1,236 @@
-//! `nb1s1 search`.
+//! `nb1s1 search`: one one-shot architecture search with anytime NAS-Bench-101 evaluation. All
+//! hyperparameters come from a TOML config over the optimizer's defaults; the run folder gets
+//! the effective config, `run.json`, `status.json`, `epochs.jsonl` and `checkpoint/`
+//! (docs/oneshot.md).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use nasbench101::{ModelHash, Nb101};
+use oneshot::anytime::{Nb101Errors, Nb101Oracle};
+use oneshot::{run_search, OneShotError, OptimizerKind, SearchConfig, SearchData, SearchOptions};
+use searchspace::{Reference, ReferenceSource, SearchSpace, SpaceId};
 
 /// Arguments of `nb1s1 search`.
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// darts, gdas, pc_darts, enas or random_ws (overrides the config's `optimizer`).
+    #[arg(long)]
+    pub optimizer: Option<String>,
+    /// Search space 1, 2 or 3 (overrides the config's `space`).
+    #[arg(long)]
+    pub space: Option<u8>,
+    /// TOML run configuration; keys it omits take the optimizer's defaults (configs/ has the
+    /// paper's runs).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Run folder.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// auto (CUDA when available), cpu or cuda.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    /// CIFAR-10 in the official binary layout.
+    #[arg(long, env = "NB1S1_CIFAR10", default_value = "data/cifar10")]
+    pub data: PathBuf,
+    /// NAS-Bench-101 file (converted store or the official tfrecord); without it the search
+    /// runs but records no NB-101 errors or regrets.
+    #[arg(long, env = "NB1S1_NB101")]
+    pub nb101: Option<PathBuf>,
+    /// Continue the run in --out from its last checkpoint (with the run's own config.toml).
+    #[arg(long)]
+    pub resume: bool,
+    /// Override the config's epochs.
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Override the config's seed.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Measure regret against the paper's hard-coded minima instead of the table's own.
+    #[arg(long)]
+    pub paper_reference: bool,
+    /// libtorch CPU threads.
+    #[arg(long, default_value_t = 2)]
+    pub threads: i32,
+    /// Stop after this many epochs in total (status stays `running`; continue with --resume).
+    #[arg(long)]
+    pub stop_after: Option<usize>,
+}
 
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("`nb1s1 search` is not implemented yet")
+/// NAS-Bench-101 as the search sees it: the three repeats at 108 epochs, and the space's
+/// regret reference computed over every unique model of the space in this table.
+struct Table {
+    path: PathBuf,
+    nb: Nb101,
+}
+
+impl Nb101Oracle for Table {
+    fn path(&self) -> String {
+        self.path.display().to_string()
+    }
+    fn is_synthetic(&self) -> bool {
+        self.nb.is_synthetic()
+    }
+    fn query(&self, hash: &ModelHash) -> Result<Option<Nb101Errors>, OneShotError> {
+        let Some(model) = self.nb.model(hash) else {
+            return Ok(None);
+        };
+        let reps = model
+            .repeats(108)
+            .map_err(|e| OneShotError::Nb101(format!("{hash}: {e}")))?;
+        Ok(Some(Nb101Errors {
+            valid: reps
+                .iter()
+                .map(|d| 1.0 - d.final_validation_accuracy)
+                .collect(),
+            test: reps.iter().map(|d| 1.0 - d.final_test_accuracy).collect(),
+        }))
+    }
+    fn reference(&self, space: SpaceId) -> Option<Reference> {
+        let (mut valid, mut test) = (f64::INFINITY, f64::INFINITY);
+        for (hash, _) in SearchSpace::new(space).unique_models() {
+            if let Ok(Some(e)) = self.query(&hash) {
+                valid = e.valid.iter().copied().fold(valid, f64::min);
+                test = e.test.iter().copied().fold(test, f64::min);
+            }
+        }
+        (valid.is_finite() && test.is_finite()).then(|| Reference {
+            source: ReferenceSource::Exhaustive,
+            min_valid_error: valid,
+            min_test_error: test,
+            nb101_file: Some(self.path()),
+            synthetic: Some(self.is_synthetic()),
+            ..Reference::original(space)
+        })
+    }
+}
+
+/// The device asked for; `cuda` without a usable GPU is an error before anything is loaded.
+fn pick_device(name: &str) -> anyhow::Result<tch::Device> {
+    match name {
+        "cpu" => Ok(tch::Device::Cpu),
+        "auto" => {
+            crate::torch_runtime::load_cuda();
+            Ok(tch::Device::cuda_if_available())
+        }
+        "cuda" => {
+            if crate::torch_runtime::load_cuda() && tch::Cuda::is_available() {
+                Ok(tch::Device::Cuda(0))
+            } else {
+                bail!("--device cuda: no CUDA device is usable here (libtorch_cuda did not load or no GPU is visible); use --device cpu or auto")
+            }
+        }
+        other => bail!("--device {other}: expected auto, cpu or cuda"),
+    }
+}
+
+fn load_config(args: &Args) -> anyhow::Result<SearchConfig> {
+    let optimizer = match &args.optimizer {
+        Some(s) => Some(OptimizerKind::parse(s).with_context(|| {
+            format!("--optimizer {s}: expected darts, gdas, pc_darts, enas or random_ws")
+        })?),
+        None => None,
+    };
+    let run_config = args.out.join("config.toml");
+    let path = match (&args.config, args.resume && run_config.is_file()) {
+        (None, true) => Some(run_config),
+        (p, _) => p.clone(),
+    };
+    if let Some(p) = &path {
+        if !p.is_file() {
+            bail!("--config {}: no such file", p.display());
+        }
+    }
+    let mut cfg = SearchConfig::load(path.as_deref(), optimizer, args.space)?;
+    if let Some(e) = args.epochs {
+        cfg.epochs = e;
+    }
+    if let Some(s) = args.seed {
+        cfg.seed = s;
+    }
+    cfg.validate()
+        .map_err(|e| anyhow::anyhow!("configuration: {e}"))?;
+    Ok(cfg)
+}
+
+fn load_data(dir: &Path) -> anyhow::Result<SearchData> {
+    if !dir.exists() {
+        bail!(
+            "CIFAR-10 folder {} does not exist: pass --data DIR (official binary layout), set NB1S1_CIFAR10, or run `nb1s1 data` to fetch or import it",
+            dir.display()
+        );
+    }
+    let set = nb1s1_data::Cifar10::load(dir)
+        .with_context(|| format!("reading CIFAR-10 from {}", dir.display()))?;
+    Ok(SearchData {
+        train: Arc::new(set.train),
+        test: Arc::new(set.test),
+        source: dir.display().to_string(),
+    })
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let cfg = load_config(&args)?;
+    let device = pick_device(&args.device)?;
+    tch::set_num_threads(args.threads.max(1));
+    let data = load_data(&args.data)?;
+    let table = match &args.nb101 {
+        Some(p) => {
+            let nb = Nb101::open(p)
+                .with_context(|| format!("opening NAS-Bench-101 file {}", p.display()))?;
+            Some(Table {
+                path: p.clone(),
+                nb,
+            })
+        }
+        None => {
+            eprintln!("note: no --nb101 file (or NB1S1_NB101): epochs are recorded without NAS-Bench-101 errors or regrets");
+            None
+        }
+    };
+    if let Some(t) = &table {
+        if t.is_synthetic() {
+            eprintln!(
+                "note: {} is a SYNTHETIC NAS-Bench-101 table: its errors and regrets are not real",
+                t.path()
+            );
+        }
+    }
+    eprintln!(
+        "search: {} on space {} for {} epochs, device {device:?}, run folder {}",
+        cfg.optimizer.name(),
+        cfg.space,
+        cfg.epochs,
+        args.out.display()
+    );
+    let opts = SearchOptions {
+        device,
+        resume: args.resume,
+        stop_after: args.stop_after,
+        progress: true,
+        paper_reference: args.paper_reference,
+    };
+    let oracle = table.as_ref().map(|t| t as &dyn Nb101Oracle);
+    let outcome = run_search(&cfg, &data, oracle, &args.out, &opts).with_context(|| {
+        format!(
+            "search in {} (status.json says how it ended)",
+            args.out.display()
+        )
+    })?;
+    if let Some(last) = outcome.records.last() {
+        let fmt = |v: Option<f64>| v.map_or("n/a".to_string(), |x| format!("{x:.4}"));
+        eprintln!(
+            "epoch {}: one-shot valid error {:.4}, NB-101 test regret {}, architecture {}",
+            last.epoch,
+            last.one_shot_valid_error,
+            fmt(last.test_regret),
+            last.nb101_hash.as_deref().unwrap_or("(invalid cell)")
+        );
+    }
+    println!(
+        "results: {}/epochs.jsonl (run files documented in docs/oneshot.md)",
+        args.out.display()
+    );
+    Ok(())
 }
