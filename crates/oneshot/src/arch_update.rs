@@ -174,7 +174,7 @@ pub fn unrolled_hypergradient(
         for ((name, w), g) in weights.iter().zip(&gw) {
             let mut d = g + w * step.weight_decay;
             if let Some(m) = step.buffers.and_then(|s| s.momentum_buffer(name)) {
-                d = d + m * step.momentum;
+                d += m * step.momentum;
             }
             let mut w = w.shallow_clone();
             let _ = w.g_sub_(&(d * eta));
@@ -200,7 +200,7 @@ pub fn unrolled_hypergradient(
         tch::no_grad(|| {
             for (((_, w), b), d) in weights.iter().zip(&backup).zip(d_w) {
                 let mut w = w.shallow_clone();
-                let _ = w.copy_(&(b + d * (sign * eps)));
+                w.copy_(&(b + d * (sign * eps)));
             }
         })
     };

@@ -99,7 +99,7 @@ impl Controller {
         }
         let mut parents: Vec<Vec<usize>> = vec![vec![0]];
         let mut ops = Vec::with_capacity(n);
-        let mut neg_log_prob = Tensor::zeros([], (Kind::Float, self.device));
+        let mut nll_terms: Vec<Tensor> = Vec::with_capacity(2 * n);
         let mut entropy = 0.0;
         for node in 2..=n + 1 {
             let p = self.space.num_parents(node);
@@ -122,7 +122,7 @@ impl Controller {
                 -100,
                 0.0,
             );
-            neg_log_prob = neg_log_prob + ce.mean(Kind::Float);
+            nll_terms.push(ce.mean(Kind::Float));
             entropy += entropy_of(&logits);
             let mut set: Vec<usize> = idx.iter().map(|&i| i.max(0) as usize).collect();
             let last = *set.last().unwrap_or(&0);
@@ -140,8 +140,13 @@ impl Controller {
                 .multinomial(1, false)
                 .view([1]);
             let op_idx = op.int64_value(&[0]).clamp(0, PRIMITIVES.len() as i64 - 1) as usize;
-            neg_log_prob = neg_log_prob
-                + logits.cross_entropy_loss::<&Tensor>(&op, None, tch::Reduction::Mean, -100, 0.0);
+            nll_terms.push(logits.cross_entropy_loss::<&Tensor>(
+                &op,
+                None,
+                tch::Reduction::Mean,
+                -100,
+                0.0,
+            ));
             entropy += entropy_of(&logits);
             ops.push(PRIMITIVES[op_idx]);
             input = self.embed.get(op_idx as i64 + 1).view([1, self.hidden]);
@@ -149,6 +154,7 @@ impl Controller {
             anchors.push(state.0.shallow_clone());
             keys.push(state.0.linear::<&Tensor>(&self.w_attn_1, None));
         }
+        let neg_log_prob = Tensor::stack(&nll_terms, 0).sum(Kind::Float);
         let architecture = Architecture {
             space: self.space.id(),
             ops,
