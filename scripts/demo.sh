@@ -6,4 +6,5 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=scripts/env.sh
 source scripts/env.sh
-exec cargo run --release --quiet -p nb1s1 -- demo "$@"
+# The test profile (optimized, see Cargo.toml) shares its build with scripts/test.sh.
+exec cargo run --profile test --quiet -p nb1s1 -- demo "$@"

@@ -62,7 +62,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     let mut search = vec!["search".to_string(), "--out".into(), path_arg(&run_dir)];
     if resume {
-        eprintln!("resuming the run in {} (pass --fresh to start over)", run_dir.display());
+        eprintln!(
+            "resuming the run in {} (pass --fresh to start over)",
+            run_dir.display()
+        );
         search.push("--resume".into());
     } else {
         search.extend(["--config".into(), path_arg(&args.config)]);
@@ -83,11 +86,23 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let report = args.out.join("report");
     run_step(
         &exe,
-        &["results", "ingest", &path_arg(&args.out), "--db", &path_arg(&db)],
+        &[
+            "results",
+            "ingest",
+            &path_arg(&args.out),
+            "--db",
+            &path_arg(&db),
+        ],
     )?;
     run_step(
         &exe,
-        &["report", "--results", &path_arg(&db), "--out", &path_arg(&report)],
+        &[
+            "report",
+            "--results",
+            &path_arg(&db),
+            "--out",
+            &path_arg(&report),
+        ],
     )?;
 
     println!("\nDemo finished.");
@@ -99,9 +114,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     println!("  run folder:       {}", run_dir.display());
-    println!("  per-epoch record: {}", run_dir.join("epochs.jsonl").display());
+    println!(
+        "  per-epoch record: {}",
+        run_dir.join("epochs.jsonl").display()
+    );
     println!("  results database: {}", db.display());
-    println!("  report:           {}", report.join("index.html").display());
+    println!(
+        "  report:           {}",
+        report.join("index.html").display()
+    );
     Ok(())
 }
 
@@ -148,7 +169,13 @@ fn ensure_cifar10(exe: &Path, args: &Args) -> anyhow::Result<()> {
     }
     run_step(
         exe,
-        &["data", "import-folder", &path_arg(&archive), "--out", &path_arg(&args.data)],
+        &[
+            "data",
+            "import-folder",
+            &path_arg(&archive),
+            "--out",
+            &path_arg(&args.data),
+        ],
     )
 }
 
@@ -177,13 +204,19 @@ fn ensure_nb101(exe: &Path, args: &Args) -> anyhow::Result<(PathBuf, bool)> {
         let tfrecord = Path::new("data").join(format!("{name}.tfrecord"));
         if tfrecord.exists() {
             eprintln!("converting {} into {}", tfrecord.display(), store.display());
-            run_step(exe, &["nb101", "convert", &path_arg(&tfrecord), &path_arg(&store)])?;
+            run_step(
+                exe,
+                &["nb101", "convert", &path_arg(&tfrecord), &path_arg(&store)],
+            )?;
             return Ok((store, false));
         }
     }
     let store = PathBuf::from(format!("data/synthetic-space{}.store", args.space));
     if store.exists() {
-        eprintln!("no official NAS-Bench-101 file found: using the SYNTHETIC {}", store.display());
+        eprintln!(
+            "no official NAS-Bench-101 file found: using the SYNTHETIC {}",
+            store.display()
+        );
         return Ok((store, true));
     }
     eprintln!(
@@ -199,7 +232,14 @@ fn ensure_nb101(exe: &Path, args: &Args) -> anyhow::Result<(PathBuf, bool)> {
         tfrecord.display()
     );
     let mut enumerate = Command::new(exe)
-        .args(["space", "enumerate", "--space", &space, "--unique", "--json"])
+        .args([
+            "space",
+            "enumerate",
+            "--space",
+            &space,
+            "--unique",
+            "--json",
+        ])
         .stdout(Stdio::piped())
         .spawn()
         .context("starting `nb1s1 space enumerate`")?;
@@ -208,16 +248,29 @@ fn ensure_nb101(exe: &Path, args: &Args) -> anyhow::Result<(PathBuf, bool)> {
         .take()
         .context("capturing the output of `nb1s1 space enumerate`")?;
     let generate = Command::new(exe)
-        .args(["nb101", "generate", "--specs", "-", "--budgets", "108", "--out"])
+        .args([
+            "nb101",
+            "generate",
+            "--specs",
+            "-",
+            "--budgets",
+            "108",
+            "--out",
+        ])
         .arg(&tfrecord)
         .stdin(specs)
         .status()
         .context("starting `nb1s1 nb101 generate`")?;
-    let enumerated = enumerate.wait().context("waiting for `nb1s1 space enumerate`")?;
+    let enumerated = enumerate
+        .wait()
+        .context("waiting for `nb1s1 space enumerate`")?;
     if !enumerated.success() || !generate.success() {
         bail!("building the synthetic NAS-Bench-101 table failed (enumerate: {enumerated}, generate: {generate})");
     }
-    run_step(exe, &["nb101", "convert", &path_arg(&tfrecord), &path_arg(&store)])?;
+    run_step(
+        exe,
+        &["nb101", "convert", &path_arg(&tfrecord), &path_arg(&store)],
+    )?;
     std::fs::remove_file(&tfrecord)
         .with_context(|| format!("removing the intermediate {}", tfrecord.display()))?;
     Ok((store, true))

@@ -19,7 +19,9 @@ pub fn load_cuda() -> bool {
             let why = if why.is_null() {
                 "unknown reason".to_string()
             } else {
-                unsafe { std::ffi::CStr::from_ptr(why) }.to_string_lossy().into_owned()
+                unsafe { std::ffi::CStr::from_ptr(why) }
+                    .to_string_lossy()
+                    .into_owned()
             };
             tracing::info!("libtorch_cuda not loaded, staying on CPU: {why}");
             false

@@ -24,6 +24,7 @@ fn libtorch_is_the_pinned_version() {
         "{} does not name 2.11.0",
         version.display()
     );
-    let m = Tensor::eye(3, (Kind::Float, tch::Device::Cpu)).matmul(&Tensor::ones([3, 2], (Kind::Float, tch::Device::Cpu)));
+    let m = Tensor::eye(3, (Kind::Float, tch::Device::Cpu))
+        .matmul(&Tensor::ones([3, 2], (Kind::Float, tch::Device::Cpu)));
     assert_eq!(m.size(), vec![3, 2]);
 }
