@@ -32,7 +32,8 @@ fn softmax(logits: &[f64]) -> Vec<f64> {
     e.iter().map(|x| x / s).collect()
 }
 
-fn draw(p: &[f64], rng: &mut ChaCha8Rng) -> usize {
+/// Draws an index from the categorical distribution `p` (shared with TPE).
+pub(crate) fn draw(p: &[f64], rng: &mut ChaCha8Rng) -> usize {
     let u: f64 = rng.gen();
     let mut acc = 0.0;
     for (i, &x) in p.iter().enumerate() {

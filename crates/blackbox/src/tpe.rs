@@ -4,10 +4,10 @@
 //! densities l (good) and g (rest); 24 candidates drawn from l are scored by Π l/g and the
 //! best is evaluated.
 
-use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::benchmark::QueryError;
+use crate::reinforce::draw;
 use crate::trajectory::Tracker;
 
 /// Settings of TPE (hyperopt defaults).
@@ -41,18 +41,6 @@ fn density(obs: &[&Vec<usize>], dim: usize, card: usize, prior: f64) -> Vec<f64>
     }
     let s: f64 = counts.iter().sum();
     counts.iter().map(|c| c / s).collect()
-}
-
-fn draw(p: &[f64], rng: &mut ChaCha8Rng) -> usize {
-    let u: f64 = rng.gen();
-    let mut acc = 0.0;
-    for (i, &x) in p.iter().enumerate() {
-        acc += x;
-        if u < acc {
-            return i;
-        }
-    }
-    p.len().saturating_sub(1)
 }
 
 /// Runs TPE until the tracker's budget is spent.
