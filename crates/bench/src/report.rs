@@ -431,6 +431,17 @@ pub fn write_report(store: &Store, out: &Path, opts: &ReportOptions) -> Result<V
         }
     }
     pages.insert(0, index);
+    let synthetic = store.synthetic_runs()?;
+    if synthetic > 0 {
+        let banner = format!(
+            "<p class=\"synthetic\"><strong>SYNTHETIC DATA:</strong> {synthetic} run(s) in this \
+             report used a synthetic NAS-Bench-101 table; their NB-101 errors and regrets are not \
+             real results.</p>\n"
+        );
+        for p in &mut pages {
+            p.body.insert_str(0, &banner);
+        }
+    }
 
     let nav: Vec<(String, String)> = pages
         .iter()

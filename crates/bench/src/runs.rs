@@ -216,6 +216,9 @@ pub struct RunFolder {
     pub state: RunState,
     pub message: String,
     pub device: Option<String>,
+    /// Whether the run's NAS-Bench-101 table was synthetic (run.json `nb101_synthetic` for
+    /// one-shot runs, `synthetic` for black-box runs): its errors and regrets are not real.
+    pub synthetic: bool,
     /// The effective configuration (config.toml as JSON, or run.json for black-box runs).
     pub config: serde_json::Value,
     pub tag: Option<ExperimentTag>,
@@ -290,6 +293,10 @@ pub fn read_run(dir: &Path) -> Result<RunFolder> {
                 Vec::new()
             };
             let device = get_str(&meta, "device").or_else(|| tag.as_ref()?.device.clone());
+            let synthetic = meta
+                .get("nb101_synthetic")
+                .and_then(|v| v.as_bool())
+                .unwrap_or(false);
             Ok(RunFolder {
                 path: dir.to_path_buf(),
                 kind,
@@ -302,6 +309,7 @@ pub fn read_run(dir: &Path) -> Result<RunFolder> {
                     .unwrap_or(RunState::Missing),
                 message: status.map(|s| s.message).unwrap_or_default(),
                 device,
+                synthetic,
                 config,
                 tag,
                 epochs,
@@ -329,6 +337,10 @@ pub fn read_run(dir: &Path) -> Result<RunFolder> {
                 state: blackbox_state(dir)?,
                 message: String::new(),
                 device: Some("simulated (NB-101 training time)".to_string()),
+                synthetic: meta
+                    .get("synthetic")
+                    .and_then(|v| v.as_bool())
+                    .unwrap_or(false),
                 config: meta,
                 tag,
                 epochs: Vec::new(),

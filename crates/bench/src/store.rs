@@ -26,7 +26,8 @@ CREATE TABLE IF NOT EXISTS runs (
     message TEXT NOT NULL,
     device TEXT,
     config TEXT NOT NULL,
-    ingested_unix INTEGER NOT NULL
+    ingested_unix INTEGER NOT NULL,
+    synthetic INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS epochs (
     run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
@@ -158,11 +159,26 @@ impl Store {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(sql)?;
         tx.execute_batch(SCHEMA).map_err(sql)?;
+        // Databases written before the `synthetic` column existed get it added (as 0).
+        if tx.prepare("SELECT synthetic FROM runs LIMIT 0").is_err() {
+            tx.execute_batch("ALTER TABLE runs ADD COLUMN synthetic INTEGER NOT NULL DEFAULT 0")
+                .map_err(sql)?;
+        }
         tx.commit().map_err(sql)?;
         Ok(Store {
             conn,
             path: path.to_path_buf(),
         })
+    }
+
+    /// How many ingested runs used a synthetic NAS-Bench-101 table.
+    pub fn synthetic_runs(&self) -> Result<u64> {
+        self.conn
+            .query_row("SELECT COUNT(*) FROM runs WHERE synthetic != 0", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map(|n| n.max(0) as u64)
+            .map_err(self.sql_err())
     }
 
     /// The underlying connection, for the query module.
@@ -355,8 +371,8 @@ fn insert_run(
     let tag = run.tag.clone().unwrap_or_default();
     tx.execute(
         "INSERT INTO runs (path, fingerprint, kind, optimizer, space, seed, experiment, study,
-         variant, status, message, device, config, ingested_unix)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+         variant, status, message, device, config, ingested_unix, synthetic)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
         params![
             key,
             fp,
@@ -375,7 +391,8 @@ fn insert_run(
             run.message,
             run.device,
             json(&run.config),
-            now_unix()
+            now_unix(),
+            run.synthetic
         ],
     )?;
     let run_id = tx.last_insert_rowid();

@@ -238,3 +238,31 @@ fn report_loads_in_headless_chromium_without_errors() {
         "the screenshot shows more than a blank page"
     );
 }
+
+/// Runs made on a synthetic NAS-Bench-101 table are labelled SYNTHETIC on every page; runs on a
+/// real table are not.
+#[test]
+fn synthetic_runs_are_labelled_on_every_page() {
+    for synthetic in [false, true] {
+        let tmp = tempfile::tempdir().unwrap();
+        let runs = tmp.path().join("runs");
+        let run = runs.join("darts-seed0");
+        common::write_oneshot_run(&run, "darts", 3, 0, &[0.05, 0.03]);
+        std::fs::write(
+            run.join("run.json"),
+            serde_json::json!({"device": "cpu (test)", "nb101_synthetic": synthetic}).to_string(),
+        )
+        .unwrap();
+        let mut store = Store::open(&tmp.path().join("results.sqlite")).unwrap();
+        let summary = store.ingest_dir(&runs).unwrap();
+        assert!(summary.errors.is_empty(), "{:?}", summary.errors);
+        assert_eq!(store.synthetic_runs().unwrap(), u64::from(synthetic));
+        let out = tmp.path().join("report");
+        let pages = report::write_report(&store, &out, &ReportOptions::default()).unwrap();
+        assert!(pages.len() >= 2);
+        for p in &pages {
+            let html = std::fs::read_to_string(out.join(&p.file)).unwrap();
+            assert_eq!(html.contains("SYNTHETIC DATA"), synthetic, "{}", p.file);
+        }
+    }
+}
