@@ -3,7 +3,7 @@
 //! Every file is replaced atomically (temp file in the same folder, fsync, rename); `epochs.jsonl`
 //! is only appended with whole fsynced lines, so a kill never leaves a torn record.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -11,21 +11,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::OneShotError;
 
-/// Writes `bytes` to `path` through a temp file in the same folder and a rename.
+/// Writes `bytes` to `path` through a temp file in the same folder and a rename
+/// (`nasbench101::atomic_write`, which also removes the temp file on failure).
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<(), OneShotError> {
-    let dir = path.parent().unwrap_or_else(|| Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
-    let io = |e| OneShotError::io(path, e);
-    {
-        let mut f = File::create(&tmp).map_err(io)?;
-        f.write_all(bytes).map_err(io)?;
-        f.sync_all().map_err(io)?;
-    }
-    fs::rename(&tmp, path).map_err(io)
+    nasbench101::atomic_write(path, bytes).map_err(|e| OneShotError::io(path, e))
 }
 
 /// How a run ended (or that it is still going).
