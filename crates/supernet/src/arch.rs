@@ -56,17 +56,31 @@ impl ArchParams {
 
     /// Checks every tensor's presence and shape against `space` (§2.4).
     pub fn check(&self, space: &SearchSpace) -> Result<(), SupernetError> {
-        check_layout(&Topology::of(space), &self.ops, &self.output, &self.inputs)
+        check_layout(
+            &Topology::of(space),
+            &self.ops,
+            &self.output,
+            &self.inputs,
+            None,
+        )
     }
 }
 
+/// Checks the shapes of §2.4; with `batch = Some(B)` the per-sample layout of
+/// [`MixingWeights`] ((B, N, 3), (B, N+1), (B, k)).
 pub(crate) fn check_layout(
     topo: &Topology,
     ops: &Tensor,
     output: &Tensor,
     inputs: &[Option<Tensor>],
+    batch: Option<i64>,
 ) -> Result<(), SupernetError> {
     let n = topo.n as i64;
+    let lead = |rest: Vec<i64>| match batch {
+        Some(b) => std::iter::once(b).chain(rest).collect(),
+        None => rest,
+    };
+    let row = batch.unwrap_or(1);
     let shape = |name: String, t: &Tensor, expected: Vec<i64>| {
         let found = t.size();
         if found == expected {
@@ -79,8 +93,8 @@ pub(crate) fn check_layout(
             })
         }
     };
-    shape("ops".into(), ops, vec![n, 3])?;
-    shape("output".into(), output, vec![1, n + 1])?;
+    shape("ops".into(), ops, lead(vec![n, 3]))?;
+    shape("output".into(), output, vec![row, n + 1])?;
     if inputs.len() != topo.n {
         return Err(SupernetError::ArchLayout {
             tensor: "inputs".into(),
@@ -95,7 +109,7 @@ pub(crate) fn check_layout(
         let node = i + 1;
         let name = format!("inputs[{node}]");
         match (t, topo.has_edge_vector(node)) {
-            (Some(t), true) => shape(name, t, vec![1, node as i64])?,
+            (Some(t), true) => shape(name, t, vec![row, node as i64])?,
             (None, false) => {}
             (Some(_), false) => {
                 return Err(SupernetError::ArchLayout {
@@ -115,18 +129,82 @@ pub(crate) fn check_layout(
 }
 
 /// The weights one cell mixes with, same shapes as [`ArchParams`].
+///
+/// Per-sample weights (one architecture per image, see [`MixingWeights::per_sample`]) carry a
+/// leading batch axis instead: ops (B, N, 3), output (B, N+1), edges (B, k), for a forward pass
+/// over B images. In evaluation mode every sample is independent, so B images under per-sample
+/// weights give the same logits as B separate passes, one per architecture.
 #[derive(Debug)]
 pub struct MixingWeights {
-    /// (N, 3) op weights.
+    /// (N, 3) op weights, or (B, N, 3) per sample.
     pub ops: Tensor,
-    /// (1, N+1) output weights.
+    /// (1, N+1) output weights, or (B, N+1) per sample.
     pub output: Tensor,
-    /// Per choice block: (1, k) edge weights, or `None` to sum the inputs unweighted.
+    /// Per choice block: (1, k) edge weights (or (B, k) per sample), or `None` to sum the inputs
+    /// unweighted.
     pub inputs: Vec<Option<Tensor>>,
     /// Optional hint: per choice block the single op whose weight is non-zero. The cell then runs
     /// only that op (times its weight, so straight-through gradients still flow) unless the
-    /// config asks for `run_all_ops`.
+    /// config asks for `run_all_ops`. Must be `None` for per-sample weights.
     pub active_ops: Option<Vec<usize>>,
+}
+
+impl MixingWeights {
+    /// Whether the weights carry a leading batch axis (one set per sample).
+    pub fn is_per_sample(&self) -> bool {
+        self.ops.dim() == 3
+    }
+
+    /// Per-sample weights for a batch of `archs.len() · repeats` images laid out architecture
+    /// by architecture: samples `a·repeats .. (a+1)·repeats` use `archs[a]`. Each entry of
+    /// `archs` must be a shared (non-per-sample) set for the same space, on one device.
+    pub fn per_sample(archs: &[MixingWeights], repeats: i64) -> Result<Self, SupernetError> {
+        let bad = |reason: String| SupernetError::ArchLayout {
+            tensor: "per-sample mixing weights".into(),
+            reason,
+        };
+        let first = archs
+            .first()
+            .ok_or_else(|| bad("no architectures given".into()))?;
+        if repeats < 1 {
+            return Err(bad(format!("{repeats} images per architecture")));
+        }
+        if let Some(i) = archs.iter().position(|m| m.is_per_sample()) {
+            return Err(bad(format!("entry {i} is already per-sample")));
+        }
+        if archs.iter().any(|m| m.inputs.len() != first.inputs.len()) {
+            return Err(bad("entries have different numbers of choice blocks".into()));
+        }
+        let rep = |t: Tensor| t.repeat_interleave_self_int(repeats, 0, None);
+        let ops: Vec<&Tensor> = archs.iter().map(|m| &m.ops).collect();
+        let ops = Tensor::f_stack(&ops, 0)?;
+        let outputs: Vec<&Tensor> = archs.iter().map(|m| &m.output).collect();
+        let output = Tensor::f_cat(&outputs, 0)?;
+        let mut inputs = Vec::with_capacity(first.inputs.len());
+        for node in 0..first.inputs.len() {
+            let edges: Vec<Option<&Tensor>> = archs
+                .iter()
+                .map(|m| m.inputs.get(node).and_then(Option::as_ref))
+                .collect();
+            if edges.iter().all(Option::is_none) {
+                inputs.push(None);
+            } else if edges.iter().all(Option::is_some) {
+                let edges: Vec<&Tensor> = edges.into_iter().flatten().collect();
+                inputs.push(Some(rep(Tensor::f_cat(&edges, 0)?)));
+            } else {
+                return Err(bad(format!(
+                    "choice block {} has edge weights in some entries only",
+                    node + 1
+                )));
+            }
+        }
+        Ok(MixingWeights {
+            ops: rep(ops),
+            output: rep(output),
+            inputs,
+            active_ops: None,
+        })
+    }
 }
 
 impl Clone for MixingWeights {

@@ -161,7 +161,8 @@ impl Cell {
         }
     }
 
-    /// `mix` must fit the cell's search space (checked once per forward by the network).
+    /// `mix` must fit the cell's search space (checked once per forward by the network). Weights
+    /// with a leading batch axis apply per sample; every op then runs (no `active_ops` hint).
     pub fn forward(
         &self,
         x: &Tensor,
@@ -170,14 +171,26 @@ impl Cell {
         train: bool,
     ) -> Tensor {
         let (proj, proj_out) = self.project(x, train);
-        let op_w: Vec<Vec<Tensor>> = mix.ops.unbind(0).iter().map(|r| r.unbind(0)).collect();
+        // Shared weights give 0-d tensors per entry; per-sample weights (a leading batch axis,
+        // see `MixingWeights`) give (B, 1, 1, 1) columns that broadcast over each sample's maps.
+        let per_sample = mix.ops.dim() == 3;
+        let columns = |t: &Tensor| -> Vec<Tensor> {
+            t.unbind(1).iter().map(|c| c.view([-1, 1, 1, 1])).collect()
+        };
+        let op_w: Vec<Vec<Tensor>> = if per_sample {
+            mix.ops.unbind(1).iter().map(columns).collect()
+        } else {
+            mix.ops.unbind(0).iter().map(|r| r.unbind(0)).collect()
+        };
         let mut hs: Vec<Tensor> = Vec::with_capacity(self.n);
         for (i, block) in self.blocks.iter().enumerate() {
-            let edges = mix
-                .inputs
-                .get(i)
-                .and_then(Option::as_ref)
-                .map(|b| b.view([-1]).unbind(0));
+            let edges = mix.inputs.get(i).and_then(Option::as_ref).map(|b| {
+                if per_sample {
+                    columns(b)
+                } else {
+                    b.view([-1]).unbind(0)
+                }
+            });
             let candidates = std::iter::once(&proj[i]).chain(hs.iter());
             let mut input: Option<Tensor> = None;
             for (j, cand) in candidates.enumerate() {
@@ -191,18 +204,25 @@ impl Cell {
                 });
             }
             let input = input.unwrap_or_else(|| proj[i].shallow_clone());
-            let active = if run_all_ops {
+            let active = if run_all_ops || per_sample {
                 None
             } else {
                 mix.active_ops.as_ref().and_then(|a| a.get(i).copied())
             };
             hs.push(block.forward(&input, &op_w[i], active, train));
         }
-        let gamma = mix.output.view([-1]);
         let (b, _, h, w) = proj_out.size4().unwrap_or((0, 0, 0, 0));
+        let n = self.n as i64;
         // concat(γ_j·h_j) as one broadcast multiply over a (B, N, C, H, W) view.
         let stacked = Tensor::stack(&hs, 1);
-        let weighted = stacked * gamma.narrow(0, 1, self.n as i64).view([1, -1, 1, 1, 1]);
+        if per_sample {
+            let gamma = &mix.output;
+            let weighted = stacked * gamma.narrow(1, 1, n).view([-1, n, 1, 1, 1]);
+            return proj_out * gamma.select(1, 0).view([-1, 1, 1, 1])
+                + weighted.view([b, -1, h, w]);
+        }
+        let gamma = mix.output.view([-1]);
+        let weighted = stacked * gamma.narrow(0, 1, n).view([1, -1, 1, 1, 1]);
         proj_out * gamma.get(0) + weighted.view([b, -1, h, w])
     }
 }

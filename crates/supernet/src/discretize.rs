@@ -18,7 +18,7 @@ use searchspace::{Architecture, SearchSpace, PRIMITIVES};
 /// - output parents: the top entries of γ, where index 0 is the input.
 pub fn discretize(arch: &ArchParams, space: &SearchSpace) -> Result<Architecture, SupernetError> {
     let topo = Topology::of(space);
-    check_layout(&topo, &arch.ops, &arch.output, &arch.inputs)?;
+    check_layout(&topo, &arch.ops, &arch.output, &arch.inputs, None)?;
     let n = topo.n;
     let alpha = values(&arch.ops)?;
     let mut ops = Vec::with_capacity(n);

@@ -118,6 +118,7 @@ impl Supernet {
         let mut checked = Checked {
             inner: mixing,
             topo: &self.topo,
+            batch: size[0],
             error: None,
         };
         let out = self.forward_checked(x, &mut checked, train);
@@ -151,14 +152,22 @@ impl Supernet {
 struct Checked<'a> {
     inner: &'a mut dyn MixingSource,
     topo: &'a Topology,
+    /// Images in the batch (the leading axis of per-sample weights).
+    batch: i64,
     error: Option<SupernetError>,
 }
 
 impl Checked<'_> {
     fn for_cell(&mut self, cell: usize) -> crate::MixingWeights {
         let m = self.inner.for_cell(cell);
-        if let Err(e) = check_layout(self.topo, &m.ops, &m.output, &m.inputs) {
+        let batch = m.is_per_sample().then_some(self.batch);
+        if let Err(e) = check_layout(self.topo, &m.ops, &m.output, &m.inputs, batch) {
             self.error = Some(e);
+        } else if batch.is_some() && m.active_ops.is_some() {
+            self.error = Some(SupernetError::ArchLayout {
+                tensor: "active_ops".into(),
+                reason: "per-sample weights cannot name one active op per node".into(),
+            });
         } else if let Some(a) = &m.active_ops {
             if a.len() != self.topo.n || a.iter().any(|&o| o >= 3) {
                 self.error = Some(SupernetError::ArchLayout {

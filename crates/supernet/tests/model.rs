@@ -161,6 +161,99 @@ fn pc_darts_forward_keeps_shapes() {
     }
 }
 
+/// Moves every BatchNorm's running statistics away from their initial values, so that an
+/// eval-mode comparison exercises them.
+fn warm_up_batch_norm(net: &Supernet, space: SpaceId) {
+    let avs = nn::VarStore::new(Device::Cpu);
+    let arch = ArchParams::new(&avs.root(), &SearchSpace::new(space));
+    for _ in 0..2 {
+        let x = Tensor::randn([4, 3, 8, 8], (Kind::Float, Device::Cpu)) * 2.0 + 0.5;
+        let _ = tch::no_grad(|| net.forward(&x, &mut SharedMixing(softmax_mixing(&arch)), true));
+    }
+}
+
+#[test]
+fn per_sample_weights_equal_one_pass_per_architecture() {
+    tch::set_num_threads(1);
+    tch::manual_seed(5);
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    for space in SpaceId::ALL {
+        for partial in [None, Some(2)] {
+            let cfg = SupernetConfig {
+                partial_channels: partial,
+                ..small(space)
+            };
+            let vs = nn::VarStore::new(Device::Cpu);
+            let net = Supernet::new(&vs.root(), &cfg).unwrap();
+            warm_up_batch_norm(&net, space);
+            let x = Tensor::randn([3, 3, 8, 8], (Kind::Float, Device::Cpu));
+            // Three one-hot cells and one soft (softmax) set, mixed in one batch.
+            let mut sets: Vec<MixingWeights> = (0..3)
+                .map(|_| {
+                    let a = SearchSpace::new(space).sample(&mut rng);
+                    one_hot_mixing(&a, Device::Cpu).unwrap()
+                })
+                .collect();
+            let avs = nn::VarStore::new(Device::Cpu);
+            let soft = ArchParams::new(&avs.root(), &SearchSpace::new(space));
+            sets.push(softmax_mixing(&soft));
+            let singles: Vec<Tensor> = sets
+                .iter()
+                .map(|m| net.forward(&x, &mut SharedMixing(m.clone()), false))
+                .collect();
+            let per = MixingWeights::per_sample(&sets, 3).unwrap();
+            assert!(per.is_per_sample() && per.active_ops.is_none());
+            assert_eq!(per.ops.size()[0], 12);
+            let xs = x.repeat([4, 1, 1, 1]);
+            let batched = net.try_forward(&xs, &mut SharedMixing(per), false).unwrap();
+            let expected = Tensor::cat(&singles, 0);
+            assert_eq!(batched.size(), expected.size());
+            let diff = f64::try_from((&batched - &expected).abs().max()).unwrap();
+            assert!(
+                diff < 1e-4,
+                "space {space} partial {partial:?}: max |batched - single| = {diff}"
+            );
+            // The batched pass really depends on each sample's own weights.
+            let spread = f64::try_from((&singles[0] - &singles[3]).abs().max()).unwrap();
+            assert!(
+                spread > 1e-3,
+                "space {space}: architectures give equal logits"
+            );
+        }
+    }
+}
+
+#[test]
+fn per_sample_weights_are_checked() {
+    let vs = nn::VarStore::new(Device::Cpu);
+    let net = Supernet::new(&vs.root(), &small(SpaceId::Two)).unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let a = SearchSpace::new(SpaceId::Two).sample(&mut rng);
+    let one = one_hot_mixing(&a, Device::Cpu).unwrap();
+    let per = MixingWeights::per_sample(&[one.clone(), one.clone()], 2).unwrap();
+    // Four per-sample sets for a batch of three images.
+    let x = Tensor::zeros([3, 3, 8, 8], (Kind::Float, Device::Cpu));
+    let err = net
+        .try_forward(&x, &mut SharedMixing(per.clone()), false)
+        .unwrap_err();
+    assert!(
+        matches!(err, SupernetError::ArchShape { ref tensor, .. } if tensor == "ops"),
+        "{err}"
+    );
+    let hinted = MixingWeights {
+        active_ops: one.active_ops.clone(),
+        ..per
+    };
+    let x4 = Tensor::zeros([4, 3, 8, 8], (Kind::Float, Device::Cpu));
+    let err = net
+        .try_forward(&x4, &mut SharedMixing(hinted), false)
+        .unwrap_err();
+    assert!(matches!(err, SupernetError::ArchLayout { .. }), "{err}");
+    assert!(MixingWeights::per_sample(&[], 2).is_err());
+    let per = MixingWeights::per_sample(&[one.clone()], 1).unwrap();
+    assert!(MixingWeights::per_sample(&[per], 1).is_err());
+}
+
 /// Runs all ops with one-hot weights (no `active_ops` hint) for comparison.
 struct Dense(MixingWeights);
 impl MixingSource for Dense {
