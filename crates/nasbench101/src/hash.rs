@@ -19,13 +19,23 @@ pub struct ParseHashError(pub String);
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
+/// The two hex digits of every byte (the graph hash formats 8 digests a vertex).
+const HEX_PAIRS: [[u8; 2]; 256] = {
+    let mut t = [[0u8; 2]; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = [HEX[i >> 4], HEX[i & 0xf]];
+        i += 1;
+    }
+    t
+};
+
 impl ModelHash {
     /// Lowercase hex digits written into a fixed buffer (no allocation).
     pub fn to_hex_bytes(&self) -> [u8; 32] {
         let mut out = [0u8; 32];
-        for (i, b) in self.0.iter().enumerate() {
-            out[2 * i] = HEX[usize::from(b >> 4)];
-            out[2 * i + 1] = HEX[usize::from(b & 0xf)];
+        for (pair, &b) in out.chunks_exact_mut(2).zip(&self.0) {
+            pair.copy_from_slice(&HEX_PAIRS[usize::from(b)]);
         }
         out
     }
@@ -88,6 +98,29 @@ impl<'de> serde::Deserialize<'de> for ModelHash {
     }
 }
 
+/// Digests the messages `buf[ends[i - 1]..ends[i]]` into `out`.
+fn digest_messages(buf: &[u8], ends: &[usize], out: &mut [[u8; 16]]) {
+    let mut msgs: [&[u8]; 16] = [&[]; 16];
+    if ends.len() > msgs.len() {
+        // More vertices than the official limit: no fixed array; still exact.
+        let msgs: Vec<&[u8]> = split_at_ends(buf, ends).collect();
+        return crate::md5_lanes::digest_many(&msgs, out);
+    }
+    for (m, part) in msgs.iter_mut().zip(split_at_ends(buf, ends)) {
+        *m = part;
+    }
+    crate::md5_lanes::digest_many(&msgs[..ends.len()], out);
+}
+
+fn split_at_ends<'a>(buf: &'a [u8], ends: &'a [usize]) -> impl Iterator<Item = &'a [u8]> + 'a {
+    let mut start = 0;
+    ends.iter().map(move |&e| {
+        let part = &buf[start..e];
+        start = e;
+        part
+    })
+}
+
 /// Writes the decimal text of `v` into `buf`, returning the used tail.
 fn write_int(buf: &mut [u8; 24], v: i64) -> &[u8] {
     let mut pos = buf.len();
@@ -113,8 +146,8 @@ fn write_int(buf: &mut [u8; 24], v: i64) -> &[u8] {
 /// (-1 input, -2 output, op index otherwise). Extra matrix cells beyond `labels.len()` are
 /// ignored; missing cells count as 0.
 ///
-/// Each MD5 input is assembled in one reused buffer and hashed in a single call; per round the
-/// hex text of every vertex is produced once.
+/// Each round's MD5 inputs are assembled in one reused buffer and digested together, several
+/// messages side by side (`md5_lanes`); per round the hex text of every vertex is produced once.
 pub fn hash_module(matrix: &[Vec<u8>], labels: &[i32]) -> ModelHash {
     let n = labels.len();
     let cell = |r: usize, c: usize| -> u8 {
@@ -124,14 +157,14 @@ pub fn hash_module(matrix: &[Vec<u8>], labels: &[i32]) -> ModelHash {
             .copied()
             .unwrap_or(0)
     };
-    let mut buf: Vec<u8> = Vec::with_capacity(64 * n + 64);
+    let mut buf: Vec<u8> = Vec::with_capacity(160 * n + 64);
+    // ends[v]: where vertex v's message ends in `buf`.
+    let mut ends: Vec<usize> = Vec::with_capacity(n);
     // Round 0: md5 of the Python tuple text "(out, in, label)".
-    let mut h: Vec<[u8; 16]> = Vec::with_capacity(n);
     for (v, &label) in labels.iter().enumerate() {
         let out_deg: i64 = (0..n).map(|w| i64::from(cell(v, w))).sum();
         let in_deg: i64 = (0..n).map(|w| i64::from(cell(w, v))).sum();
         let mut num = [0u8; 24];
-        buf.clear();
         buf.push(b'(');
         buf.extend_from_slice(write_int(&mut num, out_deg));
         buf.extend_from_slice(b", ");
@@ -139,9 +172,10 @@ pub fn hash_module(matrix: &[Vec<u8>], labels: &[i32]) -> ModelHash {
         buf.extend_from_slice(b", ");
         buf.extend_from_slice(write_int(&mut num, i64::from(label)));
         buf.push(b')');
-        h.push(Md5::digest(&buf).into());
+        ends.push(buf.len());
     }
-    // Neighbour lists, flattened: ins of v then outs of v.
+    let mut h: Vec<[u8; 16]> = vec![[0u8; 16]; n];
+    digest_messages(&buf, &ends, &mut h);
     // Neighbour lists in one flat vector: list 2v holds the in-neighbours of v, list 2v+1
     // the out-neighbours; `starts[i]..starts[i + 1]` delimits list i.
     let mut lists: Vec<usize> = Vec::with_capacity(4 * n);
@@ -156,17 +190,21 @@ pub fn hash_module(matrix: &[Vec<u8>], labels: &[i32]) -> ModelHash {
     let mut next: Vec<[u8; 16]> = vec![[0u8; 16]; n];
     let mut hex: Vec<[u8; 32]> = vec![[0u8; 32]; n];
     let mut order: Vec<usize> = Vec::with_capacity(n);
+    // Digests as big-endian integers: their order is the order of the hex strings.
+    let mut key: Vec<u128> = vec![0; n];
     for _ in 0..n {
-        for (x, d) in hex.iter_mut().zip(&h) {
+        for ((x, k), d) in hex.iter_mut().zip(&mut key).zip(&h) {
             *x = ModelHash(*d).to_hex_bytes();
+            *k = u128::from_be_bytes(*d);
         }
+        buf.clear();
+        ends.clear();
         for v in 0..n {
-            buf.clear();
             for k in 0..2 {
                 let list = &lists[starts[2 * v + k]..starts[2 * v + k + 1]];
                 order.clear();
                 order.extend_from_slice(list);
-                order.sort_unstable_by_key(|&w| h[w]);
+                order.sort_unstable_by_key(|&w| key[w]);
                 for &w in &order {
                     buf.extend_from_slice(&hex[w]);
                 }
@@ -176,8 +214,9 @@ pub fn hash_module(matrix: &[Vec<u8>], labels: &[i32]) -> ModelHash {
             }
             buf.push(b'|');
             buf.extend_from_slice(&hex[v]);
-            next[v] = Md5::digest(&buf).into();
+            ends.push(buf.len());
         }
+        digest_messages(&buf, &ends, &mut next);
         std::mem::swap(&mut h, &mut next);
     }
     h.sort_unstable();

@@ -34,6 +34,7 @@ pub mod bench;
 mod dataset;
 pub mod generate;
 mod hash;
+mod md5_lanes;
 mod mt;
 pub mod official;
 mod op;
