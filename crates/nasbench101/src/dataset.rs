@@ -679,50 +679,63 @@ fn parse_one<'a>(
     })
 }
 
-/// Streams the records of a tfrecord into a table (store layout). Framing is scanned in
-/// order; payloads are checked and decoded in parallel windows, then merged in file order, so
-/// the first error reported is the first bad record.
-pub fn parse_tfrecord(
-    bytes: &[u8],
-    path: &Path,
-    verify_payload_crc: bool,
-    mut progress: Option<Progress<'_>>,
-) -> Result<Vec<u8>, Nb101Error> {
-    use rayon::prelude::*;
-    // Real records are 330-420 bytes; reserving avoids regrowing a large vector.
-    let mut builder = TableBuilder::with_capacity(bytes.len() / 330 + 16);
-    let mut frames = Frames::new(bytes, false);
-    let mut window: Vec<Frame<'_>> = Vec::with_capacity(WINDOW);
-    let mut last: Option<(ModelHash, u32)> = None;
-    loop {
-        window.clear();
-        let mut frame_err = None;
-        for f in frames.by_ref() {
-            match f {
-                Ok(fr) => {
-                    window.push(fr);
-                    if window.len() == WINDOW {
-                        break;
-                    }
-                }
-                Err(e) => {
-                    frame_err = Some(e);
+/// A window of frames cut by the serial framing scan, with the framing error that ended it.
+struct Window<'a> {
+    frames: Vec<Frame<'a>>,
+    error: Option<(u64, u64, FrameError)>,
+    /// Byte position after the window (for progress).
+    end: u64,
+}
+
+impl Window<'_> {
+    /// The last window: the file or its framing ended inside it.
+    fn is_last(&self) -> bool {
+        self.error.is_some() || self.frames.len() < WINDOW
+    }
+}
+
+fn next_window<'a>(frames: &mut Frames<'a>) -> Window<'a> {
+    let mut w = Window {
+        frames: Vec::with_capacity(WINDOW),
+        error: None,
+        end: 0,
+    };
+    for f in frames.by_ref() {
+        match f {
+            Ok(fr) => {
+                w.frames.push(fr);
+                if w.frames.len() == WINDOW {
                     break;
                 }
             }
+            Err(e) => {
+                w.error = Some(e);
+                break;
+            }
         }
-        let parsed: Vec<Result<Parsed<'_>, Nb101Error>> = window
-            .par_iter()
-            .with_min_len(512)
-            .map_init(
-                || (Vec::with_capacity(512), Vec::with_capacity(256)),
-                |(scratch, proto), f| parse_one(bytes, f, verify_payload_crc, path, scratch, proto),
-            )
-            .collect();
+    }
+    w.end = Frames::position(frames);
+    w
+}
+
+/// The serial stage: adds decoded records to the table in file order.
+struct Merger<'p> {
+    builder: TableBuilder,
+    last: Option<(ModelHash, u32)>,
+    path: &'p Path,
+}
+
+impl Merger<'_> {
+    fn merge(
+        &mut self,
+        parsed: Vec<Result<Parsed<'_>, Nb101Error>>,
+        frame_error: Option<(u64, u64, FrameError)>,
+    ) -> Result<(), Nb101Error> {
+        let path = self.path;
         for p in parsed {
             let p = p?;
             if p.hash == SYNTHETIC_MARKER {
-                builder.set_synthetic();
+                self.builder.set_synthetic();
                 continue;
             }
             let v = &p.values;
@@ -735,8 +748,8 @@ pub fn parse_tfrecord(
                 });
             }
             // Records of one model are usually adjacent: skip the map lookup then.
-            let cached = last.filter(|(h, _)| *h == p.hash).map(|(_, m)| m);
-            let model = match cached.or_else(|| builder.model_number(&p.hash)) {
+            let cached = self.last.filter(|(h, _)| *h == p.hash).map(|(_, m)| m);
+            let model = match cached.or_else(|| self.builder.model_number(&p.hash)) {
                 Some(m) => m,
                 None => {
                     let packed = pack_model(p.hash, v.trainable_parameters, &p.matrix, &p.ops)
@@ -746,30 +759,96 @@ pub fn parse_tfrecord(
                             offset: p.offset,
                             error,
                         })?;
-                    builder.add_model(packed)
+                    self.builder.add_model(packed)
                 }
             };
-            last = Some((p.hash, model));
+            self.last = Some((p.hash, model));
             let [a, b, c, d] = v.halfway;
             let [e, f, g, h] = v.final_;
-            builder.add_values(model, p.epochs, [a, b, c, d, e, f, g, h]);
+            self.builder
+                .add_values(model, p.epochs, [a, b, c, d, e, f, g, h]);
         }
-        if let Some((record, offset, error)) = frame_err {
-            return Err(Nb101Error::Frame {
+        match frame_error {
+            Some((record, offset, error)) => Err(Nb101Error::Frame {
                 path: path.to_path_buf(),
                 record,
                 offset,
                 error,
-            });
-        }
-        if let Some(p) = progress.as_mut() {
-            p(frames.position());
-        }
-        if window.len() < WINDOW {
-            break;
+            }),
+            None => Ok(()),
         }
     }
-    builder.finish().map_err(|error| Nb101Error::Table {
+}
+
+fn decode_window<'a>(
+    bytes: &'a [u8],
+    frames: &[Frame<'a>],
+    verify_payload_crc: bool,
+    path: &Path,
+) -> Vec<Result<Parsed<'a>, Nb101Error>> {
+    use rayon::prelude::*;
+    frames
+        .par_iter()
+        .with_min_len(512)
+        .map_init(
+            || (Vec::with_capacity(512), Vec::with_capacity(256)),
+            |(scratch, proto), f| parse_one(bytes, f, verify_payload_crc, path, scratch, proto),
+        )
+        .collect()
+}
+
+/// Streams the records of a tfrecord into a table (store layout). A three-stage pipeline over
+/// windows of records: while window k+1 is checked and decoded in parallel, window k is merged
+/// into the table in file order and window k+2 is framed (both serial). The first error
+/// reported is the first bad record in file order.
+pub fn parse_tfrecord(
+    bytes: &[u8],
+    path: &Path,
+    verify_payload_crc: bool,
+    mut progress: Option<Progress<'_>>,
+) -> Result<Vec<u8>, Nb101Error> {
+    // Real records are 330-420 bytes; reserving avoids regrowing a large vector.
+    let mut merger = Merger {
+        builder: TableBuilder::with_capacity(bytes.len() / 330 + 16),
+        last: None,
+        path,
+    };
+    let mut frames = Frames::new(bytes, false);
+    let mut next = Some(next_window(&mut frames));
+    // The decoded window waiting for the merge, with its framing error and end position.
+    let mut pending: Option<(Vec<Result<Parsed<'_>, Nb101Error>>, Option<_>, u64)> = None;
+    while let Some(window) = next.take() {
+        let last = window.is_last();
+        let Window {
+            frames: w,
+            error,
+            end,
+        } = window;
+        let (merged, parsed) = rayon::join(
+            || {
+                let merged = match pending.take() {
+                    Some((parsed, err, end)) => merger.merge(parsed, err).map(|()| Some(end)),
+                    None => Ok(None),
+                };
+                if !last && merged.is_ok() {
+                    next = Some(next_window(&mut frames));
+                }
+                merged
+            },
+            || decode_window(bytes, &w, verify_payload_crc, path),
+        );
+        if let (Some(end), Some(p)) = (merged?, progress.as_mut()) {
+            p(end);
+        }
+        pending = Some((parsed, error, end));
+    }
+    if let Some((parsed, err, end)) = pending {
+        merger.merge(parsed, err)?;
+        if let Some(p) = progress.as_mut() {
+            p(end);
+        }
+    }
+    merger.builder.finish().map_err(|error| Nb101Error::Table {
         path: path.to_path_buf(),
         error,
     })
