@@ -42,27 +42,38 @@ impl ModelHash {
 
     /// Parses 32 hex characters (either case) given as bytes.
     pub fn from_hex_bytes(text: &[u8]) -> Option<ModelHash> {
-        if text.len() != 32 {
-            return None;
-        }
+        let text: &[u8; 32] = text.try_into().ok()?;
         let mut out = [0u8; 16];
-        for (i, pair) in text.chunks_exact(2).enumerate() {
-            let hi = hex_val(*pair.first()?)?;
-            let lo = hex_val(*pair.get(1)?)?;
-            *out.get_mut(i)? = (hi << 4) | lo;
+        let mut bad = 0u8;
+        for (o, pair) in out.iter_mut().zip(text.chunks_exact(2)) {
+            let (hi, lo) = (
+                HEX_VALUE[usize::from(pair[0])],
+                HEX_VALUE[usize::from(pair[1])],
+            );
+            // Invalid digits map to 0x10, which no valid digit has: one test at the end.
+            bad |= hi | lo;
+            *o = (hi << 4) | (lo & 0xf);
         }
-        Some(ModelHash(out))
+        (bad & 0x10 == 0).then_some(ModelHash(out))
     }
 }
 
-fn hex_val(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
+/// The value of every hex digit (either case); 0x10 marks a byte that is not one.
+const HEX_VALUE: [u8; 256] = {
+    let mut t = [0x10u8; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
     }
-}
+    let mut i = 0;
+    while i < 6 {
+        t[b'a' as usize + i] = 10 + i as u8;
+        t[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    t
+};
 
 impl fmt::Display for ModelHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

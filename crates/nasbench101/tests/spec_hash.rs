@@ -324,3 +324,21 @@ fn op_names_round_trip() {
     assert_eq!(Op::from_name("input"), None);
     assert_eq!(Op::ALL.map(|o| o.label()), [0, 1, 2]);
 }
+
+proptest::proptest! {
+    /// Hash text parsing agrees with a plain reading: 32 hex digits of either case, nothing else.
+    #[test]
+    fn hash_text_parsing_matches_reference(text in "[0-9a-fA-F]{32}|[0-9a-fA-Fg-zG-Z \\-]{30,34}") {
+        let reference = (text.len() == 32 && text.bytes().all(|c| c.is_ascii_hexdigit()))
+            .then(|| {
+                let bytes: Vec<u8> = (0..16)
+                    .map(|i| u8::from_str_radix(&text[2 * i..2 * i + 2], 16).unwrap())
+                    .collect();
+                ModelHash(bytes.try_into().unwrap())
+            });
+        proptest::prop_assert_eq!(text.parse::<ModelHash>().ok(), reference);
+        if let Some(h) = reference {
+            proptest::prop_assert_eq!(h.to_string(), text.to_ascii_lowercase());
+        }
+    }
+}
