@@ -5,9 +5,9 @@ use crate::hash::ModelHash;
 use crate::record::{decode_fast, PayloadError};
 use crate::spec::{ModelSpec, SpecError};
 use crate::table::{
-    self, pack_model, unpack_adjacency, TableBuilder, TableError, DIR_LEN, DIR_SLOTS, FLAG_F32,
-    FLAG_SYNTHETIC, HEADER_LEN, INDEX_LEN, MAGIC, MAX_BUDGETS, MODEL_LEN, SYNTHETIC_MARKER,
-    VERSION,
+    self, pack_model, unpack_adjacency, PackedModel, TableBuilder, TableError, DIR_LEN, DIR_SLOTS,
+    FLAG_F32, FLAG_SYNTHETIC, HEADER_LEN, INDEX_LEN, MAGIC, MAX_BUDGETS, MODEL_LEN,
+    SYNTHETIC_MARKER, VERSION,
 };
 use crate::tfrecord::{masked_crc, Frame, FrameError, Frames};
 use std::collections::BTreeMap;
@@ -636,6 +636,9 @@ struct Parsed<'a> {
     matrix: std::borrow::Cow<'a, str>,
     ops: std::borrow::Cow<'a, str>,
     values: crate::proto::ApiValues,
+    /// The model's fixed data, packed here (in parallel) unless the previous record names the
+    /// same model, whose packing the merge then already has.
+    packed: Option<PackedModel>,
 }
 
 /// Records parsed in parallel per window; merged into the table in file order.
@@ -644,11 +647,18 @@ const WINDOW: usize = 1 << 15;
 fn parse_one<'a>(
     bytes: &'a [u8],
     frame: &Frame<'a>,
+    previous: Option<&Frame<'a>>,
     verify_payload_crc: bool,
     path: &Path,
     scratch: &mut Vec<u8>,
     proto: &mut Vec<u8>,
 ) -> Result<Parsed<'a>, Nb101Error> {
+    let payload_error = |error| Nb101Error::Payload {
+        path: path.to_path_buf(),
+        record: frame.index,
+        offset: frame.offset,
+        error,
+    };
     if verify_payload_crc {
         let at = frame.offset as usize + 12 + frame.payload.len();
         let stored = le_u32(bytes, at);
@@ -662,12 +672,19 @@ fn parse_one<'a>(
             });
         }
     }
-    let r = decode_fast(frame.payload, scratch, proto).map_err(|error| Nb101Error::Payload {
-        path: path.to_path_buf(),
-        record: frame.index,
-        offset: frame.offset,
-        error,
-    })?;
+    let r = decode_fast(frame.payload, scratch, proto).map_err(payload_error)?;
+    // Repeats of one model are adjacent in the released files: the same leading hash text
+    // means the same model, packed already. A pack error waits for the merge, which reports
+    // it only if this record turns out to add a model.
+    let same_as_previous = previous.is_some_and(|p| {
+        let key = frame.payload.get(..34).filter(|k| k.starts_with(b"[\""));
+        key.is_some() && key == p.payload.get(..34)
+    });
+    let packed = if same_as_previous {
+        None
+    } else {
+        pack_model(r.hash, r.values.trainable_parameters, &r.matrix, &r.ops).ok()
+    };
     Ok(Parsed {
         index: frame.index,
         offset: frame.offset,
@@ -676,6 +693,7 @@ fn parse_one<'a>(
         matrix: r.matrix,
         ops: r.ops,
         values: r.values,
+        packed,
     })
 }
 
@@ -752,13 +770,17 @@ impl Merger<'_> {
             let model = match cached.or_else(|| self.builder.model_number(&p.hash)) {
                 Some(m) => m,
                 None => {
-                    let packed = pack_model(p.hash, v.trainable_parameters, &p.matrix, &p.ops)
-                        .map_err(|error| Nb101Error::Payload {
-                            path: path.to_path_buf(),
-                            record: p.index,
-                            offset: p.offset,
-                            error,
-                        })?;
+                    let packed = match p.packed {
+                        Some(packed) => packed,
+                        // Not packed in parallel (or it failed): pack here for the error.
+                        None => pack_model(p.hash, v.trainable_parameters, &p.matrix, &p.ops)
+                            .map_err(|error| Nb101Error::Payload {
+                                path: path.to_path_buf(),
+                                record: p.index,
+                                offset: p.offset,
+                                error,
+                            })?,
+                    };
                     self.builder.add_model(packed)
                 }
             };
@@ -789,10 +811,14 @@ fn decode_window<'a>(
     use rayon::prelude::*;
     frames
         .par_iter()
+        .enumerate()
         .with_min_len(512)
         .map_init(
             || (Vec::with_capacity(512), Vec::with_capacity(256)),
-            |(scratch, proto), f| parse_one(bytes, f, verify_payload_crc, path, scratch, proto),
+            |(scratch, proto), (i, f)| {
+                let previous = i.checked_sub(1).and_then(|j| frames.get(j));
+                parse_one(bytes, f, previous, verify_payload_crc, path, scratch, proto)
+            },
         )
         .collect()
 }

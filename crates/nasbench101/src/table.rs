@@ -14,6 +14,7 @@
 use crate::hash::ModelHash;
 use crate::op::{Op, INPUT, OUTPUT};
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 pub(crate) const MAGIC: &[u8; 16] = b"NB1S1-NB101STORE";
 pub(crate) const VERSION: u32 = 1;
@@ -146,11 +147,31 @@ pub(crate) fn unpack_adjacency(adj: u32, nv: usize) -> Vec<Vec<u8>> {
     m
 }
 
+/// Hashes a [`ModelHash`] by its first eight bytes: it is an MD5 digest already, so SipHash
+/// would only spend time re-mixing uniformly random bits.
+#[derive(Default)]
+struct DigestHasher(u64);
+
+impl Hasher for DigestHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // `ModelHash` hashes as one 16-byte slice (after a length prefix for arrays in some
+        // std versions): fold everything so any byte feed still works.
+        for chunk in bytes.chunks(8) {
+            let mut b = [0u8; 8];
+            b[..chunk.len()].copy_from_slice(chunk);
+            self.0 = self.0.rotate_left(29) ^ u64::from_le_bytes(b);
+        }
+    }
+}
+
 /// Collects records (any order) and lays them out as a table.
 #[derive(Default)]
 pub struct TableBuilder {
     models: Vec<PackedModel>,
-    by_hash: HashMap<ModelHash, u32>,
+    by_hash: HashMap<ModelHash, u32, BuildHasherDefault<DigestHasher>>,
     /// (model number, epochs, 8 values) in file order.
     records: Vec<(u32, u32, [f64; 8])>,
     synthetic: bool,
