@@ -3,7 +3,7 @@
 # PyTorch eager (benches/pytorch/supernet_step.py) in one go and prints a table.
 #
 #   benches/run_step_bench.sh [--device cpu|cuda] [--threads 2] [--batch 96] [--steps 10]
-#                             [--warmup 3] [--space 3] [--variants parity,shared,fused,frozen|all]
+#                             [--warmup 3] [--space 3] [--variants parity,shared,fused,frozen,channels-last|all]
 #                             [--channels-last  (also time PyTorch with channels-last tensors)]
 #
 # Environment: PYTHON (default .torch/bin/python), BENCH_BIN (a prebuilt step-bench binary, for

@@ -5,7 +5,7 @@
 //! optimised variants.
 //!
 //! `cargo bench -p supernet --bench step -- [--device cpu|cuda] [--threads 2] [--batch 96]
-//!  [--steps 10] [--warmup 3] [--space 3] [--variants parity,shared,fused,frozen,all]`
+//!  [--steps 10] [--warmup 3] [--space 3] [--variants parity,shared,fused,frozen,channels-last,all]`
 //! Prints one `RESULT impl=... median_ms=...` line per variant.
 
 use std::time::Instant;
@@ -36,34 +36,54 @@ struct Variant {
     /// Weights frozen during the architecture step and architecture weights frozen during the
     /// weight step: the gradients the other optimizer would discard are never computed.
     freeze_other: bool,
+    /// Inputs and convolution weights in channels-last (NHWC) strides. tch 0.24 has no
+    /// memory-format argument, but ATen picks its kernels from the strides, which a permute,
+    /// `contiguous`, permute back produces.
+    channels_last: bool,
 }
 
-const VARIANTS: [Variant; 4] = [
+const VARIANTS: [Variant; 5] = [
     Variant {
         name: "parity",
         shared_softmax: false,
         fuse: false,
         freeze_other: false,
+        channels_last: false,
     },
     Variant {
         name: "shared",
         shared_softmax: true,
         fuse: false,
         freeze_other: false,
+        channels_last: false,
     },
     Variant {
         name: "fused",
         shared_softmax: true,
         fuse: true,
         freeze_other: false,
+        channels_last: false,
     },
     Variant {
         name: "frozen",
         shared_softmax: true,
         fuse: true,
         freeze_other: true,
+        channels_last: false,
+    },
+    Variant {
+        name: "channels-last",
+        shared_softmax: true,
+        fuse: true,
+        freeze_other: true,
+        channels_last: true,
     },
 ];
+
+/// The same values with NHWC strides (what `memory_format=torch.channels_last` gives).
+fn to_channels_last(t: &Tensor) -> Tensor {
+    t.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
+}
 
 struct Args {
     device: Device,
@@ -227,6 +247,33 @@ fn run(args: &Args, v: Variant) -> Result<Timing, tch::TchError> {
         Tensor::randn([args.batch, 3, 32, 32], opts),
         Tensor::randn([args.batch, 3, 32, 32], opts),
     );
+    let (xt, xv) = if v.channels_last {
+        let eval = |x: &Tensor| {
+            tch::no_grad(|| net.forward(x, &mut SharedMixing(softmax_mixing(&arch)), false))
+        };
+        let before = eval(&xv);
+        tch::no_grad(|| {
+            for (_, mut w) in vs.variables() {
+                if w.dim() == 4 {
+                    let nhwc = to_channels_last(&w);
+                    w.set_data(&nhwc);
+                }
+            }
+        });
+        let (xt, xv) = (to_channels_last(&xt), to_channels_last(&xv));
+        // Same function, other kernels: report how far the outputs move and that the layout
+        // took (stride 1 along channels).
+        let diff = (eval(&xv) - before).abs().max().double_value(&[]);
+        let nhwc = vs
+            .variables()
+            .values()
+            .filter(|w| w.dim() == 4)
+            .all(|w| w.stride()[1] == 1);
+        eprintln!("channels-last: eval-mode logits max |diff| {diff:.2e}; all conv weights NHWC: {nhwc}");
+        (xt, xv)
+    } else {
+        (xt, xv)
+    };
     let yt = Tensor::randint(10, [args.batch], (Kind::Int64, dev));
     let yv = Tensor::randint(10, [args.batch], (Kind::Int64, dev));
     let forward = |x: &Tensor| {
