@@ -33,7 +33,7 @@ struct ChoiceBlock {
 }
 
 impl ChoiceBlock {
-    fn new(p: &nn::Path, c: i64, partial: Option<i64>, momentum: f64) -> Self {
+    fn new(p: &nn::Path, c: i64, partial: Option<i64>, momentum: f64, channels_last: bool) -> Self {
         let cc = partial.map_or(c, |k| c / k);
         let candidates = vec![
             Candidate::MaxPool,
@@ -43,6 +43,7 @@ impl ChoiceBlock {
                 cc,
                 3,
                 momentum,
+                channels_last,
             ))),
             Candidate::Conv(Box::new(ConvBnRelu::new(
                 &(p / "conv1x1"),
@@ -50,6 +51,7 @@ impl ChoiceBlock {
                 cc,
                 1,
                 momentum,
+                channels_last,
             ))),
         ];
         Self {
@@ -117,23 +119,50 @@ pub(crate) struct CellOptions {
     pub partial: Option<i64>,
     pub momentum: f64,
     pub fuse_projections: bool,
+    pub channels_last: bool,
 }
 
 impl Cell {
     pub fn new(p: &nn::Path, n: usize, cin: i64, c: i64, opt: CellOptions) -> Self {
         let nc = n as i64 * c;
         let projections = if opt.fuse_projections {
-            Projections::Fused(ConvBnRelu::new(&(p / "proj"), cin, 2 * nc, 1, opt.momentum))
+            Projections::Fused(ConvBnRelu::new(
+                &(p / "proj"),
+                cin,
+                2 * nc,
+                1,
+                opt.momentum,
+                opt.channels_last,
+            ))
         } else {
             Projections::Separate {
                 blocks: (1..=n)
-                    .map(|i| ConvBnRelu::new(&(p / format!("proj{i}")), cin, c, 1, opt.momentum))
+                    .map(|i| {
+                        ConvBnRelu::new(
+                            &(p / format!("proj{i}")),
+                            cin,
+                            c,
+                            1,
+                            opt.momentum,
+                            opt.channels_last,
+                        )
+                    })
                     .collect(),
-                output: ConvBnRelu::new(&(p / "proj_out"), cin, nc, 1, opt.momentum),
+                output: ConvBnRelu::new(
+                    &(p / "proj_out"),
+                    cin,
+                    nc,
+                    1,
+                    opt.momentum,
+                    opt.channels_last,
+                ),
             }
         };
         let blocks = (1..=n)
-            .map(|i| ChoiceBlock::new(&(p / format!("block{i}")), c, opt.partial, opt.momentum))
+            .map(|i| {
+                let p = p / format!("block{i}");
+                ChoiceBlock::new(&p, c, opt.partial, opt.momentum, opt.channels_last)
+            })
             .collect();
         Self {
             projections,

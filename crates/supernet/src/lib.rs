@@ -20,4 +20,4 @@ pub use config::SupernetConfig;
 pub use discretize::discretize;
 pub use error::SupernetError;
 pub use network::Supernet;
-pub use ops::channel_shuffle;
+pub use ops::{channel_shuffle, to_channels_last};

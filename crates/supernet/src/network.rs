@@ -7,7 +7,7 @@ use crate::arch::{check_layout, MixingSource};
 use crate::cell::{Cell, CellOptions};
 use crate::config::SupernetConfig;
 use crate::error::SupernetError;
-use crate::ops::{ConvBnRelu, ReluConvBn};
+use crate::ops::{to_channels_last, ConvBnRelu, ReluConvBn};
 use crate::topology::Topology;
 
 /// The NAS-Bench-1Shot1 supernet. Its weights live in the `VarStore` of the path it was built
@@ -22,6 +22,8 @@ pub struct Supernet {
     head: ReluConvBn,
     classifier: nn::Linear,
     device: Device,
+    /// Convolution weights are channels-last; images are brought into that layout on entry.
+    channels_last: bool,
 }
 
 impl Supernet {
@@ -30,11 +32,20 @@ impl Supernet {
         cfg.validate()?;
         let topo = Topology::from_id(cfg.space);
         let n = topo.n as i64;
-        let stem = ConvBnRelu::new(&(path / "stem"), 3, cfg.init_channels, 3, cfg.bn_momentum);
+        let channels_last = cfg.channels_last_on(path.device());
+        let stem = ConvBnRelu::new(
+            &(path / "stem"),
+            3,
+            cfg.init_channels,
+            3,
+            cfg.bn_momentum,
+            channels_last,
+        );
         let opt = CellOptions {
             partial: cfg.partial_channels,
             momentum: cfg.bn_momentum,
             fuse_projections: cfg.fuse_projections,
+            channels_last,
         };
         let mut c = cfg.init_channels;
         let mut cin = cfg.init_channels;
@@ -50,7 +61,7 @@ impl Supernet {
             ));
             cin = n * c;
         }
-        let head = ReluConvBn::new(&(path / "postprocess"), cin, c);
+        let head = ReluConvBn::new(&(path / "postprocess"), cin, c, channels_last);
         let classifier = nn::linear(path / "classifier", c, cfg.num_classes, Default::default());
         Ok(Self {
             cfg: cfg.clone(),
@@ -60,6 +71,7 @@ impl Supernet {
             head,
             classifier,
             device: path.device(),
+            channels_last,
         })
     }
 
@@ -71,6 +83,21 @@ impl Supernet {
     /// The device the weights live on.
     pub fn device(&self) -> Device {
         self.device
+    }
+
+    /// Whether the convolutions run in channels-last layout (see
+    /// [`SupernetConfig::channels_last`]).
+    pub fn is_channels_last(&self) -> bool {
+        self.channels_last
+    }
+
+    /// The images in the layout of the weights (a copy only when they differ).
+    fn layout(&self, x: &Tensor) -> Tensor {
+        if self.channels_last && x.dim() == 4 {
+            to_channels_last(x)
+        } else {
+            x.shallow_clone()
+        }
     }
 
     /// Number of cells.
@@ -85,7 +112,7 @@ impl Supernet {
     /// device, or if the mixing weights do not have the shapes of the space (§2.4); use
     /// [`Supernet::try_forward`] to get those as errors.
     pub fn forward(&self, x: &Tensor, mixing: &mut dyn MixingSource, train: bool) -> Tensor {
-        let mut s = self.stem.forward(x, train);
+        let mut s = self.stem.forward(&self.layout(x), train);
         let p = self.cfg.downsample_padding;
         for (i, (down, cell)) in self.cells.iter().enumerate() {
             if *down {
@@ -129,7 +156,7 @@ impl Supernet {
     }
 
     fn forward_checked(&self, x: &Tensor, mixing: &mut Checked<'_>, train: bool) -> Tensor {
-        let mut s = self.stem.forward(x, train);
+        let mut s = self.stem.forward(&self.layout(x), train);
         let p = self.cfg.downsample_padding;
         for (i, (down, cell)) in self.cells.iter().enumerate() {
             if *down {

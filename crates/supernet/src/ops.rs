@@ -26,6 +26,27 @@ pub(crate) fn bn_config(momentum: f64, affine: bool) -> nn::BatchNormConfig {
     }
 }
 
+/// The same values with channels-last (NHWC) strides, what `memory_format=torch.channels_last`
+/// gives in PyTorch. tch 0.24 has no memory-format argument, but ATen picks its convolution
+/// kernels from the strides, and outputs keep the layout of their inputs.
+pub fn to_channels_last(t: &Tensor) -> Tensor {
+    t.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
+}
+
+/// A bias-free convolution, its weight in channels-last layout when asked.
+fn conv(p: &nn::Path, cin: i64, cout: i64, k: i64, channels_last: bool) -> nn::Conv2D {
+    let mut conv = nn::conv2d(p / "conv", cin, cout, k, conv_config(k));
+    if channels_last {
+        // `set_data` swaps the storage under the variable, so the VarStore (and through it
+        // optimizers and checkpoints) sees the new layout.
+        tch::no_grad(|| {
+            let nhwc = to_channels_last(&conv.ws);
+            conv.ws.set_data(&nhwc);
+        });
+    }
+    conv
+}
+
 fn conv_config(k: i64) -> nn::ConvConfig {
     nn::ConvConfig {
         padding: k / 2,
@@ -35,9 +56,16 @@ fn conv_config(k: i64) -> nn::ConvConfig {
 }
 
 impl ConvBnRelu {
-    pub fn new(p: &nn::Path, cin: i64, cout: i64, k: i64, momentum: f64) -> Self {
+    pub fn new(
+        p: &nn::Path,
+        cin: i64,
+        cout: i64,
+        k: i64,
+        momentum: f64,
+        channels_last: bool,
+    ) -> Self {
         Self {
-            conv: nn::conv2d(p / "conv", cin, cout, k, conv_config(k)),
+            conv: conv(p, cin, cout, k, channels_last),
             bn: nn::batch_norm2d(p / "bn", cout, bn_config(momentum, true)),
         }
     }
@@ -55,9 +83,9 @@ pub(crate) struct ReluConvBn {
 }
 
 impl ReluConvBn {
-    pub fn new(p: &nn::Path, cin: i64, cout: i64) -> Self {
+    pub fn new(p: &nn::Path, cin: i64, cout: i64, channels_last: bool) -> Self {
         Self {
-            conv: nn::conv2d(p / "conv", cin, cout, 1, conv_config(1)),
+            conv: conv(p, cin, cout, 1, channels_last),
             bn: nn::batch_norm2d(p / "bn", cout, bn_config(0.1, false)),
         }
     }

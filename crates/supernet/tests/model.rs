@@ -466,3 +466,72 @@ fn architecture_gradient_is_unchanged_when_weights_are_frozen() {
         .sum();
     assert_eq!(weight_grad, 0.0, "frozen weights received gradient");
 }
+
+#[test]
+fn channels_last_computes_the_same_function_and_gradients() {
+    tch::set_num_threads(1);
+    tch::manual_seed(5);
+    for space in SpaceId::ALL {
+        let base = SupernetConfig {
+            channels_last: Some(false),
+            ..small(space)
+        };
+        let nchw_vs = nn::VarStore::new(Device::Cpu);
+        let nchw = Supernet::new(&nchw_vs.root(), &base).unwrap();
+        let mut nhwc_vs = nn::VarStore::new(Device::Cpu);
+        let nhwc = Supernet::new(
+            &nhwc_vs.root(),
+            &SupernetConfig {
+                channels_last: Some(true),
+                ..base
+            },
+        )
+        .unwrap();
+        assert!(nhwc.is_channels_last() && !nchw.is_channels_last());
+        nhwc_vs.copy(&nchw_vs).unwrap();
+        // The layout took: every conv weight has stride 1 along its input channels, and
+        // loading values (as a checkpoint does) kept it.
+        for (name, w) in nhwc_vs.variables() {
+            if w.dim() == 4 {
+                assert_eq!(w.stride()[1], 1, "{name} is not channels-last");
+            }
+        }
+        let avs = nn::VarStore::new(Device::Cpu);
+        let arch = ArchParams::new(&avs.root(), &SearchSpace::new(space));
+        let x = Tensor::randn([4, 3, 8, 8], (Kind::Float, Device::Cpu));
+        let y = Tensor::from_slice(&[0i64, 3, 7, 9]);
+        for train in [true, false] {
+            let a = nchw.forward(&x, &mut SharedMixing(softmax_mixing(&arch)), train);
+            let b = nhwc.forward(&x, &mut SharedMixing(softmax_mixing(&arch)), train);
+            let diff = f64::try_from((&a - &b).abs().max()).unwrap();
+            assert!(
+                diff < 1e-4,
+                "space {space} train {train}: max logit diff {diff}"
+            );
+        }
+        // Gradients of the weights agree too (by name), so training follows the same path.
+        let grads = |vs: &nn::VarStore, net: &Supernet| {
+            for t in vs.trainable_variables() {
+                t.grad().defined().then(|| t.grad().zero_());
+            }
+            net.forward(&x, &mut SharedMixing(softmax_mixing(&arch)), true)
+                .cross_entropy_for_logits(&y)
+                .backward();
+            vs.variables()
+                .into_iter()
+                .filter(|(_, t)| t.requires_grad())
+                .map(|(n, t)| (n, t.grad().contiguous()))
+                .collect::<std::collections::BTreeMap<_, _>>()
+        };
+        let ga = grads(&nchw_vs, &nchw);
+        let gb = grads(&nhwc_vs, &nhwc);
+        assert_eq!(ga.len(), gb.len());
+        for (name, g) in &ga {
+            let diff = f64::try_from((g - &gb[name]).abs().max()).unwrap();
+            assert!(
+                diff < 1e-4,
+                "space {space}: gradient of {name} differs by {diff}"
+            );
+        }
+    }
+}
