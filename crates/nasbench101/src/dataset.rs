@@ -736,6 +736,13 @@ fn next_window<'a>(frames: &mut Frames<'a>) -> Window<'a> {
     w
 }
 
+/// A decoded window waiting for the merge.
+struct Decoded<'a> {
+    parsed: Vec<Result<Parsed<'a>, Nb101Error>>,
+    error: Option<(u64, u64, FrameError)>,
+    end: u64,
+}
+
 /// The serial stage: adds decoded records to the table in file order.
 struct Merger<'p> {
     builder: TableBuilder,
@@ -842,7 +849,7 @@ pub fn parse_tfrecord(
     let mut frames = Frames::new(bytes, false);
     let mut next = Some(next_window(&mut frames));
     // The decoded window waiting for the merge, with its framing error and end position.
-    let mut pending: Option<(Vec<Result<Parsed<'_>, Nb101Error>>, Option<_>, u64)> = None;
+    let mut pending: Option<Decoded<'_>> = None;
     while let Some(window) = next.take() {
         let last = window.is_last();
         let Window {
@@ -853,7 +860,7 @@ pub fn parse_tfrecord(
         let (merged, parsed) = rayon::join(
             || {
                 let merged = match pending.take() {
-                    Some((parsed, err, end)) => merger.merge(parsed, err).map(|()| Some(end)),
+                    Some(d) => merger.merge(d.parsed, d.error).map(|()| Some(d.end)),
                     None => Ok(None),
                 };
                 if !last && merged.is_ok() {
@@ -866,12 +873,12 @@ pub fn parse_tfrecord(
         if let (Some(end), Some(p)) = (merged?, progress.as_mut()) {
             p(end);
         }
-        pending = Some((parsed, error, end));
+        pending = Some(Decoded { parsed, error, end });
     }
-    if let Some((parsed, err, end)) = pending {
-        merger.merge(parsed, err)?;
+    if let Some(d) = pending {
+        merger.merge(d.parsed, d.error)?;
         if let Some(p) = progress.as_mut() {
-            p(end);
+            p(d.end);
         }
     }
     merger.builder.finish().map_err(|error| Nb101Error::Table {

@@ -48,21 +48,16 @@ fn padded_block(msg: &[u8], k: usize, blocks: usize, block: &mut [u8; 64]) {
     }
 }
 
-/// One MD5 step on every lane: `a = b + rotl(a + fun(b, c, d) + k + m, s)`.
+/// One MD5 step on every lane: `a = b + rotl(a + fun(b, c, d) + km, s)`, where `km` is the
+/// message word plus the step constant.
 #[inline(always)]
-fn step(
-    a: &mut Lanes,
-    b: Lanes,
-    c: Lanes,
-    d: Lanes,
-    m: Lanes,
-    k: u32,
-    s: u32,
-    fun: fn(Lanes, Lanes, Lanes) -> Lanes,
-) {
-    let x = *a + fun(b, c, d) + u32x8::splat(k) + m;
+fn step(a: &mut Lanes, b: Lanes, c: Lanes, d: Lanes, km: Lanes, s: u32, fun: Round) {
+    let x = *a + fun(b, c, d) + km;
+    // Shifts: SSE2 has no vector rotate.
     *a = b + ((x << s) | (x >> (32 - s)));
 }
+
+type Round = fn(Lanes, Lanes, Lanes) -> Lanes;
 
 /// The MD5 compression of one block per lane; `w[i]` holds word `i` of every lane's block.
 fn compress(state: &mut [Lanes; 4], w: &[Lanes; 16]) {
@@ -82,31 +77,119 @@ fn compress(state: &mut [Lanes; 4], w: &[Lanes; 16]) {
     // Rounds unrolled four steps at a time, each rotating the roles of a, b, c, d.
     for r in 0..4 {
         let j = 4 * r;
-        step(&mut a, b, c, d, w[j], K[j], 7, f);
-        step(&mut d, a, b, c, w[j + 1], K[j + 1], 12, f);
-        step(&mut c, d, a, b, w[j + 2], K[j + 2], 17, f);
-        step(&mut b, c, d, a, w[j + 3], K[j + 3], 22, f);
+        step(&mut a, b, c, d, w[j] + u32x8::splat(K[j]), 7, f);
+        step(&mut d, a, b, c, w[j + 1] + u32x8::splat(K[j + 1]), 12, f);
+        step(&mut c, d, a, b, w[j + 2] + u32x8::splat(K[j + 2]), 17, f);
+        step(&mut b, c, d, a, w[j + 3] + u32x8::splat(K[j + 3]), 22, f);
     }
     for r in 0..4 {
         let j = 16 + 4 * r;
-        step(&mut a, b, c, d, w[(5 * j + 1) % 16], K[j], 5, g);
-        step(&mut d, a, b, c, w[(5 * j + 6) % 16], K[j + 1], 9, g);
-        step(&mut c, d, a, b, w[(5 * j + 11) % 16], K[j + 2], 14, g);
-        step(&mut b, c, d, a, w[(5 * j + 16) % 16], K[j + 3], 20, g);
+        step(
+            &mut a,
+            b,
+            c,
+            d,
+            w[(5 * j + 1) % 16] + u32x8::splat(K[j]),
+            5,
+            g,
+        );
+        step(
+            &mut d,
+            a,
+            b,
+            c,
+            w[(5 * j + 6) % 16] + u32x8::splat(K[j + 1]),
+            9,
+            g,
+        );
+        step(
+            &mut c,
+            d,
+            a,
+            b,
+            w[(5 * j + 11) % 16] + u32x8::splat(K[j + 2]),
+            14,
+            g,
+        );
+        step(
+            &mut b,
+            c,
+            d,
+            a,
+            w[(5 * j + 16) % 16] + u32x8::splat(K[j + 3]),
+            20,
+            g,
+        );
     }
     for r in 0..4 {
         let j = 32 + 4 * r;
-        step(&mut a, b, c, d, w[(3 * j + 5) % 16], K[j], 4, h);
-        step(&mut d, a, b, c, w[(3 * j + 8) % 16], K[j + 1], 11, h);
-        step(&mut c, d, a, b, w[(3 * j + 11) % 16], K[j + 2], 16, h);
-        step(&mut b, c, d, a, w[(3 * j + 14) % 16], K[j + 3], 23, h);
+        step(
+            &mut a,
+            b,
+            c,
+            d,
+            w[(3 * j + 5) % 16] + u32x8::splat(K[j]),
+            4,
+            h,
+        );
+        step(
+            &mut d,
+            a,
+            b,
+            c,
+            w[(3 * j + 8) % 16] + u32x8::splat(K[j + 1]),
+            11,
+            h,
+        );
+        step(
+            &mut c,
+            d,
+            a,
+            b,
+            w[(3 * j + 11) % 16] + u32x8::splat(K[j + 2]),
+            16,
+            h,
+        );
+        step(
+            &mut b,
+            c,
+            d,
+            a,
+            w[(3 * j + 14) % 16] + u32x8::splat(K[j + 3]),
+            23,
+            h,
+        );
     }
     for r in 0..4 {
         let j = 48 + 4 * r;
-        step(&mut a, b, c, d, w[(7 * j) % 16], K[j], 6, i);
-        step(&mut d, a, b, c, w[(7 * j + 7) % 16], K[j + 1], 10, i);
-        step(&mut c, d, a, b, w[(7 * j + 14) % 16], K[j + 2], 15, i);
-        step(&mut b, c, d, a, w[(7 * j + 21) % 16], K[j + 3], 21, i);
+        step(&mut a, b, c, d, w[(7 * j) % 16] + u32x8::splat(K[j]), 6, i);
+        step(
+            &mut d,
+            a,
+            b,
+            c,
+            w[(7 * j + 7) % 16] + u32x8::splat(K[j + 1]),
+            10,
+            i,
+        );
+        step(
+            &mut c,
+            d,
+            a,
+            b,
+            w[(7 * j + 14) % 16] + u32x8::splat(K[j + 2]),
+            15,
+            i,
+        );
+        step(
+            &mut b,
+            c,
+            d,
+            a,
+            w[(7 * j + 21) % 16] + u32x8::splat(K[j + 3]),
+            21,
+            i,
+        );
     }
     for (s, x) in state.iter_mut().zip([a, b, c, d]) {
         *s += x;

@@ -250,7 +250,7 @@ fn per_sample_weights_are_checked() {
         .unwrap_err();
     assert!(matches!(err, SupernetError::ArchLayout { .. }), "{err}");
     assert!(MixingWeights::per_sample(&[], 2).is_err());
-    let per = MixingWeights::per_sample(&[one.clone()], 1).unwrap();
+    let per = MixingWeights::per_sample(std::slice::from_ref(&one), 1).unwrap();
     assert!(MixingWeights::per_sample(&[per], 1).is_err());
 }
 
