@@ -240,8 +240,14 @@ pub fn decode_event(payload: &[u8]) -> Result<Event, String> {
                 let (mut tag, mut simple) = (None, None);
                 for (f, w, q) in fields(value)? {
                     match (f, w) {
-                        (1, 2) => tag = Some(String::from_utf8(q.to_vec()).map_err(|e| e.to_string())?),
-                        (2, 5) => simple = Some(f32::from_le_bytes(q.try_into().map_err(|_| "simple_value")?)),
+                        (1, 2) => {
+                            tag = Some(String::from_utf8(q.to_vec()).map_err(|e| e.to_string())?)
+                        }
+                        (2, 5) => {
+                            simple = Some(f32::from_le_bytes(
+                                q.try_into().map_err(|_| "simple_value")?,
+                            ))
+                        }
                         _ => {}
                     }
                 }
@@ -368,7 +374,9 @@ mod tests {
             .unwrap()
             .to_string_lossy()
             .starts_with("events.out.tfevents.1700000000."));
-        assert!(is_event_file_name(&path.file_name().unwrap().to_string_lossy()));
+        assert!(is_event_file_name(
+            &path.file_name().unwrap().to_string_lossy()
+        ));
         w.scalar("train/loss", 0, 2.0, 1_700_000_001.0).unwrap();
         w.flush().unwrap();
         let seen = scalars(&read_events(&std::fs::read(&path).unwrap()).unwrap());
