@@ -4,6 +4,10 @@
 //!
 //! Random state needs no saving: torch's generator, the run's ChaCha generator and the loaders
 //! are reseeded from (seed, epoch) at every epoch start, and checkpoints are taken between epochs.
+//!
+//! Kept checkpoints (`checkpoints/epoch<E>/`, config `keep_checkpoints`) are copies of the
+//! rolling one after chosen epochs, without the optimizer buffers: what the correlation
+//! evaluation reads.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -149,4 +153,44 @@ pub fn load(
     let p = dir.join(OPTIMIZERS);
     let t = Tensor::read_safetensors(&p).map_err(|e| ck_err(&p, e))?;
     Ok(t.into_iter().collect())
+}
+
+/// Loads only the supernet weights (and BatchNorm statistics) of a checkpoint folder.
+pub fn load_weights(dir: &Path, weights: &mut nn::VarStore) -> Result<(), OneShotError> {
+    let p = dir.join(WEIGHTS);
+    if !p.is_file() {
+        return Err(ck_err(&p, "missing (not a checkpoint folder?)"));
+    }
+    weights.load(&p).map_err(|e| ck_err(&p, e))
+}
+
+/// Copies the weights, architecture weights, controller (if any) and `state.json` of the
+/// checkpoint folder `src` to `dst`, replacing it atomically (`dst.tmp/` filled, synced and
+/// renamed). Optimizer buffers are left out: a kept checkpoint is for evaluation, not resume.
+pub fn keep(src: &Path, dst: &Path) -> Result<(), OneShotError> {
+    let tmp = with_suffix(dst, "tmp");
+    if tmp.exists() {
+        fs::remove_dir_all(&tmp).map_err(|e| OneShotError::io(&tmp, e))?;
+    }
+    fs::create_dir_all(&tmp).map_err(|e| OneShotError::io(&tmp, e))?;
+    for name in [WEIGHTS, ARCH, CONTROLLER, STATE] {
+        let from = src.join(name);
+        if name == CONTROLLER && !from.exists() {
+            continue;
+        }
+        let to = tmp.join(name);
+        fs::copy(&from, &to).map_err(|e| OneShotError::io(&from, e))?;
+        fs::File::open(&to)
+            .and_then(|f| f.sync_all())
+            .map_err(|e| OneShotError::io(&to, e))?;
+    }
+    sync_dir(&tmp);
+    if dst.exists() {
+        fs::remove_dir_all(dst).map_err(|e| OneShotError::io(dst, e))?;
+    }
+    fs::rename(&tmp, dst).map_err(|e| OneShotError::io(&tmp, e))?;
+    if let Some(parent) = dst.parent() {
+        sync_dir(parent);
+    }
+    Ok(())
 }

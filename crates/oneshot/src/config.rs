@@ -138,6 +138,93 @@ pub struct FaithfulConfig {
     pub gdas_unrolled_no_momentum: bool,
 }
 
+/// How the correlation evaluation turns a discrete cell into the supernet's mixing weights
+/// (spec §4.3 step 3).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EvalMixing {
+    /// One-hot ops, 0/1 edges and output (the discrete cell; the original's `discrete=True`,
+    /// used there for Random-WS).
+    #[default]
+    OneHot,
+    /// The original's DARTS-family evaluation (`discrete=False, normalize=True`): the one-hot
+    /// op rows go through a softmax (0.576 / 0.212 / 0.212) and the edge and output vectors are
+    /// divided by their sums. Only to replicate the paper's plots.
+    DartsSoftmax,
+}
+
+impl EvalMixing {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::OneHot => "one_hot",
+            Self::DartsSoftmax => "darts_softmax",
+        }
+    }
+}
+
+/// The correlation evaluation (spec §4.3 A): every unique architecture of the space (or a
+/// seeded sample) evaluated with the supernet's weights on CIFAR-10 test images, next to its
+/// NAS-Bench-101 errors. `nb1s1 correlation` takes the same settings as flags.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CorrelationConfig {
+    /// Epochs (0-based, as in `epochs.jsonl`) after which the search evaluates inline and
+    /// writes `correlation/epoch<E>.jsonl`. Needs a NAS-Bench-101 table.
+    pub epochs: Vec<usize>,
+    /// Evaluate a seeded sample of this many unique architectures (0 = all of them).
+    pub sample: usize,
+    /// Seed of the sample.
+    pub seed: u64,
+    /// Evaluate on this many test images, spread evenly over the split (0 = the whole test
+    /// split, as the paper).
+    pub images: usize,
+    /// Images per forward pass and architecture (the original: 128).
+    pub batch_size: usize,
+    /// Architectures per forward pass (0 = automatic: 1 on CPU, where the single-op fast path
+    /// needs fewer operations, 16 on CUDA).
+    pub batch_archs: usize,
+    /// How a cell becomes mixing weights.
+    pub mixing: EvalMixing,
+    /// Replicate the original's row-deletion bug of spaces 1 and 2: node 4's output weight γ[4]
+    /// is always 0 (spec §4.3 step 2). No effect in space 3.
+    pub gamma4_bug: bool,
+}
+
+impl Default for CorrelationConfig {
+    fn default() -> Self {
+        CorrelationConfig {
+            epochs: Vec::new(),
+            sample: 0,
+            seed: 0,
+            images: 0,
+            batch_size: 128,
+            batch_archs: 0,
+            mixing: EvalMixing::OneHot,
+            gamma4_bug: false,
+        }
+    }
+}
+
+/// Live TensorBoard scalars of the search (`<run>/tensorboard/`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TensorboardConfig {
+    /// Write an event file, appended and flushed every epoch.
+    pub enabled: bool,
+    /// Also write the training loss every this many weight steps (`train/step_loss`, step =
+    /// weight step); 0 = per epoch only.
+    pub step_interval: u64,
+}
+
+impl Default for TensorboardConfig {
+    fn default() -> Self {
+        TensorboardConfig {
+            enabled: true,
+            step_interval: 0,
+        }
+    }
+}
+
 /// Everything a search run needs besides data paths and device.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -148,6 +235,10 @@ pub struct SearchConfig {
     pub epochs: usize,
     /// Stop with status `diverged` when the training loss exceeds this (or is not finite).
     pub divergence_loss: f64,
+    /// Epochs (0-based) whose checkpoint is kept in `checkpoints/epoch<E>/` besides the rolling
+    /// `checkpoint/`, for the correlation evaluation (the paper: 5, 15, 25, 35, 45).
+    #[serde(default)]
+    pub keep_checkpoints: Vec<usize>,
     pub data: DataConfig,
     /// The supernet (spec §2), as `supernet::SupernetConfig`; `model.space` follows `space`.
     pub model: SupernetConfig,
@@ -156,6 +247,10 @@ pub struct SearchConfig {
     pub controller: ControllerConfig,
     pub selection: SelectionConfig,
     pub faithful: FaithfulConfig,
+    #[serde(default)]
+    pub correlation: CorrelationConfig,
+    #[serde(default)]
+    pub tensorboard: TensorboardConfig,
 }
 
 impl SearchConfig {
@@ -172,6 +267,7 @@ impl SearchConfig {
                 _ => 100,
             },
             divergence_loss: 1e4,
+            keep_checkpoints: Vec::new(),
             data: DataConfig {
                 train_images: 0,
                 valid_images: 0,
@@ -223,6 +319,8 @@ impl SearchConfig {
                 top_k: 5,
             },
             faithful: FaithfulConfig::default(),
+            correlation: CorrelationConfig::default(),
+            tensorboard: TensorboardConfig::default(),
         }
     }
 
@@ -327,6 +425,9 @@ impl SearchConfig {
         if !(0.0..=1.0).contains(&self.data.cutout_prob) {
             return Err("`data.cutout_prob` must lie in [0, 1]".into());
         }
+        if self.correlation.batch_size == 0 {
+            return Err("`correlation.batch_size` must be at least 1".into());
+        }
         Ok(())
     }
 
@@ -370,6 +471,35 @@ mod tests {
         assert_eq!(cfg.arch.grad_clip, Some(5.0));
         let again = SearchConfig::from_toml(&cfg.to_toml(), "t2", None, None).unwrap();
         assert_eq!(again, cfg);
+    }
+
+    #[test]
+    fn correlation_kept_checkpoints_and_tensorboard_keys_round_trip() {
+        let text = "keep_checkpoints = [5, 15]\n[correlation]\nepochs = [5]\nsample = 100\n\
+                    mixing = \"darts_softmax\"\n[tensorboard]\nstep_interval = 50\n";
+        let cfg = SearchConfig::from_toml(text, "t", Some(OptimizerKind::Darts), Some(3)).unwrap();
+        assert_eq!(cfg.keep_checkpoints, vec![5, 15]);
+        assert_eq!(cfg.correlation.epochs, vec![5]);
+        assert_eq!(cfg.correlation.sample, 100);
+        assert_eq!(cfg.correlation.mixing, EvalMixing::DartsSoftmax);
+        assert_eq!(cfg.correlation.batch_size, 128);
+        assert!(cfg.tensorboard.enabled);
+        assert_eq!(cfg.tensorboard.step_interval, 50);
+        let again = SearchConfig::from_toml(&cfg.to_toml(), "t2", None, None).unwrap();
+        assert_eq!(again, cfg);
+        // A run folder's config.toml from before these keys still loads, with the defaults.
+        let old = SearchConfig::from_toml("optimizer = \"darts\"\nspace = 1\n", "old", None, None)
+            .unwrap();
+        assert!(old.keep_checkpoints.is_empty() && old.correlation.epochs.is_empty());
+        let e = SearchConfig::from_toml(
+            "[correlation]\nsamples = 3\n",
+            "c.toml",
+            Some(OptimizerKind::Darts),
+            Some(1),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("samples"), "{e}");
     }
 
     #[test]

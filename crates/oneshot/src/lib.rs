@@ -1,6 +1,7 @@
 //! One-shot NAS optimizers built from small primitives (architecture-weight transforms, weight
 //! and architecture updates, epoch selection): DARTS, GDAS, PC-DARTS, ENAS and random search with
-//! weight sharing; the search loop with checkpoints and anytime NAS-Bench-101 evaluation.
+//! weight sharing; the search loop with checkpoints, anytime NAS-Bench-101 evaluation and live
+//! TensorBoard scalars; and the correlation evaluation of supernet checkpoints (spec §4.3).
 //!
 //! An optimizer is a [`OneShotOptimizer`]: a [`Relaxation`] (architecture state → mixing
 //! weights), an [`ArchUpdate`] (how the architecture state learns) and a [`Selection`] (the
@@ -11,6 +12,7 @@ pub mod arch_update;
 pub mod checkpoint;
 pub mod config;
 pub mod controller;
+pub mod correlation;
 pub mod error;
 pub mod gumbel;
 pub mod mixing;
@@ -23,9 +25,9 @@ pub mod schedule;
 pub mod search;
 pub mod selection;
 
-pub use anytime::{Nb101Errors, Nb101Oracle};
+pub use anytime::{BudgetErrors, Nb101Errors, Nb101Oracle, Nb101Table};
 pub use arch_update::{ArchStepContext, ArchUpdate};
-pub use config::{OptimizerKind, SearchConfig};
+pub use config::{CorrelationConfig, EvalMixing, OptimizerKind, SearchConfig, TensorboardConfig};
 pub use error::OneShotError;
 pub use mixing::{MixContext, Relaxation};
 pub use model::{OneShotModel, TensorBatch};

@@ -1,5 +1,6 @@
 //! The run folder, a contract with the results store and the report (documented field by field
-//! in docs/oneshot.md): `config.toml`, `run.json`, `status.json`, `epochs.jsonl`, `checkpoint/`.
+//! in docs/oneshot.md): `config.toml`, `run.json`, `status.json`, `epochs.jsonl`, `checkpoint/`,
+//! and optionally `checkpoints/epoch<E>/`, `correlation/epoch<E>.jsonl`, `tensorboard/`.
 //! Every file is replaced atomically (temp file in the same folder, fsync, rename); `epochs.jsonl`
 //! is only appended with whole fsynced lines, so a kill never leaves a torn record.
 
@@ -107,6 +108,14 @@ impl RunDir {
     pub fn checkpoint_dir(&self) -> PathBuf {
         self.root.join("checkpoint")
     }
+    /// `checkpoints/epoch<E>/`: the checkpoint kept after epoch `epoch` (0-based).
+    pub fn kept_checkpoint_dir(&self, epoch: usize) -> PathBuf {
+        kept_checkpoint_dir(&self.root, epoch)
+    }
+    /// `tensorboard/`: live event files.
+    pub fn tensorboard_dir(&self) -> PathBuf {
+        self.root.join("tensorboard")
+    }
 
     pub fn write_json<T: Serialize>(&self, name: &str, value: &T) -> Result<(), OneShotError> {
         let text = serde_json::to_string_pretty(value).map_err(|e| OneShotError::RunDir {
@@ -172,6 +181,11 @@ impl RunDir {
         atomic_write(&path, out.as_bytes())?;
         Ok(kept)
     }
+}
+
+/// `<run>/checkpoints/epoch<E>/`.
+pub fn kept_checkpoint_dir(run: &Path, epoch: usize) -> PathBuf {
+    run.join("checkpoints").join(format!("epoch{epoch}"))
 }
 
 /// Seconds since the Unix epoch (0 if the clock is before it).

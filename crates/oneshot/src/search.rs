@@ -1,6 +1,7 @@
 //! The search run: per epoch, train weights (and architecture) on minibatches, select an
 //! architecture, evaluate it anytime against NAS-Bench-101, append a record to `epochs.jsonl`
-//! and checkpoint. Every generator is reseeded from (seed, epoch) at the start of an epoch, so a
+//! and its scalars to the live TensorBoard file, optionally run the correlation evaluation, and
+//! checkpoint (keeping chosen epochs' checkpoints). Every generator is reseeded from (seed, epoch) at the start of an epoch, so a
 //! run resumed from a checkpoint continues bit-identically on CPU.
 
 use std::path::Path;
@@ -17,6 +18,7 @@ use crate::anytime::{regret, Nb101Oracle};
 use crate::arch_update::ArchStepContext;
 use crate::checkpoint::{self, CheckpointParts, CheckpointState};
 use crate::config::{OptimizerKind, SearchConfig};
+use crate::correlation::Inline;
 use crate::error::OneShotError;
 use crate::mixing::{MixContext, Relaxation};
 use crate::model::{OneShotModel, TensorBatch};
@@ -161,6 +163,54 @@ fn relaxed_error(
     })
 }
 
+/// The run's live TensorBoard event file (`tfevents`), one per process: a resumed run starts
+/// a new file and TensorBoard merges them.
+struct Events {
+    writer: tfevents::EventFile,
+    path: std::path::PathBuf,
+}
+
+impl Events {
+    fn open(dir: &Path) -> Result<Self, OneShotError> {
+        let (writer, path) = tfevents::EventFile::create_in(dir, tfevents::now())
+            .map_err(|e| OneShotError::io(dir, e))?;
+        Ok(Events { writer, path })
+    }
+
+    fn scalar(&mut self, tag: &str, step: i64, value: f64) -> Result<(), OneShotError> {
+        self.writer
+            .scalar(tag, step, value, tfevents::now())
+            .map_err(|e| OneShotError::io(&self.path, e))
+    }
+
+    fn flush(&mut self) -> Result<(), OneShotError> {
+        self.writer
+            .flush()
+            .map_err(|e| OneShotError::io(&self.path, e))
+    }
+}
+
+/// The TensorBoard scalars of one epoch (step = epoch); tags shared with
+/// `nb1s1 results tensorboard` where both have the value.
+pub fn epoch_scalars(rec: &EpochRecord) -> Vec<(&'static str, f64)> {
+    let mean = |v: &[f64]| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
+    [
+        ("train/loss", Some(rec.train_loss)),
+        ("train/accuracy", Some(rec.train_accuracy)),
+        ("train/lr", Some(rec.lr)),
+        ("one_shot/valid_error", Some(rec.one_shot_valid_error)),
+        ("regret/valid", rec.valid_regret),
+        ("regret/test", rec.test_regret),
+        ("nb101/valid_error", mean(&rec.valid_errors)),
+        ("nb101/test_error", mean(&rec.test_errors)),
+        ("time/epoch_seconds", Some(rec.seconds)),
+        ("gdas/tau", rec.tau),
+    ]
+    .into_iter()
+    .filter_map(|(tag, v)| v.map(|v| (tag, v)))
+    .collect()
+}
+
 fn all_finite(ts: &[(String, Tensor)]) -> bool {
     ts.iter()
         .all(|(_, t)| t.isfinite().all().int64_value(&[]) != 0)
@@ -191,6 +241,15 @@ pub fn run_search_with(
     opts: &SearchOptions,
     build: BuildOptimizer<'_>,
 ) -> Result<SearchOutcome, OneShotError> {
+    if !cfg.correlation.epochs.is_empty() && oracle.is_none() {
+        return Err(OneShotError::Config {
+            file: "[correlation]".into(),
+            msg: format!(
+                "`epochs` = {:?} asks for the correlation evaluation, which needs a NAS-Bench-101 table (--nb101)",
+                cfg.correlation.epochs
+            ),
+        });
+    }
     let run = RunDir::create(out)?;
     let existing =
         run.epochs_path().exists() || checkpoint::locate(&run.checkpoint_dir()).is_some();
@@ -312,6 +371,22 @@ fn search_loop(
     }
     let mut records = run.truncate_epochs(state.next_epoch)?;
     *done = state.next_epoch;
+    // A kill between the checkpoint and its kept copy: make the copy now.
+    if let Some(last) = state.next_epoch.checked_sub(1) {
+        let kept = run.kept_checkpoint_dir(last);
+        if cfg.keep_checkpoints.contains(&last) && !kept.join("state.json").is_file() {
+            if let Some(dir) = checkpoint::locate(&ck_dir) {
+                checkpoint::keep(&dir, &kept)?;
+            }
+        }
+    }
+    let mut inline = match oracle {
+        Some(o) if !cfg.correlation.epochs.is_empty() => {
+            Some(Inline::new(&cfg.correlation, cfg.space, &data.test, o))
+        }
+        _ => None,
+    };
+    let mut events: Option<Events> = None;
     let valid_batches: Vec<TensorBatch> = {
         let mut l = Loader::eval(
             plan.valid.clone(),
@@ -344,6 +419,9 @@ fn search_loop(
                 status: RunStatus::Running,
                 records,
             });
+        }
+        if events.is_none() && cfg.tensorboard.enabled {
+            events = Some(Events::open(&run.tensorboard_dir())?);
         }
         let t0 = Instant::now();
         bar.set_prefix(format!(
@@ -447,6 +525,12 @@ fn search_loop(
             clip_explicit(&mut g, w.grad_clip);
             sgd.step_with(&g);
             state.global_step += 1;
+            if let Some(ev) = events.as_mut() {
+                let every = cfg.tensorboard.step_interval;
+                if every > 0 && state.global_step % every == 0 {
+                    ev.scalar("train/step_loss", state.global_step as i64, lv)?;
+                }
+            }
             loss_sum += lv * tb.len as f64;
             correct += c;
             seen += tb.len;
@@ -517,7 +601,18 @@ fn search_loop(
             seconds: t0.elapsed().as_secs_f64(),
         };
         run.append_epoch(&rec)?;
+        if let Some(ev) = events.as_mut() {
+            for (tag, v) in epoch_scalars(&rec) {
+                ev.scalar(tag, epoch as i64, v)?;
+            }
+            ev.flush()?;
+        }
         records.push(rec);
+        // Before the checkpoint: a kill during the evaluation repeats the epoch on resume.
+        if let Some(inline) = inline.as_mut() {
+            bar.set_message(format!("correlation evaluation of epoch {epoch}"));
+            inline.maybe_evaluate(&run.root, &model.net, epoch)?;
+        }
         state.next_epoch = epoch + 1;
         state.arch_loader = arch_loader.state();
         let mut optimizers = sgd.state("sgd.");
@@ -532,6 +627,9 @@ fn search_loop(
                 state: &state,
             },
         )?;
+        if cfg.keep_checkpoints.contains(&epoch) {
+            checkpoint::keep(&ck_dir, &run.kept_checkpoint_dir(epoch))?;
+        }
         *done = epoch + 1;
         run.write_status(&StatusFile {
             status: RunStatus::Running,

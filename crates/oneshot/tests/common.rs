@@ -33,6 +33,32 @@ pub fn random_split(n: usize, seed: u64) -> Split {
     nb1s1_data::bench::synthetic_split(n, seed)
 }
 
+/// `n` images with image-wide structure (a colour per channel and a gradient of random
+/// direction and strength, plus noise) and labels `i % 10`. Unlike pure noise, whose pooled
+/// features are nearly the same for every image, these give image-dependent predictions.
+pub fn structured_split(n: usize, seed: u64) -> Split {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut images = Vec::with_capacity(n * 3072);
+    for _ in 0..n {
+        let (gx, gy): (f32, f32) = (rng.gen_range(-4.0..4.0), rng.gen_range(-4.0..4.0));
+        for _ in 0..3 {
+            let base: f32 = rng.gen_range(30.0..220.0);
+            for y in 0..32 {
+                for x in 0..32 {
+                    let v = base
+                        + gx * (x as f32 - 16.0)
+                        + gy * (y as f32 - 16.0)
+                        + rng.gen_range(-20.0..20.0);
+                    images.push(v.clamp(0.0, 255.0) as u8);
+                }
+            }
+        }
+    }
+    let labels = (0..n).map(|i| (i % 10) as u8).collect();
+    Split { images, labels }
+}
+
 pub fn synthetic_data(n_train: usize, n_test: usize) -> SearchData {
     SearchData {
         train: Arc::new(random_split(n_train, 1)),

@@ -25,6 +25,17 @@ fn shipped_configs_load_and_validate() {
         if cfg.optimizer == OptimizerKind::PcDarts {
             assert_eq!(cfg.model.partial_channels, Some(4), "{}", f.display());
         }
+        // The paper's runs keep the checkpoints its correlation study evaluates (spec §4.3).
+        let in_root = f.parent().is_some_and(|p| p.ends_with("configs"));
+        if in_root && stem != "demo" {
+            assert_eq!(
+                cfg.keep_checkpoints,
+                vec![5, 15, 25, 35, 45],
+                "{}",
+                f.display()
+            );
+            assert!(cfg.keep_checkpoints.iter().all(|&e| e < cfg.epochs));
+        }
     }
     let second =
         SearchConfig::load(Some(&root.join("darts_second_order.toml")), None, None).unwrap();

@@ -1,5 +1,6 @@
 //! A tiny DARTS search on real CIFAR-10 images (../shared/data) must learn: its one-shot
-//! validation accuracy ends clearly above chance (10 %).
+//! validation accuracy ends clearly above chance (10 %), and the correlation evaluation of its
+//! checkpoint on real test images finds discrete cells that beat chance too.
 
 mod common;
 
@@ -51,5 +52,33 @@ fn tiny_search_on_real_cifar10_beats_chance() {
     assert!(
         last.train_loss < out.records[0].train_loss,
         "training loss did not fall"
+    );
+    // The correlation evaluation of the last checkpoint: 24 cells on 512 real test images.
+    let opts = oneshot::correlation::CorrelateOptions {
+        settings: oneshot::CorrelationConfig {
+            sample: 24,
+            seed: 1,
+            images: 512,
+            batch_archs: 4,
+            ..Default::default()
+        },
+        force: false,
+        device: tch::Device::Cpu,
+        progress: false,
+    };
+    oneshot::correlation::correlate_run(tmp.path(), &data.test, &common::FakeTable, &opts).unwrap();
+    let file = nb1s1_bench::correlation::CorrelationFile::read(
+        &tmp.path()
+            .join("correlation")
+            .join(format!("epoch{}.jsonl", cfg.epochs - 1)),
+    )
+    .unwrap();
+    let errors: Vec<f64> = file.points.iter().map(|p| p.one_shot_error).collect();
+    eprintln!("real CIFAR-10: one-shot errors of 24 discrete cells {errors:?}");
+    assert_eq!(errors.len(), 24);
+    let best = errors.iter().copied().fold(1.0, f64::min);
+    assert!(
+        best < 0.85,
+        "no discrete cell beats chance (0.9) clearly: best one-shot error {best:.3}"
     );
 }

@@ -25,7 +25,8 @@ fn file_bytes(dir: &std::path::Path, name: &str) -> Vec<u8> {
 #[test]
 fn resumed_run_ends_bit_identical_to_uninterrupted_run() {
     let data = synthetic_data(64, 16);
-    let cfg = tiny(OptimizerKind::Darts, 1);
+    let mut cfg = tiny(OptimizerKind::Darts, 1);
+    cfg.keep_checkpoints = vec![1];
     let tmp = tempfile::tempdir().unwrap();
     let (a, b) = (tmp.path().join("straight"), tmp.path().join("resumed"));
     let full = run_search(&cfg, &data, Some(&FakeTable), &a, &cpu_options()).unwrap();
@@ -54,6 +55,12 @@ fn resumed_run_ends_bit_identical_to_uninterrupted_run() {
         file_bytes(&a, "weights.safetensors"),
         file_bytes(&b, "weights.safetensors")
     );
+    // The checkpoint kept after epoch 1 (the last one before the stop) matches too.
+    let kept = |d: &std::path::Path| {
+        std::fs::read(d.join("checkpoints/epoch1/weights.safetensors")).unwrap()
+    };
+    assert_eq!(kept(&a), kept(&b));
+    assert_ne!(kept(&a), file_bytes(&a, "weights.safetensors"));
     let (ra, rb) = (read_records(&a), read_records(&b));
     assert_eq!(ra.len(), 3);
     for (x, y) in ra.iter().zip(&rb) {
