@@ -22,7 +22,8 @@ enum Command {
     Ingest(IngestArgs),
     /// Answer a question as a table, CSV or JSON.
     Query(QueryArgs),
-    /// Write TensorBoard event files from runs' epochs.jsonl (into RUN/tensorboard/).
+    /// Write TensorBoard event files from runs' epochs.jsonl (into RUN/tensorboard/); runs whose
+    /// search already wrote live event files are skipped.
     Tensorboard(TensorboardArgs),
 }
 
@@ -127,6 +128,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 .map(|d| d.as_secs_f64())
                 .unwrap_or(0.0);
             for run in &a.runs {
+                // Runs of `nb1s1 search` write their events live; exporting them again would
+                // show every scalar twice.
+                if let Some(live) = nb1s1_bench::tensorboard::live_event_files(run).first() {
+                    eprintln!(
+                        "skipped {}: the search wrote its events live ({})",
+                        run.display(),
+                        live.display()
+                    );
+                    continue;
+                }
                 let path = nb1s1_bench::tensorboard::write_run_events(run, now)?;
                 eprintln!("wrote {}", path.display());
             }

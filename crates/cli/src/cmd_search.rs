@@ -1,16 +1,14 @@
 //! `nb1s1 search`: one one-shot architecture search with anytime NAS-Bench-101 evaluation. All
 //! hyperparameters come from a TOML config over the optimizer's defaults; the run folder gets
-//! the effective config, `run.json`, `status.json`, `epochs.jsonl` and `checkpoint/`
-//! (docs/oneshot.md).
+//! the effective config, `run.json`, `status.json`, `epochs.jsonl`, `checkpoint/` and the live
+//! TensorBoard file `tensorboard/events.out.tfevents.*` (docs/oneshot.md).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
-use nasbench101::{ModelHash, Nb101};
-use oneshot::anytime::{Nb101Errors, Nb101Oracle};
-use oneshot::{run_search, OneShotError, OptimizerKind, SearchConfig, SearchData, SearchOptions};
-use searchspace::{Reference, ReferenceSource, SearchSpace, SpaceId};
+use oneshot::anytime::Nb101Oracle;
+use oneshot::{run_search, Nb101Table, OptimizerKind, SearchConfig, SearchData, SearchOptions};
 
 /// Arguments of `nb1s1 search`.
 #[derive(clap::Args)]
@@ -58,56 +56,8 @@ pub struct Args {
     pub stop_after: Option<usize>,
 }
 
-/// NAS-Bench-101 as the search sees it: the three repeats at 108 epochs, and the space's
-/// regret reference computed over every unique model of the space in this table.
-struct Table {
-    path: PathBuf,
-    nb: Nb101,
-}
-
-impl Nb101Oracle for Table {
-    fn path(&self) -> String {
-        self.path.display().to_string()
-    }
-    fn is_synthetic(&self) -> bool {
-        self.nb.is_synthetic()
-    }
-    fn query(&self, hash: &ModelHash) -> Result<Option<Nb101Errors>, OneShotError> {
-        let Some(model) = self.nb.model(hash) else {
-            return Ok(None);
-        };
-        let reps = model
-            .repeats(108)
-            .map_err(|e| OneShotError::Nb101(format!("{hash}: {e}")))?;
-        Ok(Some(Nb101Errors {
-            valid: reps
-                .iter()
-                .map(|d| 1.0 - d.final_validation_accuracy)
-                .collect(),
-            test: reps.iter().map(|d| 1.0 - d.final_test_accuracy).collect(),
-        }))
-    }
-    fn reference(&self, space: SpaceId) -> Option<Reference> {
-        let (mut valid, mut test) = (f64::INFINITY, f64::INFINITY);
-        for (hash, _) in SearchSpace::new(space).unique_models() {
-            if let Ok(Some(e)) = self.query(&hash) {
-                valid = e.valid.iter().copied().fold(valid, f64::min);
-                test = e.test.iter().copied().fold(test, f64::min);
-            }
-        }
-        (valid.is_finite() && test.is_finite()).then(|| Reference {
-            source: ReferenceSource::Exhaustive,
-            min_valid_error: valid,
-            min_test_error: test,
-            nb101_file: Some(self.path()),
-            synthetic: Some(self.is_synthetic()),
-            ..Reference::original(space)
-        })
-    }
-}
-
 /// The device asked for; `cuda` without a usable GPU is an error before anything is loaded.
-fn pick_device(name: &str) -> anyhow::Result<tch::Device> {
+pub(crate) fn pick_device(name: &str) -> anyhow::Result<tch::Device> {
     match name {
         "cpu" => Ok(tch::Device::Cpu),
         "auto" => {
@@ -154,7 +104,7 @@ fn load_config(args: &Args) -> anyhow::Result<SearchConfig> {
     Ok(cfg)
 }
 
-fn load_data(dir: &Path) -> anyhow::Result<SearchData> {
+pub(crate) fn load_data(dir: &Path) -> anyhow::Result<SearchData> {
     if !dir.exists() {
         bail!(
             "CIFAR-10 folder {} does not exist: pass --data DIR (official binary layout), set NB1S1_CIFAR10, or run `nb1s1 data` to fetch or import it",
@@ -176,14 +126,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     tch::set_num_threads(args.threads.max(1));
     let data = load_data(&args.data)?;
     let table = match &args.nb101 {
-        Some(p) => {
-            let nb = Nb101::open(p)
-                .with_context(|| format!("opening NAS-Bench-101 file {}", p.display()))?;
-            Some(Table {
-                path: p.clone(),
-                nb,
-            })
-        }
+        Some(p) => Some(Nb101Table::open(p)?),
         None => {
             eprintln!("note: no --nb101 file (or NB1S1_NB101): epochs are recorded without NAS-Bench-101 errors or regrets");
             None

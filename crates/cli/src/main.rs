@@ -2,6 +2,7 @@
 //! (`cmd_*.rs`) with a clap `Args` type and a `run` function; this file only dispatches.
 
 mod cmd_blackbox;
+mod cmd_correlation;
 mod cmd_data;
 mod cmd_demo;
 mod cmd_experiment;
@@ -34,6 +35,8 @@ enum Command {
     Data(cmd_data::Args),
     /// Run a one-shot architecture search with anytime NAS-Bench-101 evaluation.
     Search(cmd_search::Args),
+    /// Correlation of one-shot and NAS-Bench-101 errors over a run's checkpoints (spec §4.3).
+    Correlation(cmd_correlation::Args),
     /// Run experiment files (optimizers x spaces x seeds x hyperparameters).
     Experiment(cmd_experiment::Args),
     /// The results store: ingest run folders, answer queries.
@@ -59,6 +62,7 @@ fn main() -> std::process::ExitCode {
         Command::Blackbox(a) => cmd_blackbox::run(a),
         Command::Data(a) => cmd_data::run(a),
         Command::Search(a) => cmd_search::run(a),
+        Command::Correlation(a) => cmd_correlation::run(a),
         Command::Experiment(a) => cmd_experiment::run(a),
         Command::Results(a) => cmd_results::run(a),
         Command::Report(a) => cmd_report::run(a),
