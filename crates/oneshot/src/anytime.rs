@@ -55,6 +55,9 @@ fn mean(v: &[f64]) -> Option<f64> {
     (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
 }
 
+/// Validation and test errors of the repeats at one budget.
+type Repeats = (Vec<f64>, Vec<f64>);
+
 /// A NAS-Bench-101 file (converted store or official tfrecord) as the search sees it: the three
 /// repeats at 108 epochs through the official API's `get_metrics_from_hash`, all budgets of the
 /// file for the correlation evaluation, and regret references computed over every unique model
@@ -86,7 +89,7 @@ impl Nb101Table {
     }
 
     /// Every repeat at every budget, as 1 − accuracy; `None` for an unknown cell.
-    fn errors(&self, hash: &ModelHash) -> Option<BTreeMap<u32, (Vec<f64>, Vec<f64>)>> {
+    fn errors(&self, hash: &ModelHash) -> Option<BTreeMap<u32, Repeats>> {
         let (_, computed) = self.api.get_metrics_from_hash(hash).ok()?;
         Some(
             computed

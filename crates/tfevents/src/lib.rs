@@ -161,8 +161,11 @@ pub enum DecodeError {
     Protobuf { index: u64, message: String },
 }
 
-/// (field number, wire type, payload) of each field of a protobuf message.
-fn fields(mut b: &[u8]) -> Result<Vec<(u32, u8, &[u8])>, String> {
+/// One field of a protobuf message: field number, wire type, payload bytes.
+type Field<'a> = (u32, u8, &'a [u8]);
+
+/// The fields of a protobuf message, in order.
+fn fields(mut b: &[u8]) -> Result<Vec<Field<'_>>, String> {
     fn read_varint(b: &mut &[u8]) -> Result<u64, String> {
         let (mut v, mut shift) = (0u64, 0u32);
         loop {
