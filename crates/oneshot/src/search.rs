@@ -1,8 +1,9 @@
 //! The search run: per epoch, train weights (and architecture) on minibatches, select an
 //! architecture, evaluate it anytime against NAS-Bench-101, append a record to `epochs.jsonl`
 //! and its scalars to the live TensorBoard file, optionally run the correlation evaluation, and
-//! checkpoint (keeping chosen epochs' checkpoints). Every generator is reseeded from (seed, epoch) at the start of an epoch, so a
-//! run resumed from a checkpoint continues bit-identically on CPU.
+//! checkpoint (keeping chosen epochs' checkpoints). Every generator is reseeded from (seed,
+//! epoch) at the start of an epoch, so a run resumed from a checkpoint continues
+//! bit-identically on CPU.
 
 use std::path::Path;
 use std::sync::Arc;
