@@ -61,6 +61,18 @@ fn sync_dir(path: &Path) {
     }
 }
 
+/// Writes a var store as safetensors. Channels-last weights (and their momentum buffers) are
+/// not contiguous, which safetensors refuses, so every tensor is written as a contiguous copy;
+/// loading copies the values back into the variables, which keep their layout.
+fn save_store(vs: &nn::VarStore, p: &Path) -> Result<(), OneShotError> {
+    let named: Vec<(String, Tensor)> = vs
+        .variables()
+        .into_iter()
+        .map(|(k, t)| (k, t.contiguous()))
+        .collect();
+    Tensor::write_safetensors(&named, p).map_err(|e| ck_err(p, e))
+}
+
 /// Writes `parts` to `dir` (the run's `checkpoint/`), replacing what was there atomically.
 pub fn save(dir: &Path, parts: &CheckpointParts<'_>) -> Result<(), OneShotError> {
     let tmp = with_suffix(dir, "tmp");
@@ -70,19 +82,19 @@ pub fn save(dir: &Path, parts: &CheckpointParts<'_>) -> Result<(), OneShotError>
     }
     fs::create_dir_all(&tmp).map_err(|e| OneShotError::io(&tmp, e))?;
     let p = tmp.join(WEIGHTS);
-    parts.weights.save(&p).map_err(|e| ck_err(&p, e))?;
+    save_store(parts.weights, &p)?;
     let p = tmp.join(ARCH);
-    parts.arch.save(&p).map_err(|e| ck_err(&p, e))?;
+    save_store(parts.arch, &p)?;
     if let Some(c) = parts.controller {
         let p = tmp.join(CONTROLLER);
-        c.save(&p).map_err(|e| ck_err(&p, e))?;
+        save_store(c, &p)?;
     }
     let p = tmp.join(OPTIMIZERS);
     // safetensors cannot store an empty file of tensors meaningfully; keep a marker entry.
     let mut opt = parts
         .optimizers
         .iter()
-        .map(|(k, t)| (k.clone(), t.shallow_clone()))
+        .map(|(k, t)| (k.clone(), t.contiguous()))
         .collect::<Vec<_>>();
     opt.push(("format.version".into(), Tensor::from_slice(&[1i64])));
     Tensor::write_safetensors(&opt, &p).map_err(|e| ck_err(&p, e))?;

@@ -55,8 +55,16 @@ fn loss_under(
     model.loss(batch, mix.as_mut(), true).0
 }
 
+/// Tests here seed torch's global generator and then draw from it; running them in parallel
+/// threads would interleave their draws. Each test holds this lock, so each sees its own seed.
+fn torch_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 #[test]
 fn gradients_reach_every_architecture_weight() {
+    let _torch = torch_lock();
     let batch = random_batch(4, 7);
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     for space in [1u8, 2, 3] {
@@ -93,6 +101,7 @@ fn gradients_reach_every_architecture_weight() {
 
 #[test]
 fn gdas_forward_is_one_hot_per_cell_with_independent_draws() {
+    let _torch = torch_lock();
     let model = tiny_model(OptimizerKind::Gdas, 3);
     let mut relax = Gumbel::gdas(10.0);
     let mut rng = ChaCha8Rng::seed_from_u64(0);
@@ -145,6 +154,7 @@ fn gdas_forward_is_one_hot_per_cell_with_independent_draws() {
 /// Sets the logits of `model` so that the expected discretization is `arch` (spec §1.4 C).
 #[test]
 fn argmax_discretizes_to_the_intended_cell() {
+    let _torch = torch_lock();
     let model = tiny_model(OptimizerKind::Darts, 3);
     let target = Architecture {
         space: SpaceId::Three,
@@ -265,6 +275,7 @@ impl Tiny {
 
 #[test]
 fn second_order_hypergradient_matches_numerical_derivative() {
+    let _torch = torch_lock();
     let t = Tiny::new();
     let (eta, wd) = (0.5, 3e-4);
     let step = VirtualStep {
@@ -318,6 +329,7 @@ fn second_order_hypergradient_matches_numerical_derivative() {
 
 #[test]
 fn second_order_step_runs_on_the_supernet() {
+    let _torch = torch_lock();
     let model = tiny_model(OptimizerKind::Darts, 1);
     let (train, valid) = (random_batch(8, 21), random_batch(8, 22));
     let sgd = Sgd::new(model.weight_params(), 0.1, 0.9, 3e-4);
@@ -352,6 +364,7 @@ fn second_order_step_runs_on_the_supernet() {
 
 #[test]
 fn controller_samples_valid_cells_and_reinforce_moves_probability() {
+    let _torch = torch_lock();
     tch::set_num_threads(2);
     for id in SpaceId::ALL {
         let space = SearchSpace::new(id);

@@ -87,8 +87,7 @@ impl SupernetConfig {
 
     /// Whether a network on `device` uses the channels-last layout.
     pub fn channels_last_on(&self, device: tch::Device) -> bool {
-        let _ = device;
-        self.channels_last.unwrap_or(false)
+        self.channels_last.unwrap_or(device == tch::Device::Cpu)
     }
 
     /// Checks that the network can be built with these values.
