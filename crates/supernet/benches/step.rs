@@ -180,16 +180,7 @@ fn clip_grad_norm(vars: &[Tensor], max: f64) {
 
 /// CPU time of the whole process (all threads), in ms.
 fn process_cpu_ms() -> f64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes into the timespec we own.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
-    if rc != 0 {
-        return f64::NAN;
-    }
-    ts.tv_sec as f64 * 1e3 + ts.tv_nsec as f64 / 1e6
+    nasbench101::bench::process_cpu_s() * 1e3
 }
 
 /// Median of `v` (sorted in place); NaN for an empty slice.
