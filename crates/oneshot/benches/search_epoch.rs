@@ -1,7 +1,8 @@
 //! Images per second of a whole search epoch (weight steps, architecture steps, selection,
 //! one-shot evaluation, checkpoint) next to the data pipeline alone, to show whether loading is
 //! the bottleneck. Sizes: `NB1S1_BENCH_IMAGES` training images per epoch (default 384), the
-//! paper's supernet (C = 16, 9 cells) unless `NB1S1_BENCH_SMALL=1` (C = 8, 3 cells).
+//! paper's supernet (C = 16, 9 cells) unless `NB1S1_BENCH_SMALL=1` (C = 8, 3 cells); device
+//! `NB1S1_BENCH_DEVICE=cpu|cuda` (default cpu; `benches/gpu_check.sh` sets cuda).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -33,8 +34,20 @@ fn config(opt: OptimizerKind, n: usize) -> SearchConfig {
     c
 }
 
+fn device() -> tch::Device {
+    match std::env::var("NB1S1_BENCH_DEVICE").as_deref() {
+        Ok("cuda") => tch::Device::Cuda(0),
+        _ => tch::Device::Cpu,
+    }
+}
+
 fn bench(c: &mut Criterion) {
     tch::set_num_threads(2);
+    let device = device();
+    if device.is_cuda() && (supernet::load_cuda_runtime().is_err() || !tch::Cuda::is_available()) {
+        eprintln!("search_epoch: NB1S1_BENCH_DEVICE=cuda but no CUDA device is visible");
+        std::process::exit(2);
+    }
     let n = images();
     let split = Arc::new(nb1s1_data::bench::synthetic_split(2 * n, 1));
     let data = SearchData {
@@ -42,7 +55,11 @@ fn bench(c: &mut Criterion) {
         test: split.clone(),
         source: "synthetic".into(),
     };
-    let mut g = c.benchmark_group("search_epoch");
+    let mut g = c.benchmark_group(if device.is_cuda() {
+        "search_epoch_cuda"
+    } else {
+        "search_epoch"
+    });
     g.sample_size(10)
         .warm_up_time(Duration::from_secs(1))
         .throughput(Throughput::Elements(n as u64));
@@ -74,7 +91,7 @@ fn bench(c: &mut Criterion) {
                 for _ in 0..iters {
                     let dir = tempfile::tempdir().unwrap();
                     let opts = SearchOptions {
-                        device: tch::Device::Cpu,
+                        device,
                         resume: false,
                         stop_after: None,
                         progress: false,

@@ -111,7 +111,7 @@ fn parse_args() -> Result<Args, String> {
                 a.device = match val.as_str() {
                     "cpu" => Device::Cpu,
                     "cuda" => {
-                        if !load_torch_cuda() || !tch::Cuda::is_available() {
+                        if supernet::load_cuda_runtime().is_err() || !tch::Cuda::is_available() {
                             return Err("--device cuda: CUDA is not available".into());
                         }
                         Device::Cuda(0)
@@ -145,16 +145,6 @@ fn parse_args() -> Result<Args, String> {
         }
     }
     Ok(a)
-}
-
-/// rustc links with --as-needed, so libtorch_cuda is only there when loaded explicitly.
-fn load_torch_cuda() -> bool {
-    let Ok(name) = std::ffi::CString::new("libtorch_cuda.so") else {
-        return false;
-    };
-    // SAFETY: dlopen with a valid NUL-terminated name; the handle is intentionally leaked.
-    let h = unsafe { libc::dlopen(name.as_ptr(), libc::RTLD_NOW | libc::RTLD_GLOBAL) };
-    !h.is_null()
 }
 
 /// Gradient-norm clipping without a device→host copy (unlike `Optimizer::clip_grad_norm`):

@@ -11,6 +11,7 @@ mod discretize;
 mod error;
 mod network;
 mod ops;
+mod runtime;
 mod topology;
 
 pub use arch::{
@@ -21,3 +22,4 @@ pub use discretize::discretize;
 pub use error::SupernetError;
 pub use network::Supernet;
 pub use ops::{channel_shuffle, to_channels_last};
+pub use runtime::load_cuda_runtime;
