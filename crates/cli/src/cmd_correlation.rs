@@ -49,18 +49,11 @@ pub struct Args {
     /// Evaluate again epochs whose correlation file exists.
     #[arg(long)]
     pub force: bool,
-    /// auto (CUDA when available), cpu or cuda.
-    #[arg(long, default_value = "auto")]
-    pub device: String,
-    /// CIFAR-10 in the official binary layout.
-    #[arg(long, env = "NB1S1_CIFAR10", default_value = "data/cifar10")]
-    pub data: PathBuf,
+    #[command(flatten)]
+    pub torch: crate::cmd_search::TorchArgs,
     /// NAS-Bench-101 file; default: the one the run used (`run.json`).
     #[arg(long, env = "NB1S1_NB101")]
     pub nb101: Option<PathBuf>,
-    /// libtorch CPU threads.
-    #[arg(long, default_value_t = 2)]
-    pub threads: i32,
 }
 
 fn parse_mixing(s: &str) -> anyhow::Result<EvalMixing> {
@@ -95,8 +88,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             nb101.display()
         );
     }
-    let device = crate::cmd_search::pick_device(&args.device)?;
-    tch::set_num_threads(args.threads.max(1));
+    let device = args.torch.device()?;
     let table = Nb101Table::open(&nb101)?;
     if oneshot::Nb101Oracle::is_synthetic(&table) {
         eprintln!(
@@ -104,7 +96,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             nb101.display()
         );
     }
-    let data = crate::cmd_search::load_data(&args.data)?;
+    let data = crate::cmd_search::load_data(&args.torch.data)?;
     let settings = CorrelationConfig {
         epochs: args.epochs.clone(),
         sample: args.sample.unwrap_or(0),

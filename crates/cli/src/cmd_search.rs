@@ -26,12 +26,8 @@ pub struct Args {
     /// Run folder.
     #[arg(long)]
     pub out: PathBuf,
-    /// auto (CUDA when available), cpu or cuda.
-    #[arg(long, default_value = "auto")]
-    pub device: String,
-    /// CIFAR-10 in the official binary layout.
-    #[arg(long, env = "NB1S1_CIFAR10", default_value = "data/cifar10")]
-    pub data: PathBuf,
+    #[command(flatten)]
+    pub torch: TorchArgs,
     /// NAS-Bench-101 file (converted store or the official tfrecord); without it the search
     /// runs but records no NB-101 errors or regrets.
     #[arg(long, env = "NB1S1_NB101")]
@@ -48,16 +44,36 @@ pub struct Args {
     /// Measure regret against the paper's hard-coded minima instead of the table's own.
     #[arg(long)]
     pub paper_reference: bool,
-    /// libtorch CPU threads.
-    #[arg(long, default_value_t = 2)]
-    pub threads: i32,
     /// Stop after this many epochs in total (status stays `running`; continue with --resume).
     #[arg(long)]
     pub stop_after: Option<usize>,
 }
 
+/// Where the supernet runs and on which images: shared by `search` and `correlation`.
+#[derive(clap::Args)]
+pub struct TorchArgs {
+    /// auto (CUDA when available), cpu or cuda.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    /// CIFAR-10 in the official binary layout.
+    #[arg(long, env = "NB1S1_CIFAR10", default_value = "data/cifar10")]
+    pub data: PathBuf,
+    /// libtorch CPU threads.
+    #[arg(long, default_value_t = 2)]
+    pub threads: i32,
+}
+
+impl TorchArgs {
+    /// The device (checked before anything is loaded), with libtorch's threads set.
+    pub(crate) fn device(&self) -> anyhow::Result<tch::Device> {
+        let device = pick_device(&self.device)?;
+        tch::set_num_threads(self.threads.max(1));
+        Ok(device)
+    }
+}
+
 /// The device asked for; `cuda` without a usable GPU is an error before anything is loaded.
-pub(crate) fn pick_device(name: &str) -> anyhow::Result<tch::Device> {
+fn pick_device(name: &str) -> anyhow::Result<tch::Device> {
     match name {
         "cpu" => Ok(tch::Device::Cpu),
         "auto" => {
@@ -122,9 +138,8 @@ pub(crate) fn load_data(dir: &Path) -> anyhow::Result<SearchData> {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let cfg = load_config(&args)?;
-    let device = pick_device(&args.device)?;
-    tch::set_num_threads(args.threads.max(1));
-    let data = load_data(&args.data)?;
+    let device = args.torch.device()?;
+    let data = load_data(&args.torch.data)?;
     let table = match &args.nb101 {
         Some(p) => Some(Nb101Table::open(p)?),
         None => {

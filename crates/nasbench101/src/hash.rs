@@ -111,25 +111,16 @@ impl<'de> serde::Deserialize<'de> for ModelHash {
 
 /// Digests the messages `buf[ends[i - 1]..ends[i]]` into `out`.
 fn digest_messages(buf: &[u8], ends: &[usize], out: &mut [[u8; 16]]) {
-    let mut msgs: [&[u8]; 16] = [&[]; 16];
-    if ends.len() > msgs.len() {
-        // More vertices than the official limit: no fixed array; still exact.
-        let msgs: Vec<&[u8]> = split_at_ends(buf, ends).collect();
-        return crate::md5_lanes::digest_many(&msgs, out);
-    }
-    for (m, part) in msgs.iter_mut().zip(split_at_ends(buf, ends)) {
-        *m = part;
-    }
-    crate::md5_lanes::digest_many(&msgs[..ends.len()], out);
-}
-
-fn split_at_ends<'a>(buf: &'a [u8], ends: &'a [usize]) -> impl Iterator<Item = &'a [u8]> + 'a {
+    use crate::md5_lanes::{digest_many, LANES};
     let mut start = 0;
-    ends.iter().map(move |&e| {
-        let part = &buf[start..e];
-        start = e;
-        part
-    })
+    for (ends, out) in ends.chunks(LANES).zip(out.chunks_mut(LANES)) {
+        let mut msgs: [&[u8]; LANES] = [&[]; LANES];
+        for (m, &end) in msgs.iter_mut().zip(ends) {
+            *m = &buf[start..end];
+            start = end;
+        }
+        digest_many(&msgs[..ends.len()], out);
+    }
 }
 
 /// Writes the decimal text of `v` into `buf`, returning the used tail.

@@ -6,7 +6,20 @@ mod common;
 
 use std::sync::Arc;
 
-use oneshot::{run_search, OptimizerKind, SearchData};
+use oneshot::{run_search, OptimizerKind, SearchConfig, SearchData};
+
+/// A tiny space-3 search sized for real images on 2 CPU cores: C = 8, 3 cells, 3 epochs.
+fn real_config(optimizer: OptimizerKind, train_images: usize, valid_images: usize) -> SearchConfig {
+    let mut cfg = common::tiny(optimizer, 3);
+    cfg.epochs = 3;
+    cfg.model.init_channels = 8;
+    cfg.data.train_images = train_images;
+    cfg.data.valid_images = valid_images;
+    cfg.data.batch_size = 32;
+    cfg.data.eval_batch_size = 128;
+    cfg.weights.lr = 0.05;
+    cfg
+}
 
 #[test]
 fn tiny_search_on_real_cifar10_beats_chance() {
@@ -26,14 +39,7 @@ fn tiny_search_on_real_cifar10_beats_chance() {
         test: Arc::new(set.test),
         source: tar.display().to_string(),
     };
-    let mut cfg = common::tiny(OptimizerKind::Darts, 3);
-    cfg.epochs = 3;
-    cfg.model.init_channels = 8;
-    cfg.data.train_images = 1024;
-    cfg.data.valid_images = 512;
-    cfg.data.batch_size = 32;
-    cfg.data.eval_batch_size = 128;
-    cfg.weights.lr = 0.05;
+    let cfg = real_config(OptimizerKind::Darts, 1024, 512);
     let tmp = tempfile::tempdir().unwrap();
     let out = run_search(&cfg, &data, None, tmp.path(), &common::cpu_options()).unwrap();
     let last = out.records.last().unwrap();
@@ -61,14 +67,7 @@ fn tiny_search_on_real_cifar10_beats_chance() {
     assert!(errors.iter().all(|e| (0.0..=1.0).contains(e)));
     // A supernet trained on discrete cells (random search with weight sharing) must rank some
     // discrete cells clearly above chance.
-    let mut rws = common::tiny(OptimizerKind::RandomWs, 3);
-    rws.epochs = 3;
-    rws.model.init_channels = 8;
-    rws.data.train_images = 2048;
-    rws.data.valid_images = 256;
-    rws.data.batch_size = 32;
-    rws.data.eval_batch_size = 128;
-    rws.weights.lr = 0.05;
+    let rws = real_config(OptimizerKind::RandomWs, 2048, 256);
     let tmp2 = tempfile::tempdir().unwrap();
     run_search(&rws, &data, None, tmp2.path(), &common::cpu_options()).unwrap();
     let errors = correlation_errors(tmp2.path(), &data, rws.epochs - 1);
