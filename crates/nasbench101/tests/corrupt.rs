@@ -344,3 +344,52 @@ proptest! {
         let _ = open_bytes(&raw);
     }
 }
+
+/// Files larger than the parser's window of 32,768 records go through the pipeline (window k
+/// merged while k+1 decodes and k+2 is framed): the error reported is still the first bad record
+/// in file order, even when a later window is broken too, and an intact file of that size parses
+/// with every record.
+#[test]
+fn first_error_in_file_order_across_parse_windows() {
+    let clean = sample_file(30_000); // 90,000 records + the marker: three windows.
+    let offsets: Vec<u64> = Frames::new(&clean, true)
+        .map(|f| f.unwrap().offset)
+        .collect();
+    assert!(
+        offsets.len() > 2 * 32_768 + 1000,
+        "{} records",
+        offsets.len()
+    );
+    let db = open_bytes(&clean).unwrap();
+    assert_eq!(db.len(), 30_000);
+    assert_eq!(db.num_datapoints(), 90_000);
+
+    // A flipped payload byte in window 1 and another in window 2: window 1's is reported.
+    let first = 40_000;
+    let mut bytes = clean.clone();
+    bytes[offsets[first] as usize + 30] ^= 0x01;
+    bytes[offsets[80_000] as usize + 30] ^= 0x01;
+    match open_bytes(&bytes).err().unwrap() {
+        Nb101Error::Frame {
+            record,
+            error: FrameError::PayloadCrc { .. },
+            ..
+        } => assert_eq!(record, first as u64),
+        e => panic!("unexpected {e}"),
+    }
+
+    // A broken payload (bad JSON) in window 2 and a truncated end: the payload error comes
+    // first, although the truncation is found by the framing stage, which runs ahead.
+    let second = 70_000;
+    let mut bytes = clean.clone();
+    let at = offsets[second] as usize + 12;
+    bytes[at] = b'{';
+    let fixed = nasbench101::tfrecord::masked_crc(&bytes[at..offsets[second + 1] as usize - 4]);
+    let crc_at = offsets[second + 1] as usize - 4;
+    bytes[crc_at..crc_at + 4].copy_from_slice(&fixed.to_le_bytes());
+    bytes.truncate(bytes.len() - 7);
+    match open_bytes(&bytes).err().unwrap() {
+        Nb101Error::Payload { record, .. } => assert_eq!(record, second as u64),
+        e => panic!("unexpected {e}"),
+    }
+}
