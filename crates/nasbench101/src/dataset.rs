@@ -2,14 +2,13 @@
 //! (parsed into the same layout in memory), and read-only views of its models.
 
 use crate::hash::ModelHash;
-use crate::record::{decode_fast, PayloadError};
+use crate::record::PayloadError;
 use crate::spec::{ModelSpec, SpecError};
 use crate::table::{
-    self, pack_model, unpack_adjacency, PackedModel, TableBuilder, TableError, DIR_LEN, DIR_SLOTS,
-    FLAG_F32, FLAG_SYNTHETIC, HEADER_LEN, INDEX_LEN, MAGIC, MAX_BUDGETS, MODEL_LEN,
-    SYNTHETIC_MARKER, VERSION,
+    self, unpack_adjacency, TableError, DIR_LEN, DIR_SLOTS, FLAG_F32, FLAG_SYNTHETIC, HEADER_LEN,
+    INDEX_LEN, MAGIC, MAX_BUDGETS, MODEL_LEN, VERSION,
 };
-use crate::tfrecord::{masked_crc, Frame, FrameError, Frames};
+use crate::tfrecord::FrameError;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -242,14 +241,8 @@ impl Nb101 {
         if map.get(..16) == Some(&MAGIC[..]) {
             Nb101::from_store(Backing::Map(map), path, opts.verify_store_data)
         } else {
-            match Nb101::from_tfrecord_bytes(&map, &path, opts, progress) {
-                Err(Nb101Error::Frame {
-                    record: 0,
-                    error: FrameError::LengthCrc { .. } | FrameError::Truncated { .. },
-                    ..
-                }) => Err(Nb101Error::UnknownFormat { path }),
-                other => other,
-            }
+            Nb101::from_tfrecord_bytes(&map, &path, opts, progress)
+                .map_err(|e| unknown_format(e, &path))
         }
     }
 
@@ -275,7 +268,7 @@ impl Nb101 {
     fn from_store(data: Backing, path: PathBuf, verify_data: bool) -> Result<Nb101, Nb101Error> {
         let header = parse_header(data.bytes(), &path)?;
         let b = data.bytes();
-        let meta = b.get(header.models_off..header.data_off).unwrap_or(&[]);
+        let meta = b.get(header.models_off..).unwrap_or(&[]);
         if crc32c::crc32c(meta) != header.meta_crc {
             return Err(Nb101Error::Store {
                 path,
@@ -299,7 +292,10 @@ impl Nb101 {
 
     /// Checks the CRC of the data section (the header and metadata are checked at open).
     pub fn verify(&self) -> Result<(), Nb101Error> {
-        let data = self.bytes().get(self.header.data_off..).unwrap_or(&[]);
+        let data = self
+            .bytes()
+            .get(self.header.data_off..self.header.models_off)
+            .unwrap_or(&[]);
         if crc32c::crc32c(data) != self.header.data_crc {
             return Err(Nb101Error::Store {
                 path: self.path.clone(),
@@ -515,24 +511,62 @@ pub fn convert(
     opts: OpenOptions,
     progress: Option<Progress<'_>>,
 ) -> Result<ConvertSummary, Nb101Error> {
-    let db = Nb101::open_with(input, opts, progress)?;
-    if db.source_kind() == SourceKind::Store {
+    let io_in = |error| Nb101Error::Io {
+        path: input.to_path_buf(),
+        error,
+    };
+    let file = std::fs::File::open(input).map_err(io_in)?;
+    let len = file.metadata().map_err(io_in)?.len();
+    let map = if len == 0 {
+        None
+    } else {
+        // SAFETY: read-only mapping, as in `Nb101::open_with`.
+        Some(unsafe { memmap2::Mmap::map(&file) }.map_err(io_in)?)
+    };
+    let bytes: &[u8] = map.as_deref().unwrap_or(&[]);
+    if bytes.get(..16) == Some(&MAGIC[..]) {
         return Err(Nb101Error::AlreadyStore {
             path: input.to_path_buf(),
         });
     }
-    crate::atomic_write(output, db.store_bytes()).map_err(|error| Nb101Error::Io {
+    let io_out = |error| Nb101Error::Io {
         path: output.to_path_buf(),
         error,
-    })?;
+    };
+    let mut tmp = crate::atomic::AtomicFile::create(output).map_err(io_out)?;
+    let sink = crate::sink::FileSink::new(tmp.file_mut());
+    let (_, s) = crate::build::build_store(
+        bytes,
+        input,
+        output,
+        opts.verify_payload_crc,
+        progress,
+        sink,
+    )
+    .map_err(|e| unknown_format(e, input))?;
+    tmp.commit().map_err(io_out)?;
     Ok(ConvertSummary {
-        models: db.len(),
-        runs: db.num_datapoints(),
-        epochs: db.epochs().to_vec(),
-        f32_values: db.values_are_f32(),
-        synthetic: db.is_synthetic(),
-        store_bytes: db.store_bytes().len() as u64,
+        models: s.models,
+        runs: s.runs,
+        epochs: s.epochs,
+        f32_values: s.f32_values,
+        synthetic: s.synthetic,
+        store_bytes: s.store_bytes,
     })
+}
+
+/// A file whose very first record does not frame is not a tfrecord at all.
+fn unknown_format(e: Nb101Error, path: &Path) -> Nb101Error {
+    match e {
+        Nb101Error::Frame {
+            record: 0,
+            error: FrameError::LengthCrc { .. } | FrameError::Truncated { .. },
+            ..
+        } => Nb101Error::UnknownFormat {
+            path: path.to_path_buf(),
+        },
+        other => other,
+    }
 }
 
 fn parse_header(b: &[u8], path: &Path) -> Result<Header, Nb101Error> {
@@ -574,7 +608,11 @@ fn parse_header(b: &[u8], path: &Path) -> Result<Header, Nb101Error> {
     }
     let width: u64 = if flags & FLAG_F32 != 0 { 4 } else { 8 };
     let overflow = || bad(24, "section sizes overflow".into());
-    let models_off = HEADER_LEN as u64;
+    let data_off = HEADER_LEN as u64;
+    let models_off = n_datapoints
+        .checked_mul(8 * width)
+        .and_then(|x| x.checked_add(data_off))
+        .ok_or_else(overflow)?;
     let index_off = n_models
         .checked_mul(MODEL_LEN as u64)
         .and_then(|x| x.checked_add(models_off))
@@ -583,11 +621,7 @@ fn parse_header(b: &[u8], path: &Path) -> Result<Header, Nb101Error> {
         .checked_mul(INDEX_LEN as u64)
         .and_then(|x| x.checked_add(index_off))
         .ok_or_else(overflow)?;
-    let data_off = dir_off.checked_add(DIR_LEN as u64).ok_or_else(overflow)?;
-    let file_len = n_datapoints
-        .checked_mul(8 * width)
-        .and_then(|x| x.checked_add(data_off))
-        .ok_or_else(overflow)?;
+    let file_len = dir_off.checked_add(DIR_LEN as u64).ok_or_else(overflow)?;
     let stated = [
         (80, models_off),
         (88, index_off),
@@ -627,264 +661,27 @@ fn parse_header(b: &[u8], path: &Path) -> Result<Header, Nb101Error> {
     })
 }
 
-/// One record parsed in the parallel stage.
-struct Parsed<'a> {
-    index: u64,
-    offset: u64,
-    hash: ModelHash,
-    epochs: u32,
-    matrix: std::borrow::Cow<'a, str>,
-    ops: std::borrow::Cow<'a, str>,
-    values: crate::proto::ApiValues,
-    /// The model's fixed data, packed here (in parallel) unless the previous record names the
-    /// same model, whose packing the merge then already has.
-    packed: Option<PackedModel>,
-}
-
-/// Records parsed in parallel per window; merged into the table in file order.
-const WINDOW: usize = 1 << 15;
-
-fn parse_one<'a>(
-    bytes: &'a [u8],
-    frame: &Frame<'a>,
-    previous: Option<&Frame<'a>>,
-    verify_payload_crc: bool,
-    path: &Path,
-    scratch: &mut Vec<u8>,
-    proto: &mut Vec<u8>,
-) -> Result<Parsed<'a>, Nb101Error> {
-    let payload_error = |error| Nb101Error::Payload {
-        path: path.to_path_buf(),
-        record: frame.index,
-        offset: frame.offset,
-        error,
-    };
-    if verify_payload_crc {
-        let at = frame.offset as usize + 12 + frame.payload.len();
-        let stored = le_u32(bytes, at);
-        let computed = masked_crc(frame.payload);
-        if stored != computed {
-            return Err(Nb101Error::Frame {
-                path: path.to_path_buf(),
-                record: frame.index,
-                offset: frame.offset,
-                error: FrameError::PayloadCrc { stored, computed },
-            });
-        }
-    }
-    let r = decode_fast(frame.payload, scratch, proto).map_err(payload_error)?;
-    // Repeats of one model are adjacent in the released files: the same leading hash text
-    // means the same model, packed already. A pack error waits for the merge, which reports
-    // it only if this record turns out to add a model.
-    let same_as_previous = previous.is_some_and(|p| {
-        let key = frame.payload.get(..34).filter(|k| k.starts_with(b"[\""));
-        key.is_some() && key == p.payload.get(..34)
-    });
-    let packed = if same_as_previous {
-        None
-    } else {
-        pack_model(r.hash, r.values.trainable_parameters, &r.matrix, &r.ops).ok()
-    };
-    Ok(Parsed {
-        index: frame.index,
-        offset: frame.offset,
-        hash: r.hash,
-        epochs: r.epochs,
-        matrix: r.matrix,
-        ops: r.ops,
-        values: r.values,
-        packed,
-    })
-}
-
-/// A window of frames cut by the serial framing scan, with the framing error that ended it.
-struct Window<'a> {
-    frames: Vec<Frame<'a>>,
-    error: Option<(u64, u64, FrameError)>,
-    /// Byte position after the window (for progress).
-    end: u64,
-}
-
-impl Window<'_> {
-    /// The last window: the file or its framing ended inside it.
-    fn is_last(&self) -> bool {
-        self.error.is_some() || self.frames.len() < WINDOW
-    }
-}
-
-fn next_window<'a>(frames: &mut Frames<'a>) -> Window<'a> {
-    let mut w = Window {
-        frames: Vec::with_capacity(WINDOW),
-        error: None,
-        end: 0,
-    };
-    for f in frames.by_ref() {
-        match f {
-            Ok(fr) => {
-                w.frames.push(fr);
-                if w.frames.len() == WINDOW {
-                    break;
-                }
-            }
-            Err(e) => {
-                w.error = Some(e);
-                break;
-            }
-        }
-    }
-    w.end = Frames::position(frames);
-    w
-}
-
-/// A decoded window waiting for the merge.
-struct Decoded<'a> {
-    parsed: Vec<Result<Parsed<'a>, Nb101Error>>,
-    error: Option<(u64, u64, FrameError)>,
-    end: u64,
-}
-
-/// The serial stage: adds decoded records to the table in file order.
-struct Merger<'p> {
-    builder: TableBuilder,
-    last: Option<(ModelHash, u32)>,
-    path: &'p Path,
-}
-
-impl Merger<'_> {
-    fn merge(
-        &mut self,
-        parsed: Vec<Result<Parsed<'_>, Nb101Error>>,
-        frame_error: Option<(u64, u64, FrameError)>,
-    ) -> Result<(), Nb101Error> {
-        let path = self.path;
-        for p in parsed {
-            let p = p?;
-            if p.hash == SYNTHETIC_MARKER {
-                self.builder.set_synthetic();
-                continue;
-            }
-            let v = &p.values;
-            if v.evaluations < 3 {
-                return Err(Nb101Error::Record {
-                    path: path.to_path_buf(),
-                    record: p.index,
-                    offset: p.offset,
-                    error: TableError::MissingEvaluations(v.evaluations),
-                });
-            }
-            // Records of one model are usually adjacent: skip the map lookup then.
-            let cached = self.last.filter(|(h, _)| *h == p.hash).map(|(_, m)| m);
-            let model = match cached.or_else(|| self.builder.model_number(&p.hash)) {
-                Some(m) => m,
-                None => {
-                    let packed = match p.packed {
-                        Some(packed) => packed,
-                        // Not packed in parallel (or it failed): pack here for the error.
-                        None => pack_model(p.hash, v.trainable_parameters, &p.matrix, &p.ops)
-                            .map_err(|error| Nb101Error::Payload {
-                                path: path.to_path_buf(),
-                                record: p.index,
-                                offset: p.offset,
-                                error,
-                            })?,
-                    };
-                    self.builder.add_model(packed)
-                }
-            };
-            self.last = Some((p.hash, model));
-            let [a, b, c, d] = v.halfway;
-            let [e, f, g, h] = v.final_;
-            self.builder
-                .add_values(model, p.epochs, [a, b, c, d, e, f, g, h]);
-        }
-        match frame_error {
-            Some((record, offset, error)) => Err(Nb101Error::Frame {
-                path: path.to_path_buf(),
-                record,
-                offset,
-                error,
-            }),
-            None => Ok(()),
-        }
-    }
-}
-
-fn decode_window<'a>(
-    bytes: &'a [u8],
-    frames: &[Frame<'a>],
-    verify_payload_crc: bool,
-    path: &Path,
-) -> Vec<Result<Parsed<'a>, Nb101Error>> {
-    use rayon::prelude::*;
-    frames
-        .par_iter()
-        .enumerate()
-        .with_min_len(512)
-        .map_init(
-            || (Vec::with_capacity(512), Vec::with_capacity(256)),
-            |(scratch, proto), (i, f)| {
-                let previous = i.checked_sub(1).and_then(|j| frames.get(j));
-                parse_one(bytes, f, previous, verify_payload_crc, path, scratch, proto)
-            },
-        )
-        .collect()
-}
-
-/// Streams the records of a tfrecord into a table (store layout). A three-stage pipeline over
-/// windows of records: while window k+1 is checked and decoded in parallel, window k is merged
-/// into the table in file order and window k+2 is framed (both serial). The first error
-/// reported is the first bad record in file order.
+/// Parses tfrecord bytes (official format) into store bytes held in memory; `path` names
+/// the file in errors.
 pub fn parse_tfrecord(
     bytes: &[u8],
     path: &Path,
     verify_payload_crc: bool,
-    mut progress: Option<Progress<'_>>,
+    progress: Option<Progress<'_>>,
 ) -> Result<Vec<u8>, Nb101Error> {
-    // Real records are 330-420 bytes; reserving avoids regrowing a large vector.
-    let mut merger = Merger {
-        builder: TableBuilder::with_capacity(bytes.len() / 330 + 16),
-        last: None,
+    // Reserve what the store will take at most (f32 values) so the vector does not regrow;
+    // untouched reserved pages cost nothing.
+    let records = bytes.len() / 330 + 16;
+    let guess = HEADER_LEN + records * (32 + MODEL_LEN + INDEX_LEN) + DIR_LEN;
+    let (table, _) = crate::build::build_store(
+        bytes,
         path,
-    };
-    let mut frames = Frames::new(bytes, false);
-    let mut next = Some(next_window(&mut frames));
-    // The decoded window waiting for the merge, with its framing error and end position.
-    let mut pending: Option<Decoded<'_>> = None;
-    while let Some(window) = next.take() {
-        let last = window.is_last();
-        let Window {
-            frames: w,
-            error,
-            end,
-        } = window;
-        let (merged, parsed) = rayon::join(
-            || {
-                let merged = match pending.take() {
-                    Some(d) => merger.merge(d.parsed, d.error).map(|()| Some(d.end)),
-                    None => Ok(None),
-                };
-                if !last && merged.is_ok() {
-                    next = Some(next_window(&mut frames));
-                }
-                merged
-            },
-            || decode_window(bytes, &w, verify_payload_crc, path),
-        );
-        if let (Some(end), Some(p)) = (merged?, progress.as_mut()) {
-            p(end);
-        }
-        pending = Some(Decoded { parsed, error, end });
-    }
-    if let Some(d) = pending {
-        merger.merge(d.parsed, d.error)?;
-        if let Some(p) = progress.as_mut() {
-            p(d.end);
-        }
-    }
-    merger.builder.finish().map_err(|error| Nb101Error::Table {
-        path: path.to_path_buf(),
-        error,
-    })
+        path,
+        verify_payload_crc,
+        progress,
+        Vec::with_capacity(guess),
+    )?;
+    Ok(table)
 }
 
 /// A read-only view of one model of an [`Nb101`].

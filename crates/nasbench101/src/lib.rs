@@ -31,6 +31,8 @@ mod api;
 mod atomic;
 pub mod audit;
 pub mod bench;
+mod build;
+mod crc;
 mod dataset;
 pub mod generate;
 mod hash;
@@ -40,7 +42,9 @@ pub mod official;
 mod op;
 pub mod proto;
 pub mod record;
+mod sink;
 mod spec;
+mod stream;
 mod table;
 pub mod tfrecord;
 

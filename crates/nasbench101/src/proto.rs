@@ -209,6 +209,13 @@ fn evaluation_values(buf: &[u8], base: usize) -> Result<[f64; 4], ProtoError> {
 
 /// Decodes serialized `ModelMetrics` keeping only what the API uses (fast path of readers).
 pub fn decode_api_values(buf: &[u8]) -> Result<ApiValues, ProtoError> {
+    match fixed_layout_values(buf) {
+        Some(v) => Ok(v),
+        None => general_api_values(buf),
+    }
+}
+
+fn general_api_values(buf: &[u8]) -> Result<ApiValues, ProtoError> {
     let mut c = Cursor {
         buf,
         pos: 0,
@@ -243,6 +250,59 @@ pub fn decode_api_values(buf: &[u8]) -> Result<ApiValues, ProtoError> {
         }
     }
     Ok(out)
+}
+
+/// Bytes of one `evaluation_data` entry in the released layout: key, length 45, then fields
+/// 1-5 as (tag, f64).
+const ENTRY: usize = 2 + 5 * 9;
+
+/// The released files' layout (spec §1.4): three entries with fields 1-5 in order and no
+/// checkpoint path, then `trainable_parameters` and `total_time`. Read at fixed offsets;
+/// `None` for anything else, which the general decoder then handles (with the same result
+/// for this layout).
+fn fixed_layout_values(b: &[u8]) -> Option<ApiValues> {
+    if b.len() < 3 * ENTRY + 2 + 9 {
+        return None;
+    }
+    for e in 0..3 {
+        let s = &b[e * ENTRY..(e + 1) * ENTRY];
+        if s[..3] != [0x0a, 0x2d, 0x09] || s[11] != 0x11 || s[20] != 0x19 || s[29] != 0x21 {
+            return None;
+        }
+        if s[38] != 0x29 {
+            return None;
+        }
+    }
+    let f = |at: usize| -> f64 {
+        let mut x = [0u8; 8];
+        x.copy_from_slice(&b[at..at + 8]);
+        f64::from_le_bytes(x)
+    };
+    // Training time, train, validation and test accuracy are fields 2-5 (offsets 12-39).
+    let entry = |e: usize| [12, 21, 30, 39].map(|o| f(e * ENTRY + o));
+    let mut c = Cursor {
+        buf: &b[3 * ENTRY..],
+        pos: 0,
+        base: 3 * ENTRY,
+    };
+    if c.key().ok()?.0 != 2 || b[3 * ENTRY] != 0x10 {
+        return None;
+    }
+    let params = c.varint().ok()? as i64 as i32;
+    if b.get(3 * ENTRY + c.pos) != Some(&0x19) {
+        return None;
+    }
+    c.pos += 1;
+    c.f64().ok()?;
+    if !c.done() {
+        return None;
+    }
+    Some(ApiValues {
+        halfway: entry(1),
+        final_: entry(2),
+        trainable_parameters: params,
+        evaluations: 3,
+    })
 }
 
 impl ModelMetrics {
@@ -318,4 +378,64 @@ fn put_varint(out: &mut Vec<u8>, mut v: u64) {
         v >>= 7;
     }
     out.push(v as u8);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn metrics(vals: &[f64], params: i32, path: bool) -> ModelMetrics {
+        ModelMetrics {
+            evaluation_data: (0..3)
+                .map(|e| EvaluationData {
+                    current_epoch: vals[5 * e],
+                    training_time: vals[5 * e + 1],
+                    train_accuracy: vals[5 * e + 2],
+                    validation_accuracy: vals[5 * e + 3],
+                    test_accuracy: vals[5 * e + 4],
+                    checkpoint_path: if path { "ckpt".into() } else { String::new() },
+                })
+                .collect(),
+            trainable_parameters: params,
+            total_time: vals[15],
+        }
+    }
+
+    proptest! {
+        /// The fixed-offset reader agrees with the general decoder on the released layout, and
+        /// on any single-byte change of it either agrees or steps aside.
+        #[test]
+        fn fixed_layout_agrees_with_general_decoder(
+            vals in proptest::collection::vec(any::<f64>(), 16),
+            params in any::<i32>(),
+            at in any::<prop::sample::Index>(),
+            byte in any::<u8>(),
+            cut in 0usize..4,
+        ) {
+            let bytes = metrics(&vals, params, false).encode();
+            let fixed = fixed_layout_values(&bytes);
+            prop_assert!(fixed.is_some());
+            if let Some(v) = fixed {
+                prop_assert_eq!(v.halfway.map(f64::to_bits), [vals[6], vals[7], vals[8], vals[9]].map(f64::to_bits));
+                prop_assert_eq!(v.final_.map(f64::to_bits), [vals[11], vals[12], vals[13], vals[14]].map(f64::to_bits));
+                prop_assert_eq!(v.trainable_parameters, params);
+            }
+            let mut bad = bytes.clone();
+            let i = at.index(bad.len());
+            bad[i] = byte;
+            bad.truncate(bad.len() - cut);
+            if let Some(v) = fixed_layout_values(&bad) {
+                let g = general_api_values(&bad).expect("the general decoder accepts the fixed layout");
+                prop_assert_eq!(v.halfway.map(f64::to_bits), g.halfway.map(f64::to_bits));
+                prop_assert_eq!(v.final_.map(f64::to_bits), g.final_.map(f64::to_bits));
+                prop_assert_eq!(v.trainable_parameters, g.trainable_parameters);
+                prop_assert_eq!(v.evaluations, g.evaluations);
+            }
+            // With checkpoint paths the layout differs: the general decoder reads it.
+            let with_path = metrics(&vals, params, true).encode();
+            prop_assert!(fixed_layout_values(&with_path).is_none());
+            prop_assert_eq!(decode_api_values(&with_path).unwrap().trainable_parameters, params);
+        }
+    }
 }

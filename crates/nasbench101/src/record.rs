@@ -406,8 +406,14 @@ fn canonical_fields<'a>(
     // Quotes, backslashes or control characters inside the lines are rejected by the base64
     // decoder; the caller then re-parses generally for the precise error.
     decode_base64(scratch, proto).ok()?;
-    let matrix = std::str::from_utf8(matrix).ok()?;
-    let ops = std::str::from_utf8(ops).ok()?;
+    // SAFETY: the scans above let through only '0'/'1' in the matrix and printable ASCII
+    // other than '"' and '\\' in the ops, so both are valid UTF-8.
+    let (matrix, ops) = unsafe {
+        (
+            std::str::from_utf8_unchecked(matrix),
+            std::str::from_utf8_unchecked(ops),
+        )
+    };
     Some((hash, epochs, Cow::Borrowed(matrix), Cow::Borrowed(ops)))
 }
 

@@ -5,19 +5,24 @@
 //!
 //! | part | size | content |
 //! |---|---|---|
-//! | header | 128 | magic `NB1S1-NB101STORE`, version, flags (bit 0: values are f32, bit 1: synthetic), counts, budgets, section offsets, CRC32C of the metadata sections, of the data section and of the header |
+//! | header | 128 | magic `NB1S1-NB101STORE`, version 2, flags (bit 0: values are f32, bit 1: synthetic), counts, budgets, section offsets, CRC32C of the metadata sections, of the data section and of the header |
+//! | data | 8 values × (4 or 8) × data points | per model, budgets ascending, repeats in file order |
 //! | models | 48 × models | file order: hash, first data point, params, adjacency bits, op codes, vertex count, repeats per budget |
 //! | index | 20 × models | (hash, model number) sorted by hash |
 //! | directory | 4 × 65537 | first index slot per 16-bit hash prefix |
-//! | data | 8 values × (4 or 8) × data points | per model, budgets ascending, repeats in file order |
+//!
+//! The data section comes first so that a convert streams values to disk while it parses
+//! (version 1 had it last).
 
 use crate::hash::ModelHash;
 use crate::op::{Op, INPUT, OUTPUT};
+use crate::sink::{SectionWriter, Sink};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 pub(crate) const MAGIC: &[u8; 16] = b"NB1S1-NB101STORE";
-pub(crate) const VERSION: u32 = 1;
+/// Version 2 puts the data section first, so a convert can write values as it parses.
+pub(crate) const VERSION: u32 = 2;
 pub(crate) const HEADER_LEN: usize = 128;
 pub(crate) const MODEL_LEN: usize = 48;
 pub(crate) const INDEX_LEN: usize = 20;
@@ -66,6 +71,9 @@ pub enum TableError {
     MissingEvaluations(usize),
     #[error("more than {MAX_BUDGETS} distinct epoch budgets")]
     TooManyBudgets,
+    /// Two models with one hash (the streaming builder then falls back to the general one).
+    #[error("model {0} appears twice")]
+    DuplicateHash(ModelHash),
     #[error("more than 255 repeats of model {hash} at {epochs} epochs")]
     TooManyRepeats { hash: ModelHash, epochs: u32 },
 }
@@ -224,32 +232,50 @@ impl TableBuilder {
 
     /// Lays out the table; values are stored as f32 only when every one round-trips exactly.
     pub fn finish(self) -> Result<Vec<u8>, TableError> {
+        let mut out = Vec::new();
+        match self.finish_into(&mut out) {
+            Ok(_) => Ok(out),
+            Err(BuildError::Table(e)) => Err(e),
+            Err(BuildError::Io(e)) => unreachable!("writes into memory do not fail: {e}"),
+        }
+    }
+
+    /// Lays out the table into `sink` (from offset 0).
+    pub(crate) fn finish_into<S: Sink>(self, sink: &mut S) -> Result<StoreSummary, BuildError> {
         let mut budgets: Vec<u32> = self.records.iter().map(|r| r.1).collect();
         budgets.sort_unstable();
         budgets.dedup();
         if budgets.len() > MAX_BUDGETS {
-            return Err(TableError::TooManyBudgets);
+            return Err(TableError::TooManyBudgets.into());
         }
         let nb = budgets.len();
         let slot_of = |e: u32| budgets.binary_search(&e).unwrap_or(0);
         let n = self.models.len();
-        let mut counts = vec![0u8; n * nb];
+        let mut rows: Vec<ModelRow> = self
+            .models
+            .iter()
+            .map(|&packed| ModelRow {
+                packed,
+                first_dp: 0,
+                counts: [0; MAX_BUDGETS],
+            })
+            .collect();
         for &(m, e, _) in &self.records {
-            let c = &mut counts[m as usize * nb + slot_of(e)];
+            let row = &mut rows[m as usize];
+            let c = &mut row.counts[slot_of(e)];
             *c = c.checked_add(1).ok_or(TableError::TooManyRepeats {
-                hash: self.models[m as usize].hash,
+                hash: row.packed.hash,
                 epochs: e,
             })?;
         }
         // First data point of every (model, budget), in model order then budget order.
         let mut cursor = vec![0u64; n * nb];
-        let mut dp_start = vec![0u64; n];
         let mut next = 0u64;
-        for m in 0..n {
-            dp_start[m] = next;
+        for (m, row) in rows.iter_mut().enumerate() {
+            row.first_dp = next;
             for s in 0..nb {
                 cursor[m * nb + s] = next;
-                next += u64::from(counts[m * nb + s]);
+                next += u64::from(row.counts[s]);
             }
         }
         let n_dp = next as usize;
@@ -258,83 +284,168 @@ impl TableBuilder {
                 .all(|&v| f64::from(v as f32).to_bits() == v.to_bits())
         });
         let width = if all_f32 { 4 } else { 8 };
-        let models_off = HEADER_LEN;
-        let index_off = models_off + n * MODEL_LEN;
-        let dir_off = index_off + n * INDEX_LEN;
-        let data_off = dir_off + DIR_LEN;
-        let file_len = data_off + n_dp * 8 * width;
-        let mut out = vec![0u8; file_len];
         // Data, placed by (model, budget) cursors so repeats keep file order.
+        let mut data = vec![0u8; n_dp * 8 * width];
         for &(m, e, values) in &self.records {
             let slot = m as usize * nb + slot_of(e);
             let dp = cursor[slot] as usize;
             cursor[slot] += 1;
-            let at = data_off + dp * 8 * width;
+            let at = dp * 8 * width;
             for (k, v) in values.iter().enumerate() {
                 let p = at + k * width;
                 if all_f32 {
-                    out[p..p + 4].copy_from_slice(&(*v as f32).to_le_bytes());
+                    data[p..p + 4].copy_from_slice(&(*v as f32).to_le_bytes());
                 } else {
-                    out[p..p + 8].copy_from_slice(&v.to_le_bytes());
+                    data[p..p + 8].copy_from_slice(&v.to_le_bytes());
                 }
             }
         }
-        for (i, m) in self.models.iter().enumerate() {
-            let p = models_off + i * MODEL_LEN;
-            let e = &mut out[p..p + MODEL_LEN];
-            e[0..16].copy_from_slice(&m.hash.0);
-            e[16..24].copy_from_slice(&dp_start[i].to_le_bytes());
-            e[24..28].copy_from_slice(&m.params.to_le_bytes());
-            e[28..32].copy_from_slice(&m.adj.to_le_bytes());
-            e[32..36].copy_from_slice(&m.ops.to_le_bytes());
-            e[36] = m.nv;
-            e[37..37 + nb].copy_from_slice(&counts[i * nb..(i + 1) * nb]);
-        }
-        let mut order: Vec<u32> = (0..n as u32).collect();
-        order.sort_unstable_by_key(|&i| self.models[i as usize].hash);
-        for (slot, &i) in order.iter().enumerate() {
-            let p = index_off + slot * INDEX_LEN;
-            out[p..p + 16].copy_from_slice(&self.models[i as usize].hash.0);
-            out[p + 16..p + 20].copy_from_slice(&i.to_le_bytes());
-        }
-        // Directory: dir[p] = number of index entries whose 16-bit prefix is below p.
-        let mut slot = 0usize;
-        for p in 0..DIR_SLOTS {
-            while slot < n {
-                let h = &self.models[order[slot] as usize].hash.0;
-                if (usize::from(h[0]) << 8 | usize::from(h[1])) < p {
-                    slot += 1;
-                } else {
-                    break;
-                }
-            }
-            let at = dir_off + p * 4;
-            out[at..at + 4].copy_from_slice(&(slot as u32).to_le_bytes());
-        }
-        // Header.
-        let h = &mut out[..HEADER_LEN];
-        h[0..16].copy_from_slice(MAGIC);
-        h[16..20].copy_from_slice(&VERSION.to_le_bytes());
-        let flags =
-            if all_f32 { FLAG_F32 } else { 0 } | if self.synthetic { FLAG_SYNTHETIC } else { 0 };
-        h[20..24].copy_from_slice(&flags.to_le_bytes());
-        h[24..32].copy_from_slice(&(n as u64).to_le_bytes());
-        h[32..40].copy_from_slice(&(n_dp as u64).to_le_bytes());
-        h[40..44].copy_from_slice(&(nb as u32).to_le_bytes());
-        for (s, b) in budgets.iter().enumerate() {
-            h[44 + 4 * s..48 + 4 * s].copy_from_slice(&b.to_le_bytes());
-        }
-        h[80..88].copy_from_slice(&(models_off as u64).to_le_bytes());
-        h[88..96].copy_from_slice(&(index_off as u64).to_le_bytes());
-        h[96..104].copy_from_slice(&(dir_off as u64).to_le_bytes());
-        h[104..112].copy_from_slice(&(data_off as u64).to_le_bytes());
-        h[112..120].copy_from_slice(&(file_len as u64).to_le_bytes());
-        let meta_crc = crc32c::crc32c(&out[models_off..data_off]);
-        let data_crc = crc32c::crc32c(&out[data_off..]);
-        out[76..80].copy_from_slice(&meta_crc.to_le_bytes());
-        out[120..124].copy_from_slice(&data_crc.to_le_bytes());
-        let header_crc = crc32c::crc32c(&out[..124]);
-        out[124..128].copy_from_slice(&header_crc.to_le_bytes());
-        Ok(out)
+        sink.write_at(HEADER_LEN as u64, &data)?;
+        let tail = Tail {
+            rows: &rows,
+            budgets: &budgets,
+            n_dp: n_dp as u64,
+            data_crc: crc32c::crc32c(&data),
+            f32_values: all_f32,
+            synthetic: self.synthetic,
+        };
+        write_tail(sink, &tail)
     }
+}
+
+/// Why building a store stopped.
+#[derive(Debug)]
+pub(crate) enum BuildError {
+    Io(std::io::Error),
+    Table(TableError),
+}
+
+impl From<std::io::Error> for BuildError {
+    fn from(e: std::io::Error) -> Self {
+        BuildError::Io(e)
+    }
+}
+
+impl From<TableError> for BuildError {
+    fn from(e: TableError) -> Self {
+        BuildError::Table(e)
+    }
+}
+
+/// What a built store holds.
+#[derive(Clone, Debug)]
+pub(crate) struct StoreSummary {
+    pub models: usize,
+    pub runs: u64,
+    pub epochs: Vec<u32>,
+    pub f32_values: bool,
+    pub synthetic: bool,
+    pub store_bytes: u64,
+}
+
+/// A model's entry of the models section before it is written.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ModelRow {
+    pub packed: PackedModel,
+    pub first_dp: u64,
+    /// Repeats per budget slot.
+    pub counts: [u8; MAX_BUDGETS],
+}
+
+/// Everything after the data section, and the header.
+pub(crate) struct Tail<'a> {
+    pub rows: &'a [ModelRow],
+    /// Ascending; `rows[i].counts` are indexed like it.
+    pub budgets: &'a [u32],
+    pub n_dp: u64,
+    pub data_crc: u32,
+    pub f32_values: bool,
+    pub synthetic: bool,
+}
+
+/// Writes the models, index and directory sections after the data section, then the header.
+/// Refuses two rows with one hash ([`TableError::DuplicateHash`]).
+pub(crate) fn write_tail<S: Sink>(sink: &mut S, t: &Tail<'_>) -> Result<StoreSummary, BuildError> {
+    use rayon::prelude::*;
+    let n = t.rows.len();
+    let nb = t.budgets.len();
+    let width: u64 = if t.f32_values { 4 } else { 8 };
+    let data_off = HEADER_LEN as u64;
+    let models_off = data_off + t.n_dp * 8 * width;
+    // Index keys as big-endian integers: sorting them sorts the hashes' bytes.
+    let mut keys: Vec<(u128, u32)> = t
+        .rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (u128::from_be_bytes(r.packed.hash.0), i as u32))
+        .collect();
+    if !keys.windows(2).all(|w| w[0].0 <= w[1].0) {
+        keys.par_sort_unstable_by_key(|k| k.0);
+    }
+    if let Some(w) = keys.windows(2).find(|w| w[0].0 == w[1].0) {
+        let hash = ModelHash(w[0].0.to_be_bytes());
+        return Err(TableError::DuplicateHash(hash).into());
+    }
+    let mut w = SectionWriter::new(models_off, 1 << 20);
+    for r in t.rows {
+        let mut e = [0u8; MODEL_LEN];
+        let m = &r.packed;
+        e[0..16].copy_from_slice(&m.hash.0);
+        e[16..24].copy_from_slice(&r.first_dp.to_le_bytes());
+        e[24..28].copy_from_slice(&m.params.to_le_bytes());
+        e[28..32].copy_from_slice(&m.adj.to_le_bytes());
+        e[32..36].copy_from_slice(&m.ops.to_le_bytes());
+        e[36] = m.nv;
+        e[37..37 + nb].copy_from_slice(&r.counts[..nb]);
+        w.put(sink, &e)?;
+    }
+    let index_off = w.end();
+    // Directory: dir[p] = number of index entries whose 16-bit prefix is below p.
+    let mut dir = vec![0u32; DIR_SLOTS];
+    for &(key, i) in &keys {
+        let mut e = [0u8; INDEX_LEN];
+        e[..16].copy_from_slice(&key.to_be_bytes());
+        e[16..].copy_from_slice(&i.to_le_bytes());
+        w.put(sink, &e)?;
+        dir[(key >> 112) as usize + 1] += 1;
+    }
+    let dir_off = w.end();
+    let mut total = 0u32;
+    for d in &mut dir {
+        total += *d;
+        *d = total;
+        w.put(sink, &total.to_le_bytes())?;
+    }
+    let (file_len, meta_crc) = w.finish(sink)?;
+    let mut h = [0u8; HEADER_LEN];
+    h[0..16].copy_from_slice(MAGIC);
+    h[16..20].copy_from_slice(&VERSION.to_le_bytes());
+    let flags =
+        if t.f32_values { FLAG_F32 } else { 0 } | if t.synthetic { FLAG_SYNTHETIC } else { 0 };
+    h[20..24].copy_from_slice(&flags.to_le_bytes());
+    h[24..32].copy_from_slice(&(n as u64).to_le_bytes());
+    h[32..40].copy_from_slice(&t.n_dp.to_le_bytes());
+    h[40..44].copy_from_slice(&(nb as u32).to_le_bytes());
+    for (s, b) in t.budgets.iter().enumerate() {
+        h[44 + 4 * s..48 + 4 * s].copy_from_slice(&b.to_le_bytes());
+    }
+    h[76..80].copy_from_slice(&meta_crc.to_le_bytes());
+    h[80..88].copy_from_slice(&models_off.to_le_bytes());
+    h[88..96].copy_from_slice(&index_off.to_le_bytes());
+    h[96..104].copy_from_slice(&dir_off.to_le_bytes());
+    h[104..112].copy_from_slice(&data_off.to_le_bytes());
+    h[112..120].copy_from_slice(&file_len.to_le_bytes());
+    h[120..124].copy_from_slice(&t.data_crc.to_le_bytes());
+    let header_crc = crc32c::crc32c(&h[..124]);
+    h[124..128].copy_from_slice(&header_crc.to_le_bytes());
+    sink.write_at(0, &h)?;
+    sink.set_len(file_len)?;
+    Ok(StoreSummary {
+        models: n,
+        runs: t.n_dp,
+        epochs: t.budgets.to_vec(),
+        f32_values: t.f32_values,
+        synthetic: t.synthetic,
+        store_bytes: file_len,
+    })
 }

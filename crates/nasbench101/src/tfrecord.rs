@@ -42,6 +42,9 @@ pub struct Frames<'a> {
     pos: usize,
     index: u64,
     verify_payload: bool,
+    /// Off when the caller checks length CRCs itself (in parallel); a length that runs past
+    /// the end is still checked here, so a flipped length byte reads as such.
+    verify_length: bool,
     failed: bool,
 }
 
@@ -54,7 +57,17 @@ impl<'a> Frames<'a> {
             pos: 0,
             index: 0,
             verify_payload,
+            verify_length: true,
             failed: false,
+        }
+    }
+
+    /// Frames without checking the length CRC of records that fit in the buffer: the caller
+    /// checks them.
+    pub(crate) fn unchecked_lengths(buf: &'a [u8]) -> Frames<'a> {
+        Frames {
+            verify_length: false,
+            ..Frames::new(buf, false)
         }
     }
 
@@ -74,11 +87,13 @@ impl<'a> Frames<'a> {
         let (len_bytes, crc_bytes) = header.split_at(8);
         let len = u64::from_le_bytes(len_bytes.try_into().unwrap_or([0; 8]));
         let stored = u32::from_le_bytes(crc_bytes.try_into().unwrap_or([0; 4]));
-        let computed = masked_crc(len_bytes);
-        if stored != computed {
-            return Err(FrameError::LengthCrc { stored, computed });
-        }
         let needed = len.saturating_add(16);
+        if self.verify_length || needed > available {
+            let computed = masked_crc(len_bytes);
+            if stored != computed {
+                return Err(FrameError::LengthCrc { stored, computed });
+            }
+        }
         if needed > available {
             return Err(FrameError::Truncated { needed, available });
         }

@@ -285,15 +285,18 @@ fn corrupt_stores_are_refused() {
         .unwrap()
         .to_string()
         .contains("version"));
+    // Section offsets from the header: models at byte 80, data at byte 104.
+    let offset_at = |at: usize| u64::from_le_bytes(good[at..at + 8].try_into().unwrap()) as usize;
+    let (models_off, data_off) = (offset_at(80), offset_at(104));
+    assert!(data_off < models_off && models_off < good.len());
     // Model table byte flipped: caught at open.
     let mut bad = good.clone();
-    bad[128 + 5] ^= 1;
+    bad[models_off + 5] ^= 1;
     let err = try_open(&bad).err().unwrap();
     assert!(err.to_string().contains("metadata checksum"), "{err}");
     // Data byte flipped: caught by verify (and by open with verify_store_data).
     let mut bad = good.clone();
-    let n = bad.len();
-    bad[n - 2] ^= 1;
+    bad[data_off + 2] ^= 1;
     let st = try_open(&bad).unwrap();
     let err = st.verify().err().unwrap();
     assert!(err.to_string().contains("data checksum"), "{err}");

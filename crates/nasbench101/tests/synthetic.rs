@@ -301,3 +301,87 @@ fn convert_writes_a_store_and_refuses_a_store() {
     assert!(err.to_string().contains("already a store"), "{err}");
     assert!(!again.exists());
 }
+
+/// Payloads of a generated file (marker first), for re-framing in other orders.
+fn payloads(models: usize) -> Vec<Vec<u8>> {
+    let cfg = GenerateConfig {
+        models,
+        seed: 11,
+        ..GenerateConfig::default()
+    };
+    let mut bytes = Vec::new();
+    generate(&mut bytes, &cfg, &mut |_| {}).unwrap();
+    Frames::new(&bytes, true)
+        .map(|f| f.unwrap().payload.to_vec())
+        .collect()
+}
+
+fn frame_all(payloads: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for p in payloads {
+        nasbench101::tfrecord::write_record(&mut out, p).unwrap();
+    }
+    out
+}
+
+/// Both ways into a store (in memory, and a convert to a file), each compared value by value
+/// with the record-by-record reference. Returns whether values were stored as f32.
+fn check_both_ways(bytes: &[u8]) -> bool {
+    let (want, order) = reference(bytes);
+    let db =
+        Nb101::from_tfrecord_bytes(bytes, Path::new("mem"), OpenOptions::default(), None).unwrap();
+    let n = compare(&db, &want, &order);
+    assert!(n > 0);
+    let dir = tempfile::tempdir().unwrap();
+    let (input, output) = (dir.path().join("in.tfrecord"), dir.path().join("out.nb101"));
+    std::fs::write(&input, bytes).unwrap();
+    let s = nasbench101::convert(&input, &output, OpenOptions::default(), None).unwrap();
+    let st = Nb101::open(&output).unwrap();
+    st.verify().unwrap();
+    assert_eq!(compare(&st, &want, &order), n);
+    assert_eq!(st.store_bytes(), db.store_bytes());
+    assert_eq!(s.f32_values, db.values_are_f32());
+    assert_eq!(std::fs::metadata(&output).unwrap().len(), s.store_bytes);
+    db.values_are_f32()
+}
+
+/// The streaming builder's cases: the generated order (records of a model adjacent, budgets
+/// ascending); budgets and repeats reversed inside each model (first-seen budget order is
+/// then descending); a model split in two (the general builder takes over); and a value that
+/// is not an f32 after more than one data chunk has been written (values widened in place).
+#[test]
+fn every_record_order_and_value_width_stores_the_same_values() {
+    // 3000 models x 12 runs x 32 bytes: over 1 MiB of f32 values, more than one chunk.
+    let all = payloads(3000);
+    let (marker, records) = all.split_first().unwrap();
+    let mut ordered = vec![marker.clone()];
+    ordered.extend(records.iter().cloned());
+    assert!(check_both_ways(&frame_all(&ordered)));
+
+    let mut reversed = vec![marker.clone()];
+    for model in records.chunks(12) {
+        reversed.extend(model.iter().rev().cloned());
+    }
+    assert!(check_both_ways(&frame_all(&reversed)));
+
+    // The first model's first run moved to the end: its hash comes back later.
+    let mut split = ordered.clone();
+    let first = split.remove(1);
+    split.push(first);
+    assert!(check_both_ways(&frame_all(&split)));
+
+    // The last record's halfway training time becomes 1/3 (not an f32).
+    let mut wide = ordered.clone();
+    let last = wide.pop().unwrap();
+    let rec = decode_payload(&last).unwrap();
+    let mut metrics = rec.metrics.clone();
+    metrics.evaluation_data[1].training_time = 1.0 / 3.0;
+    wide.push(nasbench101::record::encode_payload(
+        &rec.hash,
+        rec.epochs,
+        &rec.matrix,
+        &rec.ops,
+        &metrics,
+    ));
+    assert!(!check_both_ways(&frame_all(&wide)));
+}
