@@ -9,7 +9,7 @@
 use crate::crc::masked_crc4;
 use crate::dataset::{Nb101Error, Progress};
 use crate::hash::ModelHash;
-use crate::record::decode_fast;
+use crate::record::{decode_fast, decode_fast_metrics};
 use crate::sink::Sink;
 use crate::stream::StreamTable;
 use crate::table::{
@@ -116,17 +116,46 @@ struct Scratch {
     proto: Vec<u8>,
 }
 
+/// What a record in the released layout shares with the next one when their bytes agree up
+/// to the base64 text (the same model at the same budget: repeats).
+#[derive(Clone, Copy)]
+struct Head {
+    hash: ModelHash,
+    epochs: u32,
+    base64_at: usize,
+}
+
 fn decode_rec(
     frame: &Frame<'_>,
-    previous: Option<&Frame<'_>>,
+    previous: Option<(&Frame<'_>, Head)>,
     path: &Path,
     s: &mut Scratch,
-) -> Result<Rec, Nb101Error> {
+) -> Result<(Rec, Option<Head>), Nb101Error> {
+    let rec = |hash, epochs, v: &crate::proto::ApiValues, model| {
+        let [a, b, c, d] = v.halfway;
+        let [e, f, g, h] = v.final_;
+        Rec {
+            hash,
+            epochs,
+            evaluations: u32::try_from(v.evaluations).unwrap_or(u32::MAX),
+            values: [a, b, c, d, e, f, g, h],
+            model,
+        }
+    };
+    if let Some((p, head)) = previous {
+        let at = head.base64_at;
+        if frame.payload.get(..at) == p.payload.get(..at) {
+            if let Some(v) = decode_fast_metrics(frame.payload, at, &mut s.base64, &mut s.proto) {
+                let r = rec(head.hash, head.epochs, &v, ModelText::SameAsPrevious);
+                return Ok((r, Some(head)));
+            }
+        }
+    }
     let r = decode_fast(frame.payload, &mut s.base64, &mut s.proto)
         .map_err(payload_error(path, frame))?;
     // Repeats of one model are adjacent in the released files: the same leading hash text
     // means the same model, packed already.
-    let same_as_previous = previous.is_some_and(|p| {
+    let same_as_previous = previous.is_some_and(|(p, _)| {
         let key = frame.payload.get(..34).filter(|k| k.starts_with(b"[\""));
         key.is_some() && key == p.payload.get(..34)
     });
@@ -139,15 +168,12 @@ fn decode_rec(
             Err(_) => ModelText::Failed,
         }
     };
-    let [a, b, c, d] = v.halfway;
-    let [e, f, g, h] = v.final_;
-    Ok(Rec {
+    let head = r.base64_at.map(|base64_at| Head {
         hash: r.hash,
         epochs: r.epochs,
-        evaluations: u32::try_from(v.evaluations).unwrap_or(u32::MAX),
-        values: [a, b, c, d, e, f, g, h],
-        model,
-    })
+        base64_at,
+    });
+    Ok((rec(r.hash, r.epochs, v, model), head))
 }
 
 /// Records per task of the parallel stage.
@@ -184,10 +210,15 @@ fn decode_window(
                 let base = c * CHUNK;
                 let bad = check_crcs(bytes, chunk, verify_payload_crc);
                 let upto = bad.as_ref().map_or(chunk.len(), |(k, _)| *k);
+                // The chunk's first record has no decoded predecessor: it is read in full.
+                let mut previous: Option<(&Frame<'_>, Option<Head>)> = None;
                 for (k, (slot, f)) in out.iter_mut().zip(chunk).take(upto).enumerate() {
-                    let previous = (base + k).checked_sub(1).and_then(|j| frames.get(j));
-                    match decode_rec(f, previous, path, s) {
-                        Ok(r) => *slot = r,
+                    let prev = previous.and_then(|(p, h)| h.map(|h| (p, h)));
+                    match decode_rec(f, prev, path, s) {
+                        Ok((r, head)) => {
+                            *slot = r;
+                            previous = Some((f, head));
+                        }
                         Err(e) => return note(base + k, e),
                     }
                 }
@@ -241,7 +272,7 @@ struct StreamMerge<'p, S: Sink> {
     out: &'p Path,
 }
 
-impl<S: Sink> Merge for StreamMerge<'_, S> {
+impl<S: Sink + Send> Merge for StreamMerge<'_, S> {
     fn merge(&mut self, frames: &[Frame<'_>], recs: &[Rec]) -> Result<(), Nb101Error> {
         let path = self.path;
         for (r, f) in recs.iter().zip(frames) {

@@ -544,7 +544,9 @@ pub fn convert(
         sink,
     )
     .map_err(|e| unknown_format(e, input))?;
-    tmp.commit().map_err(io_out)?;
+    // Unmapping the input (page tables of the whole file) overlaps the fsync.
+    let ((), committed) = rayon::join(|| drop(map), || tmp.commit());
+    committed.map_err(io_out)?;
     Ok(ConvertSummary {
         models: s.models,
         runs: s.runs,

@@ -343,6 +343,10 @@ pub struct FastRecord<'a> {
     pub matrix: Cow<'a, str>,
     pub ops: Cow<'a, str>,
     pub values: crate::proto::ApiValues,
+    /// Where the base64 text starts, when the payload has the released layout: a later
+    /// payload with the same bytes up to there has the same fields (see
+    /// [`decode_fast_metrics`]).
+    pub base64_at: Option<usize>,
 }
 
 /// The exact layout of the released files (`json.dumps` style, 76-character base64 lines):
@@ -352,7 +356,7 @@ fn canonical_fields<'a>(
     b: &'a [u8],
     scratch: &mut Vec<u8>,
     proto: &mut Vec<u8>,
-) -> Option<Fields<'a>> {
+) -> Option<(Fields<'a>, usize)> {
     if b.get(..2)? != b"[\"" || b.get(34..37)? != b"\", " {
         return None;
     }
@@ -367,28 +371,49 @@ fn canonical_fields<'a>(
         return None;
     }
     i += 3;
+    // Strings end at the next quote; their bytes are then checked in one vectorizable pass.
     let ms = i;
-    while let Some(b'0' | b'1') = b.get(i) {
-        i += 1;
-    }
+    i += memchr::memchr(b'"', b.get(i..)?)?;
     let matrix = b.get(ms..i)?;
+    if matrix.iter().fold(false, |bad, &c| bad | (c & !1 != b'0')) {
+        return None;
+    }
     if b.get(i..i + 4)? != b"\", \"" {
         return None;
     }
     i += 4;
     let os = i;
-    while let Some(&c) = b.get(i) {
-        match c {
-            b'"' => break,
-            b'\\' | 0..=0x1f | 0x80..=0xff => return None,
-            _ => i += 1,
-        }
-    }
+    i += memchr::memchr(b'"', b.get(i..)?)?;
     let ops = b.get(os..i)?;
+    if ops.iter().fold(false, |bad, &c| {
+        bad | !(0x20..0x80).contains(&c) | (c == b'\\')
+    }) {
+        return None;
+    }
     if b.get(i..i + 4)? != b"\", \"" {
         return None;
     }
     i += 4;
+    canonical_base64(b, i, scratch, proto)?;
+    // SAFETY: the scans above let through only '0'/'1' in the matrix and printable ASCII
+    // other than '"' and '\\' in the ops, so both are valid UTF-8.
+    let (matrix, ops) = unsafe {
+        (
+            std::str::from_utf8_unchecked(matrix),
+            std::str::from_utf8_unchecked(ops),
+        )
+    };
+    Some(((hash, epochs, Cow::Borrowed(matrix), Cow::Borrowed(ops)), i))
+}
+
+/// The base64 string of the released layout, starting at `i` (after its opening quote), up to
+/// the closing `"]`: 76-character lines copied without scanning, then decoded into `proto`.
+fn canonical_base64(
+    b: &[u8],
+    mut i: usize,
+    scratch: &mut Vec<u8>,
+    proto: &mut Vec<u8>,
+) -> Option<()> {
     scratch.clear();
     while b.get(i + 76..i + 78) == Some(b"\\n") {
         scratch.extend_from_slice(b.get(i..i + 76)?);
@@ -405,16 +430,21 @@ fn canonical_fields<'a>(
     }
     // Quotes, backslashes or control characters inside the lines are rejected by the base64
     // decoder; the caller then re-parses generally for the precise error.
-    decode_base64(scratch, proto).ok()?;
-    // SAFETY: the scans above let through only '0'/'1' in the matrix and printable ASCII
-    // other than '"' and '\\' in the ops, so both are valid UTF-8.
-    let (matrix, ops) = unsafe {
-        (
-            std::str::from_utf8_unchecked(matrix),
-            std::str::from_utf8_unchecked(ops),
-        )
-    };
-    Some((hash, epochs, Cow::Borrowed(matrix), Cow::Borrowed(ops)))
+    decode_base64(scratch, proto).ok()
+}
+
+/// The metrics of a payload whose bytes up to `base64_at` equal those of an earlier payload
+/// that [`decode_fast`] read in the released layout (`FastRecord::base64_at`): its fields are
+/// then the earlier record's. `None` if the rest deviates from the layout; [`decode_fast`]
+/// then reads the record (and reports its error).
+pub fn decode_fast_metrics(
+    payload: &[u8],
+    base64_at: usize,
+    scratch: &mut Vec<u8>,
+    proto: &mut Vec<u8>,
+) -> Option<crate::proto::ApiValues> {
+    canonical_base64(payload, base64_at, scratch, proto)?;
+    crate::proto::decode_api_values(proto).ok()
 }
 
 /// Parses the payload's JSON list and decodes only the API's metrics.
@@ -423,9 +453,9 @@ pub fn decode_fast<'a>(
     scratch: &mut Vec<u8>,
     proto: &mut Vec<u8>,
 ) -> Result<FastRecord<'a>, PayloadError> {
-    let (hash, epochs, matrix, ops) = match canonical_fields(payload, scratch, proto) {
-        Some(f) => f,
-        None => decode_fields(payload, scratch, proto)?,
+    let ((hash, epochs, matrix, ops), base64_at) = match canonical_fields(payload, scratch, proto) {
+        Some((f, at)) => (f, Some(at)),
+        None => (decode_fields(payload, scratch, proto)?, None),
     };
     let values = crate::proto::decode_api_values(proto)?;
     Ok(FastRecord {
@@ -434,6 +464,7 @@ pub fn decode_fast<'a>(
         matrix,
         ops,
         values,
+        base64_at,
     })
 }
 

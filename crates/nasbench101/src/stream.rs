@@ -28,7 +28,7 @@ pub(crate) struct StreamTable<S: Sink> {
     synthetic: bool,
 }
 
-impl<S: Sink> StreamTable<S> {
+impl<S: Sink + Send> StreamTable<S> {
     /// A table writing into `sink`, expecting about `models` models.
     pub(crate) fn new(sink: S, models: usize) -> StreamTable<S> {
         StreamTable {

@@ -43,11 +43,32 @@ pub const SYNTHETIC_MARKER: ModelHash = ModelHash([
 
 /// Op code of a vertex in the store: interior ops by label, then input and output.
 pub(crate) fn op_code(name: &str) -> Option<u32> {
+    op_code_bytes(name.as_bytes())
+}
+
+/// [`op_code`] of a name given as bytes (the names are [`INPUT`], [`OUTPUT`] and
+/// [`Op::name`]; the unit test checks they agree).
+fn op_code_bytes(name: &[u8]) -> Option<u32> {
     match name {
-        INPUT => Some(3),
-        OUTPUT => Some(4),
-        _ => Op::from_name(name).map(|o| o.label() as u32),
+        b"input" => Some(3),
+        b"output" => Some(4),
+        b"conv3x3-bn-relu" => Some(Op::Conv3x3.label() as u32),
+        b"conv1x1-bn-relu" => Some(Op::Conv1x1.label() as u32),
+        b"maxpool3x3" => Some(Op::MaxPool3x3.label() as u32),
+        _ => None,
     }
+}
+
+#[cfg(test)]
+#[test]
+fn op_codes_follow_the_op_names() {
+    assert_eq!(op_code(INPUT), Some(3));
+    assert_eq!(op_code(OUTPUT), Some(4));
+    for op in Op::ALL {
+        assert_eq!(op_code(op.name()), Some(op.label() as u32));
+        assert_eq!(op_name(op.label() as u32), op.name());
+    }
+    assert_eq!(op_code("conv3x3"), None);
 }
 
 pub(crate) fn op_name(code: u32) -> &'static str {
@@ -97,7 +118,7 @@ pub(crate) fn pack_model(
 ) -> Result<PackedModel, crate::record::PayloadError> {
     use crate::record::PayloadError;
     let len = matrix_text.len();
-    let n = (len as f64).sqrt().round() as usize;
+    let n = (1..=len).take_while(|k| k * k <= len).last().unwrap_or(0);
     if n == 0 || n * n != len {
         return Err(PayloadError::Matrix("length is not a positive square"));
     }
@@ -123,8 +144,9 @@ pub(crate) fn pack_model(
     }
     let mut ops = 0u32;
     let mut count = 0usize;
-    for (v, name) in ops_text.split(',').enumerate() {
-        let code = op_code(name).ok_or(PayloadError::Ops("unknown op name"))?;
+    // A byte split: op names are short, a memchr call per name costs more than it saves.
+    for (v, name) in ops_text.as_bytes().split(|&c| c == b',').enumerate() {
+        let code = op_code_bytes(name).ok_or(PayloadError::Ops("unknown op name"))?;
         if v < MAX_STORED_VERTICES {
             ops |= code << (3 * v);
         }
@@ -241,7 +263,10 @@ impl TableBuilder {
     }
 
     /// Lays out the table into `sink` (from offset 0).
-    pub(crate) fn finish_into<S: Sink>(self, sink: &mut S) -> Result<StoreSummary, BuildError> {
+    pub(crate) fn finish_into<S: Sink + Send>(
+        self,
+        sink: &mut S,
+    ) -> Result<StoreSummary, BuildError> {
         let mut budgets: Vec<u32> = self.records.iter().map(|r| r.1).collect();
         budgets.sort_unstable();
         budgets.dedup();
@@ -363,58 +388,88 @@ pub(crate) struct Tail<'a> {
     pub synthetic: bool,
 }
 
+/// (hash as a big-endian integer, model number), sorted by hash: a counting sort on the
+/// 16-bit prefix (the directory's buckets), then each small bucket sorted on its own.
+fn sorted_keys(rows: &[ModelRow]) -> Vec<(u128, u32)> {
+    let key = |i: usize| u128::from_be_bytes(rows[i].packed.hash.0);
+    let mut keys: Vec<(u128, u32)> = (0..rows.len()).map(|i| (key(i), i as u32)).collect();
+    if keys.windows(2).all(|w| w[0].0 <= w[1].0) {
+        return keys;
+    }
+    let mut start = vec![0usize; DIR_SLOTS];
+    for k in &keys {
+        start[(k.0 >> 112) as usize + 1] += 1;
+    }
+    for p in 1..DIR_SLOTS {
+        start[p] += start[p - 1];
+    }
+    let mut out = vec![(0u128, 0u32); keys.len()];
+    for k in keys.drain(..) {
+        let slot = &mut start[(k.0 >> 112) as usize];
+        out[*slot] = k;
+        *slot += 1;
+    }
+    // `start[p]` is now where bucket p ends; bucket p begins where bucket p-1 ended.
+    let mut begin = 0;
+    for &end in &start[..DIR_SLOTS - 1] {
+        out[begin..end].sort_unstable_by_key(|k| k.0);
+        begin = end;
+    }
+    out
+}
+
 /// Writes the models, index and directory sections after the data section, then the header.
 /// Refuses two rows with one hash ([`TableError::DuplicateHash`]).
-pub(crate) fn write_tail<S: Sink>(sink: &mut S, t: &Tail<'_>) -> Result<StoreSummary, BuildError> {
-    use rayon::prelude::*;
+pub(crate) fn write_tail<S: Sink + Send>(
+    sink: &mut S,
+    t: &Tail<'_>,
+) -> Result<StoreSummary, BuildError> {
     let n = t.rows.len();
     let nb = t.budgets.len();
     let width: u64 = if t.f32_values { 4 } else { 8 };
     let data_off = HEADER_LEN as u64;
     let models_off = data_off + t.n_dp * 8 * width;
-    // Index keys as big-endian integers: sorting them sorts the hashes' bytes.
-    let mut keys: Vec<(u128, u32)> = t
-        .rows
-        .iter()
-        .enumerate()
-        .map(|(i, r)| (u128::from_be_bytes(r.packed.hash.0), i as u32))
-        .collect();
-    if !keys.windows(2).all(|w| w[0].0 <= w[1].0) {
-        keys.par_sort_unstable_by_key(|k| k.0);
-    }
+    // The index is sorted while the models section is written.
+    let mut w = SectionWriter::new(models_off, 1 << 20);
+    let (keys, written) = rayon::join(
+        || sorted_keys(t.rows),
+        || -> std::io::Result<()> {
+            for r in t.rows {
+                let mut e = [0u8; MODEL_LEN];
+                let m = &r.packed;
+                e[0..16].copy_from_slice(&m.hash.0);
+                e[16..24].copy_from_slice(&r.first_dp.to_le_bytes());
+                e[24..28].copy_from_slice(&m.params.to_le_bytes());
+                e[28..32].copy_from_slice(&m.adj.to_le_bytes());
+                e[32..36].copy_from_slice(&m.ops.to_le_bytes());
+                e[36] = m.nv;
+                e[37..37 + nb].copy_from_slice(&r.counts[..nb]);
+                w.put(sink, &e)?;
+            }
+            Ok(())
+        },
+    );
+    written?;
     if let Some(w) = keys.windows(2).find(|w| w[0].0 == w[1].0) {
         let hash = ModelHash(w[0].0.to_be_bytes());
         return Err(TableError::DuplicateHash(hash).into());
     }
-    let mut w = SectionWriter::new(models_off, 1 << 20);
-    for r in t.rows {
-        let mut e = [0u8; MODEL_LEN];
-        let m = &r.packed;
-        e[0..16].copy_from_slice(&m.hash.0);
-        e[16..24].copy_from_slice(&r.first_dp.to_le_bytes());
-        e[24..28].copy_from_slice(&m.params.to_le_bytes());
-        e[28..32].copy_from_slice(&m.adj.to_le_bytes());
-        e[32..36].copy_from_slice(&m.ops.to_le_bytes());
-        e[36] = m.nv;
-        e[37..37 + nb].copy_from_slice(&r.counts[..nb]);
-        w.put(sink, &e)?;
-    }
     let index_off = w.end();
-    // Directory: dir[p] = number of index entries whose 16-bit prefix is below p.
-    let mut dir = vec![0u32; DIR_SLOTS];
     for &(key, i) in &keys {
         let mut e = [0u8; INDEX_LEN];
         e[..16].copy_from_slice(&key.to_be_bytes());
         e[16..].copy_from_slice(&i.to_le_bytes());
         w.put(sink, &e)?;
-        dir[(key >> 112) as usize + 1] += 1;
     }
     let dir_off = w.end();
-    let mut total = 0u32;
-    for d in &mut dir {
-        total += *d;
-        *d = total;
-        w.put(sink, &total.to_le_bytes())?;
+    // Directory: dir[p] = number of index entries whose 16-bit prefix is below p.
+    let mut below = 0u32;
+    let mut next = keys.iter().peekable();
+    for p in 0..DIR_SLOTS as u128 {
+        while next.next_if(|k| k.0 >> 112 < p).is_some() {
+            below += 1;
+        }
+        w.put(sink, &below.to_le_bytes())?;
     }
     let (file_len, meta_crc) = w.finish(sink)?;
     let mut h = [0u8; HEADER_LEN];

@@ -396,3 +396,45 @@ fn first_error_in_file_order_across_parse_windows() {
         e => panic!("unexpected {e}"),
     }
 }
+
+/// A repeat whose bytes equal the previous record's up to the base64 text reuses its fields;
+/// the rest of it is still read in full: another line width decodes the same, and broken
+/// base64 or protobuf is reported at the repeat's own record index.
+#[test]
+fn repeats_sharing_a_head_are_still_checked_in_full() {
+    use base64::Engine;
+    let b64 = encode_mime_base64(&metrics().encode());
+    let mut other_metrics = metrics();
+    other_metrics.evaluation_data[2].test_accuracy = 0.75;
+    // 64-character lines instead of 76: not the released layout, valid all the same.
+    let plain = base64::engine::general_purpose::STANDARD.encode(other_metrics.encode());
+    let narrow: String = plain
+        .as_bytes()
+        .chunks(64)
+        .map(|c| format!("{}\n", std::str::from_utf8(c).unwrap()))
+        .collect();
+    let mut bytes = framed(&payload_with(&b64));
+    bytes.extend(framed(&payload_with(&narrow)));
+    let db = open_bytes(&bytes).unwrap();
+    let m = db
+        .model(&"043721b9c7fe8c5fad811d47d83132ec".parse().unwrap())
+        .unwrap();
+    let reps = m.repeats(108).unwrap();
+    assert_eq!(reps.len(), 2);
+    assert_eq!(reps[0].final_test_accuracy, 0.125);
+    assert_eq!(reps[1].final_test_accuracy, 0.75);
+
+    for broken in [
+        b64.replacen('A', "*", 1),                      // not base64
+        encode_mime_base64(&metrics().encode()[..100]), // protobuf cut short
+    ] {
+        let mut bytes = framed(&payload_with(&b64));
+        bytes.extend(framed(&payload_with(&b64)));
+        bytes.extend(framed(&payload_with(&broken)));
+        match open_bytes(&bytes) {
+            Err(Nb101Error::Payload { record, .. }) => assert_eq!(record, 2),
+            Err(other) => panic!("expected a payload error at record 2, got {other}"),
+            Ok(_) => panic!("a broken repeat was accepted"),
+        }
+    }
+}
