@@ -9,7 +9,7 @@
 use crate::crc::masked_crc4;
 use crate::dataset::{Nb101Error, Progress};
 use crate::hash::ModelHash;
-use crate::record::{decode_fast, decode_fast_metrics};
+use crate::record::{decode_fast, decode_fast_metrics, same_model_head, Layout};
 use crate::sink::Sink;
 use crate::stream::StreamTable;
 use crate::table::{
@@ -61,6 +61,9 @@ fn le_u32(b: &[u8], at: usize) -> u32 {
         .map_or(0, u32::from_le_bytes)
 }
 
+/// How far ahead of the CRC the bytes are prefetched.
+const CRC_PREFETCH_AHEAD: usize = 4096;
+
 /// Checks the length and (if asked) payload CRCs of `frames`, four records at a time;
 /// returns the first bad record's position in `frames` and what is wrong.
 fn check_crcs(
@@ -69,6 +72,16 @@ fn check_crcs(
     verify_payload_crc: bool,
 ) -> Option<(usize, FrameError)> {
     for (g, group) in frames.chunks(4).enumerate() {
+        // The CRC is the first pass over these bytes: fetch those a few records on while
+        // this group is summed.
+        if let (Some(first), Some(last)) = (group.first(), group.last()) {
+            let (from, to) = (first.offset as usize, last.offset as usize + 16);
+            crate::crc::prefetch(
+                bytes,
+                from + CRC_PREFETCH_AHEAD,
+                to + last.payload.len() + CRC_PREFETCH_AHEAD,
+            );
+        }
         let mut lens: [&[u8]; 4] = [&[]; 4];
         let mut payloads: [&[u8]; 4] = [&[]; 4];
         for (k, f) in group.iter().enumerate() {
@@ -116,13 +129,11 @@ struct Scratch {
     proto: Vec<u8>,
 }
 
-/// What a record in the released layout shares with the next one when their bytes agree up
-/// to the base64 text (the same model at the same budget: repeats).
+/// A record read in the released layout, for the next one to compare against.
 #[derive(Clone, Copy)]
 struct Head {
     hash: ModelHash,
-    epochs: u32,
-    base64_at: usize,
+    layout: Layout,
 }
 
 fn decode_rec(
@@ -142,11 +153,16 @@ fn decode_rec(
             model,
         }
     };
+    // Runs of one model differ only in epochs and metrics: skip re-reading the rest.
     if let Some((p, head)) = previous {
-        let at = head.base64_at;
-        if frame.payload.get(..at) == p.payload.get(..at) {
-            if let Some(v) = decode_fast_metrics(frame.payload, at, &mut s.base64, &mut s.proto) {
-                let r = rec(head.hash, head.epochs, &v, ModelText::SameAsPrevious);
+        if let Some((epochs, layout)) = same_model_head(frame.payload, p.payload, head.layout) {
+            let (b64, proto) = (&mut s.base64, &mut s.proto);
+            if let Some(v) = decode_fast_metrics(frame.payload, layout.base64_at, b64, proto) {
+                let head = Head {
+                    hash: head.hash,
+                    layout,
+                };
+                let r = rec(head.hash, epochs, &v, ModelText::SameAsPrevious);
                 return Ok((r, Some(head)));
             }
         }
@@ -168,10 +184,9 @@ fn decode_rec(
             Err(_) => ModelText::Failed,
         }
     };
-    let head = r.base64_at.map(|base64_at| Head {
+    let head = r.layout.map(|layout| Head {
         hash: r.hash,
-        epochs: r.epochs,
-        base64_at,
+        layout,
     });
     Ok((rec(r.hash, r.epochs, v, model), head))
 }

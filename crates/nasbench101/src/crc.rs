@@ -11,6 +11,28 @@ fn mask(crc: u32) -> u32 {
     crc.rotate_right(15).wrapping_add(MASK_DELTA)
 }
 
+/// Asks the CPU to bring `bytes[from..to]` (clamped) into cache: a hint that never faults.
+#[inline]
+pub(crate) fn prefetch(bytes: &[u8], from: usize, to: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let to = to.min(bytes.len());
+        let mut at = from;
+        while at < to {
+            let p = bytes.as_ptr().wrapping_add(at);
+            // SAFETY: a prefetch does not access memory architecturally; `p` is inside `bytes`.
+            #[allow(unused_unsafe)]
+            unsafe {
+                _mm_prefetch::<_MM_HINT_T0>(p.cast::<i8>())
+            };
+            at += 64;
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (bytes, from, to);
+}
+
 /// Masked CRCs of four buffers.
 pub(crate) fn masked_crc4(bufs: [&[u8]; 4]) -> [u32; 4] {
     #[cfg(target_arch = "x86_64")]
@@ -27,20 +49,24 @@ pub(crate) fn masked_crc4(bufs: [&[u8]; 4]) -> [u32; 4] {
 #[target_feature(enable = "sse4.2")]
 unsafe fn crc4_sse42(b: [&[u8]; 4]) -> [u32; 4] {
     use std::arch::x86_64::{_mm_crc32_u64, _mm_crc32_u8};
-    let word = |s: &[u8], at: usize| -> u64 {
+    let word = |s: &[u8]| -> u64 {
         let mut w = [0u8; 8];
-        w.copy_from_slice(&s[at..at + 8]);
+        w.copy_from_slice(&s[..8]);
         u64::from_le_bytes(w)
     };
     let mut c = [u64::from(u32::MAX); 4];
     let common = b.iter().map(|s| s.len()).min().unwrap_or(0) / 8 * 8;
-    let mut at = 0;
-    while at < common {
-        c[0] = _mm_crc32_u64(c[0], word(b[0], at));
-        c[1] = _mm_crc32_u64(c[1], word(b[1], at));
-        c[2] = _mm_crc32_u64(c[2], word(b[2], at));
-        c[3] = _mm_crc32_u64(c[3], word(b[3], at));
-        at += 8;
+    // Zipped chunk iterators: no bounds checks in the loop the four chains share.
+    let lanes = b[0][..common]
+        .chunks_exact(8)
+        .zip(b[1][..common].chunks_exact(8))
+        .zip(b[2][..common].chunks_exact(8))
+        .zip(b[3][..common].chunks_exact(8));
+    for (((w0, w1), w2), w3) in lanes {
+        c[0] = _mm_crc32_u64(c[0], word(w0));
+        c[1] = _mm_crc32_u64(c[1], word(w1));
+        c[2] = _mm_crc32_u64(c[2], word(w2));
+        c[3] = _mm_crc32_u64(c[3], word(w3));
     }
     let mut out = [0u32; 4];
     for k in 0..4 {
@@ -48,7 +74,7 @@ unsafe fn crc4_sse42(b: [&[u8]; 4]) -> [u32; 4] {
         let mut words = rest.chunks_exact(8);
         let mut x = c[k];
         for w in &mut words {
-            x = _mm_crc32_u64(x, word(w, 0));
+            x = _mm_crc32_u64(x, word(w));
         }
         let mut x = x as u32;
         for &byte in words.remainder() {

@@ -343,24 +343,23 @@ pub struct FastRecord<'a> {
     pub matrix: Cow<'a, str>,
     pub ops: Cow<'a, str>,
     pub values: crate::proto::ApiValues,
-    /// Where the base64 text starts, when the payload has the released layout: a later
-    /// payload with the same bytes up to there has the same fields (see
-    /// [`decode_fast_metrics`]).
-    pub base64_at: Option<usize>,
+    /// Where the epochs and the base64 text end and start, when the payload has the released
+    /// layout (see [`same_model_head`]).
+    pub layout: Option<Layout>,
 }
 
-/// The exact layout of the released files (`json.dumps` style, 76-character base64 lines):
-/// fields at known offsets, base64 copied line by line without scanning. `None` when the
-/// payload deviates in any way; the general parser then decides (including the error).
-fn canonical_fields<'a>(
-    b: &'a [u8],
-    scratch: &mut Vec<u8>,
-    proto: &mut Vec<u8>,
-) -> Option<(Fields<'a>, usize)> {
-    if b.get(..2)? != b"[\"" || b.get(34..37)? != b"\", " {
-        return None;
-    }
-    let hash = ModelHash::from_hex_bytes(b.get(2..34)?)?;
+/// Positions in a payload of the released layout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Layout {
+    /// After the epochs digits.
+    pub epochs_end: usize,
+    /// Start of the base64 text (after its opening quote).
+    pub base64_at: usize,
+}
+
+/// Digits of the epochs at `b[37..]` as `json.dumps` writes them (no leading zero, followed by
+/// `, "`): (epochs, end of the digits).
+fn canonical_epochs(b: &[u8]) -> Option<(u32, usize)> {
     let mut i = 37;
     let mut epochs: u32 = 0;
     while let Some(&c @ b'0'..=b'9') = b.get(i) {
@@ -370,7 +369,47 @@ fn canonical_fields<'a>(
     if i == 37 || (i > 38 && b.get(37) == Some(&b'0')) || b.get(i..i + 3)? != b", \"" {
         return None;
     }
-    i += 3;
+    Some((epochs, i))
+}
+
+/// For a payload that follows `prev`, which [`decode_fast`] read in the released layout
+/// (`prev_layout`): when both have the same hash text and the same bytes from after the epochs
+/// up to the base64 (adjacency and ops), the new payload's epochs and layout, without reading
+/// the hash, adjacency or ops again. Its fields are then `prev`'s but for the epochs; its
+/// base64 still has to be read ([`decode_fast_metrics`]).
+pub fn same_model_head(payload: &[u8], prev: &[u8], prev_layout: Layout) -> Option<(u32, Layout)> {
+    if payload.get(..37)? != prev.get(..37)? {
+        return None;
+    }
+    let (epochs, epochs_end) = canonical_epochs(payload)?;
+    let middle = prev.get(prev_layout.epochs_end..prev_layout.base64_at)?;
+    let base64_at = epochs_end + middle.len();
+    if payload.get(epochs_end..base64_at)? != middle {
+        return None;
+    }
+    Some((
+        epochs,
+        Layout {
+            epochs_end,
+            base64_at,
+        },
+    ))
+}
+
+/// The exact layout of the released files (`json.dumps` style, 76-character base64 lines):
+/// fields at known offsets, base64 copied line by line without scanning. `None` when the
+/// payload deviates in any way; the general parser then decides (including the error).
+fn canonical_fields<'a>(
+    b: &'a [u8],
+    scratch: &mut Vec<u8>,
+    proto: &mut Vec<u8>,
+) -> Option<(Fields<'a>, Layout)> {
+    if b.get(..2)? != b"[\"" || b.get(34..37)? != b"\", " {
+        return None;
+    }
+    let hash = ModelHash::from_hex_bytes(b.get(2..34)?)?;
+    let (epochs, epochs_end) = canonical_epochs(b)?;
+    let mut i = epochs_end + 3;
     // Strings end at the next quote; their bytes are then checked in one vectorizable pass.
     let ms = i;
     i += memchr::memchr(b'"', b.get(i..)?)?;
@@ -403,7 +442,14 @@ fn canonical_fields<'a>(
             std::str::from_utf8_unchecked(ops),
         )
     };
-    Some(((hash, epochs, Cow::Borrowed(matrix), Cow::Borrowed(ops)), i))
+    let layout = Layout {
+        epochs_end,
+        base64_at: i,
+    };
+    Some((
+        (hash, epochs, Cow::Borrowed(matrix), Cow::Borrowed(ops)),
+        layout,
+    ))
 }
 
 /// The base64 string of the released layout, starting at `i` (after its opening quote), up to
@@ -433,9 +479,8 @@ fn canonical_base64(
     decode_base64(scratch, proto).ok()
 }
 
-/// The metrics of a payload whose bytes up to `base64_at` equal those of an earlier payload
-/// that [`decode_fast`] read in the released layout (`FastRecord::base64_at`): its fields are
-/// then the earlier record's. `None` if the rest deviates from the layout; [`decode_fast`]
+/// The metrics of a payload in the released layout whose base64 text starts at `base64_at`
+/// (from [`same_model_head`]). `None` if the rest deviates from the layout; [`decode_fast`]
 /// then reads the record (and reports its error).
 pub fn decode_fast_metrics(
     payload: &[u8],
@@ -453,8 +498,8 @@ pub fn decode_fast<'a>(
     scratch: &mut Vec<u8>,
     proto: &mut Vec<u8>,
 ) -> Result<FastRecord<'a>, PayloadError> {
-    let ((hash, epochs, matrix, ops), base64_at) = match canonical_fields(payload, scratch, proto) {
-        Some((f, at)) => (f, Some(at)),
+    let ((hash, epochs, matrix, ops), layout) = match canonical_fields(payload, scratch, proto) {
+        Some((f, l)) => (f, Some(l)),
         None => (decode_fields(payload, scratch, proto)?, None),
     };
     let values = crate::proto::decode_api_values(proto)?;
@@ -464,7 +509,7 @@ pub fn decode_fast<'a>(
         matrix,
         ops,
         values,
-        base64_at,
+        layout,
     })
 }
 

@@ -85,19 +85,10 @@ impl<'a> Frames<'a> {
 
     #[inline]
     fn prefetch(&mut self) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-            let end = (self.pos + PREFETCH_AHEAD).min(self.buf.len());
-            while self.prefetched < end {
-                let p = self.buf.as_ptr().wrapping_add(self.prefetched);
-                // SAFETY: a prefetch is a hint that never faults; `p` points into `buf`.
-                #[allow(unused_unsafe)]
-                unsafe {
-                    _mm_prefetch::<_MM_HINT_T0>(p.cast::<i8>())
-                };
-                self.prefetched += 64;
-            }
+        let end = self.pos + PREFETCH_AHEAD;
+        if self.prefetched < end {
+            crate::crc::prefetch(self.buf, self.prefetched, end);
+            self.prefetched = end;
         }
     }
 

@@ -82,3 +82,35 @@ fn fast_path_reports_the_general_error() {
     let general = decode_payload(&bad).unwrap_err();
     assert_eq!(fast, general);
 }
+
+/// A run of the same model (same hash, adjacency and ops) is recognised from the previous
+/// payload, with the layout `decode_fast` finds; anything else is not.
+#[test]
+fn same_model_head_finds_the_layout_decode_fast_finds() {
+    use nasbench101::record::same_model_head;
+    let b64 = encode_mime_base64(&proto_of_len(160));
+    let with = |hash: &str, epochs: &str, ops: &str| {
+        format!(
+            "[\"{hash}\", {epochs}, \"0100\", \"{ops}\", \"{}\"]",
+            b64.replace('\n', "\\n")
+        )
+        .into_bytes()
+    };
+    let h = "ff940d27cbe9ed0a639a68a9c3f87283";
+    let (mut s, mut p) = (Vec::new(), Vec::new());
+    let first = with(h, "4", "input,output");
+    let layout = decode_fast(&first, &mut s, &mut p).unwrap().layout.unwrap();
+    for epochs in ["4", "12", "108"] {
+        let next = with(h, epochs, "input,output");
+        let want = decode_fast(&next, &mut s, &mut p).unwrap();
+        let (e, l) = same_model_head(&next, &first, layout).unwrap();
+        assert_eq!((e, Some(l)), (want.epochs, want.layout));
+    }
+    // Another hash, other ops, a leading zero: not the same head.
+    let other_hash = with("0f940d27cbe9ed0a639a68a9c3f87283", "4", "input,output");
+    assert_eq!(same_model_head(&other_hash, &first, layout), None);
+    let other_ops = with(h, "4", "input,outpuu");
+    assert_eq!(same_model_head(&other_ops, &first, layout), None);
+    let leading_zero = with(h, "04", "input,output");
+    assert_eq!(same_model_head(&leading_zero, &first, layout), None);
+}
