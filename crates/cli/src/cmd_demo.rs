@@ -197,11 +197,19 @@ fn ensure_nb101(exe: &Path, args: &Args) -> anyhow::Result<(PathBuf, bool)> {
     }
     for name in ["nasbench_only108", "nasbench_full"] {
         let store = Path::new("data").join(format!("{name}.store"));
-        if store.exists() {
-            eprintln!("using NAS-Bench-101 store {}", store.display());
-            return Ok((store, false));
-        }
         let tfrecord = Path::new("data").join(format!("{name}.tfrecord"));
+        if store.exists() {
+            match nasbench101::Nb101::open(&store) {
+                Ok(_) => {
+                    eprintln!("using NAS-Bench-101 store {}", store.display());
+                    return Ok((store, false));
+                }
+                // A store this build cannot read (e.g. an older format) is rebuilt from its
+                // tfrecord when that is at hand.
+                Err(e) if tfrecord.exists() => eprintln!("{e}"),
+                Err(e) => return Err(e.into()),
+            }
+        }
         if tfrecord.exists() {
             eprintln!("converting {} into {}", tfrecord.display(), store.display());
             run_step(
@@ -213,11 +221,16 @@ fn ensure_nb101(exe: &Path, args: &Args) -> anyhow::Result<(PathBuf, bool)> {
     }
     let store = PathBuf::from(format!("data/synthetic-space{}.store", args.space));
     if store.exists() {
-        eprintln!(
-            "no official NAS-Bench-101 file found: using the SYNTHETIC {}",
-            store.display()
-        );
-        return Ok((store, true));
+        match nasbench101::Nb101::open(&store) {
+            Ok(_) => {
+                eprintln!(
+                    "no official NAS-Bench-101 file found: using the SYNTHETIC {}",
+                    store.display()
+                );
+                return Ok((store, true));
+            }
+            Err(e) => eprintln!("{e}; building it again"),
+        }
     }
     eprintln!(
         "no official NAS-Bench-101 file found (data/nasbench_only108.tfrecord): generating a \

@@ -590,7 +590,10 @@ fn parse_header(b: &[u8], path: &Path) -> Result<Header, Nb101Error> {
     if version != VERSION {
         return Err(bad(
             16,
-            format!("unsupported version {version} (this build reads {VERSION})"),
+            format!(
+                "unsupported version {version} (this build reads {VERSION}); convert the \
+                 tfrecord again (`nb1s1 nb101 convert`)"
+            ),
         ));
     }
     let header_crc = le_u32(b, 124);
