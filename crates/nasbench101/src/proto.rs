@@ -279,28 +279,31 @@ fn fixed_layout_values(b: &[u8]) -> Option<ApiValues> {
         f64::from_le_bytes(x)
     };
     // Training time, train, validation and test accuracy are fields 2-5 (offsets 12-39).
-    let entry = |e: usize| [12, 21, 30, 39].map(|o| f(e * ENTRY + o));
-    let mut c = Cursor {
-        buf: &b[3 * ENTRY..],
-        pos: 0,
-        base: 3 * ENTRY,
-    };
-    if c.key().ok()?.0 != 2 || b[3 * ENTRY] != 0x10 {
+    let (h, l) = (ENTRY, 2 * ENTRY);
+    let halfway = [f(h + 12), f(h + 21), f(h + 30), f(h + 39)];
+    let final_ = [f(l + 12), f(l + 21), f(l + 30), f(l + 39)];
+    // Then `trainable_parameters` (key 0x10, a varint of up to 10 bytes) and `total_time`
+    // (key 0x19, 8 bytes), ending the message.
+    let tail = &b[3 * ENTRY..];
+    if tail[0] != 0x10 {
         return None;
     }
-    let params = c.varint().ok()? as i64 as i32;
-    if b.get(3 * ENTRY + c.pos) != Some(&0x19) {
-        return None;
+    let mut params: u64 = 0;
+    let mut len = 0;
+    for (i, &byte) in tail[1..].iter().take(10).enumerate() {
+        params |= u64::from(byte & 0x7f) << (7 * i);
+        if byte & 0x80 == 0 {
+            len = i + 1;
+            break;
+        }
     }
-    c.pos += 1;
-    c.f64().ok()?;
-    if !c.done() {
+    if len == 0 || tail.len() != 1 + len + 9 || tail[1 + len] != 0x19 {
         return None;
     }
     Some(ApiValues {
-        halfway: entry(1),
-        final_: entry(2),
-        trainable_parameters: params,
+        halfway,
+        final_,
+        trainable_parameters: params as i64 as i32,
         evaluations: 3,
     })
 }
