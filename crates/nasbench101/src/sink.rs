@@ -135,6 +135,16 @@ impl SectionWriter {
         Ok(())
     }
 
+    /// Like [`SectionWriter::put`] for a large slice: written directly, not copied into the
+    /// chunk buffer.
+    pub(crate) fn put_all<S: Sink>(&mut self, sink: &mut S, bytes: &[u8]) -> io::Result<()> {
+        self.flush(sink)?;
+        sink.write_at(self.pos, bytes)?;
+        self.crc = crc32c::crc32c_append(self.crc, bytes);
+        self.pos += bytes.len() as u64;
+        Ok(())
+    }
+
     pub(crate) fn flush<S: Sink>(&mut self, sink: &mut S) -> io::Result<()> {
         if !self.buf.is_empty() {
             sink.write_at(self.pos, &self.buf)?;

@@ -59,18 +59,6 @@ fn op_code_bytes(name: &[u8]) -> Option<u32> {
     }
 }
 
-#[cfg(test)]
-#[test]
-fn op_codes_follow_the_op_names() {
-    assert_eq!(op_code(INPUT), Some(3));
-    assert_eq!(op_code(OUTPUT), Some(4));
-    for op in Op::ALL {
-        assert_eq!(op_code(op.name()), Some(op.label() as u32));
-        assert_eq!(op_name(op.label() as u32), op.name());
-    }
-    assert_eq!(op_code("conv3x3"), None);
-}
-
 pub(crate) fn op_name(code: u32) -> &'static str {
     match code {
         3 => INPUT,
@@ -126,6 +114,22 @@ pub(crate) fn pack_model(
         return Err(PayloadError::Matrix("more than 7 vertices"));
     }
     let bytes = matrix_text.as_bytes();
+    // Branch-free pass (the bits are random, branches on them mispredict); the loop below
+    // runs only to name the first fault of a bad matrix.
+    let (mut adj, mut bit, mut bad, mut lower) = (0u32, 0, 0u8, 0u8);
+    for (r, row) in bytes.chunks_exact(n).enumerate() {
+        for (c, &v) in row.iter().enumerate() {
+            let d = v.wrapping_sub(b'0');
+            bad |= d & !1;
+            let upper = u8::from(c > r);
+            lower |= d & (upper ^ 1);
+            adj |= u32::from(d & upper & 1) << bit;
+            bit += u32::from(upper);
+        }
+    }
+    if bad == 0 && lower == 0 {
+        return pack_ops(hash, params, adj, n, ops_text);
+    }
     let mut adj = 0u32;
     let mut bit = 0;
     for r in 0..n {
@@ -142,6 +146,18 @@ pub(crate) fn pack_model(
             }
         }
     }
+    pack_ops(hash, params, adj, n, ops_text)
+}
+
+/// The op codes part of [`pack_model`].
+fn pack_ops(
+    hash: ModelHash,
+    params: i32,
+    adj: u32,
+    n: usize,
+    ops_text: &str,
+) -> Result<PackedModel, crate::record::PayloadError> {
+    use crate::record::PayloadError;
     let mut ops = 0u32;
     let mut count = 0usize;
     // A byte split: op names are short, a memchr call per name costs more than it saves.
@@ -418,6 +434,31 @@ fn sorted_keys(rows: &[ModelRow]) -> Vec<(u128, u32)> {
     out
 }
 
+/// The index section (hash, model number; sorted by hash) and the directory section
+/// (entry p = number of index entries whose 16-bit prefix is below p), as bytes. Refuses two
+/// rows with one hash.
+fn index_and_directory(rows: &[ModelRow]) -> Result<(Vec<u8>, Vec<u8>), TableError> {
+    let keys = sorted_keys(rows);
+    if let Some(w) = keys.windows(2).find(|w| w[0].0 == w[1].0) {
+        return Err(TableError::DuplicateHash(ModelHash(w[0].0.to_be_bytes())));
+    }
+    let mut index = Vec::with_capacity(keys.len() * INDEX_LEN);
+    for &(key, i) in &keys {
+        index.extend_from_slice(&key.to_be_bytes());
+        index.extend_from_slice(&i.to_le_bytes());
+    }
+    let mut dir = Vec::with_capacity(DIR_LEN);
+    let mut below = 0u32;
+    let mut next = keys.iter().peekable();
+    for p in 0..DIR_SLOTS as u128 {
+        while next.next_if(|k| k.0 >> 112 < p).is_some() {
+            below += 1;
+        }
+        dir.extend_from_slice(&below.to_le_bytes());
+    }
+    Ok((index, dir))
+}
+
 /// Writes the models, index and directory sections after the data section, then the header.
 /// Refuses two rows with one hash ([`TableError::DuplicateHash`]).
 pub(crate) fn write_tail<S: Sink + Send>(
@@ -429,10 +470,10 @@ pub(crate) fn write_tail<S: Sink + Send>(
     let width: u64 = if t.f32_values { 4 } else { 8 };
     let data_off = HEADER_LEN as u64;
     let models_off = data_off + t.n_dp * 8 * width;
-    // The index is sorted while the models section is written.
+    // The index and directory are built while the models section is written.
     let mut w = SectionWriter::new(models_off, 1 << 20);
-    let (keys, written) = rayon::join(
-        || sorted_keys(t.rows),
+    let (index, written) = rayon::join(
+        || index_and_directory(t.rows),
         || -> std::io::Result<()> {
             for r in t.rows {
                 let mut e = [0u8; MODEL_LEN];
@@ -450,27 +491,11 @@ pub(crate) fn write_tail<S: Sink + Send>(
         },
     );
     written?;
-    if let Some(w) = keys.windows(2).find(|w| w[0].0 == w[1].0) {
-        let hash = ModelHash(w[0].0.to_be_bytes());
-        return Err(TableError::DuplicateHash(hash).into());
-    }
+    let (index, dir) = index?;
     let index_off = w.end();
-    for &(key, i) in &keys {
-        let mut e = [0u8; INDEX_LEN];
-        e[..16].copy_from_slice(&key.to_be_bytes());
-        e[16..].copy_from_slice(&i.to_le_bytes());
-        w.put(sink, &e)?;
-    }
+    w.put_all(sink, &index)?;
     let dir_off = w.end();
-    // Directory: dir[p] = number of index entries whose 16-bit prefix is below p.
-    let mut below = 0u32;
-    let mut next = keys.iter().peekable();
-    for p in 0..DIR_SLOTS as u128 {
-        while next.next_if(|k| k.0 >> 112 < p).is_some() {
-            below += 1;
-        }
-        w.put(sink, &below.to_le_bytes())?;
-    }
+    w.put_all(sink, &dir)?;
     let (file_len, meta_crc) = w.finish(sink)?;
     let mut h = [0u8; HEADER_LEN];
     h[0..16].copy_from_slice(MAGIC);
@@ -503,4 +528,74 @@ pub(crate) fn write_tail<S: Sink + Send>(
         synthetic: t.synthetic,
         store_bytes: file_len,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The cell-by-cell reading `pack_model` must agree with, faults included.
+    fn reference_adjacency(bytes: &[u8], n: usize) -> Result<u32, &'static str> {
+        let mut adj = 0u32;
+        let mut bit = 0;
+        for r in 0..n {
+            for c in 0..n {
+                match (bytes[r * n + c], c > r) {
+                    (b'0', _) => {}
+                    (b'1', true) => adj |= 1 << bit,
+                    (b'1', false) => return Err("not strictly upper triangular"),
+                    _ => return Err("characters other than 0 and 1"),
+                }
+                if c > r {
+                    bit += 1;
+                }
+            }
+        }
+        Ok(adj)
+    }
+
+    #[test]
+    fn op_codes_follow_the_op_names() {
+        assert_eq!(op_code(INPUT), Some(3));
+        assert_eq!(op_code(OUTPUT), Some(4));
+        for op in Op::ALL {
+            assert_eq!(op_code(op.name()), Some(op.label() as u32));
+            assert_eq!(op_name(op.label() as u32), op.name());
+        }
+        assert_eq!(op_code("conv3x3"), None);
+    }
+
+    proptest! {
+        #[test]
+        fn packed_adjacency_matches_a_cell_by_cell_reading(
+            n in 1usize..=7,
+            cells in proptest::collection::vec(
+                prop_oneof![8 => Just(b'0'), 6 => Just(b'1'), 1 => Just(b'2'), 1 => Just(b'x')],
+                49,
+            ),
+            upper_only in any::<bool>(),
+        ) {
+            let mut m = cells[..n * n].to_vec();
+            if upper_only {
+                for r in 0..n {
+                    for c in 0..=r {
+                        if m[r * n + c] == b'1' {
+                            m[r * n + c] = b'0';
+                        }
+                    }
+                }
+            }
+            let text = String::from_utf8(m.clone()).unwrap();
+            let ops = vec!["conv3x3-bn-relu"; n].join(",");
+            let got = pack_model(ModelHash([0; 16]), 1, &text, &ops);
+            match reference_adjacency(&m, n) {
+                Ok(adj) => prop_assert_eq!(got.map(|p| p.adj), Ok(adj)),
+                Err(what) => prop_assert_eq!(
+                    got.map(|p| p.adj),
+                    Err(crate::record::PayloadError::Matrix(what))
+                ),
+            }
+        }
+    }
 }
