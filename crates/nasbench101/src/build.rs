@@ -24,12 +24,10 @@ const WINDOW: usize = 1 << 15;
 /// A model's fixed data as decoded in the parallel stage.
 #[derive(Clone, Copy, Debug, Default)]
 enum ModelText {
-    /// The previous record names the same model (its packing is the one that counts).
+    /// Byte for byte the previous record's (already checked and packed).
     #[default]
     SameAsPrevious,
     Packed(PackedModel),
-    /// Packing failed; the merge decodes the record again for the error, if the model is new.
-    Failed,
 }
 
 /// One record decoded in the parallel stage.
@@ -167,23 +165,13 @@ fn decode_rec(
             }
         }
     }
-    let r = decode_fast(frame.payload, &mut s.base64, &mut s.proto)
-        .map_err(payload_error(path, frame))?;
-    // Repeats of one model are adjacent in the released files: the same leading hash text
-    // means the same model, packed already.
-    let same_as_previous = previous.is_some_and(|(p, _)| {
-        let key = frame.payload.get(..34).filter(|k| k.starts_with(b"[\""));
-        key.is_some() && key == p.payload.get(..34)
-    });
+    let err = payload_error(path, frame);
+    let r = decode_fast(frame.payload, &mut s.base64, &mut s.proto).map_err(&err)?;
     let v = &r.values;
-    let model = if same_as_previous {
-        ModelText::SameAsPrevious
-    } else {
-        match pack_model(r.hash, v.trainable_parameters, &r.matrix, &r.ops) {
-            Ok(p) => ModelText::Packed(p),
-            Err(_) => ModelText::Failed,
-        }
-    };
+    // Every record's adjacency and ops are checked, also those of a model seen before (whose
+    // first record's are the ones kept, as in the official API).
+    let packed = pack_model(r.hash, v.trainable_parameters, &r.matrix, &r.ops).map_err(err)?;
+    let model = ModelText::Packed(packed);
     let head = r.layout.map(|layout| Head {
         hash: r.hash,
         layout,
@@ -254,8 +242,9 @@ fn decode_window(
     first_error.into_inner().unwrap_or_else(|p| p.into_inner())
 }
 
-/// The model of a record that adds one: packed in the parallel stage, or packed here, which
-/// also produces the error.
+/// The model of a record that adds one: packed in the parallel stage (a record that shares
+/// the previous record's bytes adds a model only after that one, so this rereads it only in
+/// theory).
 fn model_of(rec: &Rec, frame: &Frame<'_>, path: &Path) -> Result<PackedModel, Nb101Error> {
     if let ModelText::Packed(p) = rec.model {
         return Ok(p);

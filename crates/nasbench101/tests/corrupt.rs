@@ -345,6 +345,46 @@ proptest! {
         let j = pos % raw.len();
         raw[j] = val;
         let _ = open_bytes(&raw);
+        // After an intact record the damaged one may share its head (fields read once); it must
+        // still be judged exactly as when it comes alone.
+        let alone = open_bytes(&framed(&m));
+        let mut pair_bytes = framed(&payload);
+        pair_bytes.extend(framed(&m));
+        let pair = open_bytes(&pair_bytes);
+        match (&alone, &pair) {
+            (Ok(a), Ok(b)) => {
+                let m0 = a.model_at(0).unwrap();
+                let (hash, epochs) = (m0.hash(), a.epochs()[0]);
+                let last = |db: &Nb101| db.model(&hash).unwrap().repeats(epochs).unwrap().pop();
+                prop_assert_eq!(last(a), last(b));
+            }
+            (Err(a), Err(b)) => {
+                prop_assert_eq!(record_and_cause(a), (Some(0), cause(a)));
+                prop_assert_eq!(record_and_cause(b), (Some(1), cause(a)));
+            }
+            _ => prop_assert!(false, "alone: {:?}, after an intact record: {:?}",
+                alone.as_ref().err().map(|e| e.to_string()), pair.as_ref().err().map(|e| e.to_string())),
+        }
+    }
+}
+
+/// The record index an error names, and what it says is wrong.
+fn record_and_cause(e: &Nb101Error) -> (Option<u64>, String) {
+    let record = match e {
+        Nb101Error::Frame { record, .. }
+        | Nb101Error::Payload { record, .. }
+        | Nb101Error::Record { record, .. } => Some(*record),
+        _ => None,
+    };
+    (record, cause(e))
+}
+
+fn cause(e: &Nb101Error) -> String {
+    match e {
+        Nb101Error::Frame { error, .. } => error.to_string(),
+        Nb101Error::Payload { error, .. } => error.to_string(),
+        Nb101Error::Record { error, .. } => error.to_string(),
+        other => other.to_string(),
     }
 }
 
@@ -436,5 +476,26 @@ fn repeats_sharing_a_head_are_still_checked_in_full() {
             Err(other) => panic!("expected a payload error at record 2, got {other}"),
             Ok(_) => panic!("a broken repeat was accepted"),
         }
+    }
+}
+
+/// A later record of a model already seen is checked like the first: a broken adjacency is an
+/// error at its own index (the first record's fixed data is the one kept, as in the official
+/// API, but a broken one is not silently skipped).
+#[test]
+fn a_repeat_with_a_broken_adjacency_is_an_error() {
+    let b64 = encode_mime_base64(&metrics().encode());
+    let good = payload_with(&b64);
+    let text = String::from_utf8(good.clone()).unwrap();
+    let broken = text.replacen("\"0100\"", "\"01x0\"", 1).into_bytes();
+    let mut bytes = framed(&good);
+    bytes.extend(framed(&broken));
+    match open_bytes(&bytes) {
+        Err(Nb101Error::Payload { record, error, .. }) => {
+            assert_eq!(record, 1);
+            assert!(error.to_string().contains("other than 0 and 1"), "{error}");
+        }
+        Err(e) => panic!("expected a payload error at record 1, got {e}"),
+        Ok(_) => panic!("a broken adjacency in a repeat was accepted"),
     }
 }
