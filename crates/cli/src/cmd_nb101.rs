@@ -139,6 +139,9 @@ struct GenerateArgs {
     /// Every hash is the true hash of a distinct valid spec.
     #[arg(long)]
     true_hashes: bool,
+    /// Every cell keeps 7 vertices after pruning (records of the released files' size).
+    #[arg(long)]
+    seven_vertices: bool,
     /// One model per spec line (`{"matrix","ops"}`), duplicates by hash skipped; `-` for stdin.
     #[arg(long)]
     specs: Option<PathBuf>,
@@ -800,6 +803,7 @@ fn generate_cmd(a: GenerateArgs) -> anyhow::Result<()> {
                     repeats: 3,
                     seed: a.seed,
                     true_hashes: a.true_hashes,
+                    seven_vertices: a.seven_vertices,
                 };
                 generate(w, &cfg, &mut cb)
             }

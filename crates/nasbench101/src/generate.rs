@@ -34,6 +34,10 @@ pub struct GenerateConfig {
     /// Every hash is the true hash of a distinct valid spec (slower: specs are sampled until
     /// enough distinct hashes are found). Otherwise hashes are random and specs arbitrary.
     pub true_hashes: bool,
+    /// Every cell has 7 vertices after pruning, like most released cells: records of about
+    /// the released files' size (417 bytes; the released 108-only file averages about 411).
+    /// Otherwise cells have 3 to 7 vertices before pruning (records average about 323 bytes).
+    pub seven_vertices: bool,
 }
 
 impl Default for GenerateConfig {
@@ -44,6 +48,7 @@ impl Default for GenerateConfig {
             repeats: 3,
             seed: 0,
             true_hashes: false,
+            seven_vertices: false,
         }
     }
 }
@@ -84,8 +89,13 @@ pub struct GenerateSummary {
 
 /// A random valid cell in pruned form (2 to 7 vertices, at most 9 edges).
 pub fn random_valid_spec(rng: &mut impl Rng) -> ModelSpec {
+    random_cell(rng, false)
+}
+
+/// A random valid cell in pruned form; with `seven`, one that keeps all 7 vertices.
+fn random_cell(rng: &mut impl Rng, seven: bool) -> ModelSpec {
     loop {
-        let n = rng.gen_range(3..=7usize);
+        let n = if seven { 7 } else { rng.gen_range(3..=7usize) };
         let density = rng.gen_range(0.2..0.6);
         let matrix: Vec<Vec<u8>> = (0..n)
             .map(|r| {
@@ -114,6 +124,9 @@ pub fn random_valid_spec(rng: &mut impl Rng) -> ModelSpec {
         let (Some(m), Some(o)) = (spec.pruned_matrix(), spec.pruned_ops()) else {
             continue;
         };
+        if seven && m.len() != 7 {
+            continue;
+        }
         if let Ok(pruned) = ModelSpec::new(m.to_vec(), o.to_vec()) {
             return pruned;
         }
@@ -278,7 +291,7 @@ pub fn generate<W: Write>(
             }
             attempts += 1;
             since_new += 1;
-            let spec = random_valid_spec(&mut rng);
+            let spec = random_cell(&mut rng, cfg.seven_vertices);
             if let Ok(h) = spec.hash() {
                 if seen.insert(h) {
                     models.push((h, spec));
@@ -296,7 +309,7 @@ pub fn generate<W: Write>(
             if h == SYNTHETIC_MARKER || !seen.insert(h) {
                 continue;
             }
-            models.push((h, random_valid_spec(&mut rng)));
+            models.push((h, random_cell(&mut rng, cfg.seven_vertices)));
         }
     }
     models.sort_unstable_by_key(|m| m.0);

@@ -114,20 +114,26 @@ pub(crate) fn pack_model(
         return Err(PayloadError::Matrix("more than 7 vertices"));
     }
     let bytes = matrix_text.as_bytes();
-    // Branch-free pass (the bits are random, branches on them mispredict); the loop below
-    // runs only to name the first fault of a bad matrix.
-    let (mut adj, mut bit, mut bad, mut lower) = (0u32, 0, 0u8, 0u8);
-    for (r, row) in bytes.chunks_exact(n).enumerate() {
-        for (c, &v) in row.iter().enumerate() {
-            let d = v.wrapping_sub(b'0');
-            bad |= d & !1;
-            let upper = u8::from(c > r);
-            lower |= d & (upper ^ 1);
-            adj |= u32::from(d & upper & 1) << bit;
-            bit += u32::from(upper);
-        }
+    // Eight cells at a time: '0'/'1' become bits of a row-major mask; anything else, or a 1
+    // on or below the diagonal, goes to the cell-by-cell loop below, which names the first
+    // fault in reading order.
+    let (mut mask, mut bad) = (0u64, 0u64);
+    for (k, chunk) in bytes.chunks(8).enumerate() {
+        let mut w = [b'0'; 8];
+        w[..chunk.len()].copy_from_slice(chunk);
+        let d = u64::from_le_bytes(w) ^ 0x3030_3030_3030_3030;
+        bad |= d & 0xfefe_fefe_fefe_fefe;
+        // Gathers bit 0 of every byte into one byte (byte i to bit i; no carries).
+        let bits = (d & 0x0101_0101_0101_0101).wrapping_mul(0x0102_0408_1020_4080) >> 56;
+        mask |= bits << (8 * k);
     }
-    if bad == 0 && lower == 0 {
+    if bad == 0 && mask & LOWER_TRIANGLE[n] == 0 {
+        let (mut adj, mut bit) = (0u32, 0);
+        for r in 0..n {
+            let row = (mask >> (r * n)) & ((1 << n) - 1);
+            adj |= ((row >> (r + 1)) as u32) << bit;
+            bit += n - r - 1;
+        }
         return pack_ops(hash, params, adj, n, ops_text);
     }
     let mut adj = 0u32;
@@ -149,6 +155,25 @@ pub(crate) fn pack_model(
     pack_ops(hash, params, adj, n, ops_text)
 }
 
+/// Bits (r, c) with c ≤ r of an n × n row-major mask, for n up to 7.
+const LOWER_TRIANGLE: [u64; MAX_STORED_VERTICES + 1] = {
+    let mut t = [0u64; MAX_STORED_VERTICES + 1];
+    let mut n = 1;
+    while n <= MAX_STORED_VERTICES {
+        let mut r = 0;
+        while r < n {
+            let mut c = 0;
+            while c <= r {
+                t[n] |= 1 << (r * n + c);
+                c += 1;
+            }
+            r += 1;
+        }
+        n += 1;
+    }
+    t
+};
+
 /// The op codes part of [`pack_model`].
 fn pack_ops(
     hash: ModelHash,
@@ -157,6 +182,15 @@ fn pack_ops(
     n: usize,
     ops_text: &str,
 ) -> Result<PackedModel, crate::record::PayloadError> {
+    if let Some(ops) = ops_fast(ops_text.as_bytes(), n) {
+        return Ok(PackedModel {
+            hash,
+            params,
+            adj,
+            ops,
+            nv: n as u8,
+        });
+    }
     use crate::record::PayloadError;
     let mut ops = 0u32;
     let mut count = 0usize;
@@ -178,6 +212,37 @@ fn pack_ops(
         ops,
         nv: n as u8,
     })
+}
+
+/// Op codes of exactly `n` comma-separated known names, matched by first byte and fixed-length
+/// comparisons; `None` for anything else (then [`pack_ops`] names the fault).
+fn ops_fast(b: &[u8], n: usize) -> Option<u32> {
+    let (mut ops, mut i, mut v) = (0u32, 0usize, 0usize);
+    // Fixed-size comparisons compile to a few word compares, not memcmp calls.
+    fn is<const N: usize>(b: &[u8], i: usize, name: &[u8; N]) -> bool {
+        b.get(i..i + N).is_some_and(|s| s == name)
+    }
+    loop {
+        let (code, len) = match b.get(i)? {
+            b'i' if is(b, i, b"input") => (3, 5),
+            b'o' if is(b, i, b"output") => (4, 6),
+            b'c' if is(b, i, b"conv3x3-bn-relu") => (0, 15),
+            b'c' if is(b, i, b"conv1x1-bn-relu") => (1, 15),
+            b'm' if is(b, i, b"maxpool3x3") => (2, 10),
+            _ => return None,
+        };
+        if v >= MAX_STORED_VERTICES {
+            return None;
+        }
+        ops |= code << (3 * v);
+        v += 1;
+        i += len;
+        match b.get(i) {
+            None => return (v == n).then_some(ops),
+            Some(b',') => i += 1,
+            Some(_) => return None,
+        }
+    }
 }
 
 /// Rows of a packed adjacency.
@@ -566,15 +631,46 @@ mod tests {
         assert_eq!(op_code("conv3x3"), None);
     }
 
+    /// The name-by-name reading of the ops.
+    fn reference_ops(text: &str, n: usize) -> Result<u32, &'static str> {
+        let mut ops = 0u32;
+        let names: Vec<&str> = text.split(',').collect();
+        for (v, name) in names.iter().enumerate() {
+            let code = op_code(name).ok_or("unknown op name")?;
+            if v < 7 {
+                ops |= code << (3 * v);
+            }
+        }
+        if names.len() != n {
+            return Err("op count differs from vertex count");
+        }
+        Ok(ops)
+    }
+
     proptest! {
         #[test]
-        fn packed_adjacency_matches_a_cell_by_cell_reading(
+        fn packing_matches_a_cell_by_cell_and_name_by_name_reading(
             n in 1usize..=7,
             cells in proptest::collection::vec(
                 prop_oneof![8 => Just(b'0'), 6 => Just(b'1'), 1 => Just(b'2'), 1 => Just(b'x')],
                 49,
             ),
             upper_only in any::<bool>(),
+            names in proptest::collection::vec(
+                prop_oneof![
+                    3 => Just("conv3x3-bn-relu"),
+                    3 => Just("conv1x1-bn-relu"),
+                    3 => Just("maxpool3x3"),
+                    2 => Just("input"),
+                    2 => Just("output"),
+                    1 => Just("conv3x3"),
+                    1 => Just(""),
+                    1 => Just("inputs"),
+                    1 => Just("conv1x1-bn-relu "),
+                ],
+                0..10,
+            ),
+            right_count in any::<bool>(),
         ) {
             let mut m = cells[..n * n].to_vec();
             if upper_only {
@@ -587,15 +683,19 @@ mod tests {
                 }
             }
             let text = String::from_utf8(m.clone()).unwrap();
-            let ops = vec!["conv3x3-bn-relu"; n].join(",");
-            let got = pack_model(ModelHash([0; 16]), 1, &text, &ops);
-            match reference_adjacency(&m, n) {
-                Ok(adj) => prop_assert_eq!(got.map(|p| p.adj), Ok(adj)),
-                Err(what) => prop_assert_eq!(
-                    got.map(|p| p.adj),
-                    Err(crate::record::PayloadError::Matrix(what))
-                ),
+            let mut names = names;
+            if right_count {
+                names.resize(n, "maxpool3x3");
             }
+            let ops = names.join(",");
+            let got = pack_model(ModelHash([0; 16]), 1, &text, &ops).map(|p| (p.adj, p.ops));
+            let want = match reference_adjacency(&m, n) {
+                Err(what) => Err(crate::record::PayloadError::Matrix(what)),
+                Ok(adj) => reference_ops(&ops, n)
+                    .map(|o| (adj, o))
+                    .map_err(crate::record::PayloadError::Ops),
+            };
+            prop_assert_eq!(got, want);
         }
     }
 }

@@ -385,3 +385,30 @@ fn every_record_order_and_value_width_stores_the_same_values() {
     ));
     assert!(!check_both_ways(&frame_all(&wide)));
 }
+
+/// `seven_vertices` cells keep all 7 vertices (records of the released files' size).
+#[test]
+fn seven_vertex_cells_have_seven_vertices() {
+    for true_hashes in [false, true] {
+        let cfg = GenerateConfig {
+            models: 200,
+            budgets: ONLY108_BUDGETS.to_vec(),
+            seed: 9,
+            true_hashes,
+            seven_vertices: true,
+            ..GenerateConfig::default()
+        };
+        let mut bytes = Vec::new();
+        generate(&mut bytes, &cfg, &mut |_| {}).unwrap();
+        let db = Nb101::from_tfrecord_bytes(&bytes, Path::new("mem"), OpenOptions::default(), None)
+            .unwrap();
+        assert_eq!(db.len(), 200);
+        for m in db.models() {
+            assert_eq!(m.num_vertices(), 7);
+            assert!(m.spec().unwrap().is_valid());
+        }
+        // 3 records of 200 models plus the marker: about 417 bytes each.
+        let per_record = bytes.len() as f64 / 601.0;
+        assert!((400.0..430.0).contains(&per_record), "{per_record}");
+    }
+}
