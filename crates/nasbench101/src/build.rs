@@ -7,13 +7,13 @@
 //! of one model are not adjacent is rebuilt by the general [`TableBuilder`].
 
 use crate::crc::masked_crc4;
-use crate::dataset::{Nb101Error, Progress};
+use crate::dataset::{ConvertSummary, Nb101Error, Progress};
 use crate::hash::ModelHash;
 use crate::record::{decode_fast, decode_fast_metrics, same_model_head, Layout};
 use crate::sink::Sink;
 use crate::stream::StreamTable;
 use crate::table::{
-    pack_model, BuildError, PackedModel, StoreSummary, TableBuilder, TableError, SYNTHETIC_MARKER,
+    pack_model, BuildError, PackedModel, TableBuilder, TableError, SYNTHETIC_MARKER,
 };
 use crate::tfrecord::{Frame, FrameError, Frames};
 use std::path::Path;
@@ -267,7 +267,25 @@ fn record_error(path: &Path, frame: &Frame<'_>, error: TableError) -> Nb101Error
 
 /// The serial stage: adds decoded records to a table in file order.
 trait Merge {
-    fn merge(&mut self, frames: &[Frame<'_>], recs: &[Rec]) -> Result<(), Nb101Error>;
+    fn set_synthetic(&mut self);
+    /// Adds one checked run (not the synthetic marker).
+    fn add(&mut self, r: &Rec, f: &Frame<'_>) -> Result<(), Nb101Error>;
+    fn path(&self) -> &Path;
+
+    fn merge(&mut self, frames: &[Frame<'_>], recs: &[Rec]) -> Result<(), Nb101Error> {
+        for (r, f) in recs.iter().zip(frames) {
+            if r.hash == SYNTHETIC_MARKER {
+                self.set_synthetic();
+                continue;
+            }
+            if r.evaluations < 3 {
+                let e = TableError::MissingEvaluations(r.evaluations as usize);
+                return Err(record_error(self.path(), f, e));
+            }
+            self.add(r, f)?;
+        }
+        Ok(())
+    }
 }
 
 struct StreamMerge<'p, S: Sink> {
@@ -277,28 +295,25 @@ struct StreamMerge<'p, S: Sink> {
 }
 
 impl<S: Sink + Send> Merge for StreamMerge<'_, S> {
-    fn merge(&mut self, frames: &[Frame<'_>], recs: &[Rec]) -> Result<(), Nb101Error> {
+    fn set_synthetic(&mut self) {
+        self.table.set_synthetic();
+    }
+
+    fn path(&self) -> &Path {
+        self.path
+    }
+
+    fn add(&mut self, r: &Rec, f: &Frame<'_>) -> Result<(), Nb101Error> {
         let path = self.path;
-        for (r, f) in recs.iter().zip(frames) {
-            if r.hash == SYNTHETIC_MARKER {
-                self.table.set_synthetic();
-                continue;
-            }
-            if r.evaluations < 3 {
-                let e = TableError::MissingEvaluations(r.evaluations as usize);
-                return Err(record_error(path, f, e));
-            }
-            if self.table.current() != Some(&r.hash) {
-                let packed = model_of(r, f, path)?;
-                self.table
-                    .start_model(packed)
-                    .map_err(|e| build_error(e, path, self.out))?;
-            }
+        if self.table.current() != Some(&r.hash) {
+            let packed = model_of(r, f, path)?;
             self.table
-                .add_run(r.epochs, r.values)
-                .map_err(|e| record_error(path, f, e))?;
+                .start_model(packed)
+                .map_err(|e| build_error(e, path, self.out))?;
         }
-        Ok(())
+        self.table
+            .add_run(r.epochs, r.values)
+            .map_err(|e| record_error(path, f, e))
     }
 }
 
@@ -309,24 +324,22 @@ struct GeneralMerge<'p> {
 }
 
 impl Merge for GeneralMerge<'_> {
-    fn merge(&mut self, frames: &[Frame<'_>], recs: &[Rec]) -> Result<(), Nb101Error> {
-        for (r, f) in recs.iter().zip(frames) {
-            if r.hash == SYNTHETIC_MARKER {
-                self.builder.set_synthetic();
-                continue;
-            }
-            if r.evaluations < 3 {
-                let e = TableError::MissingEvaluations(r.evaluations as usize);
-                return Err(record_error(self.path, f, e));
-            }
-            let cached = self.last.filter(|(h, _)| *h == r.hash).map(|(_, m)| m);
-            let model = match cached.or_else(|| self.builder.model_number(&r.hash)) {
-                Some(m) => m,
-                None => self.builder.add_model(model_of(r, f, self.path)?),
-            };
-            self.last = Some((r.hash, model));
-            self.builder.add_values(model, r.epochs, r.values);
-        }
+    fn set_synthetic(&mut self) {
+        self.builder.set_synthetic();
+    }
+
+    fn path(&self) -> &Path {
+        self.path
+    }
+
+    fn add(&mut self, r: &Rec, f: &Frame<'_>) -> Result<(), Nb101Error> {
+        let cached = self.last.filter(|(h, _)| *h == r.hash).map(|(_, m)| m);
+        let model = match cached.or_else(|| self.builder.model_number(&r.hash)) {
+            Some(m) => m,
+            None => self.builder.add_model(model_of(r, f, self.path)?),
+        };
+        self.last = Some((r.hash, model));
+        self.builder.add_values(model, r.epochs, r.values);
         Ok(())
     }
 }
@@ -475,7 +488,7 @@ pub(crate) fn build_store<S: Sink + Send>(
     verify_payload_crc: bool,
     mut progress: Option<Progress<'_>>,
     sink: S,
-) -> Result<(S, StoreSummary), Nb101Error> {
+) -> Result<(S, ConvertSummary), Nb101Error> {
     // Real records are 330-420 bytes with 3 or 12 runs per model.
     let models = bytes.len() / 330 / 3 + 16;
     let mut merger = StreamMerge {

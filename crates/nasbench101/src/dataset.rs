@@ -491,7 +491,7 @@ impl Nb101 {
     }
 }
 
-/// What [`convert`] wrote.
+/// What [`convert`] wrote (also what any store build reports).
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct ConvertSummary {
     pub models: usize,
@@ -547,14 +547,7 @@ pub fn convert(
     // Unmapping the input (page tables of the whole file) overlaps the fsync.
     let ((), committed) = rayon::join(|| drop(map), || tmp.commit());
     committed.map_err(io_out)?;
-    Ok(ConvertSummary {
-        models: s.models,
-        runs: s.runs,
-        epochs: s.epochs,
-        f32_values: s.f32_values,
-        synthetic: s.synthetic,
-        store_bytes: s.store_bytes,
-    })
+    Ok(s)
 }
 
 /// A file whose very first record does not frame is not a tfrecord at all.

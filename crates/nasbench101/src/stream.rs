@@ -4,11 +4,11 @@
 //! records are split becomes two rows, refused at the end as [`TableError::DuplicateHash`];
 //! the caller then rebuilds with the general [`TableBuilder`](crate::TableBuilder).
 
+use crate::dataset::ConvertSummary;
 use crate::hash::ModelHash;
 use crate::sink::{SectionWriter, Sink};
 use crate::table::{
-    write_tail, BuildError, ModelRow, PackedModel, StoreSummary, TableError, Tail, HEADER_LEN,
-    MAX_BUDGETS,
+    write_tail, BuildError, ModelRow, PackedModel, TableError, Tail, HEADER_LEN, MAX_BUDGETS,
 };
 
 /// Data section chunk written at once.
@@ -164,7 +164,7 @@ impl<S: Sink + Send> StreamTable<S> {
     }
 
     /// Writes the rest of the store; returns what it holds.
-    pub(crate) fn finish(&mut self) -> Result<StoreSummary, BuildError> {
+    pub(crate) fn finish(&mut self) -> Result<ConvertSummary, BuildError> {
         self.flush_runs()?;
         let (_, data_crc) = self.data.finish(&mut self.sink)?;
         let mut sorted = self.budgets.clone();

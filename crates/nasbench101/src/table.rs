@@ -14,6 +14,7 @@
 //! The data section comes first so that a convert streams values to disk while it parses
 //! (version 1 had it last).
 
+use crate::dataset::ConvertSummary;
 use crate::hash::ModelHash;
 use crate::op::{Op, INPUT, OUTPUT};
 use crate::sink::{SectionWriter, Sink};
@@ -347,7 +348,7 @@ impl TableBuilder {
     pub(crate) fn finish_into<S: Sink + Send>(
         self,
         sink: &mut S,
-    ) -> Result<StoreSummary, BuildError> {
+    ) -> Result<ConvertSummary, BuildError> {
         let mut budgets: Vec<u32> = self.records.iter().map(|r| r.1).collect();
         budgets.sort_unstable();
         budgets.dedup();
@@ -438,17 +439,6 @@ impl From<TableError> for BuildError {
     }
 }
 
-/// What a built store holds.
-#[derive(Clone, Debug)]
-pub(crate) struct StoreSummary {
-    pub models: usize,
-    pub runs: u64,
-    pub epochs: Vec<u32>,
-    pub f32_values: bool,
-    pub synthetic: bool,
-    pub store_bytes: u64,
-}
-
 /// A model's entry of the models section before it is written.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct ModelRow {
@@ -529,7 +519,7 @@ fn index_and_directory(rows: &[ModelRow]) -> Result<(Vec<u8>, Vec<u8>), TableErr
 pub(crate) fn write_tail<S: Sink + Send>(
     sink: &mut S,
     t: &Tail<'_>,
-) -> Result<StoreSummary, BuildError> {
+) -> Result<ConvertSummary, BuildError> {
     let n = t.rows.len();
     let nb = t.budgets.len();
     let width: u64 = if t.f32_values { 4 } else { 8 };
@@ -585,7 +575,7 @@ pub(crate) fn write_tail<S: Sink + Send>(
     h[124..128].copy_from_slice(&header_crc.to_le_bytes());
     sink.write_at(0, &h)?;
     sink.set_len(file_len)?;
-    Ok(StoreSummary {
+    Ok(ConvertSummary {
         models: n,
         runs: t.n_dp,
         epochs: t.budgets.to_vec(),
