@@ -75,7 +75,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if args.batch_size == 0 || args.batch_archs == Some(0) || args.sample == Some(0) {
         bail!("--batch-size, --batch-archs and --sample must be at least 1");
     }
-    let nb101 = match (&args.nb101, read_run_meta(&args.run).and_then(|m| m.nb101_path)) {
+    let recorded = read_run_meta(&args.run)?.and_then(|m| m.nb101_path);
+    let nb101 = match (&args.nb101, recorded) {
         (Some(p), _) => p.clone(),
         (None, Some(p)) => PathBuf::from(p),
         (None, None) => bail!(

@@ -7,7 +7,7 @@
 //! of one model are not adjacent is rebuilt by the general [`TableBuilder`].
 
 use crate::crc::masked_crc4;
-use crate::dataset::{ConvertSummary, Nb101Error, Progress};
+use crate::dataset::{le_u32, ConvertSummary, Nb101Error, Progress};
 use crate::hash::ModelHash;
 use crate::record::{decode_fast, decode_fast_metrics, same_model_head, Layout};
 use crate::sink::Sink;
@@ -51,12 +51,6 @@ impl Default for Rec {
             model: ModelText::SameAsPrevious,
         }
     }
-}
-
-fn le_u32(b: &[u8], at: usize) -> u32 {
-    b.get(at..at + 4)
-        .and_then(|s| s.try_into().ok())
-        .map_or(0, u32::from_le_bytes)
 }
 
 /// How far ahead of the CRC the bytes are prefetched.

@@ -170,7 +170,7 @@ struct Header {
     data_crc: u32,
 }
 
-fn le_u32(b: &[u8], at: usize) -> u32 {
+pub(crate) fn le_u32(b: &[u8], at: usize) -> u32 {
     b.get(at..at + 4)
         .and_then(|s| s.try_into().ok())
         .map_or(0, u32::from_le_bytes)
@@ -226,18 +226,9 @@ impl Nb101 {
         progress: Option<Progress<'_>>,
     ) -> Result<Nb101, Nb101Error> {
         let path = path.as_ref().to_path_buf();
-        let io = |error| Nb101Error::Io {
-            path: path.clone(),
-            error,
-        };
-        let file = std::fs::File::open(&path).map_err(io)?;
-        let len = file.metadata().map_err(io)?.len();
-        if len == 0 {
+        let Some(map) = map_input(&path)? else {
             return Nb101::from_tfrecord_bytes(&[], &path, opts, progress);
-        }
-        // SAFETY: the file is opened read-only; like every mmap reader we assume nobody
-        // truncates it while it is mapped (outputs are replaced by rename, not rewritten).
-        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
+        };
         if map.get(..16) == Some(&MAGIC[..]) {
             Nb101::from_store(Backing::Map(map), path, opts.verify_store_data)
         } else {
@@ -511,18 +502,7 @@ pub fn convert(
     opts: OpenOptions,
     progress: Option<Progress<'_>>,
 ) -> Result<ConvertSummary, Nb101Error> {
-    let io_in = |error| Nb101Error::Io {
-        path: input.to_path_buf(),
-        error,
-    };
-    let file = std::fs::File::open(input).map_err(io_in)?;
-    let len = file.metadata().map_err(io_in)?.len();
-    let map = if len == 0 {
-        None
-    } else {
-        // SAFETY: read-only mapping, as in `Nb101::open_with`.
-        Some(unsafe { memmap2::Mmap::map(&file) }.map_err(io_in)?)
-    };
+    let map = map_input(input)?;
     let bytes: &[u8] = map.as_deref().unwrap_or(&[]);
     if bytes.get(..16) == Some(&MAGIC[..]) {
         return Err(Nb101Error::AlreadyStore {
@@ -548,6 +528,21 @@ pub fn convert(
     let ((), committed) = rayon::join(|| drop(map), || tmp.commit());
     committed.map_err(io_out)?;
     Ok(s)
+}
+
+/// The file mapped read-only; `None` when it is empty (nothing to map).
+fn map_input(path: &Path) -> Result<Option<memmap2::Mmap>, Nb101Error> {
+    let io = |error| Nb101Error::Io {
+        path: path.to_path_buf(),
+        error,
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    if file.metadata().map_err(io)?.len() == 0 {
+        return Ok(None);
+    }
+    // SAFETY: the file is opened read-only; like every mmap reader we assume nobody
+    // truncates it while it is mapped (outputs are replaced by rename, not rewritten).
+    unsafe { memmap2::Mmap::map(&file) }.map(Some).map_err(io)
 }
 
 /// A file whose very first record does not frame is not a tfrecord at all.

@@ -59,9 +59,43 @@ fn step(a: &mut Lanes, b: Lanes, c: Lanes, d: Lanes, km: Lanes, s: u32, fun: Rou
 
 type Round = fn(Lanes, Lanes, Lanes) -> Lanes;
 
+/// Left-rotation amounts of the four steps of a group, per round (RFC 1321).
+const SHIFTS: [[u32; 4]; 4] = [
+    [7, 12, 17, 22],
+    [5, 9, 14, 20],
+    [4, 11, 16, 23],
+    [6, 10, 15, 21],
+];
+
+/// Message word used by step `t` (RFC 1321).
+const fn word_index(t: usize) -> usize {
+    match t / 16 {
+        0 => t,
+        1 => (5 * t + 1) % 16,
+        2 => (3 * t + 5) % 16,
+        _ => (7 * t) % 16,
+    }
+}
+
+/// The 16 steps of round `r`, four at a time, each rotating the roles of a, b, c, d.
+#[inline(always)]
+fn round(v: &mut [Lanes; 4], w: &[Lanes; 16], r: usize, fun: Round) {
+    let [mut a, mut b, mut c, mut d] = *v;
+    let s = SHIFTS[r];
+    for q in 0..4 {
+        let t = 16 * r + 4 * q;
+        let km = |k: usize| w[word_index(t + k)] + u32x8::splat(K[t + k]);
+        step(&mut a, b, c, d, km(0), s[0], fun);
+        step(&mut d, a, b, c, km(1), s[1], fun);
+        step(&mut c, d, a, b, km(2), s[2], fun);
+        step(&mut b, c, d, a, km(3), s[3], fun);
+    }
+    *v = [a, b, c, d];
+}
+
 /// The MD5 compression of one block per lane; `w[i]` holds word `i` of every lane's block.
 fn compress(state: &mut [Lanes; 4], w: &[Lanes; 16]) {
-    let [mut a, mut b, mut c, mut d] = *state;
+    let mut v = *state;
     fn f(x: Lanes, y: Lanes, z: Lanes) -> Lanes {
         (x & y) | (!x & z)
     }
@@ -74,124 +108,12 @@ fn compress(state: &mut [Lanes; 4], w: &[Lanes; 16]) {
     fn i(x: Lanes, y: Lanes, z: Lanes) -> Lanes {
         y ^ (x | !z)
     }
-    // Rounds unrolled four steps at a time, each rotating the roles of a, b, c, d.
-    for r in 0..4 {
-        let j = 4 * r;
-        step(&mut a, b, c, d, w[j] + u32x8::splat(K[j]), 7, f);
-        step(&mut d, a, b, c, w[j + 1] + u32x8::splat(K[j + 1]), 12, f);
-        step(&mut c, d, a, b, w[j + 2] + u32x8::splat(K[j + 2]), 17, f);
-        step(&mut b, c, d, a, w[j + 3] + u32x8::splat(K[j + 3]), 22, f);
-    }
-    for r in 0..4 {
-        let j = 16 + 4 * r;
-        step(
-            &mut a,
-            b,
-            c,
-            d,
-            w[(5 * j + 1) % 16] + u32x8::splat(K[j]),
-            5,
-            g,
-        );
-        step(
-            &mut d,
-            a,
-            b,
-            c,
-            w[(5 * j + 6) % 16] + u32x8::splat(K[j + 1]),
-            9,
-            g,
-        );
-        step(
-            &mut c,
-            d,
-            a,
-            b,
-            w[(5 * j + 11) % 16] + u32x8::splat(K[j + 2]),
-            14,
-            g,
-        );
-        step(
-            &mut b,
-            c,
-            d,
-            a,
-            w[(5 * j + 16) % 16] + u32x8::splat(K[j + 3]),
-            20,
-            g,
-        );
-    }
-    for r in 0..4 {
-        let j = 32 + 4 * r;
-        step(
-            &mut a,
-            b,
-            c,
-            d,
-            w[(3 * j + 5) % 16] + u32x8::splat(K[j]),
-            4,
-            h,
-        );
-        step(
-            &mut d,
-            a,
-            b,
-            c,
-            w[(3 * j + 8) % 16] + u32x8::splat(K[j + 1]),
-            11,
-            h,
-        );
-        step(
-            &mut c,
-            d,
-            a,
-            b,
-            w[(3 * j + 11) % 16] + u32x8::splat(K[j + 2]),
-            16,
-            h,
-        );
-        step(
-            &mut b,
-            c,
-            d,
-            a,
-            w[(3 * j + 14) % 16] + u32x8::splat(K[j + 3]),
-            23,
-            h,
-        );
-    }
-    for r in 0..4 {
-        let j = 48 + 4 * r;
-        step(&mut a, b, c, d, w[(7 * j) % 16] + u32x8::splat(K[j]), 6, i);
-        step(
-            &mut d,
-            a,
-            b,
-            c,
-            w[(7 * j + 7) % 16] + u32x8::splat(K[j + 1]),
-            10,
-            i,
-        );
-        step(
-            &mut c,
-            d,
-            a,
-            b,
-            w[(7 * j + 14) % 16] + u32x8::splat(K[j + 2]),
-            15,
-            i,
-        );
-        step(
-            &mut b,
-            c,
-            d,
-            a,
-            w[(7 * j + 21) % 16] + u32x8::splat(K[j + 3]),
-            21,
-            i,
-        );
-    }
-    for (s, x) in state.iter_mut().zip([a, b, c, d]) {
+    // Called once per round with its own function, so `fun` is a constant after inlining.
+    round(&mut v, w, 0, f);
+    round(&mut v, w, 1, g);
+    round(&mut v, w, 2, h);
+    round(&mut v, w, 3, i);
+    for (s, x) in state.iter_mut().zip(v) {
         *s += x;
     }
 }

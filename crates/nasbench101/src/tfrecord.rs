@@ -7,8 +7,12 @@ const MASK_DELTA: u32 = 0xa282_ead8;
 
 /// The TFRecord checksum: CRC32C rotated right by 15 bits plus a constant.
 pub fn masked_crc(bytes: &[u8]) -> u32 {
-    let c = crc32c::crc32c(bytes);
-    c.rotate_right(15).wrapping_add(MASK_DELTA)
+    mask(crc32c::crc32c(bytes))
+}
+
+/// The masking step of [`masked_crc`], applied to a plain CRC32C.
+pub(crate) fn mask(crc: u32) -> u32 {
+    crc.rotate_right(15).wrapping_add(MASK_DELTA)
 }
 
 /// One framed record borrowed from the file bytes.

@@ -76,7 +76,6 @@ fn save_store(vs: &nn::VarStore, p: &Path) -> Result<(), OneShotError> {
 /// Writes `parts` to `dir` (the run's `checkpoint/`), replacing what was there atomically.
 pub fn save(dir: &Path, parts: &CheckpointParts<'_>) -> Result<(), OneShotError> {
     let tmp = with_suffix(dir, "tmp");
-    let old = with_suffix(dir, "old");
     if tmp.exists() {
         fs::remove_dir_all(&tmp).map_err(|e| OneShotError::io(&tmp, e))?;
     }
@@ -106,14 +105,22 @@ pub fn save(dir: &Path, parts: &CheckpointParts<'_>) -> Result<(), OneShotError>
     }
     let text = serde_json::to_string_pretty(parts.state).map_err(|e| ck_err(&tmp, e))?;
     atomic_write(&tmp.join(STATE), text.as_bytes())?;
-    sync_dir(&tmp);
+    replace_dir(&tmp, dir)
+}
+
+/// Makes the filled and synced folder `tmp` the folder `dir`: the current `dir` is first
+/// moved to `dir.old/`, so at every moment one complete folder exists (see
+/// [`locate`]); `dir.old/` is removed at the end.
+fn replace_dir(tmp: &Path, dir: &Path) -> Result<(), OneShotError> {
+    let old = with_suffix(dir, "old");
+    sync_dir(tmp);
     if dir.exists() {
         if old.exists() {
             fs::remove_dir_all(&old).map_err(|e| OneShotError::io(&old, e))?;
         }
         fs::rename(dir, &old).map_err(|e| OneShotError::io(dir, e))?;
     }
-    fs::rename(&tmp, dir).map_err(|e| OneShotError::io(&tmp, e))?;
+    fs::rename(tmp, dir).map_err(|e| OneShotError::io(tmp, e))?;
     if let Some(parent) = dir.parent() {
         sync_dir(parent);
     }
@@ -177,8 +184,8 @@ pub fn load_weights(dir: &Path, weights: &mut nn::VarStore) -> Result<(), OneSho
 }
 
 /// Copies the weights, architecture weights, controller (if any) and `state.json` of the
-/// checkpoint folder `src` to `dst`, replacing it atomically (`dst.tmp/` filled, synced and
-/// renamed). Optimizer buffers are left out: a kept checkpoint is for evaluation, not resume.
+/// checkpoint folder `src` to `dst`, replacing it like [`save`] does (`dst.tmp/` filled,
+/// synced and swapped in). Optimizer buffers are left out: a kept checkpoint is for evaluation, not resume.
 pub fn keep(src: &Path, dst: &Path) -> Result<(), OneShotError> {
     let tmp = with_suffix(dst, "tmp");
     if tmp.exists() {
@@ -196,13 +203,5 @@ pub fn keep(src: &Path, dst: &Path) -> Result<(), OneShotError> {
             .and_then(|f| f.sync_all())
             .map_err(|e| OneShotError::io(&to, e))?;
     }
-    sync_dir(&tmp);
-    if dst.exists() {
-        fs::remove_dir_all(dst).map_err(|e| OneShotError::io(dst, e))?;
-    }
-    fs::rename(&tmp, dst).map_err(|e| OneShotError::io(&tmp, e))?;
-    if let Some(parent) = dst.parent() {
-        sync_dir(parent);
-    }
-    Ok(())
+    replace_dir(&tmp, dst)
 }

@@ -33,7 +33,7 @@ use crate::checkpoint;
 use crate::config::{CorrelationConfig, EvalMixing, SearchConfig};
 use crate::error::OneShotError;
 use crate::model::TensorBatch;
-use crate::run_dir::{atomic_write, kept_checkpoint_dir, RunMeta};
+use crate::run_dir::{kept_checkpoint_dir, RunDir, RunMeta};
 
 /// One architecture to evaluate: a unique NB-101 model of the space and the first
 /// configuration of the space that becomes it.
@@ -170,6 +170,16 @@ pub fn one_shot_errors(
     let device = net.device();
     let total = images.len().max(1) as f64;
     tch::no_grad(|| {
+        // In the weights' layout once for all architectures (the forward would otherwise copy
+        // every batch again for each one).
+        let xs: Vec<Tensor> = images
+            .batches
+            .iter()
+            .map(|b| match net.is_channels_last() {
+                true => supernet::to_channels_last(&b.x),
+                false => b.x.shallow_clone(),
+            })
+            .collect();
         let mut errors = Vec::with_capacity(archs.len());
         for chunk in archs.chunks(batch_archs.max(1)) {
             let sets = chunk
@@ -180,10 +190,10 @@ pub fn one_shot_errors(
             let mut correct = Tensor::zeros([a], (Kind::Int64, device));
             // Per-sample weights for the current batch size (the last batch may be shorter).
             let mut stacked: Option<(i64, MixingWeights)> = None;
-            for batch in &images.batches {
+            for (batch, x) in images.batches.iter().zip(&xs) {
                 let b = batch.len as i64;
                 let logits = match &sets[..] {
-                    [one] => forward_eval(net, &batch.x, one.clone())?,
+                    [one] => forward_eval(net, x, one.clone())?,
                     _ => {
                         let w = match &stacked {
                             Some((n, w)) if *n == b => w.clone(),
@@ -194,7 +204,7 @@ pub fn one_shot_errors(
                                 w
                             }
                         };
-                        forward_eval(net, &batch.x.repeat([a, 1, 1, 1]), w)?
+                        forward_eval(net, &x.repeat([a, 1, 1, 1]), w)?
                     }
                 };
                 let hits = logits
@@ -359,11 +369,10 @@ pub fn evaluate_epoch(
             0.0
         },
     };
-    let text = serde_json::to_string_pretty(&meta).map_err(|e| OneShotError::RunDir {
-        path: meta_path(run, epoch),
-        msg: e.to_string(),
-    })?;
-    atomic_write(&meta_path(run, epoch), text.as_bytes())?;
+    let run_dir = RunDir {
+        root: run.to_path_buf(),
+    };
+    run_dir.write_json(&format!("correlation/epoch{epoch}.meta.json"), &meta)?;
     Ok(meta)
 }
 
@@ -566,10 +575,16 @@ fn progress_bar(show: bool, epoch: usize) -> ProgressBar {
     bar
 }
 
-/// The `run.json` of a run, if readable (the CLI takes the NB-101 path from it).
-pub fn read_run_meta(run: &Path) -> Option<RunMeta> {
-    let text = std::fs::read_to_string(run.join("run.json")).ok()?;
-    serde_json::from_str(&text).ok()
+/// The `run.json` of a run (the CLI takes the NB-101 path from it); `None` when the run has
+/// none, an error when it does not parse.
+pub fn read_run_meta(run: &Path) -> Result<Option<RunMeta>, OneShotError> {
+    if !run.join("run.json").is_file() {
+        return Ok(None);
+    }
+    let run_dir = RunDir {
+        root: run.to_path_buf(),
+    };
+    run_dir.read_json("run.json").map(Some)
 }
 
 /// The inline evaluation of the search loop (`[correlation] epochs`): candidates and images are
