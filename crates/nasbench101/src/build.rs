@@ -1,259 +1,93 @@
-//! tfrecord → store: a three-stage pipeline over windows of records. While window k+1 is
-//! checked and decoded in parallel, window k is merged into the table in file order and
-//! window k+2 is framed (both serial). The first error reported is the first bad record in
+//! tfrecord → store: a two-stage pipeline over segments of the file. Each segment is framed,
+//! checked and decoded by one task, in parallel, while the previous step's segments are
+//! merged into the table in file order. A task finds where its first record starts by the
+//! length CRC; the merge proves it (the previous segment's records must end there) and reads
+//! a segment again from the proven start where they do not. Each byte is read from memory
+//! once, by the task that decodes it. The first error reported is the first bad record in
 //! file order.
 //!
 //! The merge streams into [`StreamTable`] (values written as they come); a file whose records
 //! of one model are not adjacent is rebuilt by the general [`TableBuilder`].
 
-use crate::crc::masked_crc4;
-use crate::dataset::{le_u32, ConvertSummary, Nb101Error, Progress};
+use crate::dataset::{ConvertSummary, Nb101Error, Progress};
 use crate::hash::ModelHash;
-use crate::record::{decode_fast, decode_fast_metrics, same_model_head, Layout};
+use crate::segment::{Fault, Scratch, Segment, MARKER};
 use crate::sink::Sink;
 use crate::stream::StreamTable;
-use crate::table::{
-    pack_model, BuildError, PackedModel, TableBuilder, TableError, SYNTHETIC_MARKER,
-};
-use crate::tfrecord::{Frame, FrameError, Frames};
+use crate::table::{BuildError, PackedModel, TableBuilder, TableError};
+use crate::tfrecord::{plausible_start, Frame};
 use std::path::Path;
 
-/// Records per window.
-const WINDOW: usize = 1 << 15;
+/// Bytes of the file whose records one task reads (they stay in its core's cache).
+const SEGMENT: usize = 256 << 10;
 
-/// A model's fixed data as decoded in the parallel stage.
-#[derive(Clone, Copy, Debug, Default)]
-enum ModelText {
-    /// Byte for byte the previous record's (already checked and packed).
-    #[default]
-    SameAsPrevious,
-    Packed(PackedModel),
-}
+/// Where a task starts reading `bytes[from..to]`.
+type FindStart = fn(&[u8], usize, usize) -> Option<usize>;
 
-/// One record decoded in the parallel stage.
-#[derive(Clone, Copy, Debug)]
-struct Rec {
-    hash: ModelHash,
-    epochs: u32,
-    evaluations: u32,
-    /// Halfway then final: training time, train, validation and test accuracy.
-    values: [f64; 8],
-    model: ModelText,
-}
-
-impl Default for Rec {
-    fn default() -> Rec {
-        Rec {
-            hash: ModelHash([0; 16]),
-            epochs: 0,
-            evaluations: 0,
-            values: [0.0; 8],
-            model: ModelText::SameAsPrevious,
-        }
-    }
-}
-
-/// How far ahead of the CRC the bytes are prefetched.
-const CRC_PREFETCH_AHEAD: usize = 4096;
-
-/// Checks the length and (if asked) payload CRCs of `frames`, four records at a time;
-/// returns the first bad record's position in `frames` and what is wrong.
-fn check_crcs(
-    bytes: &[u8],
-    frames: &[Frame<'_>],
-    verify_payload_crc: bool,
-) -> Option<(usize, FrameError)> {
-    for (g, group) in frames.chunks(4).enumerate() {
-        // The CRC is the first pass over these bytes: fetch those a few records on while
-        // this group is summed.
-        if let (Some(first), Some(last)) = (group.first(), group.last()) {
-            let (from, to) = (first.offset as usize, last.offset as usize + 16);
-            crate::crc::prefetch(
-                bytes,
-                from + CRC_PREFETCH_AHEAD,
-                to + last.payload.len() + CRC_PREFETCH_AHEAD,
-            );
-        }
-        let mut lens: [&[u8]; 4] = [&[]; 4];
-        let mut payloads: [&[u8]; 4] = [&[]; 4];
-        for (k, f) in group.iter().enumerate() {
-            let at = f.offset as usize;
-            lens[k] = bytes.get(at..at + 8).unwrap_or(&[]);
-            payloads[k] = f.payload;
-        }
-        let len_crcs = masked_crc4(lens);
-        let payload_crcs = if verify_payload_crc {
-            masked_crc4(payloads)
-        } else {
-            [0; 4]
-        };
-        for (k, f) in group.iter().enumerate() {
-            let at = f.offset as usize;
-            let (stored, computed) = (le_u32(bytes, at + 8), len_crcs[k]);
-            if stored != computed {
-                return Some((4 * g + k, FrameError::LengthCrc { stored, computed }));
-            }
-            let (stored, computed) = (le_u32(bytes, at + 12 + f.payload.len()), payload_crcs[k]);
-            if verify_payload_crc && stored != computed {
-                return Some((4 * g + k, FrameError::PayloadCrc { stored, computed }));
-            }
-        }
-    }
-    None
-}
-
-fn payload_error(
-    path: &Path,
-    frame: &Frame<'_>,
-) -> impl Fn(crate::record::PayloadError) -> Nb101Error {
-    let path = path.to_path_buf();
-    let (record, offset) = (frame.index, frame.offset);
-    move |error| Nb101Error::Payload {
-        path: path.clone(),
-        record,
-        offset,
-        error,
-    }
-}
-
-struct Scratch {
-    base64: Vec<u8>,
-    proto: Vec<u8>,
-}
-
-/// A record read in the released layout, for the next one to compare against.
+/// How the pipeline cuts the file into segments.
 #[derive(Clone, Copy)]
-struct Head {
-    hash: ModelHash,
-    layout: Layout,
+struct Cut {
+    segment: usize,
+    /// Where a task starts reading `bytes[from..to]`: the first plausible record start (tests
+    /// give wrong answers on purpose: the merge must not depend on them).
+    find_start: FindStart,
 }
 
-fn decode_rec(
-    frame: &Frame<'_>,
-    previous: Option<(&Frame<'_>, Head)>,
-    path: &Path,
-    s: &mut Scratch,
-) -> Result<(Rec, Option<Head>), Nb101Error> {
-    let rec = |hash, epochs, v: &crate::proto::ApiValues, model| {
-        let [a, b, c, d] = v.halfway;
-        let [e, f, g, h] = v.final_;
-        Rec {
-            hash,
-            epochs,
-            evaluations: u32::try_from(v.evaluations).unwrap_or(u32::MAX),
-            values: [a, b, c, d, e, f, g, h],
-            model,
-        }
-    };
-    // Runs of one model differ only in epochs and metrics: skip re-reading the rest.
-    if let Some((p, head)) = previous {
-        if let Some((epochs, layout)) = same_model_head(frame.payload, p.payload, head.layout) {
-            let (b64, proto) = (&mut s.base64, &mut s.proto);
-            if let Some(v) = decode_fast_metrics(frame.payload, layout.base64_at, b64, proto) {
-                let head = Head {
-                    hash: head.hash,
-                    layout,
-                };
-                let r = rec(head.hash, epochs, &v, ModelText::SameAsPrevious);
-                return Ok((r, Some(head)));
-            }
-        }
-    }
-    let err = payload_error(path, frame);
-    let r = decode_fast(frame.payload, &mut s.base64, &mut s.proto).map_err(&err)?;
-    let v = &r.values;
-    // Every record's adjacency and ops are checked, also those of a model seen before (whose
-    // first record's are the ones kept, as in the official API).
-    let packed = pack_model(r.hash, v.trainable_parameters, &r.matrix, &r.ops).map_err(err)?;
-    let model = ModelText::Packed(packed);
-    let head = r.layout.map(|layout| Head {
-        hash: r.hash,
-        layout,
-    });
-    Ok((rec(r.hash, r.epochs, v, model), head))
+fn first_plausible_start(bytes: &[u8], from: usize, to: usize) -> Option<usize> {
+    (from..to).find(|&p| plausible_start(bytes, p))
 }
 
-/// Records per task of the parallel stage.
-const CHUNK: usize = 256;
+const CUT: Cut = Cut {
+    segment: SEGMENT,
+    find_start: first_plausible_start,
+};
 
-/// Checks and decodes a window into `recs` (reused between windows); returns the first error
-/// in file order, with its position in the window. Records after it are not meaningful.
-fn decode_window(
-    bytes: &[u8],
-    frames: &[Frame<'_>],
+/// Segments per pipeline step: decoded while the previous step's are merged.
+const STEP: usize = 32;
+
+/// Reads the segments `first..first + segs.len()` of `bytes` in parallel.
+fn read_segments<'a>(
+    bytes: &'a [u8],
+    cut: Cut,
+    first: usize,
     verify_payload_crc: bool,
-    path: &Path,
-    recs: &mut Vec<Rec>,
-) -> Option<(usize, Nb101Error)> {
+    segs: &mut [Segment<'a>],
+) {
     use rayon::prelude::*;
-    let first_error = std::sync::Mutex::new(None::<(usize, Nb101Error)>);
-    let note = |i: usize, e: Nb101Error| {
-        let mut first = first_error.lock().unwrap_or_else(|p| p.into_inner());
-        if first.as_ref().is_none_or(|(j, _)| i < *j) {
-            *first = Some((i, e));
-        }
-    };
-    // Every slot is overwritten, so a reused buffer only changes length for the last window.
-    recs.resize(frames.len(), Rec::default());
-    recs.par_chunks_mut(CHUNK)
-        .zip(frames.par_chunks(CHUNK))
+    segs.par_iter_mut()
         .enumerate()
-        .for_each_init(
-            || Scratch {
-                base64: Vec::with_capacity(512),
-                proto: Vec::with_capacity(256),
-            },
-            |s, (c, (out, chunk))| {
-                let base = c * CHUNK;
-                let bad = check_crcs(bytes, chunk, verify_payload_crc);
-                let upto = bad.as_ref().map_or(chunk.len(), |(k, _)| *k);
-                // The chunk's first record has no decoded predecessor: it is read in full.
-                let mut previous: Option<(&Frame<'_>, Option<Head>)> = None;
-                for (k, (slot, f)) in out.iter_mut().zip(chunk).take(upto).enumerate() {
-                    let prev = previous.and_then(|(p, h)| h.map(|h| (p, h)));
-                    match decode_rec(f, prev, path, s) {
-                        Ok((r, head)) => {
-                            *slot = r;
-                            previous = Some((f, head));
-                        }
-                        Err(e) => return note(base + k, e),
-                    }
-                }
-                if let Some((k, error)) = bad {
-                    let f = &chunk[k];
-                    note(
-                        base + k,
-                        Nb101Error::Frame {
-                            path: path.to_path_buf(),
-                            record: f.index,
-                            offset: f.offset,
-                            error,
-                        },
-                    );
-                }
-            },
-        );
-    first_error.into_inner().unwrap_or_else(|p| p.into_inner())
+        .for_each_init(Scratch::new, |s, (i, seg)| {
+            let from = (first + i) * cut.segment;
+            let to = (from + cut.segment).min(bytes.len());
+            let start = if from == 0 {
+                Some(0)
+            } else {
+                (cut.find_start)(bytes, from, to)
+            };
+            seg.read(bytes, (from, to), start, verify_payload_crc, s);
+        });
 }
 
-/// The model of a record that adds one: packed in the parallel stage (a record that shares
-/// the previous record's bytes adds a model only after that one, so this rereads it only in
-/// theory).
-fn model_of(rec: &Rec, frame: &Frame<'_>, path: &Path) -> Result<PackedModel, Nb101Error> {
-    if let ModelText::Packed(p) = rec.model {
-        return Ok(p);
-    }
-    let mut base64 = Vec::new();
-    let mut proto = Vec::new();
-    let err = payload_error(path, frame);
-    let r = decode_fast(frame.payload, &mut base64, &mut proto).map_err(&err)?;
-    pack_model(r.hash, r.values.trainable_parameters, &r.matrix, &r.ops).map_err(err)
+/// The model of record `k` of `seg` (whose index in the file is `base + k`), which adds one.
+fn model_of(
+    seg: &Segment<'_>,
+    k: usize,
+    path: &Path,
+    base: u64,
+) -> Result<PackedModel, Nb101Error> {
+    let frame = &seg.frames[k];
+    seg.model(k).map_err(|error| Nb101Error::Payload {
+        path: path.to_path_buf(),
+        record: base + frame.index,
+        offset: frame.offset,
+        error,
+    })
 }
 
-fn record_error(path: &Path, frame: &Frame<'_>, error: TableError) -> Nb101Error {
+fn record_error(path: &Path, frame: &Frame<'_>, base: u64, error: TableError) -> Nb101Error {
     Nb101Error::Record {
         path: path.to_path_buf(),
-        record: frame.index,
+        record: base + frame.index,
         offset: frame.offset,
         error,
     }
@@ -262,21 +96,17 @@ fn record_error(path: &Path, frame: &Frame<'_>, error: TableError) -> Nb101Error
 /// The serial stage: adds decoded records to a table in file order.
 trait Merge {
     fn set_synthetic(&mut self);
-    /// Adds one checked run (not the synthetic marker).
-    fn add(&mut self, r: &Rec, f: &Frame<'_>) -> Result<(), Nb101Error>;
-    fn path(&self) -> &Path;
+    /// Adds record `k` of `seg` (a run), whose index in the file is `base + k`.
+    fn add(&mut self, seg: &Segment<'_>, k: usize, base: u64) -> Result<(), Nb101Error>;
 
-    fn merge(&mut self, frames: &[Frame<'_>], recs: &[Rec]) -> Result<(), Nb101Error> {
-        for (r, f) in recs.iter().zip(frames) {
-            if r.hash == SYNTHETIC_MARKER {
+    /// Adds the first `upto` records of `seg`.
+    fn merge(&mut self, seg: &Segment<'_>, upto: usize, base: u64) -> Result<(), Nb101Error> {
+        for (k, r) in seg.recs[..upto].iter().enumerate() {
+            if r.flags & MARKER != 0 {
                 self.set_synthetic();
                 continue;
             }
-            if r.evaluations < 3 {
-                let e = TableError::MissingEvaluations(r.evaluations as usize);
-                return Err(record_error(self.path(), f, e));
-            }
-            self.add(r, f)?;
+            self.add(seg, k, base)?;
         }
         Ok(())
     }
@@ -293,21 +123,18 @@ impl<S: Sink + Send> Merge for StreamMerge<'_, S> {
         self.table.set_synthetic();
     }
 
-    fn path(&self) -> &Path {
-        self.path
-    }
-
-    fn add(&mut self, r: &Rec, f: &Frame<'_>) -> Result<(), Nb101Error> {
-        let path = self.path;
+    #[inline]
+    fn add(&mut self, seg: &Segment<'_>, k: usize, base: u64) -> Result<(), Nb101Error> {
+        let (path, r) = (self.path, &seg.recs[k]);
         if self.table.current() != Some(&r.hash) {
-            let packed = model_of(r, f, path)?;
+            let packed = model_of(seg, k, path, base)?;
             self.table
                 .start_model(packed)
                 .map_err(|e| build_error(e, path, self.out))?;
         }
         self.table
-            .add_run(r.epochs, r.values)
-            .map_err(|e| record_error(path, f, e))
+            .add_run(r.epochs, seg.values(r))
+            .map_err(|e| record_error(path, &seg.frames[k], base, e))
     }
 }
 
@@ -322,18 +149,16 @@ impl Merge for GeneralMerge<'_> {
         self.builder.set_synthetic();
     }
 
-    fn path(&self) -> &Path {
-        self.path
-    }
-
-    fn add(&mut self, r: &Rec, f: &Frame<'_>) -> Result<(), Nb101Error> {
+    fn add(&mut self, seg: &Segment<'_>, k: usize, base: u64) -> Result<(), Nb101Error> {
+        let r = &seg.recs[k];
         let cached = self.last.filter(|(h, _)| *h == r.hash).map(|(_, m)| m);
         let model = match cached.or_else(|| self.builder.model_number(&r.hash)) {
             Some(m) => m,
-            None => self.builder.add_model(model_of(r, f, self.path)?),
+            None => self.builder.add_model(model_of(seg, k, self.path, base)?),
         };
         self.last = Some((r.hash, model));
-        self.builder.add_values(model, r.epochs, r.values);
+        self.builder
+            .add_values(model, r.epochs, seg.values(r).wide());
         Ok(())
     }
 }
@@ -351,122 +176,118 @@ fn build_error(e: BuildError, path: &Path, out: &Path) -> Nb101Error {
     }
 }
 
-/// A window of frames cut by the serial framing scan, with the framing error that ended it.
-struct Window<'a> {
-    frames: Vec<Frame<'a>>,
-    error: Option<(u64, u64, FrameError)>,
-    /// Byte position after the window (for progress).
-    end: u64,
+/// Where the merge stands: the proven start of the next record and its index.
+struct Cursor {
+    pos: usize,
+    record: u64,
 }
 
-impl Window<'_> {
-    /// The last window: the file or its framing ended inside it.
-    fn is_last(&self) -> bool {
-        self.error.is_some() || self.frames.len() < WINDOW
-    }
-}
-
-fn next_window<'a>(frames: &mut Frames<'a>, mut buf: Vec<Frame<'a>>) -> Window<'a> {
-    buf.clear();
-    let mut w = Window {
-        frames: buf,
-        error: None,
-        end: 0,
-    };
-    for f in frames.by_ref() {
-        match f {
-            Ok(fr) => {
-                w.frames.push(fr);
-                if w.frames.len() == WINDOW {
-                    break;
-                }
-            }
-            Err(e) => {
-                w.error = Some(e);
-                break;
-            }
-        }
-    }
-    w.end = Frames::position(frames);
-    w
-}
-
-/// A decoded window waiting for the merge.
-struct Decoded<'a> {
-    window: Window<'a>,
-    recs: Vec<Rec>,
-    bad: Option<(usize, Nb101Error)>,
-}
-
-/// Merges a decoded window; hands back its buffers for reuse.
-fn merge_decoded<'a, M: Merge>(
+/// Merges segments in file order, reading again any whose start is not proven.
+fn merge_segments<'a, M: Merge>(
     merger: &mut M,
-    d: Decoded<'a>,
     path: &Path,
-) -> (Result<u64, Nb101Error>, Vec<Frame<'a>>, Vec<Rec>) {
-    let Decoded { window, recs, bad } = d;
-    let upto = bad.as_ref().map_or(recs.len(), |(i, _)| *i);
-    let result = (|| {
-        merger.merge(&window.frames[..upto], &recs[..upto])?;
-        if let Some((_, e)) = bad {
-            return Err(e);
+    segs: &mut [Segment<'a>],
+    bytes: &'a [u8],
+    verify_payload_crc: bool,
+    at: &mut Cursor,
+    s: &mut Scratch,
+) -> Result<(), Nb101Error> {
+    for seg in segs {
+        if at.pos >= seg.to {
+            // A record spans the whole segment: nothing starts in it.
+            continue;
         }
-        match window.error {
-            Some((record, offset, error)) => Err(Nb101Error::Frame {
-                path: path.to_path_buf(),
-                record,
-                offset,
-                error,
-            }),
-            None => Ok(window.end),
+        if seg.start != Some(at.pos) {
+            let range = (seg.from, seg.to);
+            seg.read(bytes, range, Some(at.pos), verify_payload_crc, s);
         }
-    })();
-    (result, window.frames, recs)
+        let upto = seg.fault.as_ref().map_or(seg.recs.len(), |(k, ..)| *k);
+        merger.merge(seg, upto, at.record)?;
+        if let Some((k, offset, fault)) = seg.fault.take() {
+            let (path, record) = (path.to_path_buf(), at.record + k as u64);
+            return Err(match fault {
+                Fault::Frame(error) => Nb101Error::Frame {
+                    path,
+                    record,
+                    offset,
+                    error,
+                },
+                Fault::Payload(error) => Nb101Error::Payload {
+                    path,
+                    record,
+                    offset,
+                    error,
+                },
+                Fault::Record(error) => Nb101Error::Record {
+                    path,
+                    record,
+                    offset,
+                    error,
+                },
+            });
+        }
+        at.record += upto as u64;
+        at.pos = seg.end;
+    }
+    Ok(())
 }
 
 /// Runs the pipeline over every record of `bytes`.
 fn run_pipeline<M: Merge + Send>(
     bytes: &[u8],
     path: &Path,
+    cut: Cut,
     verify_payload_crc: bool,
     progress: &mut Option<Progress<'_>>,
     merger: &mut M,
 ) -> Result<(), Nb101Error> {
-    let mut frames = Frames::unchecked_lengths(bytes);
-    let mut next = Some(next_window(&mut frames, Vec::with_capacity(WINDOW)));
-    let mut pending: Option<Decoded<'_>> = None;
-    // Buffers cycle between the stages instead of being allocated per window.
-    let mut spare_recs: Vec<Vec<Rec>> = Vec::new();
-    while let Some(window) = next.take() {
-        let last = window.is_last();
-        let mut recs = spare_recs.pop().unwrap_or_default();
-        let (merged, bad) = rayon::join(
-            || {
-                let (merged, frames_buf, recs_buf) = match pending.take() {
-                    Some(d) => {
-                        let (r, f, b) = merge_decoded(merger, d, path);
-                        (r.map(Some), f, Some(b))
-                    }
-                    None => (Ok(None), Vec::with_capacity(WINDOW), None),
-                };
-                if !last && merged.is_ok() {
-                    next = Some(next_window(&mut frames, frames_buf));
+    let segments = bytes.len().div_ceil(cut.segment);
+    let mut at = Cursor { pos: 0, record: 0 };
+    let mut scratch = Scratch::new();
+    let mut pending: Option<Vec<Segment<'_>>> = None;
+    // Buffers cycle between the stages instead of being allocated per step.
+    let mut spare: Vec<Vec<Segment<'_>>> = Vec::new();
+    for first in (0..segments).step_by(STEP) {
+        let mut segs = spare.pop().unwrap_or_default();
+        segs.resize_with((segments - first).min(STEP), Segment::default);
+        let (merged, ()) = rayon::join(
+            || match pending.take() {
+                Some(mut p) => {
+                    let r = merge_segments(
+                        merger,
+                        path,
+                        &mut p,
+                        bytes,
+                        verify_payload_crc,
+                        &mut at,
+                        &mut scratch,
+                    );
+                    (r, Some(p))
                 }
-                (merged, recs_buf)
+                None => (Ok(()), None),
             },
-            || decode_window(bytes, &window.frames, verify_payload_crc, path, &mut recs),
+            || read_segments(bytes, cut, first, verify_payload_crc, &mut segs),
         );
-        let (merged, recs_buf) = merged;
-        spare_recs.extend(recs_buf);
-        if let (Some(end), Some(p)) = (merged?, progress.as_mut()) {
-            p(end);
-        }
-        pending = Some(Decoded { window, recs, bad });
-    }
-    if let Some(d) = pending {
-        let end = merge_decoded(merger, d, path).0?;
+        let (merged, buf) = merged;
+        spare.extend(buf);
+        merged?;
         if let Some(p) = progress.as_mut() {
-            p(end);
+            p(at.pos as u64);
+        }
+        pending = Some(segs);
+    }
+    if let Some(mut p) = pending {
+        merge_segments(
+            merger,
+            path,
+            &mut p,
+            bytes,
+            verify_payload_crc,
+            &mut at,
+            &mut scratch,
+        )?;
+        if let Some(p) = progress.as_mut() {
+            p(at.pos as u64);
         }
     }
     Ok(())
@@ -480,6 +301,16 @@ pub(crate) fn build_store<S: Sink + Send>(
     path: &Path,
     out: &Path,
     verify_payload_crc: bool,
+    progress: Option<Progress<'_>>,
+    sink: S,
+) -> Result<(S, ConvertSummary), Nb101Error> {
+    let inputs = (bytes, path, out, verify_payload_crc);
+    build_store_cut(inputs, CUT, progress, sink)
+}
+
+fn build_store_cut<S: Sink + Send>(
+    (bytes, path, out, verify_payload_crc): (&[u8], &Path, &Path, bool),
+    cut: Cut,
     mut progress: Option<Progress<'_>>,
     sink: S,
 ) -> Result<(S, ConvertSummary), Nb101Error> {
@@ -490,7 +321,14 @@ pub(crate) fn build_store<S: Sink + Send>(
         path,
         out,
     };
-    run_pipeline(bytes, path, verify_payload_crc, &mut progress, &mut merger)?;
+    run_pipeline(
+        bytes,
+        path,
+        cut,
+        verify_payload_crc,
+        &mut progress,
+        &mut merger,
+    )?;
     let done = merger.table.finish();
     let mut sink = merger.table.into_sink();
     match done {
@@ -502,7 +340,14 @@ pub(crate) fn build_store<S: Sink + Send>(
                 last: None,
                 path,
             };
-            run_pipeline(bytes, path, verify_payload_crc, &mut progress, &mut general)?;
+            run_pipeline(
+                bytes,
+                path,
+                cut,
+                verify_payload_crc,
+                &mut progress,
+                &mut general,
+            )?;
             let summary = general
                 .builder
                 .finish_into(&mut sink)
@@ -510,5 +355,130 @@ pub(crate) fn build_store<S: Sink + Send>(
             Ok((sink, summary))
         }
         Err(e) => Err(build_error(e, path, out)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::generate::{generate, GenerateConfig, FULL_BUDGETS};
+    use crate::tfrecord::Frames;
+
+    fn sample(models: usize) -> Vec<u8> {
+        let cfg = GenerateConfig {
+            models,
+            budgets: FULL_BUDGETS.to_vec(),
+            seed: 5,
+            ..GenerateConfig::default()
+        };
+        let mut out = Vec::new();
+        generate(&mut out, &cfg, &mut |_| {}).unwrap();
+        out
+    }
+
+    fn build(bytes: &[u8], cut: Cut) -> Result<Vec<u8>, String> {
+        let p = Path::new("t.tfrecord");
+        build_store_cut((bytes, p, p, true), cut, None, Vec::new())
+            .map(|(store, _)| store)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Starts that are wrong in every way: inside a record, past the real one, none at all.
+    fn wrong_starts() -> [FindStart; 4] {
+        [
+            |_, from, _| Some(from),
+            |_, _, _| None,
+            |b, from, to| first_plausible_start(b, (from + 1).min(to), to),
+            |_, from, to| Some((from + 13).min(to.saturating_sub(1))),
+        ]
+    }
+
+    fn cuts() -> Vec<Cut> {
+        let mut cuts = Vec::new();
+        for segment in [5, 64, 333, 1000, 4096, 70_000] {
+            cuts.push(Cut {
+                segment,
+                find_start: first_plausible_start,
+            });
+            for find_start in wrong_starts() {
+                cuts.push(Cut {
+                    segment,
+                    find_start,
+                });
+            }
+        }
+        cuts
+    }
+
+    #[test]
+    fn plausible_starts_are_exactly_the_record_starts() {
+        let bytes = sample(40);
+        let starts: Vec<usize> = Frames::new(&bytes, true)
+            .map(|f| f.unwrap().offset as usize)
+            .collect();
+        let found: Vec<usize> = (0..bytes.len())
+            .filter(|&p| plausible_start(&bytes, p))
+            .collect();
+        assert_eq!(found, starts);
+    }
+
+    /// Segments smaller than a record, records spanning several segments, and tasks that
+    /// start at the wrong place all give the store of one uncut pass, byte for byte.
+    #[test]
+    fn any_cut_gives_the_same_store() {
+        let bytes = sample(150);
+        let whole = Cut {
+            segment: bytes.len(),
+            find_start: first_plausible_start,
+        };
+        let reference = build(&bytes, whole).unwrap();
+        assert_eq!(build(&bytes, CUT).unwrap(), reference);
+        for cut in cuts() {
+            assert_eq!(
+                build(&bytes, cut).unwrap(),
+                reference,
+                "segment {}",
+                cut.segment
+            );
+        }
+    }
+
+    /// Whatever the cut, the error is the first bad record's, with its index and offset.
+    #[test]
+    fn any_cut_reports_the_first_error_in_file_order() {
+        let clean = sample(60);
+        let starts: Vec<usize> = Frames::new(&clean, true)
+            .map(|f| f.unwrap().offset as usize)
+            .collect();
+        let mut broken: Vec<(&str, Vec<u8>)> = Vec::new();
+        for &r in &[1usize, 200, 500] {
+            let mut b = clean.clone();
+            b[starts[r] + 40] ^= 0x04; // payload byte: CRC error
+            b[starts[r + 100] + 1] ^= 0x01; // a later length byte too
+            broken.push(("payload crc", b));
+            let mut b = clean.clone();
+            b[starts[r] + 2] ^= 0x10; // length byte
+            broken.push(("length", b));
+            let mut b = clean.clone();
+            b.truncate(starts[r] + 100);
+            broken.push(("truncated", b));
+            let mut b = clean.clone();
+            let (at, end) = (starts[r] + 12, starts[r + 1] - 4);
+            b[at] = b'{'; // broken JSON under a valid CRC
+            let crc = crate::tfrecord::masked_crc(&b[at..end]);
+            b[end..end + 4].copy_from_slice(&crc.to_le_bytes());
+            broken.push(("json", b));
+        }
+        for (what, bytes) in &broken {
+            let whole = Cut {
+                segment: bytes.len(),
+                find_start: first_plausible_start,
+            };
+            let expected = build(bytes, whole).unwrap_err();
+            for cut in cuts() {
+                let got = build(bytes, cut).unwrap_err();
+                assert_eq!(got, expected, "{what}, segment {}", cut.segment);
+            }
+        }
     }
 }

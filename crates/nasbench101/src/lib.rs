@@ -42,6 +42,7 @@ pub mod official;
 mod op;
 pub mod proto;
 pub mod record;
+mod segment;
 mod sink;
 mod spec;
 mod stream;

@@ -6,6 +6,7 @@
 
 use crate::dataset::ConvertSummary;
 use crate::hash::ModelHash;
+use crate::segment::RunValues;
 use crate::sink::{SectionWriter, Sink};
 use crate::table::{
     write_tail, BuildError, ModelRow, PackedModel, TableError, Tail, HEADER_LEN, MAX_BUDGETS,
@@ -24,7 +25,7 @@ pub(crate) struct StreamTable<S: Sink> {
     /// [`StreamTable::finish`].
     budgets: Vec<u32>,
     /// Runs of the last model, in file order, until the next model starts.
-    runs: Vec<(u32, [f64; 8])>,
+    runs: Vec<(u32, RunValues)>,
     synthetic: bool,
 }
 
@@ -66,7 +67,7 @@ impl<S: Sink + Send> StreamTable<S> {
 
     /// Adds a run of the current model.
     #[inline]
-    pub(crate) fn add_run(&mut self, epochs: u32, values: [f64; 8]) -> Result<(), TableError> {
+    pub(crate) fn add_run(&mut self, epochs: u32, values: RunValues) -> Result<(), TableError> {
         let slot = match self.budgets.iter().position(|&b| b == epochs) {
             Some(s) => s,
             None if self.budgets.len() < MAX_BUDGETS => {
@@ -104,24 +105,21 @@ impl<S: Sink + Send> StreamTable<S> {
     }
 
     #[inline]
-    fn put_values(&mut self, v: &[f64; 8]) -> std::io::Result<()> {
+    fn put_values(&mut self, v: &RunValues) -> std::io::Result<()> {
         if self.f32_values {
-            let f = v.map(|x| x as f32);
-            // A fold, not `all`: no early exit, so the eight checks vectorize.
-            let exact = f.iter().zip(v).fold(true, |ok, (a, b)| {
-                ok & (f64::from(*a).to_bits() == b.to_bits())
-            });
-            if exact {
-                let mut b = [0u8; 32];
-                for (k, x) in f.iter().enumerate() {
-                    b[4 * k..4 * k + 4].copy_from_slice(&x.to_le_bytes());
+            match v {
+                RunValues::Narrow(f) => {
+                    let mut b = [0u8; 32];
+                    for (k, x) in f.iter().enumerate() {
+                        b[4 * k..4 * k + 4].copy_from_slice(&x.to_le_bytes());
+                    }
+                    return self.data.put(&mut self.sink, &b);
                 }
-                return self.data.put(&mut self.sink, &b);
+                RunValues::Wide(_) => self.widen()?,
             }
-            self.widen()?;
         }
         let mut b = [0u8; 64];
-        for (k, x) in v.iter().enumerate() {
+        for (k, x) in v.wide().iter().enumerate() {
             b[8 * k..8 * k + 8].copy_from_slice(&x.to_le_bytes());
         }
         self.data.put(&mut self.sink, &b)

@@ -489,29 +489,45 @@ fn sorted_keys(rows: &[ModelRow]) -> Vec<(u128, u32)> {
     out
 }
 
-/// The index section (hash, model number; sorted by hash) and the directory section
-/// (entry p = number of index entries whose 16-bit prefix is below p), as bytes. Refuses two
-/// rows with one hash.
-fn index_and_directory(rows: &[ModelRow]) -> Result<(Vec<u8>, Vec<u8>), TableError> {
+/// The rows in hash order, as (hash as a big-endian integer, model number); `None` when the
+/// rows are already in strict hash order (as in the released files), so the index is written
+/// straight from them. Refuses two rows with one hash.
+fn hash_order(rows: &[ModelRow]) -> Result<Option<Vec<(u128, u32)>>, TableError> {
+    let key = |r: &ModelRow| u128::from_be_bytes(r.packed.hash.0);
+    if rows.windows(2).all(|w| key(&w[0]) < key(&w[1])) {
+        return Ok(None);
+    }
     let keys = sorted_keys(rows);
     if let Some(w) = keys.windows(2).find(|w| w[0].0 == w[1].0) {
         return Err(TableError::DuplicateHash(ModelHash(w[0].0.to_be_bytes())));
     }
-    let mut index = Vec::with_capacity(keys.len() * INDEX_LEN);
-    for &(key, i) in &keys {
-        index.extend_from_slice(&key.to_be_bytes());
-        index.extend_from_slice(&i.to_le_bytes());
-    }
+    Ok(Some(keys))
+}
+
+/// Writes the index section (hash, model number; sorted by hash) and the directory section
+/// (entry p = number of index entries whose 16-bit prefix is below p).
+fn write_index_and_directory<S: Sink>(
+    sink: &mut S,
+    w: &mut SectionWriter,
+    keys: impl Iterator<Item = (u128, u32)>,
+) -> std::io::Result<()> {
     let mut dir = Vec::with_capacity(DIR_LEN);
     let mut below = 0u32;
-    let mut next = keys.iter().peekable();
-    for p in 0..DIR_SLOTS as u128 {
-        while next.next_if(|k| k.0 >> 112 < p).is_some() {
-            below += 1;
+    for (key, i) in keys {
+        let mut e = [0u8; INDEX_LEN];
+        e[..16].copy_from_slice(&key.to_be_bytes());
+        e[16..].copy_from_slice(&i.to_le_bytes());
+        w.put(sink, &e)?;
+        let prefix = (key >> 112) as usize;
+        while dir.len() <= prefix * 4 {
+            dir.extend_from_slice(&below.to_le_bytes());
         }
+        below += 1;
+    }
+    while dir.len() < DIR_LEN {
         dir.extend_from_slice(&below.to_le_bytes());
     }
-    Ok((index, dir))
+    w.put_all(sink, &dir)
 }
 
 /// Writes the models, index and directory sections after the data section, then the header.
@@ -525,10 +541,10 @@ pub(crate) fn write_tail<S: Sink + Send>(
     let width: u64 = if t.f32_values { 4 } else { 8 };
     let data_off = HEADER_LEN as u64;
     let models_off = data_off + t.n_dp * 8 * width;
-    // The index and directory are built while the models section is written.
+    // Rows out of hash order are sorted while the models section is written.
     let mut w = SectionWriter::new(models_off, 1 << 20);
-    let (index, written) = rayon::join(
-        || index_and_directory(t.rows),
+    let (order, written) = rayon::join(
+        || hash_order(t.rows),
         || -> std::io::Result<()> {
             for r in t.rows {
                 let mut e = [0u8; MODEL_LEN];
@@ -546,11 +562,15 @@ pub(crate) fn write_tail<S: Sink + Send>(
         },
     );
     written?;
-    let (index, dir) = index?;
     let index_off = w.end();
-    w.put_all(sink, &index)?;
-    let dir_off = w.end();
-    w.put_all(sink, &dir)?;
+    match order? {
+        Some(keys) => write_index_and_directory(sink, &mut w, keys.into_iter())?,
+        None => {
+            let key = |(i, r): (usize, &ModelRow)| (u128::from_be_bytes(r.packed.hash.0), i as u32);
+            write_index_and_directory(sink, &mut w, t.rows.iter().enumerate().map(key))?
+        }
+    }
+    let dir_off = index_off + (n * INDEX_LEN) as u64;
     let (file_len, meta_crc) = w.finish(sink)?;
     let mut h = [0u8; HEADER_LEN];
     h[0..16].copy_from_slice(MAGIC);

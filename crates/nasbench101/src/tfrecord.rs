@@ -46,9 +46,6 @@ pub struct Frames<'a> {
     pos: usize,
     index: u64,
     verify_payload: bool,
-    /// Off when the caller checks length CRCs itself (in parallel); a length that runs past
-    /// the end is still checked here, so a flipped length byte reads as such.
-    verify_length: bool,
     failed: bool,
     /// Bytes up to here were prefetched.
     prefetched: usize,
@@ -57,6 +54,58 @@ pub struct Frames<'a> {
 /// How far ahead the framing scan prefetches: it reads one length per record, each on a cold
 /// cache line, so without prefetching it waits on memory once per record.
 const PREFETCH_AHEAD: usize = 8192;
+
+/// The record whose length field starts at `buf[pos]`: its payload and the position after it.
+/// With `check_length` off, the length CRC is checked only when the length runs past the end
+/// (so a flipped length byte still reads as such); the caller checks the others.
+#[inline]
+pub(crate) fn frame_at(
+    buf: &[u8],
+    pos: usize,
+    check_length: bool,
+) -> Result<(&[u8], usize), FrameError> {
+    let rest = buf.get(pos..).unwrap_or(&[]);
+    let available = rest.len() as u64;
+    let header = rest.get(..12).ok_or(FrameError::Truncated {
+        needed: 12,
+        available,
+    })?;
+    let (len_bytes, crc_bytes) = header.split_at(8);
+    let len = u64::from_le_bytes(len_bytes.try_into().unwrap_or([0; 8]));
+    let stored = u32::from_le_bytes(crc_bytes.try_into().unwrap_or([0; 4]));
+    let needed = len.saturating_add(16);
+    if check_length || needed > available {
+        let computed = masked_crc(len_bytes);
+        if stored != computed {
+            return Err(FrameError::LengthCrc { stored, computed });
+        }
+    }
+    if needed > available {
+        return Err(FrameError::Truncated { needed, available });
+    }
+    // needed <= available <= usize::MAX here.
+    let len = len as usize;
+    let payload = rest
+        .get(12..12 + len)
+        .ok_or(FrameError::Truncated { needed, available })?;
+    Ok((payload, pos + 16 + len))
+}
+
+/// Whether a record may start at `buf[pos]`: its length fits in `buf` and its length CRC
+/// matches. Inside a record this holds by chance about once in 2^32 positions, so it finds
+/// where records start in the middle of a file; only the chain of records from the file's
+/// start proves it.
+#[inline]
+pub(crate) fn plausible_start(buf: &[u8], pos: usize) -> bool {
+    let Some(header) = buf.get(pos..pos.saturating_add(12)) else {
+        return false;
+    };
+    let (len_bytes, crc_bytes) = header.split_at(8);
+    let len = u64::from_le_bytes(len_bytes.try_into().unwrap_or([0; 8]));
+    let available = (buf.len() - pos) as u64;
+    len.saturating_add(16) <= available
+        && u32::from_le_bytes(crc_bytes.try_into().unwrap_or([0; 4])) == masked_crc(len_bytes)
+}
 
 impl<'a> Frames<'a> {
     /// Frames over `buf`; `verify_payload` checks the payload CRC too (the length CRC is
@@ -67,18 +116,8 @@ impl<'a> Frames<'a> {
             pos: 0,
             index: 0,
             verify_payload,
-            verify_length: true,
             failed: false,
             prefetched: 0,
-        }
-    }
-
-    /// Frames without checking the length CRC of records that fit in the buffer: the caller
-    /// checks them.
-    pub(crate) fn unchecked_lengths(buf: &'a [u8]) -> Frames<'a> {
-        Frames {
-            verify_length: false,
-            ..Frames::new(buf, false)
         }
     }
 
@@ -99,41 +138,19 @@ impl<'a> Frames<'a> {
     fn next_frame(&mut self) -> Result<Frame<'a>, FrameError> {
         self.prefetch();
         let start = self.pos;
-        let rest = self.buf.get(start..).unwrap_or(&[]);
-        let available = rest.len() as u64;
-        let header = rest.get(..12).ok_or(FrameError::Truncated {
-            needed: 12,
-            available,
-        })?;
-        let (len_bytes, crc_bytes) = header.split_at(8);
-        let len = u64::from_le_bytes(len_bytes.try_into().unwrap_or([0; 8]));
-        let stored = u32::from_le_bytes(crc_bytes.try_into().unwrap_or([0; 4]));
-        let needed = len.saturating_add(16);
-        if self.verify_length || needed > available {
-            let computed = masked_crc(len_bytes);
-            if stored != computed {
-                return Err(FrameError::LengthCrc { stored, computed });
-            }
-        }
-        if needed > available {
-            return Err(FrameError::Truncated { needed, available });
-        }
-        // needed <= available <= usize::MAX here.
-        let len = len as usize;
-        let payload = rest
-            .get(12..12 + len)
-            .ok_or(FrameError::Truncated { needed, available })?;
+        let (payload, next) = frame_at(self.buf, start, true)?;
         if self.verify_payload {
-            let crc = rest
-                .get(12 + len..16 + len)
-                .ok_or(FrameError::Truncated { needed, available })?;
+            let crc = self.buf.get(next - 4..next).ok_or(FrameError::Truncated {
+                needed: 4,
+                available: 0,
+            })?;
             let stored = u32::from_le_bytes(crc.try_into().unwrap_or([0; 4]));
             let computed = masked_crc(payload);
             if stored != computed {
                 return Err(FrameError::PayloadCrc { stored, computed });
             }
         }
-        self.pos = start + 16 + len;
+        self.pos = next;
         let frame = Frame {
             index: self.index,
             offset: start as u64,

@@ -387,13 +387,13 @@ fn cause(e: &Nb101Error) -> String {
     }
 }
 
-/// Files larger than the parser's window of 32,768 records go through the pipeline (window k
-/// merged while k+1 decodes and k+2 is framed): the error reported is still the first bad record
-/// in file order, even when a later window is broken too, and an intact file of that size parses
+/// Files of many segments go through the pipeline (segments read in parallel, merged in file
+/// order while the next step's are read): the error reported is still the first bad record in
+/// file order, even when a later segment is broken too, and an intact file of that size parses
 /// with every record.
 #[test]
-fn first_error_in_file_order_across_parse_windows() {
-    let clean = sample_file(30_000); // 90,000 records + the marker: three windows.
+fn first_error_in_file_order_across_parse_steps() {
+    let clean = sample_file(30_000); // 90,000 records + the marker: about 110 segments.
     let offsets: Vec<u64> = Frames::new(&clean, true)
         .map(|f| f.unwrap().offset)
         .collect();
@@ -406,7 +406,7 @@ fn first_error_in_file_order_across_parse_windows() {
     assert_eq!(db.len(), 30_000);
     assert_eq!(db.num_datapoints(), 90_000);
 
-    // A flipped payload byte in window 1 and another in window 2: window 1's is reported.
+    // Two flipped payload bytes, steps apart: the first is reported.
     let first = 40_000;
     let mut bytes = clean.clone();
     bytes[offsets[first] as usize + 30] ^= 0x01;
@@ -420,8 +420,8 @@ fn first_error_in_file_order_across_parse_windows() {
         e => panic!("unexpected {e}"),
     }
 
-    // A broken payload (bad JSON) in window 2 and a truncated end: the payload error comes
-    // first, although the truncation is found by the framing stage, which runs ahead.
+    // A broken payload (bad JSON) and a truncated end: the payload error, found by one task,
+    // comes first; the truncation, found by another, is not reported.
     let second = 70_000;
     let mut bytes = clean.clone();
     let at = offsets[second] as usize + 12;

@@ -347,7 +347,7 @@ fn check_both_ways(bytes: &[u8]) -> bool {
 
 /// The streaming builder's cases: the generated order (records of a model adjacent, budgets
 /// ascending); budgets and repeats reversed inside each model (first-seen budget order is
-/// then descending); a model split in two (the general builder takes over); and a value that
+/// then descending); models in descending hash order; a model split in two (the general builder takes over); and a value that
 /// is not an f32 after more than one data chunk has been written (values widened in place).
 #[test]
 fn every_record_order_and_value_width_stores_the_same_values() {
@@ -363,6 +363,13 @@ fn every_record_order_and_value_width_stores_the_same_values() {
         reversed.extend(model.iter().rev().cloned());
     }
     assert!(check_both_ways(&frame_all(&reversed)));
+
+    // Models in descending hash order: the index is sorted, not copied in file order.
+    let mut descending = vec![marker.clone()];
+    for model in records.chunks(12).rev() {
+        descending.extend(model.iter().cloned());
+    }
+    assert!(check_both_ways(&frame_all(&descending)));
 
     // The first model's first run moved to the end: its hash comes back later.
     let mut split = ordered.clone();
