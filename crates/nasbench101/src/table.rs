@@ -658,6 +658,32 @@ mod tests {
     }
 
     proptest! {
+        /// One byte of a valid op list changed, inserted or removed: the fast reading agrees
+        /// with the name-by-name one, which refuses any name not spelled exactly.
+        #[test]
+        fn fast_op_reading_agrees_on_near_misses(
+            codes in proptest::collection::vec(0u32..5, 1..=7),
+            at in any::<usize>(),
+            byte in prop_oneof![
+                Just(b','), Just(b'-'), Just(b'x'), Just(b'3'), Just(b'1'), Just(b't'),
+                Just(b'u'), Just(b'o'), Just(b'c'), any::<u8>()
+            ],
+            edit in 0u8..3,
+        ) {
+            let n = codes.len();
+            let mut text = codes.iter().map(|&c| op_name(c)).collect::<Vec<_>>().join(",").into_bytes();
+            let at = at % text.len();
+            match edit {
+                0 => text[at] = byte,
+                1 => text.insert(at, byte),
+                _ => { text.remove(at); }
+            }
+            let want = std::str::from_utf8(&text).ok().and_then(|t| reference_ops(t, n).ok());
+            prop_assert_eq!(ops_fast(&text, n), want);
+        }
+    }
+
+    proptest! {
         #[test]
         fn packing_matches_a_cell_by_cell_and_name_by_name_reading(
             n in 1usize..=7,
