@@ -176,119 +176,123 @@ fn build_error(e: BuildError, path: &Path, out: &Path) -> Nb101Error {
     }
 }
 
-/// Where the merge stands: the proven start of the next record and its index.
-struct Cursor {
+/// The serial stage: where the merge stands (the proven start of the next record and its
+/// index) and what it needs to read a segment again.
+struct MergeStage<'a, 'm, M> {
+    merger: &'m mut M,
+    input: Input<'a>,
     pos: usize,
     record: u64,
+    scratch: Scratch,
 }
 
-/// Merges segments in file order, reading again any whose start is not proven.
-fn merge_segments<'a, M: Merge>(
-    merger: &mut M,
-    path: &Path,
-    segs: &mut [Segment<'a>],
-    bytes: &'a [u8],
-    verify_payload_crc: bool,
-    at: &mut Cursor,
-    s: &mut Scratch,
-) -> Result<(), Nb101Error> {
-    for seg in segs {
-        if at.pos >= seg.to {
-            // A record spans the whole segment: nothing starts in it.
-            continue;
+impl<'a, M: Merge> MergeStage<'a, '_, M> {
+    /// Merges segments in file order, reading again any whose start is not proven.
+    fn merge(&mut self, segs: &mut [Segment<'a>]) -> Result<(), Nb101Error> {
+        for seg in segs {
+            if self.pos >= seg.to {
+                // A record spans the whole segment: nothing starts in it.
+                continue;
+            }
+            if seg.start != Some(self.pos) {
+                let (input, s) = (&self.input, &mut self.scratch);
+                let range = (seg.from, seg.to);
+                seg.read(
+                    input.bytes,
+                    range,
+                    Some(self.pos),
+                    input.verify_payload_crc,
+                    s,
+                );
+            }
+            let upto = seg.fault.as_ref().map_or(seg.recs.len(), |(k, ..)| *k);
+            self.merger.merge(seg, upto, self.record)?;
+            if let Some((k, offset, fault)) = seg.fault.take() {
+                let (path, record) = (self.input.path.to_path_buf(), self.record + k as u64);
+                return Err(match fault {
+                    Fault::Frame(error) => Nb101Error::Frame {
+                        path,
+                        record,
+                        offset,
+                        error,
+                    },
+                    Fault::Payload(error) => Nb101Error::Payload {
+                        path,
+                        record,
+                        offset,
+                        error,
+                    },
+                    Fault::Record(error) => Nb101Error::Record {
+                        path,
+                        record,
+                        offset,
+                        error,
+                    },
+                });
+            }
+            self.record += upto as u64;
+            self.pos = seg.end;
         }
-        if seg.start != Some(at.pos) {
-            let range = (seg.from, seg.to);
-            seg.read(bytes, range, Some(at.pos), verify_payload_crc, s);
-        }
-        let upto = seg.fault.as_ref().map_or(seg.recs.len(), |(k, ..)| *k);
-        merger.merge(seg, upto, at.record)?;
-        if let Some((k, offset, fault)) = seg.fault.take() {
-            let (path, record) = (path.to_path_buf(), at.record + k as u64);
-            return Err(match fault {
-                Fault::Frame(error) => Nb101Error::Frame {
-                    path,
-                    record,
-                    offset,
-                    error,
-                },
-                Fault::Payload(error) => Nb101Error::Payload {
-                    path,
-                    record,
-                    offset,
-                    error,
-                },
-                Fault::Record(error) => Nb101Error::Record {
-                    path,
-                    record,
-                    offset,
-                    error,
-                },
-            });
-        }
-        at.record += upto as u64;
-        at.pos = seg.end;
+        Ok(())
     }
-    Ok(())
 }
 
-/// Runs the pipeline over every record of `bytes`.
-fn run_pipeline<M: Merge + Send>(
-    bytes: &[u8],
-    path: &Path,
+/// A tfrecord's bytes, the file they were read from (for errors) and how to parse them.
+#[derive(Clone, Copy)]
+struct Input<'a> {
+    bytes: &'a [u8],
+    path: &'a Path,
     cut: Cut,
     verify_payload_crc: bool,
+}
+
+/// Runs the pipeline over every record of the input.
+fn run_pipeline<M: Merge + Send>(
+    input: Input<'_>,
     progress: &mut Option<Progress<'_>>,
     merger: &mut M,
 ) -> Result<(), Nb101Error> {
+    let Input {
+        bytes,
+        cut,
+        verify_payload_crc,
+        ..
+    } = input;
     let segments = bytes.len().div_ceil(cut.segment);
-    let mut at = Cursor { pos: 0, record: 0 };
-    let mut scratch = Scratch::new();
+    let mut stage = MergeStage {
+        merger,
+        input,
+        pos: 0,
+        record: 0,
+        scratch: Scratch::new(),
+    };
     let mut pending: Option<Vec<Segment<'_>>> = None;
     // Buffers cycle between the stages instead of being allocated per step.
     let mut spare: Vec<Vec<Segment<'_>>> = Vec::new();
-    for first in (0..segments).step_by(STEP) {
+    // Each step reads the segments from `first` on while the previous step's are merged; a
+    // last step (`None`) only merges.
+    let steps = (0..segments).step_by(STEP).map(Some).chain([None]);
+    for first in steps {
         let mut segs = spare.pop().unwrap_or_default();
-        segs.resize_with((segments - first).min(STEP), Segment::default);
         let (merged, ()) = rayon::join(
             || match pending.take() {
-                Some(mut p) => {
-                    let r = merge_segments(
-                        merger,
-                        path,
-                        &mut p,
-                        bytes,
-                        verify_payload_crc,
-                        &mut at,
-                        &mut scratch,
-                    );
-                    (r, Some(p))
-                }
+                Some(mut p) => (stage.merge(&mut p), Some(p)),
                 None => (Ok(()), None),
             },
-            || read_segments(bytes, cut, first, verify_payload_crc, &mut segs),
+            || {
+                if let Some(first) = first {
+                    segs.resize_with((segments - first).min(STEP), Segment::default);
+                    read_segments(bytes, cut, first, verify_payload_crc, &mut segs);
+                }
+            },
         );
         let (merged, buf) = merged;
         spare.extend(buf);
         merged?;
         if let Some(p) = progress.as_mut() {
-            p(at.pos as u64);
+            p(stage.pos as u64);
         }
-        pending = Some(segs);
-    }
-    if let Some(mut p) = pending {
-        merge_segments(
-            merger,
-            path,
-            &mut p,
-            bytes,
-            verify_payload_crc,
-            &mut at,
-            &mut scratch,
-        )?;
-        if let Some(p) = progress.as_mut() {
-            p(at.pos as u64);
-        }
+        pending = first.is_some().then_some(segs);
     }
     Ok(())
 }
@@ -304,16 +308,22 @@ pub(crate) fn build_store<S: Sink + Send>(
     progress: Option<Progress<'_>>,
     sink: S,
 ) -> Result<(S, ConvertSummary), Nb101Error> {
-    let inputs = (bytes, path, out, verify_payload_crc);
-    build_store_cut(inputs, CUT, progress, sink)
+    let input = Input {
+        bytes,
+        path,
+        cut: CUT,
+        verify_payload_crc,
+    };
+    build_store_cut(input, out, progress, sink)
 }
 
 fn build_store_cut<S: Sink + Send>(
-    (bytes, path, out, verify_payload_crc): (&[u8], &Path, &Path, bool),
-    cut: Cut,
+    input: Input<'_>,
+    out: &Path,
     mut progress: Option<Progress<'_>>,
     sink: S,
 ) -> Result<(S, ConvertSummary), Nb101Error> {
+    let Input { bytes, path, .. } = input;
     // Real records are 330-420 bytes with 3 or 12 runs per model.
     let models = bytes.len() / 330 / 3 + 16;
     let mut merger = StreamMerge {
@@ -321,14 +331,7 @@ fn build_store_cut<S: Sink + Send>(
         path,
         out,
     };
-    run_pipeline(
-        bytes,
-        path,
-        cut,
-        verify_payload_crc,
-        &mut progress,
-        &mut merger,
-    )?;
+    run_pipeline(input, &mut progress, &mut merger)?;
     let done = merger.table.finish();
     let mut sink = merger.table.into_sink();
     match done {
@@ -340,14 +343,7 @@ fn build_store_cut<S: Sink + Send>(
                 last: None,
                 path,
             };
-            run_pipeline(
-                bytes,
-                path,
-                cut,
-                verify_payload_crc,
-                &mut progress,
-                &mut general,
-            )?;
+            run_pipeline(input, &mut progress, &mut general)?;
             let summary = general
                 .builder
                 .finish_into(&mut sink)
@@ -377,8 +373,14 @@ mod tests {
     }
 
     fn build(bytes: &[u8], cut: Cut) -> Result<Vec<u8>, String> {
-        let p = Path::new("t.tfrecord");
-        build_store_cut((bytes, p, p, true), cut, None, Vec::new())
+        let path = Path::new("t.tfrecord");
+        let input = Input {
+            bytes,
+            path,
+            cut,
+            verify_payload_crc: true,
+        };
+        build_store_cut(input, path, None, Vec::new())
             .map(|(store, _)| store)
             .map_err(|e| e.to_string())
     }
@@ -410,12 +412,24 @@ mod tests {
         cuts
     }
 
+    fn record_starts(bytes: &[u8]) -> Vec<usize> {
+        Frames::new(bytes, true)
+            .map(|f| f.unwrap().offset as usize)
+            .collect()
+    }
+
+    /// One segment: the file read as by a single task.
+    fn uncut(bytes: &[u8]) -> Cut {
+        Cut {
+            segment: bytes.len(),
+            find_start: first_plausible_start,
+        }
+    }
+
     #[test]
     fn plausible_starts_are_exactly_the_record_starts() {
         let bytes = sample(40);
-        let starts: Vec<usize> = Frames::new(&bytes, true)
-            .map(|f| f.unwrap().offset as usize)
-            .collect();
+        let starts = record_starts(&bytes);
         let found: Vec<usize> = (0..bytes.len())
             .filter(|&p| plausible_start(&bytes, p))
             .collect();
@@ -427,11 +441,7 @@ mod tests {
     #[test]
     fn any_cut_gives_the_same_store() {
         let bytes = sample(150);
-        let whole = Cut {
-            segment: bytes.len(),
-            find_start: first_plausible_start,
-        };
-        let reference = build(&bytes, whole).unwrap();
+        let reference = build(&bytes, uncut(&bytes)).unwrap();
         assert_eq!(build(&bytes, CUT).unwrap(), reference);
         for cut in cuts() {
             assert_eq!(
@@ -447,9 +457,7 @@ mod tests {
     #[test]
     fn any_cut_reports_the_first_error_in_file_order() {
         let clean = sample(60);
-        let starts: Vec<usize> = Frames::new(&clean, true)
-            .map(|f| f.unwrap().offset as usize)
-            .collect();
+        let starts = record_starts(&clean);
         let mut broken: Vec<(&str, Vec<u8>)> = Vec::new();
         for &r in &[1usize, 200, 500] {
             let mut b = clean.clone();
@@ -470,11 +478,7 @@ mod tests {
             broken.push(("json", b));
         }
         for (what, bytes) in &broken {
-            let whole = Cut {
-                segment: bytes.len(),
-                find_start: first_plausible_start,
-            };
-            let expected = build(bytes, whole).unwrap_err();
+            let expected = build(bytes, uncut(bytes)).unwrap_err();
             for cut in cuts() {
                 let got = build(bytes, cut).unwrap_err();
                 assert_eq!(got, expected, "{what}, segment {}", cut.segment);
