@@ -166,26 +166,10 @@ impl SectionWriter {
         Ok((self.pos, self.crc))
     }
 
-    /// Restarts the section at `start`, with `len` bytes already written there (checksummed
-    /// by reading them back).
-    pub(crate) fn reset_written<S: Sink>(
-        &mut self,
-        sink: &mut S,
-        start: u64,
-        len: u64,
-    ) -> io::Result<()> {
+    /// Continues the section at `end`, everything before it written already with CRC `crc`.
+    pub(crate) fn restart_after(&mut self, end: u64, crc: u32) {
         debug_assert!(self.buf.is_empty());
-        let mut crc = 0;
-        let mut chunk = vec![0u8; self.chunk.max(1)];
-        let mut at = start;
-        while at < start + len {
-            let n = (start + len - at).min(chunk.len() as u64) as usize;
-            sink.read_at(at, &mut chunk[..n])?;
-            crc = crc32c::crc32c_append(crc, &chunk[..n]);
-            at += n as u64;
-        }
-        self.pos = start + len;
+        self.pos = end;
         self.crc = crc;
-        Ok(())
     }
 }

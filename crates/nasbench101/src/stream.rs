@@ -126,7 +126,8 @@ impl<S: Sink + Send> StreamTable<S> {
     }
 
     /// A value is not exactly an f32: rewrites the values so far as f64, in place, from the
-    /// end backwards (each f64 lands at or after the f32s not yet read).
+    /// end backwards (each f64 lands at or after the f32s not yet read). The section's CRC is
+    /// built from the back too, chunk by chunk (`crc32c_combine`), so nothing is read twice.
     fn widen(&mut self) -> std::io::Result<()> {
         self.data.flush(&mut self.sink)?;
         let start = HEADER_LEN as u64;
@@ -134,6 +135,7 @@ impl<S: Sink + Send> StreamTable<S> {
         let step = (CHUNK / 8) as u64;
         let mut narrow = vec![0u8; CHUNK / 2];
         let mut wide = vec![0u8; CHUNK];
+        let (mut crc, mut crc_len) = (0u32, 0usize);
         let mut hi = count;
         while hi > 0 {
             let lo = hi.saturating_sub(step);
@@ -149,9 +151,12 @@ impl<S: Sink + Send> StreamTable<S> {
                 wide[8 * k..8 * k + 8].copy_from_slice(&f64::from(x).to_le_bytes());
             }
             self.sink.write_at(start + lo * 8, &wide[..8 * n])?;
+            // CRC of this chunk followed by everything after it.
+            crc = crc32c::crc32c_combine(crc32c::crc32c(&wide[..8 * n]), crc, crc_len);
+            crc_len += 8 * n;
             hi = lo;
         }
-        self.data.reset_written(&mut self.sink, start, count * 8)?;
+        self.data.restart_after(start + count * 8, crc);
         self.f32_values = false;
         Ok(())
     }
