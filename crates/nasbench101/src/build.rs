@@ -2,9 +2,10 @@
 //! checked and decoded by one task, in parallel, while the previous step's segments are
 //! merged into the table in file order. A task finds where its first record starts by the
 //! length CRC; the merge proves it (the previous segment's records must end there) and reads
-//! a segment again from the proven start where they do not. Each byte is read from memory
-//! once, by the task that decodes it. The first error reported is the first bad record in
-//! file order.
+//! a segment again from the proven start where they do not, and reads the records longer
+//! than a segment that tasks leave to it. So each byte is read from memory once, by the task
+//! that decodes it, except where a guess was wrong. The first error reported is the first
+//! bad record in file order.
 //!
 //! The merge streams into [`StreamTable`] (values written as they come); a file whose records
 //! of one model are not adjacent is rebuilt by the general [`TableBuilder`].
@@ -28,6 +29,8 @@ type FindStart = fn(&[u8], usize, usize) -> Option<usize>;
 #[derive(Clone, Copy)]
 struct Cut {
     segment: usize,
+    /// Records longer than this are left to the merge (which reads from proven starts only).
+    longest: usize,
     /// Where a task starts reading `bytes[from..to]`: the first plausible record start (tests
     /// give wrong answers on purpose: the merge must not depend on them).
     find_start: FindStart,
@@ -39,6 +42,7 @@ fn first_plausible_start(bytes: &[u8], from: usize, to: usize) -> Option<usize> 
 
 const CUT: Cut = Cut {
     segment: SEGMENT,
+    longest: SEGMENT,
     find_start: first_plausible_start,
 };
 
@@ -64,7 +68,13 @@ fn read_segments<'a>(
             } else {
                 (cut.find_start)(bytes, from, to)
             };
-            seg.read(bytes, (from, to), start, verify_payload_crc, s);
+            seg.read(
+                bytes,
+                (from, to),
+                start,
+                (verify_payload_crc, cut.longest),
+                s,
+            );
         });
 }
 
@@ -195,44 +205,55 @@ impl<'a, M: Merge> MergeStage<'a, '_, M> {
                 continue;
             }
             if seg.start != Some(self.pos) {
-                let (input, s) = (&self.input, &mut self.scratch);
-                let range = (seg.from, seg.to);
-                seg.read(
-                    input.bytes,
-                    range,
-                    Some(self.pos),
-                    input.verify_payload_crc,
-                    s,
-                );
+                self.reread(seg);
             }
-            let upto = seg.fault.as_ref().map_or(seg.recs.len(), |(k, ..)| *k);
-            self.merger.merge(seg, upto, self.record)?;
-            if let Some((k, offset, fault)) = seg.fault.take() {
-                let (path, record) = (self.input.path.to_path_buf(), self.record + k as u64);
-                return Err(match fault {
-                    Fault::Frame(error) => Nb101Error::Frame {
-                        path,
-                        record,
-                        offset,
-                        error,
-                    },
-                    Fault::Payload(error) => Nb101Error::Payload {
-                        path,
-                        record,
-                        offset,
-                        error,
-                    },
-                    Fault::Record(error) => Nb101Error::Record {
-                        path,
-                        record,
-                        offset,
-                        error,
-                    },
-                });
+            self.merge_read(seg)?;
+            if seg.deferred && self.pos < seg.to {
+                // On from the long record the task left, with no limit.
+                self.reread(seg);
+                self.merge_read(seg)?;
             }
-            self.record += upto as u64;
-            self.pos = seg.end;
         }
+        Ok(())
+    }
+
+    /// Reads the records of `seg` from the proven position, however long they are.
+    fn reread(&mut self, seg: &mut Segment<'a>) {
+        let (input, s) = (&self.input, &mut self.scratch);
+        let range = (seg.from, seg.to);
+        let how = (input.verify_payload_crc, usize::MAX);
+        seg.read(input.bytes, range, Some(self.pos), how, s);
+    }
+
+    /// Merges what `seg` read from the proven position; its fault, if any, is the error.
+    fn merge_read(&mut self, seg: &mut Segment<'a>) -> Result<(), Nb101Error> {
+        let upto = seg.fault.as_ref().map_or(seg.recs.len(), |(k, ..)| *k);
+        self.merger.merge(seg, upto, self.record)?;
+        if let Some((k, offset, fault)) = seg.fault.take() {
+            let (path, record) = (self.input.path.to_path_buf(), self.record + k as u64);
+            return Err(match fault {
+                Fault::Frame(error) => Nb101Error::Frame {
+                    path,
+                    record,
+                    offset,
+                    error,
+                },
+                Fault::Payload(error) => Nb101Error::Payload {
+                    path,
+                    record,
+                    offset,
+                    error,
+                },
+                Fault::Record(error) => Nb101Error::Record {
+                    path,
+                    record,
+                    offset,
+                    error,
+                },
+            });
+        }
+        self.record += upto as u64;
+        self.pos = seg.end;
         Ok(())
     }
 }
@@ -287,10 +308,13 @@ fn run_pipeline<M: Merge + Send>(
             },
         );
         let (merged, buf) = merged;
-        spare.extend(buf);
         merged?;
-        if let Some(p) = progress.as_mut() {
-            p(stage.pos as u64);
+        // Progress once something was merged (the first step only reads).
+        if let Some(buf) = buf {
+            spare.push(buf);
+            if let Some(p) = progress.as_mut() {
+                p(stage.pos as u64);
+            }
         }
         pending = first.is_some().then_some(segs);
     }
@@ -395,18 +419,20 @@ mod tests {
         ]
     }
 
+    /// Segments from smaller than a record to many records; tasks that read records of any
+    /// length, none, or (as in `CUT`) up to a segment's worth; every way of starting.
     fn cuts() -> Vec<Cut> {
         let mut cuts = Vec::new();
         for segment in [5, 64, 333, 1000, 4096, 70_000] {
-            cuts.push(Cut {
-                segment,
-                find_start: first_plausible_start,
-            });
-            for find_start in wrong_starts() {
-                cuts.push(Cut {
-                    segment,
-                    find_start,
-                });
+            for longest in [usize::MAX, 16, segment] {
+                let finders = std::iter::once(first_plausible_start as FindStart);
+                for find_start in finders.chain(wrong_starts()) {
+                    cuts.push(Cut {
+                        segment,
+                        longest,
+                        find_start,
+                    });
+                }
             }
         }
         cuts
@@ -422,6 +448,7 @@ mod tests {
     fn uncut(bytes: &[u8]) -> Cut {
         Cut {
             segment: bytes.len(),
+            longest: usize::MAX,
             find_start: first_plausible_start,
         }
     }
@@ -483,6 +510,51 @@ mod tests {
                 let got = build(bytes, cut).unwrap_err();
                 assert_eq!(got, expected, "{what}, segment {}", cut.segment);
             }
+        }
+    }
+
+    /// A record of 150 KB (a long checkpoint path) among ordinary ones spans many segments
+    /// and is longer than the tasks read ahead: the merge reads it, with the same result.
+    #[test]
+    fn a_long_record_spanning_segments() {
+        let clean = sample(20);
+        let starts = record_starts(&clean);
+        let (at, end) = (starts[30], starts[31]);
+        let rec = crate::record::decode_payload(&clean[at + 12..end - 4]).unwrap();
+        let mut metrics = rec.metrics.clone();
+        metrics.evaluation_data[0].checkpoint_path = "x".repeat(150_000);
+        let long =
+            crate::record::encode_payload(&rec.hash, rec.epochs, &rec.matrix, &rec.ops, &metrics);
+        let mut bytes = clean[..at].to_vec();
+        crate::tfrecord::write_record(&mut bytes, &long).unwrap();
+        bytes.extend_from_slice(&clean[end..]);
+        let reference = build(&bytes, uncut(&bytes)).unwrap();
+        assert_eq!(reference, build(&clean, uncut(&clean)).unwrap());
+        assert_eq!(build(&bytes, CUT).unwrap(), reference);
+        for cut in cuts() {
+            assert_eq!(build(&bytes, cut).unwrap(), reference, "{}", cut.segment);
+        }
+    }
+
+    /// Forged record headers (a length reaching the end of the file, with its CRC) planted
+    /// throughout a file whose first record is broken: whatever a task makes of them, the
+    /// error is the first record's.
+    #[test]
+    fn forged_headers_do_not_change_the_error() {
+        let mut bytes = sample(60);
+        let starts = record_starts(&bytes);
+        bytes[starts[0] + 20] ^= 0x01;
+        let n = bytes.len();
+        for p in (1000..n - 16).step_by(700) {
+            let len = (n - p - 16) as u64;
+            bytes[p..p + 8].copy_from_slice(&len.to_le_bytes());
+            let crc = crate::tfrecord::masked_crc(&bytes[p..p + 8]);
+            bytes[p + 8..p + 12].copy_from_slice(&crc.to_le_bytes());
+        }
+        let expected = build(&bytes, uncut(&bytes)).unwrap_err();
+        assert!(expected.contains("record 0 "), "{expected}");
+        for cut in cuts() {
+            assert_eq!(build(&bytes, cut).unwrap_err(), expected, "{}", cut.segment);
         }
     }
 }

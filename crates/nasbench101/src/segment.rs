@@ -48,7 +48,7 @@ impl RunValues {
     }
 }
 
-/// One record decoded in the parallel stage: what the merge needs, in 64 bytes.
+/// One record decoded in the parallel stage: what the merge needs, in 60 bytes.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Rec {
     pub(crate) hash: ModelHash,
@@ -58,7 +58,8 @@ pub(crate) struct Rec {
     /// Position in the segment's `packed` of the record's model; [`SAME_AS_PREVIOUS`] when
     /// its bytes are the previous record's (already checked and packed).
     pub(crate) model: u32,
-    /// The values narrowed to f32, or (with [`WIDE`]) the position in the segment's `wide`.
+    /// The values narrowed to f32; with [`WIDE`], the first one's bits are the position of
+    /// the values in the segment's `wide`.
     pub(crate) narrow: [f32; 8],
 }
 
@@ -226,21 +227,26 @@ pub(crate) struct Segment<'a> {
     packed: Vec<PackedModel>,
     /// Values that are not all exact f32s.
     wide: Vec<[f64; 8]>,
-    /// Where the next record starts (at or after `to`) when there is no fault.
+    /// Where the next record starts when there is no fault: at or after `to`, or (deferred)
+    /// at the record the task left to the merge.
     pub(crate) end: usize,
+    /// The task stopped before a record longer than it reads ahead of the merge.
+    pub(crate) deferred: bool,
     /// The first bad record: its position in the segment, byte offset and fault. Frames and
     /// records before it are good.
     pub(crate) fault: Option<(usize, u64, Fault)>,
 }
 
 impl<'a> Segment<'a> {
-    /// Reads the records that start in `bytes[from..to]`, framing from `start`.
+    /// Reads the records that start in `bytes[from..to]`, framing from `start`, up to the first
+    /// record longer than `longest` bytes: a task that may have started at the wrong place
+    /// leaves those to the merge, so a forged length cannot make it check the rest of the file.
     pub(crate) fn read(
         &mut self,
         bytes: &'a [u8],
         (from, to): (usize, usize),
         start: Option<usize>,
-        verify_payload_crc: bool,
+        (verify_payload_crc, longest): (bool, usize),
         s: &mut Scratch,
     ) {
         self.from = from;
@@ -251,6 +257,7 @@ impl<'a> Segment<'a> {
         self.packed.clear();
         self.wide.clear();
         self.fault = None;
+        self.deferred = false;
         let Some(mut pos) = start else {
             self.end = to;
             return;
@@ -267,6 +274,10 @@ impl<'a> Segment<'a> {
             prefetched = prefetched.max(pos + FRAME_PREFETCH_AHEAD);
             while pos < to && self.frames.len() - first < BATCH {
                 match frame_at(bytes, pos, false) {
+                    Ok((payload, _)) if payload.len() > longest => {
+                        self.deferred = true;
+                        break;
+                    }
                     Ok((payload, next)) => {
                         self.frames.push(Frame {
                             index: self.frames.len() as u64,
@@ -309,7 +320,7 @@ impl<'a> Segment<'a> {
                 self.fault = Some((self.frames.len(), pos as u64, Fault::Frame(e)));
                 return;
             }
-            if pos >= to {
+            if self.deferred || pos >= to {
                 self.end = pos;
                 return;
             }
@@ -334,7 +345,9 @@ impl<'a> Segment<'a> {
             RunValues::Wide(v) => {
                 flags |= WIDE;
                 self.wide.push(v);
-                [f32::from_bits(self.wide.len() as u32 - 1); 8]
+                let mut at = [0.0; 8];
+                at[0] = f32::from_bits(self.wide.len() as u32 - 1);
+                at
             }
         };
         self.recs.push(Rec {
@@ -356,7 +369,8 @@ impl<'a> Segment<'a> {
     }
 
     /// The packed model of record `k`: packed when it was read, unless its bytes are the
-    /// previous record's, which then started the model (so this rereads only in theory).
+    /// previous record's, which then started the model (so the merge never asks; were it to,
+    /// the parameter count would be this record's, not the first one's).
     pub(crate) fn model(&self, k: usize) -> Result<PackedModel, PayloadError> {
         if let Some(p) = self.packed.get(self.recs[k].model as usize) {
             return Ok(*p);
