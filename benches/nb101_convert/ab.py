@@ -29,10 +29,10 @@ def main():
     path, rounds, cmds = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
     parsed = []
     for c in cmds:
-        *settings, binary = c.split("=") if c.count("=") % 2 == 0 else ([c])
-        env = dict(os.environ)
-        for name, value in zip(settings[::2], settings[1::2]):
-            env[name] = value
+        *settings, binary = c.split("=")
+        if len(settings) % 2:
+            sys.exit(f"{c}: expected NAME=VALUE=...=binary")
+        env = dict(os.environ, **dict(zip(settings[::2], settings[1::2])))
         parsed.append((c, binary, env))
     out = os.path.join(tempfile.mkdtemp(), "ab.nb101")
     cat, times = [], {c: [] for c, _, _ in parsed}

@@ -15,7 +15,7 @@ use crate::hash::ModelHash;
 use crate::segment::{Fault, Scratch, Segment, MARKER};
 use crate::sink::Sink;
 use crate::stream::StreamTable;
-use crate::table::{BuildError, PackedModel, TableBuilder, TableError};
+use crate::table::{BuildError, TableBuilder, TableError};
 use crate::tfrecord::{plausible_start, Frame};
 use std::path::Path;
 
@@ -78,22 +78,6 @@ fn read_segments<'a>(
         });
 }
 
-/// The model of record `k` of `seg` (whose index in the file is `base + k`), which adds one.
-fn model_of(
-    seg: &Segment<'_>,
-    k: usize,
-    path: &Path,
-    base: u64,
-) -> Result<PackedModel, Nb101Error> {
-    let frame = &seg.frames[k];
-    seg.model(k).map_err(|error| Nb101Error::Payload {
-        path: path.to_path_buf(),
-        record: base + frame.index,
-        offset: frame.offset,
-        error,
-    })
-}
-
 fn record_error(path: &Path, frame: &Frame<'_>, base: u64, error: TableError) -> Nb101Error {
     Nb101Error::Record {
         path: path.to_path_buf(),
@@ -137,7 +121,7 @@ impl<S: Sink + Send> Merge for StreamMerge<'_, S> {
     fn add(&mut self, seg: &Segment<'_>, k: usize, base: u64) -> Result<(), Nb101Error> {
         let (path, r) = (self.path, &seg.recs[k]);
         if self.table.current() != Some(&r.hash) {
-            let packed = model_of(seg, k, path, base)?;
+            let packed = seg.model(k);
             self.table
                 .start_model(packed)
                 .map_err(|e| build_error(e, path, self.out))?;
@@ -148,23 +132,23 @@ impl<S: Sink + Send> Merge for StreamMerge<'_, S> {
     }
 }
 
-struct GeneralMerge<'p> {
+struct GeneralMerge {
     builder: TableBuilder,
     last: Option<(ModelHash, u32)>,
-    path: &'p Path,
 }
 
-impl Merge for GeneralMerge<'_> {
+impl Merge for GeneralMerge {
     fn set_synthetic(&mut self) {
         self.builder.set_synthetic();
     }
 
-    fn add(&mut self, seg: &Segment<'_>, k: usize, base: u64) -> Result<(), Nb101Error> {
+    /// Never fails: the general builder checks the table when it is finished.
+    fn add(&mut self, seg: &Segment<'_>, k: usize, _base: u64) -> Result<(), Nb101Error> {
         let r = &seg.recs[k];
         let cached = self.last.filter(|(h, _)| *h == r.hash).map(|(_, m)| m);
         let model = match cached.or_else(|| self.builder.model_number(&r.hash)) {
             Some(m) => m,
-            None => self.builder.add_model(model_of(seg, k, self.path, base)?),
+            None => self.builder.add_model(seg.model(k)),
         };
         self.last = Some((r.hash, model));
         self.builder
@@ -365,7 +349,6 @@ fn build_store_cut<S: Sink + Send>(
             let mut general = GeneralMerge {
                 builder: TableBuilder::with_capacity(bytes.len() / 330 + 16),
                 last: None,
-                path,
             };
             run_pipeline(input, &mut progress, &mut general)?;
             let summary = general

@@ -266,10 +266,8 @@ fn fixed_layout_values(b: &[u8]) -> Option<ApiValues> {
     }
     for e in 0..3 {
         let s = &b[e * ENTRY..(e + 1) * ENTRY];
-        if s[..3] != [0x0a, 0x2d, 0x09] || s[11] != 0x11 || s[20] != 0x19 || s[29] != 0x21 {
-            return None;
-        }
-        if s[38] != 0x29 {
+        let keys = [s[11], s[20], s[29], s[38]];
+        if s[..3] != [0x0a, 0x2d, 0x09] || keys != [0x11, 0x19, 0x21, 0x29] {
             return None;
         }
     }
@@ -284,20 +282,17 @@ fn fixed_layout_values(b: &[u8]) -> Option<ApiValues> {
     let final_ = [f(l + 12), f(l + 21), f(l + 30), f(l + 39)];
     // Then `trainable_parameters` (key 0x10, a varint of up to 10 bytes) and `total_time`
     // (key 0x19, 8 bytes), ending the message.
-    let tail = &b[3 * ENTRY..];
-    if tail[0] != 0x10 {
+    if b[3 * ENTRY] != 0x10 {
         return None;
     }
-    let mut params: u64 = 0;
-    let mut len = 0;
-    for (i, &byte) in tail[1..].iter().take(10).enumerate() {
-        params |= u64::from(byte & 0x7f) << (7 * i);
-        if byte & 0x80 == 0 {
-            len = i + 1;
-            break;
-        }
-    }
-    if len == 0 || tail.len() != 1 + len + 9 || tail[1 + len] != 0x19 {
+    let mut c = Cursor {
+        buf: &b[3 * ENTRY + 1..],
+        pos: 0,
+        base: 3 * ENTRY + 1,
+    };
+    let params = c.varint().ok()?;
+    let total_time = &c.buf[c.pos..];
+    if total_time.len() != 9 || total_time[0] != 0x19 {
         return None;
     }
     Some(ApiValues {

@@ -55,8 +55,8 @@ pub(crate) struct Rec {
     pub(crate) epochs: u32,
     /// Flags: [`MARKER`], [`WIDE`].
     pub(crate) flags: u32,
-    /// Position in the segment's `packed` of the record's model; [`SAME_AS_PREVIOUS`] when
-    /// its bytes are the previous record's (already checked and packed).
+    /// Position in the segment's `packed` of the record's model (for a record whose bytes
+    /// repeat the previous record's, the model that record started).
     pub(crate) model: u32,
     /// The values narrowed to f32; with [`WIDE`], the first one's bits are the position of
     /// the values in the segment's `wide`.
@@ -67,7 +67,6 @@ pub(crate) struct Rec {
 pub(crate) const MARKER: u32 = 1;
 /// The values are not all exact f32s: they are kept whole in `Segment::wide`.
 pub(crate) const WIDE: u32 = 2;
-pub(crate) const SAME_AS_PREVIOUS: u32 = u32::MAX;
 
 /// How far ahead of the CRC the bytes are prefetched.
 const CRC_PREFETCH_AHEAD: usize = 4096;
@@ -138,21 +137,33 @@ impl Scratch {
 struct Head {
     hash: ModelHash,
     layout: Layout,
+    /// Its model's position in the segment's `packed`.
+    model: u32,
 }
 
-/// A record decoded: its hash, epochs, values and (read in full) its packed model.
+/// The model of a decoded record.
+enum ModelOf {
+    /// Read in full and packed.
+    New(PackedModel),
+    /// The bytes repeat the previous record's: its model, already packed at this position.
+    Packed(u32),
+}
+
+/// A record decoded: its hash, epochs, values and model.
 struct Decoded {
     hash: ModelHash,
     epochs: u32,
     values: [f64; 8],
-    model: Option<PackedModel>,
+    model: ModelOf,
 }
 
+/// Decodes a record; for one in the released layout, also where its fields lie, for the next
+/// record to compare against.
 fn decode_rec(
     frame: &Frame<'_>,
     previous: Option<(&Frame<'_>, Head)>,
     s: &mut Scratch,
-) -> Result<(Decoded, Option<Head>), Fault> {
+) -> Result<(Decoded, Option<Layout>), Fault> {
     // The marker's metrics are not a run: not checked, not kept.
     let values = |hash, v: &crate::proto::ApiValues| -> Result<[f64; 8], Fault> {
         if hash == SYNTHETIC_MARKER {
@@ -175,13 +186,9 @@ fn decode_rec(
                     hash: head.hash,
                     epochs,
                     values: values(head.hash, &v)?,
-                    model: None,
+                    model: ModelOf::Packed(head.model),
                 };
-                let head = Head {
-                    hash: head.hash,
-                    layout,
-                };
-                return Ok((d, Some(head)));
+                return Ok((d, Some(layout)));
             }
         }
     }
@@ -191,17 +198,13 @@ fn decode_rec(
     // first record's are the ones kept, as in the official API).
     let packed =
         pack_model(r.hash, v.trainable_parameters, &r.matrix, &r.ops).map_err(Fault::Payload)?;
-    let head = r.layout.map(|layout| Head {
-        hash: r.hash,
-        layout,
-    });
     let d = Decoded {
         hash: r.hash,
         epochs: r.epochs,
         values: values(r.hash, v)?,
-        model: Some(packed),
+        model: ModelOf::New(packed),
     };
-    Ok((d, head))
+    Ok((d, r.layout))
 }
 
 /// What is wrong with a record of a segment.
@@ -301,9 +304,14 @@ impl<'a> Segment<'a> {
                     .checked_sub(1)
                     .and_then(|p| Some((&self.frames[p], head?)));
                 match decode_rec(&self.frames[k], previous, s) {
-                    Ok((d, h)) => {
-                        self.push(d);
-                        head = h;
+                    Ok((d, layout)) => {
+                        let hash = d.hash;
+                        let model = self.push(d);
+                        head = layout.map(|layout| Head {
+                            hash,
+                            layout,
+                            model,
+                        });
                     }
                     Err(e) => {
                         self.fault = Some((k, self.frames[k].offset, e));
@@ -327,13 +335,14 @@ impl<'a> Segment<'a> {
         }
     }
 
-    fn push(&mut self, d: Decoded) {
+    /// Adds a decoded record; returns the position of its model in `packed`.
+    fn push(&mut self, d: Decoded) -> u32 {
         let model = match d.model {
-            Some(p) => {
+            ModelOf::New(p) => {
                 self.packed.push(p);
                 self.packed.len() as u32 - 1
             }
-            None => SAME_AS_PREVIOUS,
+            ModelOf::Packed(at) => at,
         };
         let mut flags = if d.hash == SYNTHETIC_MARKER {
             MARKER
@@ -357,6 +366,7 @@ impl<'a> Segment<'a> {
             model,
             narrow,
         });
+        model
     }
 
     /// The values of a record.
@@ -368,15 +378,9 @@ impl<'a> Segment<'a> {
         }
     }
 
-    /// The packed model of record `k`: packed when it was read, unless its bytes are the
-    /// previous record's, which then started the model (so the merge never asks; were it to,
-    /// the parameter count would be this record's, not the first one's).
-    pub(crate) fn model(&self, k: usize) -> Result<PackedModel, PayloadError> {
-        if let Some(p) = self.packed.get(self.recs[k].model as usize) {
-            return Ok(*p);
-        }
-        let mut s = Scratch::new();
-        let r = decode_fast(self.frames[k].payload, &mut s.base64, &mut s.proto)?;
-        pack_model(r.hash, r.values.trainable_parameters, &r.matrix, &r.ops)
+    /// The packed model of record `k` (every record's `model` points at one this segment
+    /// packed: its own, or the one its repeated bytes started).
+    pub(crate) fn model(&self, k: usize) -> PackedModel {
+        self.packed[self.recs[k].model as usize]
     }
 }

@@ -448,6 +448,13 @@ pub(crate) struct ModelRow {
     pub counts: [u8; MAX_BUDGETS],
 }
 
+impl ModelRow {
+    /// The hash as a big-endian integer: the index's sort key.
+    fn key(&self) -> u128 {
+        u128::from_be_bytes(self.packed.hash.0)
+    }
+}
+
 /// Everything after the data section, and the header.
 pub(crate) struct Tail<'a> {
     pub rows: &'a [ModelRow],
@@ -462,11 +469,11 @@ pub(crate) struct Tail<'a> {
 /// (hash as a big-endian integer, model number), sorted by hash: a counting sort on the
 /// 16-bit prefix (the directory's buckets), then each small bucket sorted on its own.
 fn sorted_keys(rows: &[ModelRow]) -> Vec<(u128, u32)> {
-    let key = |i: usize| u128::from_be_bytes(rows[i].packed.hash.0);
-    let mut keys: Vec<(u128, u32)> = (0..rows.len()).map(|i| (key(i), i as u32)).collect();
-    if keys.windows(2).all(|w| w[0].0 <= w[1].0) {
-        return keys;
-    }
+    let mut keys: Vec<(u128, u32)> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.key(), i as u32))
+        .collect();
     let mut start = vec![0usize; DIR_SLOTS];
     for k in &keys {
         start[(k.0 >> 112) as usize + 1] += 1;
@@ -493,8 +500,7 @@ fn sorted_keys(rows: &[ModelRow]) -> Vec<(u128, u32)> {
 /// rows are already in strict hash order (as in the released files), so the index is written
 /// straight from them. Refuses two rows with one hash.
 fn hash_order(rows: &[ModelRow]) -> Result<Option<Vec<(u128, u32)>>, TableError> {
-    let key = |r: &ModelRow| u128::from_be_bytes(r.packed.hash.0);
-    if rows.windows(2).all(|w| key(&w[0]) < key(&w[1])) {
+    if rows.windows(2).all(|w| w[0].key() < w[1].key()) {
         return Ok(None);
     }
     let keys = sorted_keys(rows);
@@ -566,8 +572,8 @@ pub(crate) fn write_tail<S: Sink + Send>(
     match order? {
         Some(keys) => write_index_and_directory(sink, &mut w, keys.into_iter())?,
         None => {
-            let key = |(i, r): (usize, &ModelRow)| (u128::from_be_bytes(r.packed.hash.0), i as u32);
-            write_index_and_directory(sink, &mut w, t.rows.iter().enumerate().map(key))?
+            let keys = t.rows.iter().enumerate().map(|(i, r)| (r.key(), i as u32));
+            write_index_and_directory(sink, &mut w, keys)?
         }
     }
     let dir_off = index_off + (n * INDEX_LEN) as u64;
@@ -681,9 +687,7 @@ mod tests {
             let want = std::str::from_utf8(&text).ok().and_then(|t| reference_ops(t, n).ok());
             prop_assert_eq!(ops_fast(&text, n), want);
         }
-    }
 
-    proptest! {
         #[test]
         fn packing_matches_a_cell_by_cell_and_name_by_name_reading(
             n in 1usize..=7,

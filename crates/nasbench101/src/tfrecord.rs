@@ -66,13 +66,10 @@ pub(crate) fn frame_at(
 ) -> Result<(&[u8], usize), FrameError> {
     let rest = buf.get(pos..).unwrap_or(&[]);
     let available = rest.len() as u64;
-    let header = rest.get(..12).ok_or(FrameError::Truncated {
+    let (len_bytes, len, stored) = header(rest).ok_or(FrameError::Truncated {
         needed: 12,
         available,
     })?;
-    let (len_bytes, crc_bytes) = header.split_at(8);
-    let len = u64::from_le_bytes(len_bytes.try_into().unwrap_or([0; 8]));
-    let stored = u32::from_le_bytes(crc_bytes.try_into().unwrap_or([0; 4]));
     let needed = len.saturating_add(16);
     if check_length || needed > available {
         let computed = masked_crc(len_bytes);
@@ -97,14 +94,20 @@ pub(crate) fn frame_at(
 /// start proves it.
 #[inline]
 pub(crate) fn plausible_start(buf: &[u8], pos: usize) -> bool {
-    let Some(header) = buf.get(pos..pos.saturating_add(12)) else {
-        return false;
-    };
-    let (len_bytes, crc_bytes) = header.split_at(8);
-    let len = u64::from_le_bytes(len_bytes.try_into().unwrap_or([0; 8]));
-    let available = (buf.len() - pos) as u64;
-    len.saturating_add(16) <= available
-        && u32::from_le_bytes(crc_bytes.try_into().unwrap_or([0; 4])) == masked_crc(len_bytes)
+    let rest = buf.get(pos..).unwrap_or(&[]);
+    // The length first: in text it is huge, so the CRC is rarely computed.
+    header(rest).is_some_and(|(len_bytes, len, stored)| {
+        len.saturating_add(16) <= rest.len() as u64 && stored == masked_crc(len_bytes)
+    })
+}
+
+/// A record's first 12 bytes: the length field's bytes, the length, and its stored CRC.
+#[inline]
+fn header(rest: &[u8]) -> Option<(&[u8], u64, u32)> {
+    let (len_bytes, crc_bytes) = rest.get(..12)?.split_at(8);
+    let len = u64::from_le_bytes(len_bytes.try_into().ok()?);
+    let stored = u32::from_le_bytes(crc_bytes.try_into().ok()?);
+    Some((len_bytes, len, stored))
 }
 
 impl<'a> Frames<'a> {
@@ -140,11 +143,8 @@ impl<'a> Frames<'a> {
         let start = self.pos;
         let (payload, next) = frame_at(self.buf, start, true)?;
         if self.verify_payload {
-            let crc = self.buf.get(next - 4..next).ok_or(FrameError::Truncated {
-                needed: 4,
-                available: 0,
-            })?;
-            let stored = u32::from_le_bytes(crc.try_into().unwrap_or([0; 4]));
+            // `frame_at` checked that the payload CRC is there.
+            let stored = crate::dataset::le_u32(self.buf, next - 4);
             let computed = masked_crc(payload);
             if stored != computed {
                 return Err(FrameError::PayloadCrc { stored, computed });

@@ -276,8 +276,12 @@ pub fn correlation_path(run: &Path, epoch: usize) -> PathBuf {
 
 /// `<run>/correlation/epoch<E>.meta.json`.
 pub fn meta_path(run: &Path, epoch: usize) -> PathBuf {
-    run.join("correlation")
-        .join(format!("epoch{epoch}.meta.json"))
+    run.join(meta_name(epoch))
+}
+
+/// The meta file's path inside the run folder.
+fn meta_name(epoch: usize) -> String {
+    format!("correlation/epoch{epoch}.meta.json")
 }
 
 /// What the evaluation of one epoch needs besides the network.
@@ -372,7 +376,7 @@ pub fn evaluate_epoch(
     let run_dir = RunDir {
         root: run.to_path_buf(),
     };
-    run_dir.write_json(&format!("correlation/epoch{epoch}.meta.json"), &meta)?;
+    run_dir.write_json(&meta_name(epoch), &meta)?;
     Ok(meta)
 }
 
