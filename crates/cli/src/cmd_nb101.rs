@@ -158,6 +158,11 @@ struct BenchArgs {
     /// Number of query samples for the medians.
     #[arg(long, default_value_t = 20000)]
     samples: usize,
+    /// Rounds of (read, convert) behind the convert figures (more give steadier medians on a
+    /// busy machine).
+    #[arg(long, default_value_t = nasbench101::bench::CONVERT_ROUNDS as u64,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    rounds: u64,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -846,7 +851,7 @@ fn bench(a: BenchArgs) -> anyhow::Result<()> {
         .store
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("{}.nb101", a.tfrecord.display())));
-    let report = nasbench101::bench::run(&a.tfrecord, &store, a.samples)?;
+    let report = nasbench101::bench::run(&a.tfrecord, &store, a.samples, a.rounds as usize)?;
     println!("{}", report.to_markdown());
     Ok(())
 }

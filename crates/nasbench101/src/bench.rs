@@ -11,7 +11,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Rounds of (read, convert) behind the convert figures.
+/// Rounds of (read, convert) behind the convert figures, unless asked otherwise.
 pub const CONVERT_ROUNDS: usize = 5;
 
 /// Measured figures (seconds unless named otherwise).
@@ -33,6 +33,8 @@ pub struct BenchReport {
     pub convert_cpu_s: f64,
     /// Median over the rounds of convert time / read time.
     pub convert_ratio_median: f64,
+    /// First and third quartile of the per-round ratios (the spread on a busy machine).
+    pub convert_ratio_quartiles: (f64, f64),
     /// Rounds of (read, convert).
     pub convert_rounds: usize,
     /// Opening the tfrecord (parse into memory, nothing written): wall, and CPU seconds of
@@ -62,9 +64,15 @@ pub struct BenchReport {
     pub peak_rss_bytes: u64,
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+fn median(v: Vec<f64>) -> f64 {
+    quantile(v, 0.5)
+}
+
+/// The `q` quantile of `v` (nearest rank, lower).
+fn quantile(mut v: Vec<f64>, q: f64) -> f64 {
     v.sort_by(f64::total_cmp);
-    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+    let k = ((v.len().saturating_sub(1)) as f64 * q).round() as usize;
+    v.get(k).copied().unwrap_or(f64::NAN)
 }
 
 /// Time to read `path` through a 128 KiB buffer, GNU cat's (second of two passes, so the
@@ -138,8 +146,26 @@ fn per_call_median(samples: usize, batch: usize, mut f: impl FnMut(usize)) -> f6
     median(times)
 }
 
-/// Runs every measurement: converts `tfrecord` into `store`, then times the store.
-pub fn run(tfrecord: &Path, store: &Path, samples: usize) -> Result<BenchReport, Nb101Error> {
+/// Removes `path` if it exists.
+fn remove_if_present(path: &Path) -> Result<(), Nb101Error> {
+    match std::fs::remove_file(path) {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => Err(Nb101Error::Io {
+            path: path.to_path_buf(),
+            error,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Runs every measurement: converts `tfrecord` into `store` in `rounds` rounds (at least
+/// one), each after a read of the file, then times the store.
+pub fn run(
+    tfrecord: &Path,
+    store: &Path,
+    samples: usize,
+    rounds: usize,
+) -> Result<BenchReport, Nb101Error> {
+    let rounds = rounds.max(1);
     let io = |error| Nb101Error::Io {
         path: tfrecord.to_path_buf(),
         error,
@@ -150,7 +176,11 @@ pub fn run(tfrecord: &Path, store: &Path, samples: usize) -> Result<BenchReport,
     let mut converts = Vec::new();
     let mut convert_cpus = Vec::new();
     let mut ratios = Vec::new();
-    for _ in 0..CONVERT_ROUNDS {
+    for _ in 0..rounds {
+        // Each convert writes a new file, as a first convert does (and as the write reference
+        // below does): replacing the last round's store would add the freeing of its blocks
+        // and cached pages (15-50 ms on ext4) to the rename.
+        remove_if_present(store)?;
         let read = read_time(tfrecord).map_err(io)?.as_secs_f64();
         let cpu0 = process_cpu_s();
         let t = Instant::now();
@@ -162,6 +192,10 @@ pub fn run(tfrecord: &Path, store: &Path, samples: usize) -> Result<BenchReport,
         ratios.push(convert / read);
     }
     let (read_s, convert_s) = (median(reads), median(converts));
+    let convert_ratio_quartiles = (
+        quantile(ratios.clone(), 0.25),
+        quantile(ratios.clone(), 0.75),
+    );
     let (convert_cpu_s, convert_ratio_median) = (median(convert_cpus), median(ratios));
     // Opening a tfrecord parses it into memory (no file written).
     let (parse_s, parse_cpu_s) = {
@@ -286,7 +320,8 @@ pub fn run(tfrecord: &Path, store: &Path, samples: usize) -> Result<BenchReport,
         convert_s,
         convert_cpu_s,
         convert_ratio_median,
-        convert_rounds: CONVERT_ROUNDS,
+        convert_ratio_quartiles,
+        convert_rounds: rounds,
         parse_s,
         parse_cpu_s,
         write_reference_s,
@@ -325,8 +360,10 @@ impl BenchReport {
             self.convert_rounds, self.convert_s, self.convert_cpu_s
         ));
         s.push_str(&format!(
-            "| convert / read, per round (median) | {:.2}x | ≤ 3x |\n",
-            self.convert_ratio_median
+            "| convert / read, per round (median; quartiles) | {:.2}x ({:.2}x-{:.2}x) | ≤ 3x |\n",
+            self.convert_ratio_median,
+            self.convert_ratio_quartiles.0,
+            self.convert_ratio_quartiles.1
         ));
         s.push_str(&format!(
             "| open the tfrecord instead (parse into memory; wall / CPU) | {:.3} s / {:.3} s | |\n",
