@@ -66,6 +66,10 @@ impl AtomicFile {
         &mut self.file
     }
 
+    pub(crate) fn file(&self) -> &std::fs::File {
+        &self.file
+    }
+
     /// Flushes the file to disk and renames it over the target.
     pub(crate) fn commit(mut self) -> std::io::Result<()> {
         self.file.sync_all()?;

@@ -513,8 +513,8 @@ pub fn convert(
         path: output.to_path_buf(),
         error,
     };
-    let mut tmp = crate::atomic::AtomicFile::create(output).map_err(io_out)?;
-    let sink = crate::sink::FileSink::new(tmp.file_mut());
+    let tmp = crate::atomic::AtomicFile::create(output).map_err(io_out)?;
+    let sink = crate::sink::FileSink::new(tmp.file());
     let (_, s) = crate::build::build_store(
         bytes,
         input,

@@ -1,7 +1,8 @@
 //! Where a store's bytes go while it is built: a `Vec` (a tfrecord opened in memory) or the
 //! temporary file of an atomic convert, written section by section as the parse goes.
 
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io;
+use std::os::unix::fs::FileExt;
 
 /// Positioned writes (and reads, to widen values already written) into a store being built.
 pub(crate) trait Sink {
@@ -9,6 +10,11 @@ pub(crate) trait Sink {
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<()>;
     /// Cuts or extends the store to `len` bytes (a rebuild may be shorter).
     fn set_len(&mut self, len: u64) -> io::Result<()>;
+    /// A second handle on the same store, so that two threads can write sections that do not
+    /// overlap; `None` where that is not possible (memory).
+    fn fork(&self) -> Option<Self>
+    where
+        Self: Sized;
 }
 
 fn out_of_range() -> io::Error {
@@ -45,12 +51,17 @@ impl Sink for Vec<u8> {
         self.resize(usize::try_from(len).map_err(|_| out_of_range())?, 0);
         Ok(())
     }
+
+    fn fork(&self) -> Option<Self> {
+        None
+    }
 }
 
 /// A file written at positions. On Linux, write-back of every few megabytes is started as
 /// soon as they are written, so the final `fsync` has little left to wait for.
 pub(crate) struct FileSink<'f> {
-    file: &'f mut std::fs::File,
+    /// Shared: writes are positioned (`pwrite`), so forks never move each other's offset.
+    file: &'f std::fs::File,
     /// Bytes written since write-back was last started.
     unsynced: u64,
 }
@@ -59,7 +70,7 @@ pub(crate) struct FileSink<'f> {
 const WRITEBACK_EVERY: u64 = 8 << 20;
 
 impl<'f> FileSink<'f> {
-    pub(crate) fn new(file: &'f mut std::fs::File) -> FileSink<'f> {
+    pub(crate) fn new(file: &'f std::fs::File) -> FileSink<'f> {
         FileSink { file, unsynced: 0 }
     }
 
@@ -88,8 +99,7 @@ impl<'f> FileSink<'f> {
 
 impl Sink for FileSink<'_> {
     fn write_at(&mut self, offset: u64, bytes: &[u8]) -> io::Result<()> {
-        self.file.seek(SeekFrom::Start(offset))?;
-        self.file.write_all(bytes)?;
+        self.file.write_all_at(bytes, offset)?;
         self.unsynced += bytes.len() as u64;
         if self.unsynced >= WRITEBACK_EVERY {
             self.start_writeback(offset + bytes.len() as u64);
@@ -98,12 +108,18 @@ impl Sink for FileSink<'_> {
     }
 
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
-        self.file.seek(SeekFrom::Start(offset))?;
-        self.file.read_exact(buf)
+        self.file.read_exact_at(buf, offset)
     }
 
     fn set_len(&mut self, len: u64) -> io::Result<()> {
         self.file.set_len(len)
+    }
+
+    fn fork(&self) -> Option<Self> {
+        Some(FileSink {
+            file: self.file,
+            unsynced: 0,
+        })
     }
 }
 
