@@ -44,6 +44,24 @@ impl ModelHash {
     pub fn from_hex_bytes(text: &[u8]) -> Option<ModelHash> {
         let text: &[u8; 32] = text.try_into().ok()?;
         let mut out = [0u8; 16];
+        let mut ok = true;
+        // Eight digits at a time, in the lanes of a u64 (every record that starts a model
+        // is keyed by one of these).
+        for (o, chunk) in out.chunks_exact_mut(4).zip(text.chunks_exact(8)) {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(chunk);
+            let (bytes, valid) = hex8(u64::from_le_bytes(w));
+            o.copy_from_slice(&bytes.to_le_bytes());
+            ok &= valid;
+        }
+        ok.then_some(ModelHash(out))
+    }
+
+    /// [`ModelHash::from_hex_bytes`] one digit at a time (the reference it must agree with).
+    #[cfg(test)]
+    fn from_hex_bytes_by_table(text: &[u8]) -> Option<ModelHash> {
+        let text: &[u8; 32] = text.try_into().ok()?;
+        let mut out = [0u8; 16];
         let mut bad = 0u8;
         for (o, pair) in out.iter_mut().zip(text.chunks_exact(2)) {
             let (hi, lo) = (
@@ -58,7 +76,34 @@ impl ModelHash {
     }
 }
 
+/// Eight hex digits (the first in the lowest byte) as four bytes, and whether all eight are
+/// digits. Bytes are compared lane by lane on their low seven bits, which cannot borrow
+/// across lanes; the high bit is checked on its own.
+#[inline]
+fn hex8(x: u64) -> (u32, bool) {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let low7 = x & !HIGH;
+    // High bit of each lane set where the lane is >= c, or <= c (lanes below 0x80).
+    let at_least = |c: u8| ((low7 | HIGH) - ONES * u64::from(c)) & HIGH;
+    let at_most = |c: u8| ((ONES * u64::from(c) | HIGH) - low7) & HIGH;
+    let folded = low7 | ONES * 0x20;
+    let at_least_folded = ((folded | HIGH) - ONES * u64::from(b'a')) & HIGH;
+    let at_most_folded = ((ONES * u64::from(b'f') | HIGH) - folded) & HIGH;
+    let digit = at_least(b'0') & at_most(b'9');
+    let letter = at_least_folded & at_most_folded;
+    let valid = ((digit | letter) & !x & HIGH) == HIGH;
+    // '0'-'9' -> 0-9; 'a'-'f' and 'A'-'F' (bit 6 set) -> 1-6 plus 9.
+    let v = (low7 & (ONES * 0x0f)) + ((low7 >> 6) & ONES) * 9;
+    // Lane pairs (first digit, second digit) become bytes, then the four bytes are packed.
+    let pairs = ((v & 0x00ff_00ff_00ff_00ff) << 4) | ((v >> 8) & 0x00ff_00ff_00ff_00ff);
+    let pairs = (pairs | (pairs >> 8)) & 0x0000_ffff_0000_ffff;
+    let pairs = (pairs | (pairs >> 16)) & 0x0000_0000_ffff_ffff;
+    (pairs as u32, valid)
+}
+
 /// The value of every hex digit (either case); 0x10 marks a byte that is not one.
+#[cfg(test)]
 const HEX_VALUE: [u8; 256] = {
     let mut t = [0x10u8; 256];
     let mut i = 0;
@@ -234,4 +279,46 @@ pub fn hash_module(matrix: &[Vec<u8>], labels: &[i32]) -> ModelHash {
     }
     buf.push(b']');
     ModelHash(Md5::digest(&buf).into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn hex_digits_of_every_byte_value() {
+        // Each byte value in each of the 32 places, among valid digits of both cases.
+        let base = *b"0123456789abcdefABCDEF0123456789";
+        assert!(ModelHash::from_hex_bytes(&base).is_some());
+        for place in 0..32 {
+            for b in 0..=255u8 {
+                let mut t = base;
+                t[place] = b;
+                assert_eq!(
+                    ModelHash::from_hex_bytes(&t),
+                    ModelHash::from_hex_bytes_by_table(&t),
+                    "byte {b:#04x} at {place}"
+                );
+            }
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn hex_parsing_agrees_with_the_table(text in proptest::collection::vec(any::<u8>(), 32)) {
+            prop_assert_eq!(
+                ModelHash::from_hex_bytes(&text),
+                ModelHash::from_hex_bytes_by_table(&text)
+            );
+        }
+
+        #[test]
+        fn hex_round_trips(bytes in any::<[u8; 16]>()) {
+            let h = ModelHash(bytes);
+            prop_assert_eq!(ModelHash::from_hex_bytes(&h.to_hex_bytes()), Some(h));
+            let upper = h.to_hex_bytes().to_ascii_uppercase();
+            prop_assert_eq!(ModelHash::from_hex_bytes(&upper), Some(h));
+        }
+    }
 }
