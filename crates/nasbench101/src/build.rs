@@ -46,6 +46,11 @@ const CUT: Cut = Cut {
     find_start: first_plausible_start,
 };
 
+/// Fewer bytes than any record in the released layout takes, framing included (the
+/// smallest, a 2-vertex cell at 4 epochs, takes about 295; a 7-vertex one 417): a bound on
+/// the number of records for reserving memory, whose untouched pages cost nothing.
+pub(crate) const MIN_RECORD: usize = 290;
+
 /// Segments per pipeline step: decoded while the previous step's are merged.
 const STEP: usize = 32;
 
@@ -332,8 +337,9 @@ fn build_store_cut<S: Sink + Send>(
     sink: S,
 ) -> Result<(S, ConvertSummary), Nb101Error> {
     let Input { bytes, path, .. } = input;
-    // Real records are 330-420 bytes with 3 or 12 runs per model.
-    let models = bytes.len() / 330 / 3 + 16;
+    // Enough rows that the table never regrows (a copy of every row so far): records in
+    // the released layout are at least MIN_RECORD bytes, with 3 or 12 runs per model.
+    let models = bytes.len() / MIN_RECORD / 3 + 16;
     let mut merger = StreamMerge {
         table: StreamTable::new(sink, models),
         path,
@@ -347,7 +353,7 @@ fn build_store_cut<S: Sink + Send>(
         // A model's records are not adjacent: the general builder merges them.
         Err(BuildError::Table(TableError::DuplicateHash(_))) => {
             let mut general = GeneralMerge {
-                builder: TableBuilder::with_capacity(bytes.len() / 330 + 16),
+                builder: TableBuilder::with_capacity(bytes.len() / MIN_RECORD + 16),
                 last: None,
             };
             run_pipeline(input, &mut progress, &mut general)?;

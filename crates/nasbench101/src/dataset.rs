@@ -664,7 +664,7 @@ pub fn parse_tfrecord(
 ) -> Result<Vec<u8>, Nb101Error> {
     // Reserve what the store will take at most (f32 values) so the vector does not regrow;
     // untouched reserved pages cost nothing.
-    let records = bytes.len() / 330 + 16;
+    let records = bytes.len() / crate::build::MIN_RECORD + 16;
     let guess = HEADER_LEN + records * (32 + MODEL_LEN + INDEX_LEN) + DIR_LEN;
     let (table, _) = crate::build::build_store(
         bytes,
