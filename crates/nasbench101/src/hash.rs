@@ -86,10 +86,10 @@ fn hex8(x: u64) -> (u32, bool) {
     let low7 = x & !HIGH;
     // High bit of each lane set where the lane is >= c, or <= c (lanes below 0x80).
     let at_least = |c: u8| ((low7 | HIGH) - ONES * u64::from(c)) & HIGH;
-    let at_most = |c: u8| ((ONES * u64::from(c) | HIGH) - low7) & HIGH;
-    let folded = low7 | ONES * 0x20;
+    let at_most = |c: u8| (((ONES * u64::from(c)) | HIGH) - low7) & HIGH;
+    let folded = low7 | (ONES * 0x20);
     let at_least_folded = ((folded | HIGH) - ONES * u64::from(b'a')) & HIGH;
-    let at_most_folded = ((ONES * u64::from(b'f') | HIGH) - folded) & HIGH;
+    let at_most_folded = (((ONES * u64::from(b'f')) | HIGH) - folded) & HIGH;
     let digit = at_least(b'0') & at_most(b'9');
     let letter = at_least_folded & at_most_folded;
     let valid = ((digit | letter) & !x & HIGH) == HIGH;
