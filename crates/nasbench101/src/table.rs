@@ -571,19 +571,20 @@ pub(crate) fn write_tail<S: Sink + Send>(
     let models_off = data_off + t.n_dp * 8 * width;
     let index_off = models_off + (n * MODEL_LEN) as u64;
     let dir_off = index_off + (n * INDEX_LEN) as u64;
-    let order = hash_order(t.rows)?;
     // The sections are written in two pieces of about equal size, at once where the sink
-    // can be forked: the first `k` model entries; the other entries, the index and the
+    // can be forked: the first `k` model entries; then (after the hash order is known, which
+    // for rows out of order means sorting them) the other entries, the index and the
     // directory. Their CRCs are joined into the one the header keeps.
     let k = ((n * (MODEL_LEN + INDEX_LEN) + DIR_LEN) / (2 * MODEL_LEN)).min(n);
     let (head, rest) = t.rows.split_at(k);
     let second_off = models_off + (k * MODEL_LEN) as u64;
-    let first = |sink: &mut S| {
+    let first = |sink: &mut S| -> Result<(u64, u32), BuildError> {
         let mut w = SectionWriter::new(models_off, 1 << 20);
         write_models(sink, &mut w, head, nb)?;
-        w.finish(sink)
+        Ok(w.finish(sink)?)
     };
-    let second = |sink: &mut S| {
+    let second = |sink: &mut S| -> Result<(u64, u32), BuildError> {
+        let order = hash_order(t.rows)?;
         let mut w = SectionWriter::new(second_off, 1 << 20);
         write_models(sink, &mut w, rest, nb)?;
         match order {
@@ -593,7 +594,7 @@ pub(crate) fn write_tail<S: Sink + Send>(
                 write_index_and_directory(sink, &mut w, keys)?
             }
         }
-        w.finish(sink)
+        Ok(w.finish(sink)?)
     };
     let (a, b) = match sink.fork() {
         Some(mut other) => rayon::join(|| first(sink), || second(&mut other)),
