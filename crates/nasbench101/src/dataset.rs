@@ -524,10 +524,37 @@ pub fn convert(
         sink,
     )
     .map_err(|e| unknown_format(e, input))?;
-    // Unmapping the input (page tables of the whole file) overlaps the fsync.
-    let ((), committed) = rayon::join(|| drop(map), || tmp.commit());
-    committed.map_err(io_out)?;
+    // While the store is fsynced and renamed, the input is unmapped: its page tables (15-20 ms
+    // for 400 MB on one core) are first cleared by two threads, half the file each.
+    let committed = std::thread::scope(|scope| {
+        let commit = scope.spawn(move || tmp.commit());
+        if let Some(m) = &map {
+            clear_page_tables(m);
+        }
+        drop(map);
+        commit.join()
+    });
+    match committed {
+        Ok(c) => c.map_err(io_out)?,
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
     Ok(s)
+}
+
+/// Drops the page-table entries of a read-only file mapping in two halves at once, so that
+/// unmapping it is left little to do.
+fn clear_page_tables(map: &memmap2::Mmap) {
+    // 64 KiB: a multiple of the page size on every platform we build for.
+    let half = (map.len() / 2) & !0xffff;
+    let clear = |from: usize, to: usize| {
+        // SAFETY: the mapping is shared and read-only, and nothing borrows it any more:
+        // MADV_DONTNEED only drops page-table entries (a later read would fault the same
+        // page-cache pages back in). A failure only leaves the work to munmap.
+        let _ = unsafe {
+            map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, from, to - from)
+        };
+    };
+    rayon::join(|| clear(0, half), || clear(half, map.len()));
 }
 
 /// The file mapped read-only; `None` when it is empty (nothing to map).
