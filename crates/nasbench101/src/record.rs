@@ -308,16 +308,16 @@ pub fn decode_mime_base64(
 /// input the `base64` crate decodes again for a message that says what and where.
 fn decode_base64(text: &[u8], out: &mut Vec<u8>) -> Result<(), PayloadError> {
     out.clear();
+    // Into the vector's spare capacity: nothing is zeroed first.
+    if base64_simd::STANDARD.decode_append(text, out).is_ok() {
+        return Ok(());
+    }
+    // Refused: the `base64` crate says why.
+    out.clear();
     out.resize(text.len() / 4 * 3 + 3, 0);
-    let simd = base64_simd::STANDARD
-        .decode(text, base64_simd::Out::from_slice(&mut out[..]))
-        .map(|decoded| decoded.len());
-    let n = match simd {
-        Ok(n) => n,
-        Err(_) => base64::engine::general_purpose::STANDARD
-            .decode_slice(text, &mut out[..])
-            .map_err(|e| PayloadError::Base64(e.to_string()))?,
-    };
+    let n = base64::engine::general_purpose::STANDARD
+        .decode_slice(text, &mut out[..])
+        .map_err(|e| PayloadError::Base64(e.to_string()))?;
     out.truncate(n);
     Ok(())
 }
