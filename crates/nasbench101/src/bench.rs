@@ -64,15 +64,15 @@ pub struct BenchReport {
     pub peak_rss_bytes: u64,
 }
 
-fn median(v: Vec<f64>) -> f64 {
-    quantile(v, 0.5)
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    quantile(&v, 0.5)
 }
 
-/// The `q` quantile of `v` (nearest rank, lower).
-fn quantile(mut v: Vec<f64>, q: f64) -> f64 {
-    v.sort_by(f64::total_cmp);
-    let k = ((v.len().saturating_sub(1)) as f64 * q).round() as usize;
-    v.get(k).copied().unwrap_or(f64::NAN)
+/// The `q` quantile of `sorted` (nearest rank).
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    let k = ((sorted.len().saturating_sub(1)) as f64 * q).round() as usize;
+    sorted.get(k).copied().unwrap_or(f64::NAN)
 }
 
 /// Time to read `path` through a 128 KiB buffer, GNU cat's (second of two passes, so the
@@ -192,11 +192,9 @@ pub fn run(
         ratios.push(convert / read);
     }
     let (read_s, convert_s) = (median(reads), median(converts));
-    let convert_ratio_quartiles = (
-        quantile(ratios.clone(), 0.25),
-        quantile(ratios.clone(), 0.75),
-    );
-    let (convert_cpu_s, convert_ratio_median) = (median(convert_cpus), median(ratios));
+    ratios.sort_by(f64::total_cmp);
+    let convert_ratio_quartiles = (quantile(&ratios, 0.25), quantile(&ratios, 0.75));
+    let (convert_cpu_s, convert_ratio_median) = (median(convert_cpus), quantile(&ratios, 0.5));
     // Opening a tfrecord parses it into memory (no file written).
     let (parse_s, parse_cpu_s) = {
         let cpu0 = process_cpu_s();

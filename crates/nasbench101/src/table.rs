@@ -600,7 +600,11 @@ pub(crate) fn write_tail<S: Sink + Send>(
         Some(mut other) => rayon::join(|| first(sink), || second(&mut other)),
         None => (first(sink), second(sink)),
     };
-    let ((_, first_crc), (file_len, second_crc)) = (a?, b?);
+    let ((first_end, first_crc), (file_len, second_crc)) = (a?, b?);
+    debug_assert_eq!(
+        (first_end, file_len),
+        (second_off, dir_off + DIR_LEN as u64)
+    );
     let meta_crc = crc32c::crc32c_combine(first_crc, second_crc, (file_len - second_off) as usize);
     let mut h = [0u8; HEADER_LEN];
     h[0..16].copy_from_slice(MAGIC);

@@ -347,8 +347,9 @@ fn check_both_ways(bytes: &[u8]) -> bool {
 
 /// The streaming builder's cases: the generated order (records of a model adjacent, budgets
 /// ascending); budgets and repeats reversed inside each model (first-seen budget order is
-/// then descending); models in descending hash order; a model split in two (the general builder takes over); and a value that
-/// is not an f32 after more than one data chunk has been written (values widened in place).
+/// then descending); models in descending hash order; a model split in two (the general
+/// builder takes over); and a value that is not an f32 after more than one data chunk has
+/// been written (values widened in place).
 #[test]
 fn every_record_order_and_value_width_stores_the_same_values() {
     // 3000 models x 12 runs x 32 bytes: over 1 MiB of f32 values, more than one chunk.
