@@ -1,0 +1,22 @@
+"""nb1s1 from Python: NAS-Bench-101 without TensorFlow, answered by the Rust engine.
+
+- ``from nasbench import api`` is a drop-in replacement for google-research/nasbench.
+- ``nb1s1.NB101`` is the native API: batch queries of many specs or hashes to numpy arrays.
+"""
+
+from nb1s1._native import AVAILABLE_OPS, DataFileError, Store, __version__, convert
+from nb1s1._open import default_cache_dir, open_store
+from nb1s1.nb101 import KEYS, NB101, SpecBatchError
+
+__all__ = [
+    "AVAILABLE_OPS",
+    "DataFileError",
+    "KEYS",
+    "NB101",
+    "SpecBatchError",
+    "Store",
+    "__version__",
+    "convert",
+    "default_cache_dir",
+    "open_store",
+]
