@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh Debian/Ubuntu machine with Rust and Python 3: installs what is
 # missing (g++, the pinned torch==2.11.0 wheel into .torch/, Chromium for the report test), then
-# checks formatting and lints and runs every test of the workspace.
+# checks formatting and lints and runs every test of the workspace, then the Python wheel tests.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=scripts/env.sh
@@ -19,3 +19,5 @@ fi
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 cargo test --workspace --no-fail-fast "$@"
+# The Python wheel (crates/python): build, install into .pyenv-nb1s1/, pytest.
+scripts/python-test.sh

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The Python half of the test suite: builds the nb1s1 wheel (maturin, dev profile: the
+# dependencies are optimised by the workspace profile, only the thin binding crate is not),
+# installs it into the git-ignored .pyenv-nb1s1/ with numpy, pandas and pytest, and runs
+# crates/python/tests. Installs what is missing itself; safe to run repeatedly.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+VENV=${NB1S1_PYENV:-.pyenv-nb1s1}
+REQS="maturin>=1.9.4,<2 numpy pandas pytest"
+if [ ! -f "$VENV/.ok" ] || [ "$(cat "$VENV/.ok")" != "$REQS" ]; then
+  echo "[setup] creating $VENV ($REQS)" >&2
+  rm -rf "$VENV"
+  python3 -m venv "$VENV" || { echo "[setup] python3 -m venv failed (apt-get install python3-venv)" >&2; exit 1; }
+  # shellcheck disable=SC2086
+  "$VENV/bin/pip" install -q --disable-pip-version-check $REQS
+  echo "$REQS" > "$VENV/.ok"
+fi
+
+rm -rf target/wheels/nb1s1-*.whl
+"$VENV/bin/maturin" build --quiet --strip -m crates/python/Cargo.toml --out target/wheels
+"$VENV/bin/pip" install -q --disable-pip-version-check --force-reinstall --no-deps target/wheels/nb1s1-*.whl
+# Run from outside the source tree so the installed wheel, not crates/python/python, is tested.
+(cd "$VENV" && bin/python -m pytest -q -p no:cacheprovider "$OLDPWD/crates/python/tests" "$@")
