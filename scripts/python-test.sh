@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# The Python half of the test suite: builds the nb1s1 wheel (maturin, dev profile: the
-# dependencies are optimised by the workspace profile, only the thin binding crate is not),
-# installs it into the git-ignored .pyenv-nb1s1/ with numpy, pandas and pytest, and runs
+# The Python half of the test suite: builds the nb1s1 wheel (maturin, dev profile with the
+# engine optimised like its dependencies: quick to build, fast enough to test),
+# installs it into the git-ignored .pyenv-nb1s1/ with numpy, pandas, ConfigSpace and pytest, and runs
 # crates/python/tests. Installs what is missing itself; safe to run repeatedly.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 VENV=${NB1S1_PYENV:-.pyenv-nb1s1}
-REQS="maturin>=1.9.4,<2 numpy pandas pytest"
+REQS="maturin>=1.9.4,<2 numpy pandas pytest ConfigSpace"
 if [ ! -f "$VENV/.ok" ] || [ "$(cat "$VENV/.ok")" != "$REQS" ]; then
   echo "[setup] creating $VENV ($REQS)" >&2
   rm -rf "$VENV"
@@ -18,7 +18,7 @@ if [ ! -f "$VENV/.ok" ] || [ "$(cat "$VENV/.ok")" != "$REQS" ]; then
 fi
 
 rm -rf target/wheels/nb1s1-*.whl
-"$VENV/bin/maturin" build --quiet --strip -m crates/python/Cargo.toml --out target/wheels
+"$VENV/bin/maturin" build --quiet --strip --config 'profile.dev.package.nasbench101.opt-level=2' -m crates/python/Cargo.toml --out target/wheels
 "$VENV/bin/pip" install -q --disable-pip-version-check --force-reinstall --no-deps target/wheels/nb1s1-*.whl
 # Run from outside the source tree so the installed wheel, not crates/python/python, is tested.
 (cd "$VENV" && bin/python -m pytest -q -p no:cacheprovider "$OLDPWD/crates/python/tests" "$@")

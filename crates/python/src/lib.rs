@@ -8,6 +8,7 @@
 use pyo3::prelude::*;
 
 mod error;
+mod generate;
 mod spec;
 mod store;
 
@@ -19,6 +20,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(store::convert, m)?)?;
     m.add_function(wrap_pyfunction!(store::is_tfrecord, m)?)?;
     m.add_function(wrap_pyfunction!(spec::hash_module, m)?)?;
+    m.add_function(wrap_pyfunction!(generate::generate, m)?)?;
+    m.add_function(wrap_pyfunction!(generate::generate_from_specs, m)?)?;
     m.add_function(wrap_pyfunction!(spec::spec_hashes, m)?)?;
     m.add("AVAILABLE_OPS", spec::AVAILABLE_OPS.to_vec())?;
     m.add("SPEC_ERROR_CODES", spec::ERROR_CODES.to_vec())?;

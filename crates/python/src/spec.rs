@@ -41,16 +41,7 @@ pub fn spec_hashes<'py>(
     count: usize,
     v: usize,
 ) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
-    if v < 2 || matrices.len() != count * v * v || ops.len() != count * v {
-        return Err(PyValueError::new_err(format!(
-            "spec batch: {count} specs of {v} vertices need {} matrix and {} op bytes, got {} \
-             and {}",
-            count * v * v,
-            count * v,
-            matrices.len(),
-            ops.len()
-        )));
-    }
+    check_batch(matrices, ops, count, v)?;
     let (hashes, status) = py.detach(|| {
         let mut hashes = vec![0u8; count * 16];
         let mut status = vec![OK; count];
@@ -82,9 +73,13 @@ pub const ERROR_CODES: [&str; 10] = [
     "bad_op_label",
 ];
 
-fn hash_one(matrix: &[u8], labels: &[u8]) -> Result<[u8; 16], u8> {
+fn code(c: &str) -> u8 {
+    1 + ERROR_CODES.iter().position(|&k| k == c).unwrap_or(0) as u8
+}
+
+/// Builds one cell of a batch; `Err` is a status code of [`spec_hashes`].
+fn cell(matrix: &[u8], labels: &[u8]) -> Result<ModelSpec, u8> {
     let v = labels.len();
-    let code = |c: &str| 1 + ERROR_CODES.iter().position(|&k| k == c).unwrap_or(0) as u8;
     let mut names = Vec::with_capacity(v);
     for (i, &l) in labels.iter().enumerate() {
         let name = if i == 0 {
@@ -100,6 +95,40 @@ fn hash_one(matrix: &[u8], labels: &[u8]) -> Result<[u8; 16], u8> {
         names.push(name.to_string());
     }
     let rows = matrix.chunks(v).map(<[u8]>::to_vec).collect();
-    let spec = ModelSpec::new(rows, names).map_err(|e| code(e.code()))?;
+    ModelSpec::new(rows, names).map_err(|e| code(e.code()))
+}
+
+fn hash_one(matrix: &[u8], labels: &[u8]) -> Result<[u8; 16], u8> {
+    let spec = cell(matrix, labels)?;
     spec.hash().map(|h| h.0).map_err(|e| code(e.code()))
+}
+
+/// Every cell of a batch as a `ModelSpec`; ValueError naming the first bad one.
+pub fn cells(matrices: &[u8], ops: &[u8], count: usize, v: usize) -> PyResult<Vec<ModelSpec>> {
+    check_batch(matrices, ops, count, v)?;
+    (0..count)
+        .map(|i| {
+            cell(
+                &matrices[i * v * v..(i + 1) * v * v],
+                &ops[i * v..(i + 1) * v],
+            )
+            .map_err(|c| {
+                PyValueError::new_err(format!("spec {i}: {}", ERROR_CODES[usize::from(c) - 1]))
+            })
+        })
+        .collect()
+}
+
+fn check_batch(matrices: &[u8], ops: &[u8], count: usize, v: usize) -> PyResult<()> {
+    if v < 2 || matrices.len() != count * v * v || ops.len() != count * v {
+        return Err(PyValueError::new_err(format!(
+            "spec batch: {count} specs of {v} vertices need {} matrix and {} op bytes, got {} \
+             and {}",
+            count * v * v,
+            count * v,
+            matrices.len(),
+            ops.len()
+        )));
+    }
+    Ok(())
 }

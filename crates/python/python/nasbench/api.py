@@ -8,6 +8,7 @@ read-only mappings over the store, so nothing is loaded up front.
 
 import os
 import random
+import sys
 import time
 from collections.abc import Mapping
 
@@ -122,6 +123,9 @@ class NASBench(object):
         start = time.time()
         self._store = open_store(os.fspath(dataset_file), cache_dir=cache_dir, progress=progress)
         self._attach(self._store)
+        if self._store.synthetic:
+            print("nb1s1: %s is a SYNTHETIC table (made-up metrics), not NAS-Bench-101"
+                  % self._store.path, file=sys.stderr)
         print("Loaded dataset in %d seconds" % (time.time() - start))
         self.history = {}
         self.training_time_spent = 0.0

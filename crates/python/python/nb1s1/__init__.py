@@ -4,9 +4,9 @@
 - ``nb1s1.NB101`` is the native API: batch queries of many specs or hashes to numpy arrays.
 """
 
-from nb1s1._native import AVAILABLE_OPS, DataFileError, Store, __version__, convert
+from nb1s1._native import AVAILABLE_OPS, DataFileError, Store, __version__, convert, generate
 from nb1s1._open import default_cache_dir, open_store
-from nb1s1.nb101 import KEYS, NB101, SpecBatchError
+from nb1s1.nb101 import KEYS, NB101, SpecBatchError, generate_from_specs, spec_hashes
 
 __all__ = [
     "AVAILABLE_OPS",
@@ -18,5 +18,8 @@ __all__ = [
     "__version__",
     "convert",
     "default_cache_dir",
+    "generate",
+    "generate_from_specs",
     "open_store",
+    "spec_hashes",
 ]

@@ -76,26 +76,11 @@ class NB101(object):
         return np.frombuffer(raw, dtype="<i8").copy()
 
     def spec_hashes(self, matrices, ops):
-        """Hashes many cells at once: ``matrices`` (n, V, V) 0/1, ``ops`` (n, V) op names or
-        labels (0 conv3x3, 1 conv1x1, 2 maxpool; the first and last column are input and
-        output whatever they hold). Returns (hex hashes as an object array with None for
-        invalid cells, status codes as strings with '' for valid)."""
-        raw, status, _ = self._hash_batch(matrices, ops)
-        codes = _native.SPEC_ERROR_CODES
-        hexes = np.array(
-            [None if s else raw[16 * i : 16 * i + 16].hex() for i, s in enumerate(status)],
-            dtype=object,
-        )
-        return hexes, np.array(["" if s == 0 else codes[s - 1] for s in status], dtype=object)
+        """``nb1s1.spec_hashes`` (the data file plays no part)."""
+        return spec_hashes(matrices, ops)
 
     def _hash_batch(self, matrices, ops):
-        m = np.ascontiguousarray(matrices, dtype=np.uint8)
-        if m.ndim != 3 or m.shape[1] != m.shape[2]:
-            raise ValueError("matrices must have shape (n, V, V), got %s" % (m.shape,))
-        n, v = m.shape[0], m.shape[1]
-        labels = _op_labels(ops, n, v)
-        raw, status = _native.spec_hashes(m.tobytes(), labels.tobytes(), n, v)
-        return raw, np.frombuffer(status, dtype=np.uint8), n
+        return _hash_batch(matrices, ops)
 
     def values(self, indices, epochs=108, repeats=3):
         """Every repeat's values at ``epochs`` for model positions ``indices``: float64 array
@@ -131,6 +116,44 @@ class NB101(object):
         frame.insert(0, "repeat", np.tile(np.arange(r), n))
         frame.insert(0, "hash", np.repeat(np.array(hashes, dtype=object), r))
         return frame.dropna(subset=[KEYS[-1]]).reset_index(drop=True)
+
+
+def spec_hashes(matrices, ops):
+    """Hashes many cells at once: ``matrices`` (n, V, V) 0/1, ``ops`` (n, V) op names or
+    labels (0 conv3x3, 1 conv1x1, 2 maxpool; the first and last column are input and output
+    whatever they hold). Returns (hex hashes as an object array, None for invalid cells; the
+    engine's error codes, '' for valid cells)."""
+    raw, status, _ = _hash_batch(matrices, ops)
+    codes = _native.SPEC_ERROR_CODES
+    hexes = np.array(
+        [None if s else raw[16 * i : 16 * i + 16].hex() for i, s in enumerate(status)],
+        dtype=object,
+    )
+    return hexes, np.array(["" if s == 0 else codes[s - 1] for s in status], dtype=object)
+
+
+def _hash_batch(matrices, ops):
+    m = np.ascontiguousarray(matrices, dtype=np.uint8)
+    if m.ndim != 3 or m.shape[1] != m.shape[2]:
+        raise ValueError("matrices must have shape (n, V, V), got %s" % (m.shape,))
+    n, v = m.shape[0], m.shape[1]
+    labels = _op_labels(ops, n, v)
+    raw, status = _native.spec_hashes(m.tobytes(), labels.tobytes(), n, v)
+    return raw, np.frombuffer(status, dtype=np.uint8), n
+
+
+def generate_from_specs(path, matrices, ops, budgets=(108,), repeats=3):
+    """Writes a SYNTHETIC tfrecord holding one model per cell (made-up metrics, true hashes),
+    for tests and benchmarks without the official file; cells as in ``NB101.spec_hashes``.
+    Returns the number of distinct models written."""
+    m = np.ascontiguousarray(matrices, dtype=np.uint8)
+    if m.ndim != 3 or m.shape[1] != m.shape[2]:
+        raise ValueError("matrices must have shape (n, V, V), got %s" % (m.shape,))
+    n, v = m.shape[0], m.shape[1]
+    labels = _op_labels(ops, n, v)
+    return _native.generate_from_specs(
+        os.fspath(path), m.tobytes(), labels.tobytes(), n, v, list(budgets), int(repeats)
+    )
 
 
 def _reopen(path):
