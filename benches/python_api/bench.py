@@ -1,0 +1,144 @@
+"""The nb1s1 wheel from Python: open a store, query() by spec, batches to numpy, peak RSS.
+
+Run with the release wheel installed (see README.md beside this file):
+
+    python benches/python_api/bench.py --models 200000 --workdir /tmp/nb1s1-pybench
+
+It writes a SYNTHETIC true-hash tfrecord (``nb1s1.generate``: cells keyed by their real graph
+hash, made-up metrics), converts it once into a store, then measures each figure in a fresh
+process and prints a markdown table. Nothing here is the official data.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+
+def child(kind, store, n):
+    """One measurement in this (fresh) process; prints a JSON line."""
+    import resource
+    import statistics
+
+    import numpy as np
+
+    t0 = time.perf_counter()
+    import nb1s1
+    from nasbench import api
+
+    imported = time.perf_counter() - t0
+    out = {"import_s": imported}
+    if kind == "open":
+        t = time.perf_counter()
+        nb1s1.Store(store)
+        out["open_ms"] = (time.perf_counter() - t) * 1e3
+        t = time.perf_counter()
+        api.NASBench(store, seed=0)
+        out["nasbench_open_ms"] = (time.perf_counter() - t) * 1e3
+    elif kind == "query":
+        import io
+        import contextlib
+
+        with contextlib.redirect_stdout(io.StringIO()):
+            nb = api.NASBench(store, seed=0)
+        specs = []
+        for h in list(nb.hash_iterator())[:n]:
+            f = nb.fixed_statistics[h]
+            specs.append(api.ModelSpec(f["module_adjacency"].astype(int), f["module_operations"]))
+        times = []
+        for s in specs:
+            t = time.perf_counter()
+            nb.query(s)
+            times.append(time.perf_counter() - t)
+        out["query_median_us"] = statistics.median(times) * 1e6
+        times = []
+        for s in specs:
+            t = time.perf_counter()
+            nb.query(s)
+            times.append(time.perf_counter() - t)
+        out["query_again_median_us"] = statistics.median(times) * 1e6
+        hashes = list(nb.hash_iterator())[:n]
+        times = []
+        for h in hashes:
+            t = time.perf_counter()
+            nb.get_metrics_from_hash(h)
+            times.append(time.perf_counter() - t)
+        out["metrics_from_hash_median_us"] = statistics.median(times) * 1e6
+    elif kind == "batch":
+        db = nb1s1.NB101(store)
+        hashes = db.hashes()
+        idx = np.arange(len(hashes)) % len(hashes)
+        mats = np.zeros((n, 7, 7), dtype=np.uint8)
+        ops = np.zeros((n, 7), dtype=np.uint8)
+        for j, i in enumerate(idx[:n] if n <= len(hashes) else np.resize(idx, n)):
+            flat, v, names, _ = db._store.fixed(int(i))
+            m = np.frombuffer(flat, np.uint8).reshape(v, v)
+            mats[j, : v - 1, : v - 1] = m[: v - 1, : v - 1]
+            mats[j, : v - 1, 6] = m[: v - 1, v - 1]
+            ops[j, 1 : v - 1] = [nb1s1.AVAILABLE_OPS.index(o) for o in names[1:-1]]
+        t = time.perf_counter()
+        vals = db.query_specs(mats, ops)
+        out["batch_specs_s"] = time.perf_counter() - t
+        out["batch_found"] = int((~np.isnan(vals[:, 0, 7])).sum())
+        t = time.perf_counter()
+        db.query_hashes(hashes[:n])
+        out["batch_hashes_s"] = time.perf_counter() - t
+    out["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(out))
+
+
+def run_child(kind, store, n):
+    r = subprocess.run(
+        [sys.executable, __file__, "--child", kind, "--store", store, "--n", str(n)],
+        check=True, capture_output=True, text=True,
+    )
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", type=int, default=200_000)
+    ap.add_argument("--queries", type=int, default=20_000)
+    ap.add_argument("--batch", type=int, default=100_000)
+    ap.add_argument("--repeats", type=int, default=5, help="fresh processes per open figure")
+    ap.add_argument("--workdir", default="/tmp/nb1s1-pybench")
+    ap.add_argument("--child")
+    ap.add_argument("--store")
+    ap.add_argument("--n", type=int)
+    a = ap.parse_args()
+    if a.child:
+        return child(a.child, a.store, a.n)
+
+    import nb1s1
+
+    os.makedirs(a.workdir, exist_ok=True)
+    tf = os.path.join(a.workdir, "syntrue%d.tfrecord" % a.models)
+    store = os.path.splitext(tf)[0] + ".store"
+    if not os.path.exists(store):
+        t = time.perf_counter()
+        nb1s1.generate(tf, a.models, budgets=[108], repeats=3, seed=0, true_hashes=True)
+        print("generated %s in %.1f s" % (tf, time.perf_counter() - t), file=sys.stderr)
+        t = time.perf_counter()
+        nb1s1.convert(tf, store, progress=False)
+        print("converted in %.2f s" % (time.perf_counter() - t), file=sys.stderr)
+    size = os.path.getsize(store) / 2**20
+    opens = [run_child("open", store, 0) for _ in range(a.repeats)]
+    q = run_child("query", store, a.queries)
+    b = run_child("batch", store, a.batch)
+    med = lambda xs: sorted(xs)[len(xs) // 2]  # noqa: E731
+    load = os.getloadavg()[0]
+    print("| measurement (SYNTHETIC true-hash file, %d models, store %.1f MiB, load %.1f) | ours |" % (a.models, size, load))
+    print("|---|---|")
+    print("| `import nb1s1, nasbench.api` (median of %d fresh processes) | %.0f ms |" % (a.repeats, med([o["import_s"] for o in opens]) * 1e3))
+    print("| open the store: `nb1s1.Store` / `api.NASBench(store)` (medians) | %.2f ms / %.2f ms |" % (med([o["open_ms"] for o in opens]), med([o["nasbench_open_ms"] for o in opens])))
+    print("| `NASBench.query(spec)` median, %d specs, first sighting / again | %.1f µs / %.1f µs |" % (a.queries, q["query_median_us"], q["query_again_median_us"]))
+    print("| `get_metrics_from_hash` median | %.1f µs |" % q["metrics_from_hash_median_us"])
+    print("| `NB101.query_specs`, %d specs to a numpy (n, 3, 8) array | %.3f s (%d found) |" % (a.batch, b["batch_specs_s"], b["batch_found"]))
+    print("| `NB101.query_hashes`, %d hashes | %.3f s |" % (min(a.batch, a.models), b["batch_hashes_s"]))
+    print("| peak RSS: query process / batch process / store size | %.0f / %.0f / %.1f MiB |" % (q["peak_rss_mib"], b["peak_rss_mib"], size))
+
+
+if __name__ == "__main__":
+    main()
