@@ -18,7 +18,9 @@ if [ ! -f "$VENV/.ok" ] || [ "$(cat "$VENV/.ok")" != "$REQS" ]; then
 fi
 
 rm -rf target/wheels/nb1s1-*.whl
-"$VENV/bin/maturin" build --quiet --strip --config 'profile.dev.package.nasbench101.opt-level=2' -m crates/python/Cargo.toml --out target/wheels
+OPT=()
+for crate in nasbench101 searchspace blackbox; do OPT+=(--config "profile.dev.package.$crate.opt-level=2"); done
+"$VENV/bin/maturin" build --quiet --strip "${OPT[@]}" -m crates/python/Cargo.toml --out target/wheels
 "$VENV/bin/pip" install -q --disable-pip-version-check --force-reinstall --no-deps target/wheels/nb1s1-*.whl
 # Run from outside the source tree so the installed wheel, not crates/python/python, is tested.
 (cd "$VENV" && bin/python -m pytest -q -p no:cacheprovider "$OLDPWD/crates/python/tests" "$@")

@@ -1,4 +1,4 @@
-//! Python bindings of the torch-free crates, built by maturin into the `nb1s1` wheel as
+//! Python bindings of the torch-free crates (nasbench101, searchspace, blackbox), built by maturin into the `nb1s1` wheel as
 //! `nb1s1._native`. The Python packages beside this crate (`python/`) build the official
 //! `nasbench` API and the native numpy API on top of these few primitives: an opened
 //! NAS-Bench-101 file ([`store::Store`]), the graph hash, batch spec hashing and the
@@ -9,6 +9,7 @@ use pyo3::prelude::*;
 
 mod error;
 mod generate;
+mod space;
 mod spec;
 mod store;
 
@@ -17,6 +18,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("DataFileError", m.py().get_type::<error::DataFileError>())?;
     m.add_class::<store::Store>()?;
     m.add_class::<store::HashIter>()?;
+    m.add_class::<space::Space>()?;
+    m.add_function(wrap_pyfunction!(space::run_optimizer, m)?)?;
     m.add_function(wrap_pyfunction!(store::convert, m)?)?;
     m.add_function(wrap_pyfunction!(store::is_tfrecord, m)?)?;
     m.add_function(wrap_pyfunction!(spec::hash_module, m)?)?;

@@ -1,11 +1,13 @@
 """nb1s1 from Python: NAS-Bench-101 without TensorFlow, answered by the Rust engine.
 
 - ``from nasbench import api`` is a drop-in replacement for google-research/nasbench.
-- ``nb1s1.NB101`` is the native API: batch queries of many specs or hashes to numpy arrays.
+- ``nb1s1.NB101`` is the native API: batch queries of many specs or hashes to numpy arrays;
+  ``nb1s1.SearchSpace`` and ``nb1s1.run_optimizer`` the spaces and black-box optimizers.
 """
 
 from nb1s1._native import AVAILABLE_OPS, DataFileError, Store, __version__, convert, generate
 from nb1s1._open import default_cache_dir, open_store
+from nb1s1.spaces import SearchSpace, run_optimizer, trajectory_frame
 from nb1s1.nb101 import KEYS, NB101, SpecBatchError, generate_from_specs, spec_hashes
 
 __all__ = [
@@ -13,6 +15,7 @@ __all__ = [
     "DataFileError",
     "KEYS",
     "NB101",
+    "SearchSpace",
     "SpecBatchError",
     "Store",
     "__version__",
@@ -21,5 +24,7 @@ __all__ = [
     "generate",
     "generate_from_specs",
     "open_store",
+    "run_optimizer",
     "spec_hashes",
+    "trajectory_frame",
 ]
