@@ -17,6 +17,67 @@ import sys
 import time
 
 
+def api_worker(api, path, n, seed):
+    """The same measurements for either ``nasbench.api`` (ours or the official one): load,
+    query(spec) medians, get_metrics_from_hash median, and the seeded query sequence."""
+    import contextlib
+    import io
+    import random
+    import statistics
+
+    out = {}
+    t = time.perf_counter()
+    with contextlib.redirect_stdout(io.StringIO()):
+        nb = api.NASBench(path, seed=seed)
+    out["load_s"] = time.perf_counter() - t
+    marker = "13b1fad968522d391f7f32295e0d8cc9"  # the generator's SYNTHETIC marker record
+    hashes = [h for h in list(nb.hash_iterator())[: n + 1] if h != marker][:n]
+    cells = [(nb.fixed_statistics[h]["module_adjacency"].tolist(),
+              list(nb.fixed_statistics[h]["module_operations"])) for h in hashes]
+    specs = [api.ModelSpec(m, o) for m, o in cells]
+
+    def median_us(fn, items):
+        times = []
+        for x in items:
+            t = time.perf_counter_ns()
+            fn(x)
+            times.append(time.perf_counter_ns() - t)
+        return statistics.median(times) / 1e3
+
+    random.seed(seed)
+    seq = []
+    for s in specs:
+        t = time.perf_counter_ns()
+        d = nb.query(s)
+        seq.append(time.perf_counter_ns() - t)
+    out["query_median_us"] = statistics.median(seq) / 1e3
+    out["query_again_median_us"] = median_us(nb.query, specs)
+    out["spec_and_query_median_us"] = median_us(lambda mo: nb.query(api.ModelSpec(*mo)), cells)
+    out["metrics_from_hash_median_us"] = median_us(nb.get_metrics_from_hash, hashes)
+    random.seed(seed)
+    out["sequence"] = [repr(nb.query(s)["validation_accuracy"]) for s in specs[:2000]]
+    out["sequence_halfway"] = [repr(nb.query(s, stop_halfway=True)["test_accuracy"]) for s in specs[:2000]]
+    out["budget"] = list(nb.get_budget_counters())
+    del d
+    return out
+
+
+def official_child(src, path, n):
+    """The official API under TensorFlow, with the shims of benches/official_api."""
+    import resource
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path.insert(0, os.path.join(here, "..", "official_api"))
+    from run_official import import_official
+
+    t0 = time.perf_counter()
+    api, versions = import_official(src, "upb")
+    out = {"import_s": time.perf_counter() - t0, "versions": versions}
+    out.update(api_worker(api, path, n, seed=0))
+    out["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(out))
+
+
 def child(kind, store, n):
     """One measurement in this (fresh) process; prints a JSON line."""
     import resource
@@ -38,34 +99,7 @@ def child(kind, store, n):
         api.NASBench(store, seed=0)
         out["nasbench_open_ms"] = (time.perf_counter() - t) * 1e3
     elif kind == "query":
-        import io
-        import contextlib
-
-        with contextlib.redirect_stdout(io.StringIO()):
-            nb = api.NASBench(store, seed=0)
-        specs = []
-        for h in list(nb.hash_iterator())[:n]:
-            f = nb.fixed_statistics[h]
-            specs.append(api.ModelSpec(f["module_adjacency"].astype(int), f["module_operations"]))
-        times = []
-        for s in specs:
-            t = time.perf_counter()
-            nb.query(s)
-            times.append(time.perf_counter() - t)
-        out["query_median_us"] = statistics.median(times) * 1e6
-        times = []
-        for s in specs:
-            t = time.perf_counter()
-            nb.query(s)
-            times.append(time.perf_counter() - t)
-        out["query_again_median_us"] = statistics.median(times) * 1e6
-        hashes = list(nb.hash_iterator())[:n]
-        times = []
-        for h in hashes:
-            t = time.perf_counter()
-            nb.get_metrics_from_hash(h)
-            times.append(time.perf_counter() - t)
-        out["metrics_from_hash_median_us"] = statistics.median(times) * 1e6
+        out.update(api_worker(api, store, n, seed=0))
     elif kind == "batch":
         db = nb1s1.NB101(store)
         hashes = db.hashes()
@@ -89,11 +123,11 @@ def child(kind, store, n):
     print(json.dumps(out))
 
 
-def run_child(kind, store, n):
-    r = subprocess.run(
-        [sys.executable, __file__, "--child", kind, "--store", store, "--n", str(n)],
-        check=True, capture_output=True, text=True,
-    )
+def run_child(kind, store, n, python=None, src=None):
+    cmd = [python or sys.executable, __file__, "--child", kind, "--store", store, "--n", str(n)]
+    if src:
+        cmd += ["--nasbench-src", src]
+    r = subprocess.run(cmd, check=True, capture_output=True, text=True)
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
@@ -104,10 +138,14 @@ def main():
     ap.add_argument("--batch", type=int, default=100_000)
     ap.add_argument("--repeats", type=int, default=5, help="fresh processes per open figure")
     ap.add_argument("--workdir", default="/tmp/nb1s1-pybench")
+    ap.add_argument("--official-python", help="a Python with tensorflow (side by side)")
+    ap.add_argument("--nasbench-src", help="a checkout of google-research/nasbench")
     ap.add_argument("--child")
     ap.add_argument("--store")
     ap.add_argument("--n", type=int)
     a = ap.parse_args()
+    if a.child == "official":
+        return official_child(a.nasbench_src, a.store, a.n)
     if a.child:
         return child(a.child, a.store, a.n)
 
@@ -126,11 +164,25 @@ def main():
     size = os.path.getsize(store) / 2**20
     opens = [run_child("open", store, 0) for _ in range(a.repeats)]
     q = run_child("query", store, a.queries)
+    off = None
+    if a.official_python:
+        off = run_child("official", tf, a.queries, a.official_python, a.nasbench_src)
+        same = off["sequence"] == q["sequence"] and off["sequence_halfway"] == q["sequence_halfway"]
     b = run_child("batch", store, a.batch)
     med = lambda xs: sorted(xs)[len(xs) // 2]  # noqa: E731
     load = os.getloadavg()[0]
-    print("| measurement (SYNTHETIC true-hash file, %d models, store %.1f MiB, load %.1f) | ours |" % (a.models, size, load))
-    print("|---|---|")
+    print("| measurement (SYNTHETIC true-hash file, %d models, store %.1f MiB, load %.1f) | ours |%s" % (a.models, size, load, " official |" if off else ""))
+    print("|---|---|%s" % ("---|" if off else ""))
+    if off:
+        print("| `api.NASBench(...)` load: ours the store, official the tfrecord | %.1f s | %.1f s |" % (q["load_s"], off["load_s"]))
+        print("| `query(spec)` median, first sighting / again / with `ModelSpec(...)` | %.1f / %.1f / %.1f µs | %.1f / %.1f / %.1f µs |" % (
+            q["query_median_us"], q["query_again_median_us"], q["spec_and_query_median_us"],
+            off["query_median_us"], off["query_again_median_us"], off["spec_and_query_median_us"]))
+        print("| `get_metrics_from_hash` median | %.1f µs | %.1f µs |" % (q["metrics_from_hash_median_us"], off["metrics_from_hash_median_us"]))
+        print("| peak RSS of the query process | %.0f MiB | %.0f MiB |" % (q["peak_rss_mib"], off["peak_rss_mib"]))
+        print("| seeded sequence, %d queries final + %d halfway, bit for bit | %s | |" % (len(q["sequence"]), len(q["sequence_halfway"]), "identical" if same else "DIFFERENT"))
+        print("| budget counters after the run | %r | %r |" % (q["budget"], off["budget"]))
+        print("\nofficial: %s" % off["versions"])
     print("| `import nb1s1, nasbench.api` (median of %d fresh processes) | %.0f ms |" % (a.repeats, med([o["import_s"] for o in opens]) * 1e3))
     print("| open the store: `nb1s1.Store` / `api.NASBench(store)` (medians) | %.2f ms / %.2f ms |" % (med([o["open_ms"] for o in opens]), med([o["nasbench_open_ms"] for o in opens])))
     print("| `NASBench.query(spec)` median, %d specs, first sighting / again | %.1f µs / %.1f µs |" % (a.queries, q["query_median_us"], q["query_again_median_us"]))

@@ -62,3 +62,17 @@ def test_graph_helpers():
     assert graph_util.is_isomorphic((g, labels), (pm.astype(int), pl))
     assert not graph_util.is_isomorphic((g, labels), (g, [-1, 1, 1, -2]))
     assert graph_util.hash_module(pm.astype(int), pl) == graph_util.hash_module(g, labels)
+
+
+def test_hash_follows_edits_of_the_spec(expected):
+    """hash_spec answers from its cache only while matrix and ops are unchanged."""
+    ops = ["conv3x3-bn-relu", "conv1x1-bn-relu", "maxpool3x3"]
+    spec = api.ModelSpec([[0, 1, 1], [0, 0, 1], [0, 0, 0]], ["input", "conv3x3-bn-relu", "output"])
+    first = spec.hash_spec(ops)
+    assert spec.hash_spec(ops) == first
+    spec.ops[1] = "maxpool3x3"
+    second = spec.hash_spec(ops)
+    assert second != first
+    spec.matrix[0, 2] = 0
+    assert spec.hash_spec(ops) not in (first, second)
+    assert spec.hash_spec(ops[::-1]) != spec.hash_spec(ops)

@@ -116,7 +116,7 @@ class NASBench(object):
         super().__init_subclass__(**kwargs)
         cls._direct_query = all(getattr(cls, n) is getattr(NASBench, n) for n in _QUERY_HOOKS)
 
-    def __init__(self, dataset_file, seed=None, cache_dir=None, progress=True):
+    def __init__(self, dataset_file, seed=None, *, cache_dir=None, progress=True):
         self.config = _config.build_config()
         random.seed(seed)
         print("Loading dataset from file... This may take a few minutes...")

@@ -39,7 +39,7 @@ class NB101(object):
     Pickles by path, so it can be handed to worker processes.
     """
 
-    def __init__(self, path, cache_dir=None, progress=True):
+    def __init__(self, path, *, cache_dir=None, progress=True):
         self._store = open_store(path, cache_dir=cache_dir, progress=progress)
 
     def __reduce__(self):

@@ -54,8 +54,18 @@ class ModelSpec(object):
     def hash_spec(self, canonical_ops):
         """The isomorphism-invariant hash of the pruned cell; ``canonical_ops`` gives each op
         its label (``config['available_ops']``)."""
+        # Cached against the cell's current contents, so a spec queried again skips the hash
+        # while an edited matrix or op list is hashed afresh.
+        m = self.matrix
+        key = (m.shape, m.dtype.str, m.tobytes(), tuple(self.ops), tuple(canonical_ops)) \
+            if isinstance(m, np.ndarray) else None
+        cached = getattr(self, "_hash_cache", None)
+        if key is not None and cached is not None and cached[0] == key:
+            return cached[1]
         labeling = [-1] + [canonical_ops.index(op) for op in self.ops[1:-1]] + [-2]
-        return graph_util.hash_module(self.matrix, labeling)
+        fingerprint = graph_util.hash_module(m, labeling)
+        self._hash_cache = (key, fingerprint)
+        return fingerprint
 
     def visualize(self):
         """A graphviz ``Digraph`` of the pruned cell (needs the ``graphviz`` package)."""
