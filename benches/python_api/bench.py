@@ -17,6 +17,18 @@ import sys
 import time
 
 
+def peak_rss_mib():
+    """This process's peak RSS (VmHWM: unlike ru_maxrss it does not carry the parent's peak
+    across fork and exec)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def api_worker(api, path, n, seed):
     """The same measurements for either ``nasbench.api`` (ours or the official one): load,
     query(spec) medians, get_metrics_from_hash median, and the seeded query sequence."""
@@ -64,8 +76,6 @@ def api_worker(api, path, n, seed):
 
 def official_child(src, path, n):
     """The official API under TensorFlow, with the shims of benches/official_api."""
-    import resource
-
     here = os.path.dirname(os.path.abspath(__file__))
     sys.path.insert(0, os.path.join(here, "..", "official_api"))
     from run_official import import_official
@@ -74,14 +84,12 @@ def official_child(src, path, n):
     api, versions = import_official(src, "upb")
     out = {"import_s": time.perf_counter() - t0, "versions": versions}
     out.update(api_worker(api, path, n, seed=0))
-    out["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out["peak_rss_mib"] = peak_rss_mib()
     print(json.dumps(out))
 
 
 def child(kind, store, n):
     """One measurement in this (fresh) process; prints a JSON line."""
-    import resource
-    import statistics
 
     import numpy as np
 
@@ -119,7 +127,7 @@ def child(kind, store, n):
         t = time.perf_counter()
         db.query_hashes(hashes[:n])
         out["batch_hashes_s"] = time.perf_counter() - t
-    out["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out["peak_rss_mib"] = peak_rss_mib()
     print(json.dumps(out))
 
 

@@ -72,10 +72,11 @@ impl Store {
         )
     }
 
-    /// The file this was opened from.
+    /// The file this was opened from, as a string (a `pathlib.Path` would import pathlib,
+    /// 25 ms, on first use).
     #[getter]
-    fn path(&self) -> PathBuf {
-        self.db.path().to_path_buf()
+    fn path(&self) -> std::ffi::OsString {
+        self.db.path().as_os_str().to_os_string()
     }
 
     /// The epoch budgets present, ascending.
