@@ -14,6 +14,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from nasbench.lib import config  # noqa: F401 (the official module exposes it as api.config)
 from nasbench.lib import config as _config
 from nasbench.lib import model_spec as _model_spec
 from nb1s1 import _native
