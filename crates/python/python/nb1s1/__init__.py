@@ -8,6 +8,7 @@
 from nb1s1._native import AVAILABLE_OPS, DataFileError, Store, __version__, convert, generate
 from nb1s1._open import default_cache_dir, open_store
 from nb1s1.spaces import SearchSpace, run_optimizer, trajectory_frame
+from nb1s1.results import read_results, read_run
 from nb1s1.nb101 import KEYS, NB101, SpecBatchError, generate_from_specs, spec_hashes
 
 __all__ = [
@@ -24,6 +25,8 @@ __all__ = [
     "generate",
     "generate_from_specs",
     "open_store",
+    "read_results",
+    "read_run",
     "run_optimizer",
     "spec_hashes",
     "trajectory_frame",
