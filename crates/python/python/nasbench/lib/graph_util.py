@@ -38,10 +38,13 @@ def hash_module(matrix, labeling):
     """The isomorphism-invariant MD5 hash of an upper-triangular 0/1 matrix and its integer
     vertex labels (-1 input, -2 output, the op's index in ``available_ops`` otherwise)."""
     matrix = np.asarray(matrix)
-    labeling = [int(x) for x in labeling]
-    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1] or matrix.shape[0] != len(labeling):
+    if not isinstance(labeling, list):
+        labeling = list(labeling)
+    shape = matrix.shape
+    if len(shape) != 2 or shape[0] != shape[1] or shape[0] != len(labeling):
         raise AssertionError("matrix must be square with one label per vertex")
-    flat = np.ascontiguousarray(matrix != 0, dtype=np.uint8).tobytes()
+    # One numpy operation: bool bytes are 0/1, so any non-zero entry is an edge.
+    flat = matrix.astype(np.bool_).tobytes()
     return _native.hash_module(flat, labeling)
 
 
