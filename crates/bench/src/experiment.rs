@@ -6,21 +6,32 @@
 //! max_retries = 2
 //! extra_args = ["--nb101", "data/nb101.store"]   # appended to every launch
 //!
+//! [config]                          # one-shot settings for every study (optional)
+//! faithful = { scheduler_shift = true }
+//!
 //! [[study]]
 //! name = "weight-decay"
 //! kind = "oneshot"                  # or "blackbox"
 //! optimizers = ["darts", "gdas"]
 //! spaces = [1, 2, 3]
 //! seeds = "1..4"                    # or a list [1, 2, 3]
-//! [study.config]                    # search config shared by every run (merged first)
+//! base = "darts"                    # optional: shipped config, `x.toml`, or `none`
+//! [study.config]                    # search config shared by every run of the study
 //! epochs = 50
 //! [study.grid]                      # dotted config keys → values; the cartesian product
 //! "weights.weight_decay" = [1e-4, 3e-4, 9e-4, 27e-4, 81e-4]
 //! ```
 //!
+//! A one-shot run's config is resolved in layers, each over the one before: the study's `base`
+//! (default: the optimizer's shipped paper config, `configs/<optimizer>.toml`), the experiment's
+//! `[config]`, the study's `config`, the grid point, then the unit's optimizer, space and seed.
+//! Keys left unset take the optimizer's code defaults when `nb1s1 search` reads the file;
+//! `nb1s1 experiment plan` prints the result fully resolved.
+//!
 //! Several `[[study]]` blocks may share a name: they form one study (one report page), e.g. the
 //! six one-shot optimizers are five optimizers plus DARTS with `"arch.order" = ["second"]`.
 
+use crate::base_config;
 use crate::error::{io_err, BenchError, Result};
 use crate::runs::RunKind;
 use serde::Deserialize;
@@ -41,8 +52,14 @@ pub struct Experiment {
     pub workers: Option<usize>,
     #[serde(default)]
     pub extra_args: Vec<String>,
+    /// One-shot settings merged into every study's config (over its base, under its own).
+    #[serde(default)]
+    pub config: toml::Table,
     #[serde(rename = "study")]
     pub studies: Vec<Study>,
+    /// The experiment file's folder: relative `base` paths start here.
+    #[serde(skip)]
+    pub dir: PathBuf,
 }
 
 fn default_retries() -> usize {
@@ -85,6 +102,11 @@ pub struct Study {
     pub optimizers: Vec<String>,
     pub spaces: Vec<u8>,
     pub seeds: Seeds,
+    /// One-shot: the config the runs start from: a shipped config's name (`darts`,
+    /// `darts_second_order`, `gdas`, ...), a `.toml` path relative to the experiment file, or
+    /// `none` (code defaults only). Default: the optimizer's shipped config.
+    #[serde(default)]
+    pub base: Option<String>,
     #[serde(default)]
     pub config: toml::Table,
     /// Dotted config key → values; every combination is run.
@@ -95,6 +117,10 @@ pub struct Study {
     /// Black-box: queries per run.
     #[serde(default)]
     pub queries: Option<usize>,
+    /// Black-box: what `queries` counts (`queries` or `iterations`; default: as the original
+    /// counted for that optimizer, iterations for HyperBand and BOHB).
+    #[serde(default)]
+    pub budget_unit: Option<String>,
     /// Black-box: the NB-101 store passed as `--nb101`.
     #[serde(default)]
     pub nb101: Option<String>,
@@ -125,8 +151,10 @@ pub struct RunUnit {
     /// One-shot: the run folder. Black-box: the `--out` root, seeds land in
     /// `<out>/<optimizer>/space<N>/seed<S>`.
     pub out: PathBuf,
-    /// One-shot: the search configuration written to `run.toml`.
+    /// One-shot: the search configuration written to `run.toml` (base and overrides merged).
     pub config: Option<toml::Table>,
+    /// One-shot: where the config started (`configs/darts.toml`, a path, or `none`).
+    pub base: Option<String>,
     /// Arguments after the program (subcommand first).
     pub args: Vec<String>,
 }
@@ -135,6 +163,11 @@ impl RunUnit {
     /// Whether the run trains a network (and so takes a GPU when there are any).
     pub fn needs_gpu(&self) -> bool {
         self.kind == RunKind::OneShot
+    }
+
+    /// Where the config started, for display (`-` for black-box runs).
+    pub fn base_label(&self) -> &str {
+        self.base.as_deref().unwrap_or("-")
     }
 
     /// The folders whose status decides whether the unit is done.
@@ -159,10 +192,11 @@ impl Experiment {
     /// Reads and validates an experiment file.
     pub fn load(path: &Path) -> Result<Experiment> {
         let text = std::fs::read_to_string(path).map_err(io_err(path))?;
-        let exp: Experiment = toml::from_str(&text).map_err(|e| BenchError::Toml {
+        let mut exp: Experiment = toml::from_str(&text).map_err(|e| BenchError::Toml {
             path: path.to_path_buf(),
             message: e.to_string(),
         })?;
+        exp.dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         exp.units(Path::new("runs"))
             .map_err(|e| BenchError::Experiment {
                 path: path.to_path_buf(),
@@ -198,13 +232,25 @@ impl Experiment {
                 for &space in &study.spaces {
                     match study.kind {
                         StudyKind::Oneshot => {
+                            let (base, mut start) =
+                                base_config::load(study.base.as_deref(), optimizer, &self.dir)
+                                    .map_err(|e| format!("{where_}: {e}"))?;
+                            base_config::merge(&mut start, &self.config);
+                            base_config::merge(&mut start, &study.config);
                             for (variant, overrides) in &points {
-                                let mut config = study.config.clone();
+                                let mut config = start.clone();
                                 for (key, value) in overrides {
                                     set_dotted(&mut config, key, value.clone())
                                         .map_err(|e| format!("{where_}: {e}"))?;
                                 }
+                                config.insert("optimizer".into(), optimizer.clone().into());
+                                config.insert("space".into(), i64::from(space).into());
                                 for &seed in &seeds {
+                                    let mut config = config.clone();
+                                    let seed_value = i64::try_from(seed).map_err(|_| {
+                                        format!("{where_}: seed {seed} is too large")
+                                    })?;
+                                    config.insert("seed".into(), seed_value.into());
                                     let id = format!(
                                         "{}/{optimizer}/space{space}/{}/seed{seed}",
                                         study.name,
@@ -236,15 +282,18 @@ impl Experiment {
                                         variant: variant.clone(),
                                         seeds: vec![seed],
                                         out: folder,
-                                        config: Some(config.clone()),
+                                        config: Some(config),
+                                        base: Some(base.clone()),
                                         args,
                                     });
                                 }
                             }
                         }
                         StudyKind::Blackbox => {
-                            if !study.grid.is_empty() {
-                                return Err(format!("{where_}: black-box studies take no grid"));
+                            if !study.grid.is_empty() || study.base.is_some() {
+                                return Err(format!(
+                                    "{where_}: black-box studies take no grid and no base"
+                                ));
                             }
                             let chunk = study.seeds_per_run.unwrap_or(seeds.len()).max(1);
                             let root = out.join(&study.name);
@@ -272,6 +321,9 @@ impl Experiment {
                                 if let Some(q) = study.queries {
                                     args.extend(["--queries".to_string(), q.to_string()]);
                                 }
+                                if let Some(u) = &study.budget_unit {
+                                    args.extend(["--budget-unit".to_string(), u.clone()]);
+                                }
                                 if let Some(n) = &study.nb101 {
                                     args.extend(["--nb101".to_string(), n.clone()]);
                                 }
@@ -290,6 +342,7 @@ impl Experiment {
                                     seeds: part.to_vec(),
                                     out: root.clone(),
                                     config: None,
+                                    base: None,
                                     args,
                                 });
                             }
@@ -454,6 +507,82 @@ mod tests {
         );
         assert!(bb[2].args.windows(2).any(|w| w == ["--seeds", "4..5"]));
         assert_eq!(bb[0].run_folders()[1], Path::new("/o/bb/re/space2/seed1"));
+    }
+
+    #[test]
+    fn a_run_config_is_the_base_then_experiment_study_grid_and_unit() {
+        let text = r#"
+            name = "layers"
+            config = { faithful = { cutout_constant = true }, epochs = 7 }
+            [[study]]
+            name = "wd"
+            kind = "oneshot"
+            optimizers = ["gdas"]
+            spaces = [2]
+            seeds = [4]
+            config = { epochs = 9, data = { cutout = true } }
+            grid = { "weights.weight_decay" = [1e-4] }
+            [[study]]
+            name = "plain"
+            kind = "oneshot"
+            optimizers = ["darts"]
+            spaces = [1]
+            seeds = [1]
+            base = "none"
+        "#;
+        let exp: Experiment = toml::from_str(text).unwrap();
+        let units = exp.units(Path::new("o")).unwrap();
+        let cfg = units[0].config.as_ref().unwrap();
+        // From configs/gdas.toml, untouched by any layer above it.
+        assert_eq!(cfg["arch"]["tau_max"].as_float(), Some(10.0));
+        assert_eq!(cfg["model"]["bn_momentum"].as_float(), Some(0.997));
+        assert_eq!(cfg["data"]["batch_size"].as_integer(), Some(96));
+        // Experiment, then study, then grid, then the unit.
+        assert_eq!(cfg["faithful"]["cutout_constant"].as_bool(), Some(true));
+        assert_eq!(cfg["faithful"]["scheduler_shift"].as_bool(), Some(false));
+        assert_eq!(cfg["epochs"].as_integer(), Some(9));
+        assert_eq!(cfg["data"]["cutout"].as_bool(), Some(true));
+        assert_eq!(cfg["weights"]["weight_decay"].as_float(), Some(1e-4));
+        assert_eq!(cfg["weights"]["lr"].as_float(), Some(0.025));
+        assert_eq!(cfg["seed"].as_integer(), Some(4));
+        assert_eq!(cfg["space"].as_integer(), Some(2));
+        assert_eq!(units[0].base.as_deref(), Some("configs/gdas.toml"));
+        // `none`: only the experiment's settings and the unit's identity.
+        let plain = units[1].config.as_ref().unwrap();
+        assert!(plain.get("model").is_none() && plain.get("arch").is_none());
+        assert_eq!(plain["epochs"].as_integer(), Some(7));
+        assert_eq!(plain["optimizer"].as_str(), Some("darts"));
+        // A base for another optimizer is refused, naming the study.
+        let bad = text.replace("base = \"none\"", "base = \"gdas\"");
+        let exp: Experiment = toml::from_str(&bad).unwrap();
+        let e = exp.units(Path::new("o")).unwrap_err();
+        assert!(e.contains("study `plain`") && e.contains("`gdas`"), "{e}");
+    }
+
+    #[test]
+    fn a_base_path_is_relative_to_the_experiment_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("cfg")).unwrap();
+        std::fs::write(
+            dir.path().join("cfg/mine.toml"),
+            "optimizer = \"darts\"\nepochs = 3\n[weights]\nlr = 0.5\n",
+        )
+        .unwrap();
+        let exp_path = dir.path().join("exp.toml");
+        std::fs::write(
+            &exp_path,
+            "name = \"p\"\n[[study]]\nname = \"s\"\nkind = \"oneshot\"\n\
+             optimizers = [\"darts\"]\nspaces = [3]\nseeds = [0]\nbase = \"cfg/mine.toml\"\n",
+        )
+        .unwrap();
+        let exp = Experiment::load(&exp_path).unwrap();
+        let units = exp.units(Path::new("o")).unwrap();
+        let cfg = units[0].config.as_ref().unwrap();
+        assert_eq!(cfg["weights"]["lr"].as_float(), Some(0.5));
+        assert_eq!(cfg["epochs"].as_integer(), Some(3));
+        std::fs::remove_file(dir.path().join("cfg/mine.toml")).unwrap();
+        let e = Experiment::load(&exp_path).unwrap_err().to_string();
+        assert!(e.contains("mine.toml"), "{e}");
     }
 
     #[test]

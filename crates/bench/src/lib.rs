@@ -10,6 +10,7 @@ pub mod stats;
 
 pub use error::{BenchError, Result};
 pub mod analysis;
+pub mod base_config;
 pub mod cell;
 pub mod correlation;
 pub mod experiment;

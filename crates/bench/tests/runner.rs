@@ -21,6 +21,7 @@ fn experiment(seeds: &str, optimizers: &str) -> Experiment {
         optimizers = [{optimizers}]
         spaces = [1]
         seeds = "{seeds}"
+        base = "none"
         grid = {{ "weights.weight_decay" = [1e-4, 9e-4] }}
         [[study]]
         name = "bb"

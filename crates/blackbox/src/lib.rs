@@ -1,5 +1,7 @@
 //! Discrete (black-box) NAS optimizers over a search space and a tabular benchmark: random
-//! search, regularized evolution, REINFORCE, TPE, HyperBand, BOHB and SMAC-style random-forest BO. No libtorch here.
+//! search, regularized evolution, REINFORCE, TPE, HyperBand, BOHB and SMAC-style random-forest
+//! BO with intensification. No libtorch here. A run's budget counts queries or iterations
+//! ([`BudgetUnit`]; by default as the original counted for each optimizer).
 //!
 //! Library functions are pure and deterministic per seed; parallelism over seeds and progress
 //! display belong to the caller (the CLI).
@@ -16,6 +18,6 @@ pub mod tpe;
 mod trajectory;
 
 pub use benchmark::{Benchmark, Evaluation, QueryError, TabularBenchmark};
-pub use optimizer::{run, OptimizerKind, UnknownOptimizer};
+pub use optimizer::{run, run_with, Budget, BudgetUnit, OptimizerKind, UnknownOptimizer};
 pub use output::{is_complete, read_trajectory, run_dir, write_run, OutputError, RunInfo};
 pub use trajectory::{QueryRecord, Tracker};

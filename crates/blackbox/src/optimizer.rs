@@ -84,6 +84,72 @@ impl FromStr for OptimizerKind {
     }
 }
 
+/// What a run's budget counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BudgetUnit {
+    /// Queries (evaluations) of the benchmark.
+    Queries,
+    /// Optimizer iterations: a successive-halving bracket for HyperBand and BOHB
+    /// (hpbandster's `run(n_iterations)`), an intensification round for SMAC, one query for
+    /// the others.
+    Iterations,
+}
+
+impl BudgetUnit {
+    /// How the original scripts counted their `--n_iters 280` (spec §6): HyperBand and BOHB
+    /// ran 280 brackets, every other optimizer 280 evaluations (SMAC's `runcount-limit`).
+    pub fn original(kind: OptimizerKind) -> BudgetUnit {
+        match kind {
+            OptimizerKind::Hb | OptimizerKind::Bohb => BudgetUnit::Iterations,
+            _ => BudgetUnit::Queries,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            BudgetUnit::Queries => "queries",
+            BudgetUnit::Iterations => "iterations",
+        }
+    }
+}
+
+impl FromStr for BudgetUnit {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "queries" => Ok(BudgetUnit::Queries),
+            "iterations" => Ok(BudgetUnit::Iterations),
+            _ => Err(format!(
+                "unknown budget unit {s:?}: expected queries or iterations"
+            )),
+        }
+    }
+}
+
+/// How long a run lasts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Budget {
+    pub count: usize,
+    pub unit: BudgetUnit,
+}
+
+impl Budget {
+    pub fn queries(count: usize) -> Budget {
+        Budget {
+            count,
+            unit: BudgetUnit::Queries,
+        }
+    }
+
+    pub fn iterations(count: usize) -> Budget {
+        Budget {
+            count,
+            unit: BudgetUnit::Iterations,
+        }
+    }
+}
+
 /// Runs `kind` for `queries` queries with the given seed; the same inputs always give the same
 /// trajectory.
 pub fn run(
@@ -92,23 +158,57 @@ pub fn run(
     queries: usize,
     seed: u64,
 ) -> Result<Vec<QueryRecord>, QueryError> {
+    run_with(kind, bench, Budget::queries(queries), seed)
+}
+
+/// Runs `kind` until `budget` is spent, with the given seed.
+pub fn run_with(
+    kind: OptimizerKind,
+    bench: &dyn Benchmark,
+    budget: Budget,
+    seed: u64,
+) -> Result<Vec<QueryRecord>, QueryError> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut tracker = Tracker::new(bench, queries);
+    let iterations = match budget.unit {
+        BudgetUnit::Queries => None,
+        BudgetUnit::Iterations => Some(budget.count),
+    };
+    let max_queries = match (kind, iterations) {
+        // These spend one query per iteration.
+        (OptimizerKind::Hb | OptimizerKind::Bohb | OptimizerKind::Smac, Some(_)) => usize::MAX,
+        _ => budget.count,
+    };
+    let mut tracker = Tracker::new(bench, max_queries);
     match kind {
         OptimizerKind::Rs => random_search::run(&mut tracker, &mut rng)?,
         OptimizerKind::Re => evolution::run(&mut tracker, &mut rng, Default::default())?,
         OptimizerKind::Reinforce => reinforce::run(&mut tracker, &mut rng, Default::default())?,
         OptimizerKind::Tpe => tpe::run(&mut tracker, &mut rng, Default::default())?,
-        OptimizerKind::Hb => hyperband::run(&mut tracker, &mut rng, Default::default())?,
+        OptimizerKind::Hb => hyperband::run(
+            &mut tracker,
+            &mut rng,
+            hyperband::Settings {
+                iterations,
+                ..Default::default()
+            },
+        )?,
         OptimizerKind::Bohb => hyperband::run(
             &mut tracker,
             &mut rng,
             hyperband::Settings {
                 eta: 3,
                 bohb: Some(Default::default()),
+                iterations,
             },
         )?,
-        OptimizerKind::Smac => smac::run(&mut tracker, &mut rng, Default::default())?,
+        OptimizerKind::Smac => smac::run(
+            &mut tracker,
+            &mut rng,
+            smac::Settings {
+                iterations,
+                ..Default::default()
+            },
+        )?,
     }
     Ok(tracker.into_records())
 }

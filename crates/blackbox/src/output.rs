@@ -7,7 +7,11 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::optimizer::OptimizerKind;
+use crate::optimizer::{BudgetUnit, OptimizerKind};
+
+fn queries_unit() -> BudgetUnit {
+    BudgetUnit::Queries
+}
 use crate::trajectory::QueryRecord;
 
 /// What `run.json` records about a run.
@@ -17,6 +21,11 @@ pub struct RunInfo {
     pub space: searchspace::SpaceId,
     pub seed: u64,
     pub queries: usize,
+    /// The budget the run was given and what it counted (files from before the field: queries).
+    #[serde(default)]
+    pub budget: Option<usize>,
+    #[serde(default = "queries_unit")]
+    pub budget_unit: BudgetUnit,
     pub budgets: Vec<u32>,
     pub nb101_file: String,
     pub synthetic: bool,

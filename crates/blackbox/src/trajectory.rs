@@ -44,7 +44,7 @@ impl<'a> Tracker<'a> {
             bench,
             max_queries,
             seconds: 0.0,
-            records: Vec::with_capacity(max_queries),
+            records: Vec::with_capacity(max_queries.min(1 << 14)),
             incumbent: None,
         }
     }

@@ -1,10 +1,11 @@
-//! Optimizers on synthetic NB-101 tables with structure: determinism per seed, budgets, the
-//! trajectory contract, and regularized evolution beating random search.
+//! Optimizers on synthetic NB-101 tables with structure: determinism per seed, budgets counted
+//! in queries or iterations, the trajectory contract, regularized evolution's ageing window,
+//! random search's uniformity, and regularized evolution beating random search.
 
 use std::path::Path;
 use std::sync::OnceLock;
 
-use blackbox::{run, Benchmark, OptimizerKind, TabularBenchmark};
+use blackbox::{run, run_with, Benchmark, Budget, BudgetUnit, OptimizerKind, TabularBenchmark};
 use searchspace::{synthetic, SearchSpace, SpaceId, SpaceTable};
 
 fn bench(space: SpaceId, epochs: &[u32]) -> TabularBenchmark {
@@ -100,4 +101,93 @@ fn regularized_evolution_beats_random_search_on_structured_table() {
     let re = mean_final_regret(OptimizerKind::Re, b, 50);
     let rs = mean_final_regret(OptimizerKind::Rs, b, 50);
     assert!(re < rs, "RE mean final regret {re} vs RS {rs}");
+}
+
+#[test]
+fn hyperband_and_bohb_count_brackets_as_the_original() {
+    assert_eq!(
+        BudgetUnit::original(OptimizerKind::Hb),
+        BudgetUnit::Iterations
+    );
+    assert_eq!(
+        BudgetUnit::original(OptimizerKind::Bohb),
+        BudgetUnit::Iterations
+    );
+    assert_eq!(
+        BudgetUnit::original(OptimizerKind::Smac),
+        BudgetUnit::Queries
+    );
+    for kind in [OptimizerKind::Hb, OptimizerKind::Bohb] {
+        // One cycle of the η = 3 schedule over 4/12/36/108 is 27+9+3+1 + 9+3+1 + 6+2 + 4 = 65.
+        let t = run_with(kind, space1_full(), Budget::iterations(4), 3).unwrap();
+        assert_eq!(t.len(), 65, "{kind}");
+        let at = |e: u32| t.iter().filter(|r| r.epochs == e).count();
+        assert_eq!(
+            (at(4), at(12), at(36), at(108)),
+            (27, 9 + 9, 3 + 3 + 6, 1 + 1 + 2 + 4)
+        );
+        let t = run_with(kind, space1_full(), Budget::iterations(9), 3).unwrap();
+        assert_eq!(t.len(), 2 * 65 + 40, "{kind}");
+        // With the 108-epoch table only, every bracket is one evaluation.
+        let t = run_with(kind, space3(), Budget::iterations(30), 3).unwrap();
+        assert_eq!(t.len(), 30, "{kind}");
+        // The other unit stops at the query count.
+        let t = run_with(kind, space1_full(), Budget::queries(50), 3).unwrap();
+        assert_eq!(t.len(), 50, "{kind}");
+    }
+    // For one-query-per-iteration optimizers the two units agree.
+    let a = run_with(OptimizerKind::Re, space3(), Budget::iterations(40), 1).unwrap();
+    assert_eq!(a, run(OptimizerKind::Re, space3(), 40, 1).unwrap());
+    // SMAC's iterations are intensification rounds, each at least one query.
+    let t = run_with(OptimizerKind::Smac, space3(), Budget::iterations(40), 1).unwrap();
+    assert!(t.len() > 40, "{}", t.len());
+}
+
+fn hamming(a: &[usize], b: &[usize]) -> usize {
+    a.iter().zip(b).filter(|(x, y)| x != y).count()
+}
+
+#[test]
+fn regularized_evolution_breeds_only_from_the_last_100() {
+    let b = space3();
+    let sp = b.space();
+    let t = run(OptimizerKind::Re, b, 400, 5).unwrap();
+    let enc: Vec<Vec<usize>> = t
+        .iter()
+        .map(|r| sp.encode_categorical(&r.architecture).unwrap())
+        .collect();
+    // Every child is one mutation (or the identity) away from a member of the population, the
+    // 100 queries before it: members older than that have aged out.
+    for i in 100..t.len() {
+        assert!(
+            enc[i - 100..i].iter().any(|p| hamming(p, &enc[i]) <= 1),
+            "query {} has no parent in the population",
+            i + 1
+        );
+    }
+    // Tournaments of 10 favour good parents: children are better than random samples.
+    let mean =
+        |r: &[blackbox::QueryRecord]| r.iter().map(|q| q.valid_error).sum::<f64>() / r.len() as f64;
+    assert!(mean(&t[300..]) < mean(&t[..100]));
+}
+
+#[test]
+fn random_search_samples_each_decision_uniformly() {
+    let b = space1_full();
+    let sp = b.space();
+    let t = run(OptimizerKind::Rs, b, 3000, 2).unwrap();
+    for (d, dec) in sp.decisions().iter().enumerate() {
+        let mut counts = vec![0usize; dec.cardinality];
+        for r in &t {
+            counts[sp.encode_categorical(&r.architecture).unwrap()[d]] += 1;
+        }
+        let want = t.len() as f64 / dec.cardinality as f64;
+        for (v, &c) in counts.iter().enumerate() {
+            assert!(
+                (c as f64 - want).abs() < 5.0 * want.sqrt() + 1.0,
+                "{}: value {v} drawn {c} times, expected {want}",
+                dec.name
+            );
+        }
+    }
 }

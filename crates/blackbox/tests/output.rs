@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use blackbox::{
-    is_complete, read_trajectory, run, run_dir, write_run, Benchmark, OptimizerKind, RunInfo,
-    TabularBenchmark,
+    is_complete, read_trajectory, run, run_dir, write_run, Benchmark, BudgetUnit, OptimizerKind,
+    RunInfo, TabularBenchmark,
 };
 use searchspace::{synthetic, SearchSpace, SpaceId, SpaceTable};
 
@@ -24,6 +24,8 @@ fn run_folder_round_trips_and_marks_completion() {
         space: SpaceId::One,
         seed: 4,
         queries: records.len(),
+        budget: Some(120),
+        budget_unit: BudgetUnit::Queries,
         budgets: b.budgets().to_vec(),
         nb101_file: "synthetic-s1".into(),
         synthetic: true,

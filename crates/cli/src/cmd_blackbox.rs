@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use anyhow::{bail, Context};
-use blackbox::{OptimizerKind, RunInfo, TabularBenchmark};
+use blackbox::{Budget, BudgetUnit, OptimizerKind, RunInfo, TabularBenchmark};
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use searchspace::{Reference, SearchSpace, SpaceId, SpaceTable};
@@ -23,9 +23,14 @@ pub struct Args {
     /// Seeds: `A..B` (B excluded), `A..=B`, a comma list, or one number.
     #[arg(long, default_value = "0..10")]
     seeds: String,
-    /// Queries (evaluations) per run.
+    /// Budget per run, counted in --budget-unit: queries (evaluations), or iterations.
     #[arg(long, default_value_t = 280)]
     queries: usize,
+    /// What --queries counts: `queries`, `iterations` (a successive-halving bracket for hb and
+    /// bohb, an intensification round for smac, one query for the others) or `original`: as
+    /// the original scripts counted their 280 (iterations for hb and bohb, else queries).
+    #[arg(long, default_value = "original")]
+    budget_unit: String,
     /// NAS-Bench-101 file (store or tfrecord). The full file enables budgets 4/12/36/108.
     #[arg(long)]
     nb101: PathBuf,
@@ -68,6 +73,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if args.optimizer.is_empty() {
         bail!("give --optimizer (rs, re, reinforce, tpe, hb, bohb, smac)");
     }
+    let fixed_unit = match args.budget_unit.as_str() {
+        "original" => None,
+        other => Some(
+            other
+                .parse::<BudgetUnit>()
+                .map_err(|e| anyhow::anyhow!("--budget-unit: {e} or original"))?,
+        ),
+    };
     let nb = nasbench101::Nb101::open(&args.nb101)
         .with_context(|| format!("opening {}", args.nb101.display()))?;
     let sp = SearchSpace::new(args.space);
@@ -119,7 +132,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     bar.inc(1);
                     return Ok((kind, None));
                 }
-                let records = blackbox::run(kind, &bench, args.queries, seed)
+                let budget = Budget {
+                    count: args.queries,
+                    unit: fixed_unit.unwrap_or(BudgetUnit::original(kind)),
+                };
+                let records = blackbox::run_with(kind, &bench, budget, seed)
                     .with_context(|| format!("{kind} seed {seed}"))?;
                 queries_done.fetch_add(records.len(), Ordering::Relaxed);
                 let last = records.last();
@@ -128,6 +145,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                     space: sp.id(),
                     seed,
                     queries: records.len(),
+                    budget: Some(budget.count),
+                    budget_unit: budget.unit,
                     budgets: blackbox::Benchmark::budgets(&bench).to_vec(),
                     nb101_file: file.clone(),
                     synthetic: nb.is_synthetic(),

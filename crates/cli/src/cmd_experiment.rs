@@ -1,5 +1,6 @@
 //! `nb1s1 experiment`: run an experiment file (optimizers × spaces × seeds × hyperparameter
-//! grid) with parallel workers, resuming and retrying, and show how far it got.
+//! grid) with parallel workers, resuming and retrying, show how far it got, and show every
+//! run's effective configuration before anything runs (`plan`).
 
 use std::path::{Path, PathBuf};
 
@@ -24,6 +25,17 @@ enum Command {
     Run(RunArgs),
     /// Show which runs are complete, running, interrupted, failed or pending.
     Status(StatusArgs),
+    /// Show every run with its effective, fully resolved configuration; runs nothing.
+    Plan(PlanArgs),
+}
+
+#[derive(clap::Args)]
+struct PlanArgs {
+    #[command(flatten)]
+    at: Where,
+    /// Print a JSON array: per run its id, arguments, base config and the resolved config.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args)]
@@ -70,7 +82,62 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     match args.command {
         Command::Run(a) => run_file(a),
         Command::Status(a) => status(a),
+        Command::Plan(a) => plan(a),
     }
+}
+
+/// A one-shot unit's config as `nb1s1 search` will see it: the run file over the optimizer's
+/// code defaults, every key present.
+fn resolve(unit: &RunUnit) -> anyhow::Result<Option<oneshot::SearchConfig>> {
+    let Some(table) = &unit.config else {
+        return Ok(None);
+    };
+    let text = toml::to_string(table).with_context(|| format!("run `{}`", unit.id))?;
+    let cfg = oneshot::SearchConfig::from_toml(&text, &unit.id, None, None)
+        .with_context(|| format!("run `{}` (base {})", unit.id, unit.base_label()))?;
+    Ok(Some(cfg))
+}
+
+fn plan(a: PlanArgs) -> anyhow::Result<()> {
+    let (exp, out, units) = load(&a.at)?;
+    let mut rows = Vec::with_capacity(units.len());
+    let mut table = Table::new(&["run", "kind", "base", "epochs", "args"]);
+    for unit in &units {
+        let cfg = resolve(unit)?;
+        table.rows.push(vec![
+            json!(unit.id),
+            json!(unit.kind.as_str()),
+            json!(unit.base_label()),
+            cfg.as_ref()
+                .map_or(serde_json::Value::Null, |c| json!(c.epochs)),
+            json!(unit.args.join(" ")),
+        ]);
+        rows.push(json!({
+            "id": unit.id,
+            "kind": unit.kind.as_str(),
+            "study": unit.study,
+            "optimizer": unit.optimizer,
+            "space": unit.space,
+            "variant": unit.variant,
+            "seeds": unit.seeds,
+            "out": unit.out,
+            "base": unit.base,
+            "args": unit.args,
+            "config": cfg,
+        }));
+    }
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else {
+        print!("{}", table.render(Format::Table));
+    }
+    eprintln!(
+        "experiment {}: {} runs into {}",
+        exp.name,
+        units.len(),
+        out.display()
+    );
+    Ok(())
 }
 
 fn load(at: &Where) -> anyhow::Result<(Experiment, PathBuf, Vec<RunUnit>)> {
@@ -119,6 +186,10 @@ fn detect_gpus(flag: Option<&str>) -> Vec<String> {
 
 fn run_file(a: RunArgs) -> anyhow::Result<()> {
     let (exp, out, units) = load(&a.at)?;
+    // Every run's config must resolve before the first one starts.
+    for unit in &units {
+        resolve(unit)?;
+    }
     let gpus = detect_gpus(a.gpus.as_deref());
     let workers = a
         .workers

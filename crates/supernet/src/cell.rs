@@ -5,7 +5,7 @@
 use tch::{nn, Tensor};
 
 use crate::arch::MixingWeights;
-use crate::ops::{shuffle_unchecked, ConvBnRelu};
+use crate::ops::{shuffle_unchecked, ConvBnRelu, LayerStyle};
 
 /// A candidate operation of a choice block, in PRIMITIVES order (maxpool, conv3x3, conv1x1).
 #[derive(Debug)]
@@ -33,7 +33,7 @@ struct ChoiceBlock {
 }
 
 impl ChoiceBlock {
-    fn new(p: &nn::Path, c: i64, partial: Option<i64>, momentum: f64, channels_last: bool) -> Self {
+    fn new(p: &nn::Path, c: i64, partial: Option<i64>, momentum: f64, style: LayerStyle) -> Self {
         let cc = partial.map_or(c, |k| c / k);
         let candidates = vec![
             Candidate::MaxPool,
@@ -43,7 +43,7 @@ impl ChoiceBlock {
                 cc,
                 3,
                 momentum,
-                channels_last,
+                style,
             ))),
             Candidate::Conv(Box::new(ConvBnRelu::new(
                 &(p / "conv1x1"),
@@ -51,7 +51,7 @@ impl ChoiceBlock {
                 cc,
                 1,
                 momentum,
-                channels_last,
+                style,
             ))),
         ];
         Self {
@@ -119,7 +119,7 @@ pub(crate) struct CellOptions {
     pub partial: Option<i64>,
     pub momentum: f64,
     pub fuse_projections: bool,
-    pub channels_last: bool,
+    pub style: LayerStyle,
 }
 
 impl Cell {
@@ -132,7 +132,7 @@ impl Cell {
                 2 * nc,
                 1,
                 opt.momentum,
-                opt.channels_last,
+                opt.style,
             ))
         } else {
             Projections::Separate {
@@ -144,24 +144,17 @@ impl Cell {
                             c,
                             1,
                             opt.momentum,
-                            opt.channels_last,
+                            opt.style,
                         )
                     })
                     .collect(),
-                output: ConvBnRelu::new(
-                    &(p / "proj_out"),
-                    cin,
-                    nc,
-                    1,
-                    opt.momentum,
-                    opt.channels_last,
-                ),
+                output: ConvBnRelu::new(&(p / "proj_out"), cin, nc, 1, opt.momentum, opt.style),
             }
         };
         let blocks = (1..=n)
             .map(|i| {
                 let p = p / format!("block{i}");
-                ChoiceBlock::new(&p, c, opt.partial, opt.momentum, opt.channels_last)
+                ChoiceBlock::new(&p, c, opt.partial, opt.momentum, opt.style)
             })
             .collect();
         Self {

@@ -5,6 +5,19 @@ use serde::{Deserialize, Serialize};
 use crate::error::SupernetError;
 use searchspace::SpaceId;
 
+/// How the convolution and linear weights are drawn when a network is built.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WeightInit {
+    /// PyTorch's default for `Conv2d` and `Linear`, what the original code got:
+    /// `kaiming_uniform_(a = √5)`, i.e. U(−1/√fan_in, 1/√fan_in); a linear bias likewise.
+    #[default]
+    Pytorch,
+    /// tch's default: Kaiming-uniform for ReLU, U(−√(6/fan_in), √(6/fan_in)), about 2.45 times
+    /// wider (what this crate drew before the default became PyTorch's).
+    Tch,
+}
+
 /// How to build a [`crate::Supernet`].
 ///
 /// The default is the search-time network of the paper (C = 16, 9 cells, 10 classes) with two
@@ -44,6 +57,8 @@ pub struct SupernetConfig {
     /// function (only the kernels differ), about a third faster per step on CPU (oneDNN) in
     /// docs/benchmarks.md. Unset means automatic: on for CPU, off for CUDA until measured there.
     pub channels_last: Option<bool>,
+    /// How convolution and linear weights are initialized (default: PyTorch's, as the original).
+    pub weight_init: WeightInit,
 }
 
 impl Default for SupernetConfig {
@@ -59,6 +74,7 @@ impl Default for SupernetConfig {
             run_all_ops: false,
             fuse_projections: true,
             channels_last: None,
+            weight_init: WeightInit::Pytorch,
         }
     }
 }

@@ -17,7 +17,7 @@ mod topology;
 pub use arch::{
     one_hot_mixing, softmax_mixing, ArchParams, MixingSource, MixingWeights, SharedMixing,
 };
-pub use config::SupernetConfig;
+pub use config::{SupernetConfig, WeightInit};
 pub use discretize::discretize;
 pub use error::SupernetError;
 pub use network::Supernet;

@@ -7,7 +7,7 @@ use crate::arch::{check_layout, MixingSource};
 use crate::cell::{Cell, CellOptions};
 use crate::config::SupernetConfig;
 use crate::error::SupernetError;
-use crate::ops::{to_channels_last, ConvBnRelu, ReluConvBn};
+use crate::ops::{linear, to_channels_last, ConvBnRelu, LayerStyle, ReluConvBn};
 use crate::topology::Topology;
 
 /// The NAS-Bench-1Shot1 supernet. Its weights live in the `VarStore` of the path it was built
@@ -33,19 +33,23 @@ impl Supernet {
         let topo = Topology::from_id(cfg.space);
         let n = topo.n as i64;
         let channels_last = cfg.channels_last_on(path.device());
+        let style = LayerStyle {
+            channels_last,
+            init: cfg.weight_init,
+        };
         let stem = ConvBnRelu::new(
             &(path / "stem"),
             3,
             cfg.init_channels,
             3,
             cfg.bn_momentum,
-            channels_last,
+            style,
         );
         let opt = CellOptions {
             partial: cfg.partial_channels,
             momentum: cfg.bn_momentum,
             fuse_projections: cfg.fuse_projections,
-            channels_last,
+            style,
         };
         let mut c = cfg.init_channels;
         let mut cin = cfg.init_channels;
@@ -61,8 +65,8 @@ impl Supernet {
             ));
             cin = n * c;
         }
-        let head = ReluConvBn::new(&(path / "postprocess"), cin, c, channels_last);
-        let classifier = nn::linear(path / "classifier", c, cfg.num_classes, Default::default());
+        let head = ReluConvBn::new(&(path / "postprocess"), cin, c, style);
+        let classifier = linear(path / "classifier", c, cfg.num_classes, cfg.weight_init);
         Ok(Self {
             cfg: cfg.clone(),
             topo,

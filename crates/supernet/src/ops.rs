@@ -4,7 +4,39 @@
 use tch::nn::{self, Module};
 use tch::Tensor;
 
+use crate::config::WeightInit;
 use crate::error::SupernetError;
+
+/// How a layer's weights are laid out and drawn.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LayerStyle {
+    pub channels_last: bool,
+    pub init: WeightInit,
+}
+
+/// The weight distribution of a layer with `fan_in` inputs per output.
+pub(crate) fn weight_init(init: WeightInit, fan_in: i64) -> nn::Init {
+    match init {
+        WeightInit::Pytorch => {
+            // kaiming_uniform_(a = √5): gain √(2/(1+5)), bound gain·√(3/fan_in) = 1/√fan_in.
+            let bound = 1.0 / (fan_in as f64).sqrt();
+            nn::Init::Uniform {
+                lo: -bound,
+                up: bound,
+            }
+        }
+        WeightInit::Tch => nn::init::DEFAULT_KAIMING_UNIFORM,
+    }
+}
+
+/// The classifier: weights per `init`, the bias U(−1/√fan_in, 1/√fan_in) either way.
+pub(crate) fn linear(p: nn::Path, cin: i64, cout: i64, init: WeightInit) -> nn::Linear {
+    let config = nn::LinearConfig {
+        ws_init: weight_init(init, cin),
+        ..Default::default()
+    };
+    nn::linear(p, cin, cout, config)
+}
 
 /// Conv (no bias) → affine BatchNorm → ReLU, padding k/2 ("same" for odd k).
 #[derive(Debug)]
@@ -34,9 +66,13 @@ pub fn to_channels_last(t: &Tensor) -> Tensor {
 }
 
 /// A bias-free convolution, its weight in channels-last layout when asked.
-fn conv(p: &nn::Path, cin: i64, cout: i64, k: i64, channels_last: bool) -> nn::Conv2D {
-    let mut conv = nn::conv2d(p / "conv", cin, cout, k, conv_config(k));
-    if channels_last {
+fn conv(p: &nn::Path, cin: i64, cout: i64, k: i64, style: LayerStyle) -> nn::Conv2D {
+    let config = nn::ConvConfig {
+        ws_init: weight_init(style.init, cin * k * k),
+        ..conv_config(k)
+    };
+    let mut conv = nn::conv2d(p / "conv", cin, cout, k, config);
+    if style.channels_last {
         // `set_data` swaps the storage under the variable, so the VarStore (and through it
         // optimizers and checkpoints) sees the new layout.
         tch::no_grad(|| {
@@ -62,10 +98,10 @@ impl ConvBnRelu {
         cout: i64,
         k: i64,
         momentum: f64,
-        channels_last: bool,
+        style: LayerStyle,
     ) -> Self {
         Self {
-            conv: conv(p, cin, cout, k, channels_last),
+            conv: conv(p, cin, cout, k, style),
             bn: nn::batch_norm2d(p / "bn", cout, bn_config(momentum, true)),
         }
     }
@@ -83,9 +119,9 @@ pub(crate) struct ReluConvBn {
 }
 
 impl ReluConvBn {
-    pub fn new(p: &nn::Path, cin: i64, cout: i64, channels_last: bool) -> Self {
+    pub fn new(p: &nn::Path, cin: i64, cout: i64, style: LayerStyle) -> Self {
         Self {
-            conv: conv(p, cin, cout, 1, channels_last),
+            conv: conv(p, cin, cout, 1, style),
             bn: nn::batch_norm2d(p / "bn", cout, bn_config(0.1, false)),
         }
     }
