@@ -561,7 +561,6 @@ vertical line; the final architecture each optimizer found best is a marker.",
             });
         }
         let chart = Chart {
-            log_x: true,
             series,
             ..base_chart(
                 format!("space {}", d.space),
