@@ -599,8 +599,11 @@ fn thin<T: Copy>(items: &mut Vec<T>, max: usize, key: impl Fn(&T) -> f64) {
     items.extend(picked);
 }
 
-/// The correlation files in the store: `(optimizer, space, epoch, n, path)`, by path.
-fn correlation_files(store: &Store) -> Result<Vec<(String, u8, usize, usize, String)>> {
+/// One indexed correlation file: `(optimizer, space, epoch, architectures, path)`.
+type FileRow = (String, u8, usize, usize, String);
+
+/// The correlation files in the store, by path.
+fn correlation_files(store: &Store) -> Result<Vec<FileRow>> {
     let sql = store.sql_err();
     let mut stmt = store
         .conn()
@@ -724,7 +727,11 @@ pub fn error_distributions(store: &Store) -> Result<(Vec<ErrorDistribution>, Vec
         let steps = n.min(400);
         let ecdf = (0..steps)
             .map(|i| {
-                let at = if steps == 1 { 0 } else { i * (n - 1) / (steps - 1) };
+                let at = if steps == 1 {
+                    0
+                } else {
+                    i * (n - 1) / (steps - 1)
+                };
                 (errors[at], (at + 1) as f64 / n as f64)
             })
             .collect();

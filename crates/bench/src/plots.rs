@@ -274,10 +274,12 @@ pub fn render(chart: &Chart) -> Result<String> {
                     let c = color(s.color);
                     let pts: Vec<(f64, f64, f64)> = s.drawable().copied().collect();
                     if s.scatter || pts.len() == 1 {
-                        let (size, alpha): (u32, f64) = if s.scatter { (2, 0.55) } else { (4, 1.0) };
-                        ctx.draw_series(pts.iter().map(|p| {
-                            Circle::new((p.0, p.1), size, c.mix(alpha).filled())
-                        }))
+                        let (size, alpha): (u32, f64) =
+                            if s.scatter { (2, 0.55) } else { (4, 1.0) };
+                        ctx.draw_series(
+                            pts.iter()
+                                .map(|p| Circle::new((p.0, p.1), size, c.mix(alpha).filled())),
+                        )
                         .map_err(|e| err(e.to_string()))?;
                         // The error bar of a lone point stands in for the band.
                         ctx.draw_series(pts.iter().filter(|p| p.2 > 0.0).map(|p| {
@@ -316,7 +318,8 @@ pub fn render(chart: &Chart) -> Result<String> {
                     let line: Vec<(f64, f64)> = s.drawable().map(|p| (p.0, p.1)).collect();
                     if line.len() == 1 {
                         ctx.draw_secondary_series(
-                            line.iter().map(|p| Circle::new(*p, 4u32, c.stroke_width(2))),
+                            line.iter()
+                                .map(|p| Circle::new(*p, 4u32, c.stroke_width(2))),
                         )
                         .map_err(|e| err(e.to_string()))?;
                         continue;
@@ -524,7 +527,9 @@ mod tests {
         let s = Chart {
             series: vec![Series {
                 label: "archs".into(),
-                points: (0..50).map(|i| (i as f64, (i * 7 % 50) as f64, 0.0)).collect(),
+                points: (0..50)
+                    .map(|i| (i as f64, (i * 7 % 50) as f64, 0.0))
+                    .collect(),
                 scatter: true,
                 ..Default::default()
             }],

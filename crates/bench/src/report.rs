@@ -259,7 +259,12 @@ fn sweep_chart(sweep: &Sweep, opts: &ReportOptions) -> Chart {
             ..Default::default()
         })
         .collect();
-    let xs = || sweep.lines.iter().flat_map(|l| l.points.iter().map(|p| p.0));
+    let xs = || {
+        sweep
+            .lines
+            .iter()
+            .flat_map(|l| l.points.iter().map(|p| p.0))
+    };
     let (lo, hi) = xs().fold((f64::INFINITY, 0.0f64), |(a, b), x| (a.min(x), b.max(x)));
     Chart {
         x_categories: sweep.categories.clone(),
@@ -552,7 +557,7 @@ vertical line; the final architecture each optimizer found best is a marker.",
         ];
         for (i, b) in best.iter().filter(|b| b.space == d.space).enumerate() {
             let Some(err) = b.test_error else { continue };
-            let below = d.ecdf.iter().filter(|(e, _)| *e <= err).last();
+            let below = d.ecdf.iter().rev().find(|(e, _)| *e <= err);
             series.push(Series {
                 label: format!("{} found {:.4}", b.optimizer, err),
                 points: vec![(err, below.map_or(0.0, |p| p.1), 0.0)],
@@ -613,7 +618,11 @@ fn index_page(
     index.body.push_str(&list);
     index.heading("Figures without data");
     let mut list = String::from("<ul class=\"nodata\">");
-    for m in missing.iter().map(String::as_str).chain(NOT_YET.iter().copied()) {
+    for m in missing
+        .iter()
+        .map(String::as_str)
+        .chain(NOT_YET.iter().copied())
+    {
         list.push_str(&format!("<li>{}</li>", escape(m)));
     }
     list.push_str("</ul>\n");
@@ -675,7 +684,10 @@ pub fn write_report(store: &Store, out: &Path, opts: &ReportOptions) -> Result<V
             opts,
         )?);
     }
-    if blackbox.is_empty() && curves.iter().all(|c| c.points.iter().all(|p| p.seconds.is_none()))
+    if blackbox.is_empty()
+        && curves
+            .iter()
+            .all(|c| c.points.iter().all(|p| p.seconds.is_none()))
     {
         missing.push("Regret against wall-clock time: no timed runs.".to_string());
     } else {

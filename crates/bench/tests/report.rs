@@ -118,7 +118,7 @@ fn report_pages_have_the_expected_plots() {
             // darts/space 3: Spearman, Kendall, 2 scatters; gdas/space 1: the same, 1 scatter
             ("correlation.html", 7),
             ("oneshot-vs-blackbox.html", 2), // one per space
-            ("distribution.html", 2),         // one per space with a correlation file
+            ("distribution.html", 2),        // one per space with a correlation file
         ]
     );
     for p in &pages {
@@ -144,11 +144,17 @@ fn report_pages_have_the_expected_plots() {
     assert!(study.contains("darts one-shot") && study.contains("gdas"));
     assert!(study.contains("search epoch") && study.contains("test regret (error"));
     let sweep = std::fs::read_to_string(dir.join("study-weight-decay.html")).unwrap();
-    assert!(sweep.contains("weights.weight_decay, space 1"), "the sweep plot");
+    assert!(
+        sweep.contains("weights.weight_decay, space 1"),
+        "the sweep plot"
+    );
     // The single-epoch correlation run is drawn as markers.
     let corr = std::fs::read_to_string(dir.join("correlation.html")).unwrap();
     assert!(corr.contains("gdas, space 1, epoch 2") && corr.contains("<circle"));
-    assert!(index.contains("Hessian") && index.contains("BOHB"), "missing figures named");
+    assert!(
+        index.contains("Hessian") && index.contains("BOHB"),
+        "missing figures named"
+    );
     let data: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("data.json")).unwrap()).unwrap();
     assert_eq!(data["regret_curves"].as_array().unwrap().len(), 4 + 2);
@@ -293,14 +299,23 @@ fn report_plots_show_data_in_headless_chromium() {
         &tmp.path().join("p-blank"),
         &dir.join("blank.html"),
     );
-    assert_eq!((plots, with_marks), (Some(2), Some(0)), "empty frames are caught");
+    assert_eq!(
+        (plots, with_marks),
+        (Some(2), Some(0)),
+        "empty frames are caught"
+    );
     assert_eq!(marks, vec![0, 0]);
 
     for (i, p) in pages.iter().enumerate() {
         let profile = tmp.path().join(format!("p{}", i + 1));
         let (plots, with_marks, marks) = seen(&chrome, &profile, &dir.join(&p.file));
         assert_eq!(plots, Some(p.plots), "{}: plots shown", p.file);
-        assert_eq!(with_marks, Some(p.plots), "{}: plots with data {marks:?}", p.file);
+        assert_eq!(
+            with_marks,
+            Some(p.plots),
+            "{}: plots with data {marks:?}",
+            p.file
+        );
         assert_eq!(marks.len(), p.plots, "{}", p.file);
     }
 
@@ -308,7 +323,10 @@ fn report_plots_show_data_in_headless_chromium() {
     let shots: Vec<&report::PageSummary> = if keep.is_some() {
         pages.iter().collect()
     } else {
-        pages.iter().filter(|p| p.file == "study-optimizers.html").collect()
+        pages
+            .iter()
+            .filter(|p| p.file == "study-optimizers.html")
+            .collect()
     };
     for p in shots {
         let stem = p.file.trim_end_matches(".html");

@@ -350,15 +350,15 @@ pub fn synthetic_metrics(
     // One trained network per (budget, repeat): validation and test share its deviation.
     let deviation = REPEAT_SD * normal(hash, salt(1));
     let at = |halfway: bool, k: u64| -> (f64, f64, f64) {
-        let gain = if broken {
-            0.0
-        } else {
-            progress(e, halfway)
-        };
+        let gain = if broken { 0.0 } else { progress(e, halfway) };
         let spread = if halfway { 4.0 } else { 1.0 };
         let valid = (0.1 + (base - 0.1) * gain + spread * deviation).clamp(0.05, 0.99);
         let test = (valid - TEST_GAP + 0.003 * normal(hash, salt(k))).clamp(0.05, 0.99);
-        let train_gap = if broken { 0.0 } else { 0.09 * progress(e / 2.0, false) };
+        let train_gap = if broken {
+            0.0
+        } else {
+            0.09 * progress(e / 2.0, false)
+        };
         let train = (valid + train_gap).min(1.0);
         (train, valid, test)
     };
@@ -557,7 +557,10 @@ mod tests {
                 Some(v["models"].as_object().unwrap().clone())
             }
             Err(e) if std::env::var_os("CI").is_some() => {
-                panic!("{}: {e} (the real NB-101 fixtures are needed)", path.display())
+                panic!(
+                    "{}: {e} (the real NB-101 fixtures are needed)",
+                    path.display()
+                )
             }
             Err(_) => {
                 eprintln!("SKIPPED (real data absent): {}", path.display());
@@ -604,7 +607,10 @@ mod tests {
             })
             .collect();
         let mut params: Vec<f64> = cells.iter().map(|c| c.1).collect();
-        let mut time: Vec<f64> = cells.iter().flat_map(|(r, _)| r.iter().map(|x| x[2])).collect();
+        let mut time: Vec<f64> = cells
+            .iter()
+            .flat_map(|(r, _)| r.iter().map(|x| x[2]))
+            .collect();
         let gap = mean(
             &cells
                 .iter()
@@ -655,11 +661,23 @@ mod tests {
             cells.iter().map(|(r, p, _)| (r.clone(), *p)).collect();
         let [valid, best, range, params, time, gap] = marginals(&summary);
         eprintln!("synthetic 7-vertex cells: median valid {valid:.4}, best {best:.4}, repeat range {range:.4}, params {params:.0}, seconds {time:.0}, gap {gap:.4}");
-        assert!((0.89..0.92).contains(&valid), "median validation accuracy {valid}");
-        assert!((0.94..0.956).contains(&best), "best mean validation accuracy {best}");
-        assert!((0.003..0.012).contains(&range), "median repeat range {range}");
+        assert!(
+            (0.89..0.92).contains(&valid),
+            "median validation accuracy {valid}"
+        );
+        assert!(
+            (0.94..0.956).contains(&best),
+            "best mean validation accuracy {best}"
+        );
+        assert!(
+            (0.003..0.012).contains(&range),
+            "median repeat range {range}"
+        );
         assert!((1e6..2e7).contains(&params), "median parameters {params}");
-        assert!((600.0..4000.0).contains(&time), "median training seconds {time}");
+        assert!(
+            (600.0..4000.0).contains(&time),
+            "median training seconds {time}"
+        );
         assert!((0.002..0.008).contains(&gap), "validation minus test {gap}");
         let broken = cells
             .iter()
@@ -672,7 +690,10 @@ mod tests {
         // Structure still matters: smaller cells (fewer convolutions and edges) are worse.
         let any = synthetic_cells(500, false);
         let any: Vec<(Vec<[f64; 3]>, f64)> = any.iter().map(|(r, p, _)| (r.clone(), *p)).collect();
-        assert!(marginals(&any)[0] < valid - 0.02, "smaller cells rank lower");
+        assert!(
+            marginals(&any)[0] < valid - 0.02,
+            "smaller cells rank lower"
+        );
 
         let Some(models) = real_models() else { return };
         let real: Vec<(Vec<[f64; 3]>, f64)> = models
@@ -714,7 +735,12 @@ mod tests {
         // Parameters and time within a factor of 3 of the real medians.
         for i in [3, 4] {
             let ratio = synth[i] / want[i];
-            assert!((1.0 / 3.0..3.0).contains(&ratio), "{i}: {} vs {}", synth[i], want[i]);
+            assert!(
+                (1.0 / 3.0..3.0).contains(&ratio),
+                "{i}: {} vs {}",
+                synth[i],
+                want[i]
+            );
         }
     }
 
@@ -734,7 +760,9 @@ mod tests {
         assert!(time(4) < time(12) && time(12) < time(108));
         assert_ne!(valid(108, 0), valid(108, 1));
         let m = synthetic_metrics(&spec, &h, 108, 0);
-        assert!(m.evaluation_data[1].validation_accuracy < m.evaluation_data[2].validation_accuracy);
+        assert!(
+            m.evaluation_data[1].validation_accuracy < m.evaluation_data[2].validation_accuracy
+        );
         assert!((0.05..0.15).contains(&m.evaluation_data[0].validation_accuracy));
     }
 }
