@@ -1,8 +1,13 @@
-//! The static HTML report: one page per study with SVG plots inline (no network needed), the
-//! final-regret and best-architecture tables, correlation vs epoch per NB-101 budget, and
-//! one-shot against black-box optimizers on one time axis.
+//! The static HTML report, the paper's figures from the results store: one page per study
+//! (regret and one-shot error against epochs, regularization sweeps), correlation (Spearman
+//! and Kendall against epochs, one-shot against NB-101 error scatter plots), regret against
+//! wall-clock time for one-shot and black-box optimizers, and the distribution of NB-101 error
+//! over each space. SVG plots are inline (no network needed); a chart without data is named in
+//! words instead of drawn as an empty frame.
 
-use crate::analysis::{self, CorrelationSeries, Reference, RegretCurve, TimeCurve};
+use crate::analysis::{
+    self, CorrelationSeries, ErrorDistribution, Reference, RegretCurve, Scatter, Sweep, TimeCurve,
+};
 use crate::atomic::write_atomic;
 use crate::cell::cell_svg;
 use crate::error::Result;
@@ -76,6 +81,14 @@ impl Page {
     }
 
     fn plot(&mut self, chart: &Chart, caption: &str) -> Result<()> {
+        if !chart.has_data() {
+            self.body.push_str(&format!(
+                "<p class=\"nodata\">{}: no data to plot. {}</p>\n",
+                escape(&chart.title),
+                escape(caption)
+            ));
+            return Ok(());
+        }
         let svg = plots::render(chart)?;
         self.body.push_str(&format!(
             "<figure class=\"plot\">{svg}{}<figcaption>{}</figcaption></figure>\n",
@@ -122,11 +135,12 @@ impl Page {
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
 <title>{title} – nb1s1 report</title><style>{CSS}</style></head>\n\
 <body data-expected-plots=\"{plots}\"><nav>{nav}</nav><main><h1>{title}</h1>\n{body}</main>\
-<script>{SCRIPT}</script></body></html>\n",
+<script>{script}</script></body></html>\n",
             title = escape(&self.title),
             plots = self.plots,
             nav = links.join(" · "),
             body = self.body,
+            script = script(),
         )
     }
 }
@@ -136,18 +150,56 @@ padding:8px 16px;border-bottom:1px solid #ddd}main{padding:8px 16px}figure.plot{
 margin:8px;vertical-align:top}figcaption{font-size:12px;color:#555;max-width:560px}table{border-collapse:\
 collapse;font-size:13px;margin:8px 0}td,th{border:1px solid #ddd;padding:3px 8px;text-align:left}\
 th{background:#f7f7f7}svg.cell{display:block}.legend{font-size:12px;max-width:560px}\
-.swatch{display:inline-block;width:22px;margin:0 4px 3px 10px;vertical-align:middle}";
+.swatch{display:inline-block;width:22px;margin:0 4px 3px 10px;vertical-align:middle}\
+.dot{display:inline-block;width:7px;height:7px;border-radius:4px;margin:0 4px 1px 10px}\
+.nodata{color:#888}.synthetic{background:#fff3cd;border:1px solid #e0c060;padding:6px 10px}";
 
-/// Counts the plots once the page is parsed, so a headless browser can check the page.
-const SCRIPT: &str = "document.addEventListener('DOMContentLoaded',function(){\
-var n=document.querySelectorAll('figure.plot svg').length;\
-document.body.setAttribute('data-plots',String(n));});";
+/// Once the page is parsed, counts the plots and, per plot, its visible data marks: SVG
+/// elements drawn in a palette colour (only data is) with a non-empty box inside the frame.
+/// A headless browser reads `data-plots`, `data-plots-with-marks` and each `data-marks`.
+fn script() -> String {
+    let palette: Vec<String> = plots::palette_hex()
+        .into_iter()
+        .map(|c| format!("'{c}'"))
+        .collect();
+    format!(
+        "document.addEventListener('DOMContentLoaded',function(){{\
+var pal=[{}];var figs=document.querySelectorAll('figure.plot');var full=0;\
+figs.forEach(function(f){{var svg=f.querySelector('svg');var n=0;if(svg){{\
+var frame=svg.getBoundingClientRect();\
+svg.querySelectorAll('*').forEach(function(e){{\
+var s=(e.getAttribute('stroke')||'').toUpperCase(),c=(e.getAttribute('fill')||'').toUpperCase();\
+if(pal.indexOf(s)<0&&pal.indexOf(c)<0)return;var b=e.getBoundingClientRect();\
+if((b.width>0||b.height>0)&&b.right>=frame.left&&b.left<=frame.right&&b.bottom>=frame.top\
+&&b.top<=frame.bottom)n++;}});}}\
+f.setAttribute('data-marks',String(n));if(n>0)full++;}});\
+document.body.setAttribute('data-plots',String(figs.length));\
+document.body.setAttribute('data-plots-with-marks',String(full));}});",
+        palette.join(",")
+    )
+}
+
+const EPOCH_AXIS: &str = "search epoch";
+const REGRET_AXIS: &str = "test regret (error − best in space)";
+const ONE_SHOT_AXIS: &str = "one-shot validation error";
+const TIME_AXIS: &str = "wall-clock time (s)";
+
+fn base_chart(title: String, x_label: &str, y_label: &str, opts: &ReportOptions) -> Chart {
+    Chart {
+        title,
+        x_label: x_label.into(),
+        y_label: y_label.into(),
+        width: opts.plot_width,
+        height: opts.plot_height,
+        ..Default::default()
+    }
+}
 
 fn regret_chart(title: &str, curves: &[(&RegretCurve, usize)], opts: &ReportOptions) -> Chart {
     let mut series = Vec::new();
     for (c, colour) in curves {
         series.push(Series {
-            label: c.key.label(),
+            label: format!("{}: test regret", c.key.label()),
             points: c
                 .points
                 .iter()
@@ -168,19 +220,16 @@ fn regret_chart(title: &str, curves: &[(&RegretCurve, usize)], opts: &ReportOpti
                 secondary: true,
                 dashed: true,
                 color: *colour,
+                ..Default::default()
             });
         }
     }
     Chart {
-        title: title.to_string(),
-        x_label: "epoch".into(),
-        y_label: "test regret".into(),
-        y2_label: "one-shot validation error".into(),
+        y2_label: ONE_SHOT_AXIS.into(),
         log_y: true,
+        integer_x: true,
         series,
-        width: opts.plot_width,
-        height: opts.plot_height,
-        ..Default::default()
+        ..base_chart(title.to_string(), EPOCH_AXIS, REGRET_AXIS, opts)
     }
 }
 
@@ -191,16 +240,58 @@ fn reference_note(reference: Reference) -> &'static str {
     }
 }
 
+fn seeds_caption(cs: &[&RegretCurve]) -> String {
+    cs.iter()
+        .map(|c| format!("{}: {} seeds", c.key.label(), c.seeds))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn sweep_chart(sweep: &Sweep, opts: &ReportOptions) -> Chart {
+    let series: Vec<Series> = sweep
+        .lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| Series {
+            label: l.label.clone(),
+            points: l.points.iter().map(|(x, m)| (*x, m.mean, m.se)).collect(),
+            color: i,
+            ..Default::default()
+        })
+        .collect();
+    let xs = || {
+        sweep
+            .lines
+            .iter()
+            .flat_map(|l| l.points.iter().map(|p| p.0))
+    };
+    let (lo, hi) = xs().fold((f64::INFINITY, 0.0f64), |(a, b), x| (a.min(x), b.max(x)));
+    Chart {
+        x_categories: sweep.categories.clone(),
+        log_x: sweep.categories.is_empty() && lo > 0.0 && hi / lo >= 10.0,
+        log_y: true,
+        series,
+        ..base_chart(
+            format!("{}, space {}", sweep.key, sweep.space),
+            &sweep.key,
+            "final test regret",
+            opts,
+        )
+    }
+}
+
 fn study_page(
     study: &str,
     curves: &[&RegretCurve],
+    sweeps: &[&Sweep],
     finals: &[query::FinalRegret],
     opts: &ReportOptions,
 ) -> Result<Page> {
     let mut page = Page::new(&format!("study-{study}.html"), &format!("Study: {study}"));
     page.paragraph(&format!(
-        "Mean test regret over seeds (solid, shaded ± one standard error) and mean one-shot \
-validation error (dashed, right axis) per search epoch; the regret axis is logarithmic when the values span a decade. {}",
+        "Mean test regret over seeds (solid, shaded ± one standard error; a single epoch is a \
+marker with its error bar) and mean one-shot validation error (dashed, right axis) per search \
+epoch; the regret axis is logarithmic when the values span a decade. {}",
         reference_note(opts.reference)
     ));
     let spaces: BTreeSet<u8> = curves.iter().map(|c| c.key.space).collect();
@@ -211,17 +302,11 @@ validation error (dashed, right axis) per search epoch; the regret axis is logar
             .filter(|c| c.key.space == space)
             .collect();
         page.heading(&format!("Search space {space}"));
-        let seeds = |cs: &[&RegretCurve]| {
-            cs.iter()
-                .map(|c| format!("{}: {} seeds", c.key.label(), c.seeds))
-                .collect::<Vec<_>>()
-                .join("; ")
-        };
         if here.len() <= MAX_LINES {
             let coloured: Vec<(&RegretCurve, usize)> =
                 here.iter().enumerate().map(|(i, c)| (*c, i)).collect();
             let chart = regret_chart(&format!("space {space}"), &coloured, opts);
-            page.plot(&chart, &seeds(&here))?;
+            page.plot(&chart, &seeds_caption(&here))?;
         } else {
             // A sweep with many grid points: one plot per optimizer keeps the lines readable.
             let mut by_opt: BTreeMap<&str, Vec<&RegretCurve>> = BTreeMap::new();
@@ -232,8 +317,22 @@ validation error (dashed, right axis) per search epoch; the regret axis is logar
                 let coloured: Vec<(&RegretCurve, usize)> =
                     cs.iter().enumerate().map(|(i, c)| (*c, i)).collect();
                 let chart = regret_chart(&format!("{opt}, space {space}"), &coloured, opts);
-                page.plot(&chart, &seeds(&cs))?;
+                page.plot(&chart, &seeds_caption(&cs))?;
             }
+        }
+    }
+    if !sweeps.is_empty() {
+        page.heading("Final regret against the swept hyperparameters");
+        page.paragraph(
+            "Final test regret (mean ± standard error over seeds) of the complete runs, grouped \
+by the value of each configuration key that differs between runs of one optimizer (as read \
+from the runs' config.toml); one line per optimizer and value of the other swept keys.",
+        );
+        for sw in sweeps {
+            page.plot(
+                &sweep_chart(sw, opts),
+                &format!("{} in study {}, space {}", sw.key, sw.study, sw.space),
+            )?;
         }
     }
     page.heading("Final regret");
@@ -246,61 +345,109 @@ validation error (dashed, right axis) per search epoch; the regret axis is logar
     Ok(page)
 }
 
-fn correlation_page(series: &[CorrelationSeries], opts: &ReportOptions) -> Result<Page> {
+fn rank_chart(
+    name: &str,
+    which: (usize, usize),
+    title: String,
+    list: &[&CorrelationSeries],
+    opts: &ReportOptions,
+) -> Chart {
+    let mut series = Vec::new();
+    for (i, s) in list.iter().enumerate() {
+        let pick = |k: usize| -> Vec<(f64, f64, f64)> {
+            s.points
+                .iter()
+                .filter_map(|p| {
+                    let v = [p.spearman, p.kendall, p.spearman_top, p.kendall_top][k]?;
+                    Some((p.epoch as f64, v, 0.0))
+                })
+                .collect()
+        };
+        series.push(Series {
+            label: format!("NB-101 {} epochs, all", s.budget),
+            points: pick(which.0),
+            color: i,
+            ..Default::default()
+        });
+        series.push(Series {
+            label: format!("NB-101 {} epochs, top 1000", s.budget),
+            points: pick(which.1),
+            color: i,
+            dashed: true,
+            ..Default::default()
+        });
+    }
+    Chart {
+        integer_x: true,
+        series,
+        ..base_chart(title, EPOCH_AXIS, name, opts)
+    }
+}
+
+fn scatter_chart(s: &Scatter, opts: &ReportOptions) -> Chart {
+    Chart {
+        series: vec![Series {
+            label: format!("architectures ({} of {})", s.points.len(), s.n),
+            points: s.points.iter().map(|(x, y)| (*x, *y, 0.0)).collect(),
+            scatter: true,
+            ..Default::default()
+        }],
+        ..base_chart(
+            format!("{}, space {}, epoch {}", s.optimizer, s.space, s.epoch),
+            "one-shot error",
+            &format!("NB-101 test error ({} epochs)", s.budget),
+            opts,
+        )
+    }
+}
+
+fn correlation_page(
+    series: &[CorrelationSeries],
+    scatters: &[Scatter],
+    problems: &[String],
+    opts: &ReportOptions,
+) -> Result<Page> {
     let mut page = Page::new("correlation.html", "Correlation: one-shot vs stand-alone");
     page.paragraph(
         "Rank correlation between the one-shot error of every evaluated architecture and its NB-101 \
-error, per one-shot epoch, one line per NB-101 training budget. Solid: all architectures; dashed: \
-the 1,000 with the lowest one-shot error. Averaged over runs.",
+test error, against the search epoch of the evaluated one-shot model, one colour per NB-101 \
+training budget. Solid: all architectures; dashed: the 1,000 with the lowest one-shot error. \
+Averaged over runs. Below: one-shot against NB-101 error, per evaluated epoch.",
     );
-    let mut groups: BTreeMap<(String, u8, String), Vec<&CorrelationSeries>> = BTreeMap::new();
-    for s in series {
+    let mut groups: BTreeMap<(String, u8), Vec<&CorrelationSeries>> = BTreeMap::new();
+    for s in series.iter().filter(|s| s.metric == "test") {
         groups
-            .entry((s.optimizer.clone(), s.space, s.metric.clone()))
+            .entry((s.optimizer.clone(), s.space))
             .or_default()
             .push(s);
     }
-    for ((optimizer, space, metric), list) in groups {
-        page.heading(&format!(
-            "{optimizer}, space {space}, NB-101 {metric} error"
-        ));
-        for (name, all, top) in [("Spearman", 0usize, 2usize), ("Kendall tau-b", 1, 3)] {
-            let mut chart_series = Vec::new();
-            for (i, s) in list.iter().enumerate() {
-                let pick = |k: usize| -> Vec<(f64, f64, f64)> {
-                    s.points
-                        .iter()
-                        .filter_map(|p| {
-                            let v = [p.spearman, p.kendall, p.spearman_top, p.kendall_top][k]?;
-                            Some((p.epoch as f64, v, 0.0))
-                        })
-                        .collect()
-                };
-                chart_series.push(Series {
-                    label: format!("{} epochs", s.budget),
-                    points: pick(all),
-                    color: i,
-                    ..Default::default()
-                });
-                chart_series.push(Series {
-                    label: format!("{} epochs, top 1000", s.budget),
-                    points: pick(top),
-                    color: i,
-                    dashed: true,
-                    ..Default::default()
-                });
-            }
-            let chart = Chart {
-                title: format!("{name}: {optimizer}, space {space}"),
-                x_label: "one-shot epoch".into(),
-                y_label: name.into(),
-                series: chart_series,
-                width: opts.plot_width,
-                height: opts.plot_height,
-                ..Default::default()
-            };
+    for ((optimizer, space), list) in groups {
+        page.heading(&format!("{optimizer}, space {space}"));
+        for (name, which) in [("Spearman", (0, 2)), ("Kendall tau-b", (1, 3))] {
+            let title = format!("{name}: {optimizer}, space {space}");
+            let chart = rank_chart(name, which, title, &list, opts);
             page.plot(&chart, &format!("{name} per NB-101 budget"))?;
         }
+        for s in scatters
+            .iter()
+            .filter(|s| s.optimizer == optimizer && s.space == space)
+        {
+            let caption = format!(
+                "{} architectures of {} at search epoch {}{}",
+                s.n,
+                s.file,
+                s.epoch,
+                if s.points.len() < s.n {
+                    "; drawn: the best quarter by one-shot error and an even sample of the rest"
+                } else {
+                    ""
+                }
+            );
+            page.plot(&scatter_chart(s, opts), &caption)?;
+        }
+    }
+    for p in problems {
+        page.paragraph(&format!("Not plotted: {p}"));
     }
     Ok(page)
 }
@@ -315,17 +462,22 @@ fn versus_page(
         "One-shot vs black-box optimizers",
     );
     page.paragraph(
-        "Test regret of the incumbent over time. Black-box optimizers: simulated NB-101 training \
-seconds of the architectures they queried (mean ± standard error over seeds). One-shot optimizers \
-(default hyperparameters): measured search seconds, cumulative over epochs, on the device named \
-in the caption.",
+        "Test regret of the incumbent against wall-clock time (both axes logarithmic). \
+Black-box optimizers (solid): simulated time, the NB-101 training seconds of the architectures \
+they queried, mean ± standard error over seeds. One-shot optimizers (dashed; every study, \
+default hyperparameters): measured search seconds, cumulative over epochs, on the device named in the caption. The NB-101 \
+training time of the one-shot result is not recorded in the run folders and is not added.",
     );
-    let spaces: BTreeSet<u8> = blackbox.iter().map(|c| c.key.space).collect();
+    let spaces: BTreeSet<u8> = blackbox
+        .iter()
+        .map(|c| c.key.space)
+        .chain(oneshot.iter().map(|c| c.key.space))
+        .collect();
     for space in spaces {
         let mut series = Vec::new();
         for (i, c) in blackbox.iter().filter(|c| c.key.space == space).enumerate() {
             series.push(Series {
-                label: c.key.optimizer.clone(),
+                label: format!("{} (black-box)", c.key.optimizer),
                 points: c.points.iter().map(|(t, m)| (*t, m.mean, m.se)).collect(),
                 color: i,
                 ..Default::default()
@@ -349,7 +501,7 @@ in the caption.",
             }
             devices.extend(c.devices.iter().cloned());
             series.push(Series {
-                label: format!("{} ({})", c.key.optimizer, c.key.study),
+                label: format!("{} ({})", c.key.label(), c.key.study),
                 points,
                 color: offset + i,
                 dashed: true,
@@ -357,15 +509,10 @@ in the caption.",
             });
         }
         let chart = Chart {
-            title: format!("space {space}"),
-            x_label: "seconds".into(),
-            y_label: "test regret".into(),
             log_x: true,
             log_y: true,
             series,
-            width: opts.plot_width,
-            height: opts.plot_height,
-            ..Default::default()
+            ..base_chart(format!("space {space}"), TIME_AXIS, REGRET_AXIS, opts)
         };
         let device = if devices.is_empty() {
             "one-shot device not recorded".to_string()
@@ -380,32 +527,86 @@ in the caption.",
     Ok(page)
 }
 
-/// Writes the report into `out` (index.html plus one page per study) and returns its pages.
-pub fn write_report(store: &Store, out: &Path, opts: &ReportOptions) -> Result<Vec<PageSummary>> {
-    let curves = analysis::regret_curves(store, opts.reference)?;
-    let blackbox = analysis::blackbox_curves(store, opts.reference)?;
-    let correlations = analysis::correlation_series(store)?;
-    let finals = query::final_regrets(store, &Filter::default(), opts.reference)?;
-    let best = query::best_architectures(store, &Filter::default())?;
+fn distribution_page(
+    dists: &[ErrorDistribution],
+    best: &[query::BestArchitecture],
+    problems: &[String],
+    opts: &ReportOptions,
+) -> Result<Page> {
+    let mut page = Page::new("distribution.html", "NB-101 error over each space");
+    page.paragraph(
+        "Empirical distribution (ECDF) of the NB-101 test error over the architectures of each \
+space, from the largest correlation file of that space (all of the space when it came from \
+`nb1s1 correlation`; otherwise a sample, named in the caption). The best architecture is the \
+vertical line; the final architecture each optimizer found best is a marker.",
+    );
+    for d in dists {
+        let mut series = vec![
+            Series {
+                label: format!("{} architectures", d.n),
+                points: d.ecdf.iter().map(|(e, f)| (*e, *f, 0.0)).collect(),
+                ..Default::default()
+            },
+            Series {
+                label: format!("best architecture: {:.4}", d.best),
+                points: vec![(d.best, 0.0, 0.0), (d.best, 1.0, 0.0)],
+                color: 3,
+                dashed: true,
+                ..Default::default()
+            },
+        ];
+        for (i, b) in best.iter().filter(|b| b.space == d.space).enumerate() {
+            let Some(err) = b.test_error else { continue };
+            let below = d.ecdf.iter().rev().find(|(e, _)| *e <= err);
+            series.push(Series {
+                label: format!("{} found {:.4}", b.optimizer, err),
+                points: vec![(err, below.map_or(0.0, |p| p.1), 0.0)],
+                color: 4 + i,
+                ..Default::default()
+            });
+        }
+        let chart = Chart {
+            series,
+            ..base_chart(
+                format!("space {}", d.space),
+                &format!("NB-101 test error ({} epochs)", d.budget),
+                "fraction of architectures",
+                opts,
+            )
+        };
+        page.plot(
+            &chart,
+            &format!(
+                "Space {}: {} architectures from {}; median {:.4}, best {:.4}",
+                d.space, d.n, d.file, d.median, d.best
+            ),
+        )?;
+    }
+    for p in problems {
+        page.paragraph(&format!("Not plotted: {p}"));
+    }
+    Ok(page)
+}
 
-    let mut pages = Vec::new();
-    let studies: BTreeSet<&str> = curves.iter().map(|c| c.key.study.as_str()).collect();
-    for study in studies {
-        let here: Vec<&RegretCurve> = curves.iter().filter(|c| c.key.study == study).collect();
-        pages.push(study_page(study, &here, &finals, opts)?);
-    }
-    if !correlations.is_empty() {
-        pages.push(correlation_page(&correlations, opts)?);
-    }
-    if !blackbox.is_empty() {
-        pages.push(versus_page(&blackbox, &curves, opts)?);
-    }
+/// The paper's figures the store cannot hold yet, named on the index page.
+const NOT_YET: &[&str] = &[
+    "BOHB tuning trajectories (incumbent against tuning time, per budget): need `nb1s1 tune` \
+results in the store.",
+    "Dominant Hessian eigenvalue against epochs: the epoch records hold no eigenvalue yet.",
+];
 
+fn index_page(
+    pages: &[Page],
+    finals: &[query::FinalRegret],
+    best: &[query::BestArchitecture],
+    missing: &[String],
+    opts: &ReportOptions,
+) -> Page {
     let mut index = Page::new("index.html", "NAS-Bench-1Shot1 report");
     index.paragraph(reference_note(opts.reference));
     index.heading("Pages");
     let mut list = String::from("<ul>");
-    for p in &pages {
+    for p in pages {
         list.push_str(&format!(
             "<li><a href=\"{}\">{}</a> ({} plots)</li>",
             escape(&p.file),
@@ -415,11 +616,22 @@ pub fn write_report(store: &Store, out: &Path, opts: &ReportOptions) -> Result<V
     }
     list.push_str("</ul>\n");
     index.body.push_str(&list);
+    index.heading("Figures without data");
+    let mut list = String::from("<ul class=\"nodata\">");
+    for m in missing
+        .iter()
+        .map(String::as_str)
+        .chain(NOT_YET.iter().copied())
+    {
+        list.push_str(&format!("<li>{}</li>", escape(m)));
+    }
+    list.push_str("</ul>\n");
+    index.body.push_str(&list);
     index.heading("Final regret (mean ± standard error over seeds, complete runs)");
-    index.table(&query::final_regret_table(&finals));
+    index.table(&query::final_regret_table(finals));
     index.heading("Best architecture per optimizer and space (lowest NB-101 validation error)");
-    index.table(&query::best_table(&best));
-    for b in &best {
+    index.table(&query::best_table(best));
+    for b in best {
         if let Some(arch) = &b.architecture {
             index.body.push_str(&format!(
                 "<h3>{} · space {} · {}</h3>{}\n",
@@ -430,7 +642,66 @@ pub fn write_report(store: &Store, out: &Path, opts: &ReportOptions) -> Result<V
             ));
         }
     }
-    pages.insert(0, index);
+    index
+}
+
+/// Writes the report into `out` (index.html plus one page per figure group) and returns its
+/// pages.
+pub fn write_report(store: &Store, out: &Path, opts: &ReportOptions) -> Result<Vec<PageSummary>> {
+    let curves = analysis::regret_curves(store, opts.reference)?;
+    let blackbox = analysis::blackbox_curves(store, opts.reference)?;
+    let correlations = analysis::correlation_series(store)?;
+    let (scatters, scatter_problems) = analysis::scatters(store)?;
+    let (dists, dist_problems) = analysis::error_distributions(store)?;
+    let sweeps = analysis::sweeps(&analysis::run_finals(store, opts.reference)?);
+    let finals = query::final_regrets(store, &Filter::default(), opts.reference)?;
+    let best = query::best_architectures(store, &Filter::default())?;
+
+    let mut pages = Vec::new();
+    let mut missing = Vec::new();
+    let studies: BTreeSet<&str> = curves.iter().map(|c| c.key.study.as_str()).collect();
+    for study in studies {
+        let here: Vec<&RegretCurve> = curves.iter().filter(|c| c.key.study == study).collect();
+        let sw: Vec<&Sweep> = sweeps.iter().filter(|s| s.study == study).collect();
+        pages.push(study_page(study, &here, &sw, &finals, opts)?);
+    }
+    if curves.is_empty() {
+        missing.push("Regret against search epochs: no complete one-shot runs.".to_string());
+    }
+    if sweeps.is_empty() {
+        missing.push(
+            "Regularization sweeps: no configuration key differs between runs of one optimizer."
+                .to_string(),
+        );
+    }
+    if correlations.is_empty() {
+        missing.push("Correlation and scatter plots: no correlation files.".to_string());
+    } else {
+        pages.push(correlation_page(
+            &correlations,
+            &scatters,
+            &scatter_problems,
+            opts,
+        )?);
+    }
+    if blackbox.is_empty()
+        && curves
+            .iter()
+            .all(|c| c.points.iter().all(|p| p.seconds.is_none()))
+    {
+        missing.push("Regret against wall-clock time: no timed runs.".to_string());
+    } else {
+        pages.push(versus_page(&blackbox, &curves, opts)?);
+    }
+    if dists.is_empty() && dist_problems.is_empty() {
+        missing.push(
+            "NB-101 error distribution over a space: no correlation files with NB-101 test errors."
+                .to_string(),
+        );
+    } else {
+        pages.push(distribution_page(&dists, &best, &dist_problems, opts)?);
+    }
+    pages.insert(0, index_page(&pages, &finals, &best, &missing, opts));
     let synthetic = store.synthetic_runs()?;
     if synthetic > 0 {
         let banner = format!(
@@ -452,9 +723,13 @@ pub fn write_report(store: &Store, out: &Path, opts: &ReportOptions) -> Result<V
     }
     let data = serde_json::json!({
         "reference": format!("{:?}", opts.reference),
+        "synthetic_runs": synthetic,
         "regret_curves": curves,
         "blackbox_curves": blackbox,
         "correlations": correlations,
+        "scatters": scatters,
+        "sweeps": sweeps,
+        "error_distributions": dists,
         "final_regrets": finals,
         "best_architectures": best,
     });

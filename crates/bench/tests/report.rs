@@ -1,6 +1,6 @@
 //! The report on a small experiment run end to end (fake `nb1s1`, real runner, store and
-//! report), checked in headless Chromium: every page loads without console errors and shows the
-//! expected number of plots; a small screenshot is taken.
+//! report), checked in headless Chromium: every page loads without console errors and every
+//! plot on it shows data; screenshots are taken.
 
 mod common;
 
@@ -57,18 +57,24 @@ fn small_report(tmp: &Path) -> (PathBuf, Vec<report::PageSummary>) {
     };
     let done = runner::run_experiment(&units, &out, &launcher, &options, &|_| {}).unwrap();
     assert!(done.failed.is_empty(), "{:?}", done.failed);
-    // A correlation file for one DARTS run, at two one-shot epochs.
-    let run = out.join("optimizers/darts/space3/default/seed0/correlation");
-    std::fs::create_dir_all(&run).unwrap();
-    for epoch in [5, 15] {
-        let mut lines = String::new();
-        for i in 0..20 {
-            let x = ((i * 7) % 20) as f64;
-            let rec = serde_json::json!({"hash": format!("a{i}"), "one_shot_error": 0.3 + 0.01 * x,
-                "nb101_test_error": {"4": 0.2 + 0.001 * i as f64, "108": 0.06 + 0.0001 * (x + epoch as f64 * i as f64)}});
-            lines.push_str(&format!("{rec}\n"));
+    // Correlation files: one DARTS run at two one-shot epochs, one GDAS run at a single
+    // epoch (a single point per line must still be drawn).
+    for (run, epochs) in [
+        ("optimizers/darts/space3/default/seed0", &[5usize, 15][..]),
+        ("optimizers/gdas/space1/default/seed0", &[2][..]),
+    ] {
+        let dir = out.join(run).join("correlation");
+        std::fs::create_dir_all(&dir).unwrap();
+        for &epoch in epochs {
+            let mut lines = String::new();
+            for i in 0..20 {
+                let x = ((i * 7) % 20) as f64;
+                let rec = serde_json::json!({"hash": format!("a{i}"), "one_shot_error": 0.3 + 0.01 * x,
+                    "nb101_test_error": {"4": 0.2 + 0.001 * i as f64, "108": 0.06 + 0.0001 * (x + epoch as f64 * i as f64)}});
+                lines.push_str(&format!("{rec}\n"));
+            }
+            std::fs::write(dir.join(format!("epoch{epoch}.jsonl")), lines).unwrap();
         }
-        std::fs::write(run.join(format!("epoch{epoch}.jsonl")), lines).unwrap();
     }
     let mut store = Store::open(&tmp.join("results.sqlite")).unwrap();
     let summary = store.ingest_dir(&out).unwrap();
@@ -106,9 +112,13 @@ fn report_pages_have_the_expected_plots() {
         vec![
             ("index.html", 0),
             ("study-optimizers.html", 2), // one plot per space, a line per optimizer
-            ("study-weight-decay.html", 1), // a sweep: one plot per optimizer and space
-            ("correlation.html", 2),      // Spearman and Kendall for darts/space 3
+            // the sweep's curves (one plot: 2 grid points) and its final regret against the
+            // weight decay read from the runs' config.toml
+            ("study-weight-decay.html", 2),
+            // darts/space 3: Spearman, Kendall, 2 scatters; gdas/space 1: the same, 1 scatter
+            ("correlation.html", 7),
             ("oneshot-vs-blackbox.html", 2), // one per space
+            ("distribution.html", 2),        // one per space with a correlation file
         ]
     );
     for p in &pages {
@@ -132,20 +142,52 @@ fn report_pages_have_the_expected_plots() {
     );
     let study = std::fs::read_to_string(dir.join("study-optimizers.html")).unwrap();
     assert!(study.contains("darts one-shot") && study.contains("gdas"));
+    assert!(study.contains("search epoch") && study.contains("test regret (error"));
+    let sweep = std::fs::read_to_string(dir.join("study-weight-decay.html")).unwrap();
+    assert!(
+        sweep.contains("weights.weight_decay, space 1"),
+        "the sweep plot"
+    );
+    // The single-epoch correlation run is drawn as markers.
+    let corr = std::fs::read_to_string(dir.join("correlation.html")).unwrap();
+    assert!(corr.contains("gdas, space 1, epoch 2") && corr.contains("<circle"));
+    assert!(
+        index.contains("Hessian") && index.contains("BOHB"),
+        "missing figures named"
+    );
     let data: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("data.json")).unwrap()).unwrap();
     assert_eq!(data["regret_curves"].as_array().unwrap().len(), 4 + 2);
+    let sweeps = data["sweeps"].as_array().unwrap();
+    assert_eq!(sweeps.len(), 1, "{sweeps:?}");
+    let xs: Vec<f64> = sweeps[0]["lines"][0]["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p[0].as_f64().unwrap())
+        .collect();
+    assert_eq!(xs, vec![1e-4, 81e-4]);
+    assert_eq!(data["error_distributions"].as_array().unwrap().len(), 2);
 }
 
 fn chromium() -> Option<PathBuf> {
-    ["chromium", "chromium-browser", "google-chrome"]
+    let found = ["chromium", "chromium-browser", "google-chrome"]
         .iter()
         .find_map(|name| {
             let out = Command::new("which").arg(name).output().ok()?;
             out.status
                 .success()
                 .then(|| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
-        })
+        });
+    if found.is_none() {
+        // CI must run the browser checks: scripts/test.sh installs Debian's chromium.
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "chromium is missing: the headless report checks need it (apt-get install chromium)"
+        );
+        eprintln!("SKIPPED (chromium absent): headless report check; apt-get install chromium");
+    }
+    found
 }
 
 /// Runs headless Chromium on a page; returns (stdout, stderr).
@@ -162,6 +204,7 @@ fn headless(chrome: &Path, profile: &Path, extra: &[&str], page: &Path) -> (Stri
             "--disable-background-networking",
             "--disable-component-update",
             "--disable-sync",
+            "--hide-scrollbars",
             "--enable-logging=stderr",
             "--v=0",
         ])
@@ -183,21 +226,57 @@ fn console_errors(stderr: &str) -> Vec<&str> {
         .collect()
 }
 
-fn plots_in_dom(dom: &str) -> Option<usize> {
-    let at = dom.find("data-plots=\"")? + "data-plots=\"".len();
+/// The value of the first `name="N"` attribute in the DOM.
+fn attribute(dom: &str, name: &str) -> Option<usize> {
+    let key = format!("{name}=\"");
+    let at = dom.find(&key)? + key.len();
     dom[at..].split('"').next()?.parse().ok()
 }
 
+/// Every plot's `data-marks` count, in page order.
+fn marks_per_plot(dom: &str) -> Vec<usize> {
+    dom.split("data-marks=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next()?.parse().ok())
+        .collect()
+}
+
+/// What the page script saw in the browser: (plots, plots with visible data marks, marks per
+/// plot).
+fn seen(chrome: &Path, profile: &Path, page: &Path) -> (Option<usize>, Option<usize>, Vec<usize>) {
+    let (dom, stderr) = headless(chrome, profile, &["--dump-dom"], page);
+    assert_eq!(
+        console_errors(&stderr),
+        Vec::<&str>::new(),
+        "{}",
+        page.display()
+    );
+    (
+        attribute(&dom, "data-plots"),
+        attribute(&dom, "data-plots-with-marks"),
+        marks_per_plot(&dom),
+    )
+}
+
+fn png_size(png: &[u8]) -> (u32, u32) {
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    // Width and height from the IHDR chunk.
+    let w = u32::from_be_bytes(png[16..20].try_into().unwrap());
+    let h = u32::from_be_bytes(png[20..24].try_into().unwrap());
+    (w, h)
+}
+
+/// Every page loads in headless Chromium without console errors, and every plot on it has
+/// visible data marks (SVG elements in a series colour, inside the frame). The checks are
+/// shown to fail: a script error is caught, and a page whose plots lost their data colours
+/// counts as plots without marks. `NB1S1_REPORT_SCREENSHOTS=<dir>` keeps a screenshot of every
+/// page (docs/report/ holds them).
 #[test]
-fn report_loads_in_headless_chromium_without_errors() {
-    let Some(chrome) = chromium() else {
-        eprintln!("SKIPPED (chromium absent): headless report check; apt-get install chromium");
-        return;
-    };
+fn report_plots_show_data_in_headless_chromium() {
+    let Some(chrome) = chromium() else { return };
     let tmp = tempfile::tempdir().unwrap();
     let (dir, pages) = small_report(tmp.path());
 
-    // The checks can fail: a page with a script error is caught, and a plot count is read.
     let broken = dir.join("broken.html");
     std::fs::write(
         &broken,
@@ -209,34 +288,66 @@ fn report_loads_in_headless_chromium_without_errors() {
         !console_errors(&stderr).is_empty(),
         "a script error must be visible: {stderr}"
     );
+    // Empty frames: the same page with every data colour turned black.
+    let mut blank = std::fs::read_to_string(dir.join("study-optimizers.html")).unwrap();
+    for c in nb1s1_bench::plots::palette_hex() {
+        blank = blank.replace(&format!("\"{c}\""), "\"#000000\"");
+    }
+    std::fs::write(dir.join("blank.html"), blank).unwrap();
+    let (plots, with_marks, marks) = seen(
+        &chrome,
+        &tmp.path().join("p-blank"),
+        &dir.join("blank.html"),
+    );
+    assert_eq!(
+        (plots, with_marks),
+        (Some(2), Some(0)),
+        "empty frames are caught"
+    );
+    assert_eq!(marks, vec![0, 0]);
 
     for (i, p) in pages.iter().enumerate() {
         let profile = tmp.path().join(format!("p{}", i + 1));
-        let (dom, stderr) = headless(&chrome, &profile, &["--dump-dom"], &dir.join(&p.file));
-        assert_eq!(console_errors(&stderr), Vec::<&str>::new(), "{}", p.file);
-        assert_eq!(plots_in_dom(&dom), Some(p.plots), "{}: plots shown", p.file);
+        let (plots, with_marks, marks) = seen(&chrome, &profile, &dir.join(&p.file));
+        assert_eq!(plots, Some(p.plots), "{}: plots shown", p.file);
+        assert_eq!(
+            with_marks,
+            Some(p.plots),
+            "{}: plots with data {marks:?}",
+            p.file
+        );
+        assert_eq!(marks.len(), p.plots, "{}", p.file);
     }
 
-    let shot = tmp.path().join("shot.png");
-    let (_, _) = headless(
-        &chrome,
-        &tmp.path().join("shot-profile"),
-        &[
-            &format!("--screenshot={}", shot.display()),
-            "--window-size=480,360",
-        ],
-        &dir.join("study-optimizers.html"),
-    );
-    let png = std::fs::read(&shot).expect("screenshot written");
-    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
-    // Width and height from the IHDR chunk.
-    let w = u32::from_be_bytes(png[16..20].try_into().unwrap());
-    let h = u32::from_be_bytes(png[20..24].try_into().unwrap());
-    assert_eq!((w, h), (480, 360));
-    assert!(
-        png.len() > 5_000,
-        "the screenshot shows more than a blank page"
-    );
+    let keep = std::env::var_os("NB1S1_REPORT_SCREENSHOTS").map(PathBuf::from);
+    let shots: Vec<&report::PageSummary> = if keep.is_some() {
+        pages.iter().collect()
+    } else {
+        pages
+            .iter()
+            .filter(|p| p.file == "study-optimizers.html")
+            .collect()
+    };
+    for p in shots {
+        let stem = p.file.trim_end_matches(".html");
+        let shot = tmp.path().join(format!("{stem}.png"));
+        headless(
+            &chrome,
+            &tmp.path().join(format!("shot-{stem}")),
+            &[
+                &format!("--screenshot={}", shot.display()),
+                "--window-size=960,720",
+            ],
+            &dir.join(&p.file),
+        );
+        let png = std::fs::read(&shot).expect("screenshot written");
+        assert_eq!(png_size(&png), (960, 720), "{}", p.file);
+        assert!(png.len() > 5_000, "{}: more than a blank page", p.file);
+        if let Some(keep) = &keep {
+            std::fs::create_dir_all(keep).unwrap();
+            std::fs::copy(&shot, keep.join(format!("{stem}.png"))).unwrap();
+        }
+    }
 }
 
 /// Runs made on a synthetic NAS-Bench-101 table are labelled SYNTHETIC on every page; runs on a

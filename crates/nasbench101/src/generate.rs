@@ -133,8 +133,9 @@ fn random_cell(rng: &mut impl Rng, seven: bool) -> ModelSpec {
     }
 }
 
-/// A structure-dependent score in [0, 1): more conv3x3, more edges and more depth help, so
-/// optimizers have something to find. Deterministic in the spec.
+/// A structure-dependent score in [0, 1) (about [0.14, 0.52] for valid cells): more conv3x3,
+/// more edges and more depth help, so optimizers have something to find. Deterministic in the
+/// spec.
 fn structure_score(spec: &ModelSpec) -> f64 {
     let ops = spec.pruned_interior_ops().unwrap_or_default();
     let m = spec.pruned_matrix().unwrap_or(&[]);
@@ -173,42 +174,227 @@ fn unit(hash: &ModelHash, salt: u64) -> f64 {
     (x >> 11) as f64 / (1u64 << 53) as f64
 }
 
-/// Deterministic synthetic metrics of one training run; every value the API returns is an
-/// f32 widened to f64, like the real files.
+/// A deterministic, roughly normal draw (mean 0, standard deviation 1): the sum of four
+/// uniforms, rescaled.
+fn normal(hash: &ModelHash, salt: u64) -> f64 {
+    let sum: f64 = (0..4).map(|i| unit(hash, salt * 8 + i)).sum();
+    (sum - 2.0) / (4.0f64 / 12.0).sqrt()
+}
+
+/// Channels of each vertex of a cell (the original `compute_vertex_channels`): the output's
+/// channels are split over the vertices that feed it, the others take the most of their
+/// successors.
+fn vertex_channels(input: i64, output: i64, m: &[Vec<u8>]) -> Vec<i64> {
+    let n = m.len();
+    let mut channels = vec![0i64; n];
+    channels[0] = input;
+    channels[n - 1] = output;
+    if n == 2 {
+        return channels;
+    }
+    let fan_in = (1..n).filter(|&src| m[src][n - 1] != 0).count().max(1) as i64;
+    let (each, mut extra) = (output / fan_in, output % fan_in);
+    for v in 1..n - 1 {
+        if m[v][n - 1] != 0 {
+            channels[v] = each + i64::from(extra > 0);
+            extra -= i64::from(extra > 0);
+        }
+    }
+    for v in (1..n.saturating_sub(2)).rev() {
+        if m[v][n - 1] == 0 {
+            for dst in v + 1..n - 1 {
+                if m[v][dst] != 0 {
+                    channels[v] = channels[v].max(channels[dst]);
+                }
+            }
+        }
+    }
+    channels
+}
+
+/// Trainable parameters of one cell from `input` to `output` channels: 1×1 projections of
+/// the cell input, the vertices' convolutions, each followed by batch norm (scale and shift);
+/// convolutions have no bias.
+fn cell_parameters(input: i64, output: i64, m: &[Vec<u8>], ops: &[String]) -> i64 {
+    let n = m.len();
+    let channels = vertex_channels(input, output, m);
+    let mut total = 0;
+    for t in 1..n - 1 {
+        let c = channels[t];
+        if m[0][t] != 0 {
+            total += input * c + 2 * c;
+        }
+        let k = match Op::from_name(&ops[t]) {
+            Some(Op::Conv3x3) => 9,
+            Some(Op::Conv1x1) => 1,
+            _ => 0,
+        };
+        if k > 0 {
+            total += k * c * c + 2 * c;
+        }
+    }
+    if m[0][n - 1] != 0 {
+        total += input * output + 2 * output;
+    }
+    total
+}
+
+/// Trainable parameters of the NAS-Bench-101 network of a cell, as the original
+/// `model_builder` builds it: a 3×3 stem of 128 channels, 3 stacks of 3 cells with the
+/// channels doubled at each down-sampling (128, 256, 512), global pooling and a dense layer to
+/// 10 classes. Equals `trainable_parameters` of every real record we have (the fixtures).
+pub fn nb101_parameters(spec: &ModelSpec) -> Option<i64> {
+    let (m, ops) = (spec.pruned_matrix()?, spec.pruned_ops()?);
+    let mut total = 3 * 3 * 3 * 128 + 2 * 128;
+    let (mut input, mut channels) = (128i64, 128i64);
+    for stack in 0..3 {
+        if stack > 0 {
+            channels *= 2;
+        }
+        for _ in 0..3 {
+            total += cell_parameters(input, channels, m, ops);
+            input = channels;
+        }
+    }
+    Some(total + channels * 10 + 10)
+}
+
+/// The calibration of the synthetic table against the real one (docs/nb101-cli.md): the
+/// numbers a NAS-Bench-101 user knows, at 108 epochs.
+pub mod calibration {
+    /// Mean validation accuracy of the best structures (the real best cell: 0.9505; the
+    /// per-cell spread and a soft cap at `BEST_ACCURACY + 0.004` put the synthetic best there).
+    pub const BEST_ACCURACY: f64 = 0.945;
+    /// How far the weakest structure falls below the best, before the per-cell spread.
+    pub const STRUCTURE_SPAN: f64 = 0.18;
+    /// Exponent of the structure term: most cells sit near the top, a few far below.
+    pub const STRUCTURE_POWER: f64 = 1.5;
+    /// Per-cell spread of the mean accuracy that the structure does not explain.
+    pub const CELL_SD: f64 = 0.012;
+    /// Standard deviation between the 3 repeats of one cell (real: about 0.004).
+    pub const REPEAT_SD: f64 = 0.004;
+    /// Mean of validation minus test accuracy (real: about 0.005).
+    pub const TEST_GAP: f64 = 0.005;
+    /// Fraction of cells whose training failed (accuracy about 0.1, chance level).
+    pub const BROKEN: f64 = 0.004;
+    /// 108-epoch training seconds = `TIME_SCALE` × (parameters / 10⁶)^`TIME_POWER` (a fit
+    /// to the real records), times a per-cell factor of log-sd `TIME_LOG_SD`.
+    pub const TIME_SCALE: f64 = 769.0;
+    pub const TIME_POWER: f64 = 0.49;
+    pub const TIME_LOG_SD: f64 = 0.17;
+}
+
+/// Share of the 108-epoch accuracy gain over chance that a run of `epochs` reaches, at its end
+/// (`halfway = false`) or half way through (the cosine schedule leaves that far lower); from
+/// the real record of the Inception-like cell, interpolated in log epochs.
+fn progress(epochs: f64, halfway: bool) -> f64 {
+    const AT: [(f64, f64, f64); 4] = [
+        (4.0, 0.525, 0.05),
+        (12.0, 0.85, 0.43),
+        (36.0, 0.975, 0.63),
+        (108.0, 1.0, 0.76),
+    ];
+    if epochs <= 0.0 {
+        return 0.0;
+    }
+    let pick = |p: &(f64, f64, f64)| if halfway { p.2 } else { p.1 };
+    let x = epochs.ln();
+    if x <= AT[0].0.ln() {
+        return pick(&AT[0]) * epochs / AT[0].0;
+    }
+    for w in AT.windows(2) {
+        let (a, b) = (w[0].0.ln(), w[1].0.ln());
+        if x <= b {
+            let t = (x - a) / (b - a);
+            return pick(&w[0]) + t * (pick(&w[1]) - pick(&w[0]));
+        }
+    }
+    pick(&AT[3])
+}
+
+/// The mean 108-epoch validation accuracy of a cell: structure, a per-cell spread, and the
+/// rare failed training.
+fn cell_accuracy(spec: &ModelSpec, hash: &ModelHash) -> f64 {
+    use calibration::*;
+    if unit(hash, 7) < BROKEN {
+        return 0.1 + 0.002 * normal(hash, 8);
+    }
+    // The structure score of 7-vertex cells (most of the real table) lies in [0.30, 0.51];
+    // smaller cells score lower and land in the tail.
+    let q = ((structure_score(spec) - 0.30) / 0.21).clamp(0.0, 1.0);
+    let acc = BEST_ACCURACY - STRUCTURE_SPAN * (1.0 - q).powf(STRUCTURE_POWER)
+        + CELL_SD * normal(hash, 9);
+    // Nothing trains past the best real cells by much: squash the top softly.
+    let top = BEST_ACCURACY + 0.004;
+    if acc > top - 0.01 {
+        top - 0.01 * (-(acc - (top - 0.01)) / 0.01).exp()
+    } else {
+        acc
+    }
+}
+
+/// Deterministic synthetic metrics of one training run, calibrated on the real records (see
+/// [`calibration`]); every value the API returns is an f32 widened to f64, like the real files.
 pub fn synthetic_metrics(
     spec: &ModelSpec,
     hash: &ModelHash,
     epochs: u32,
     repeat: usize,
 ) -> ModelMetrics {
-    let score = structure_score(spec);
-    let ops = spec.pruned_interior_ops().unwrap_or_default();
-    let params = 100_000
-        + 900_000 * ops.iter().filter(|o| **o == Op::Conv3x3).count() as i32
-        + 120_000 * ops.iter().filter(|o| **o == Op::Conv1x1).count() as i32
-        + (unit(hash, 99) * 50_000.0) as i32;
-    let noise =
-        |salt: u64| (unit(hash, salt + 1000 * repeat as u64 + 7 * u64::from(epochs)) - 0.5) * 0.01;
-    let curve = |e: f64| 1.0 - (-e / 18.0).exp();
-    let acc =
-        |e: f64, salt: u64| f32x((0.1 + 0.85 * score * curve(e) + noise(salt)).clamp(0.0, 1.0));
-    let time_per_epoch = 5.0 + f64::from(params) / 100_000.0;
-    let eval = |e: f64, k: u64| EvaluationData {
-        current_epoch: e,
-        training_time: f32x(time_per_epoch * e * (1.0 + noise(k + 10))),
-        train_accuracy: acc(e * 1.3, k),
-        validation_accuracy: acc(e, k + 1),
-        test_accuracy: acc(e, k + 2),
+    use calibration::*;
+    let params = nb101_parameters(spec).unwrap_or(0);
+    let base = cell_accuracy(spec, hash);
+    let broken = base < 0.2;
+    let salt = |k: u64| 1000 * repeat as u64 + 10 * u64::from(epochs) + k;
+    let e = f64::from(epochs);
+    // One trained network per (budget, repeat): validation and test share its deviation.
+    let deviation = REPEAT_SD * normal(hash, salt(1));
+    let at = |halfway: bool, k: u64| -> (f64, f64, f64) {
+        let gain = if broken { 0.0 } else { progress(e, halfway) };
+        let spread = if halfway { 4.0 } else { 1.0 };
+        let valid = (0.1 + (base - 0.1) * gain + spread * deviation).clamp(0.05, 0.99);
+        let test = (valid - TEST_GAP + 0.003 * normal(hash, salt(k))).clamp(0.05, 0.99);
+        let train_gap = if broken {
+            0.0
+        } else {
+            0.09 * progress(e / 2.0, false)
+        };
+        let train = (valid + train_gap).min(1.0);
+        (train, valid, test)
+    };
+    let seconds_108 = TIME_SCALE
+        * (params.max(1) as f64 / 1e6).powf(TIME_POWER)
+        * (TIME_LOG_SD * normal(hash, 11)).exp();
+    let seconds = seconds_108 * (e + 2.5) / 110.5 * (1.0 + 0.003 * normal(hash, salt(2)));
+    let eval = |epoch: f64, time: f64, halfway: bool, k: u64| {
+        let (train, valid, test) = at(halfway, k);
+        EvaluationData {
+            current_epoch: epoch,
+            training_time: f32x(time),
+            train_accuracy: f32x(train),
+            validation_accuracy: f32x(valid),
+            test_accuracy: f32x(test),
+            checkpoint_path: String::new(),
+        }
+    };
+    // Step 0: the network at initialisation, at chance level like the real records.
+    let first = EvaluationData {
+        current_epoch: 0.0,
+        training_time: 0.0,
+        train_accuracy: f32x(0.1 + 0.005 * normal(hash, salt(3))),
+        validation_accuracy: f32x(0.1 + 0.005 * normal(hash, salt(4))),
+        test_accuracy: f32x(0.1 + 0.005 * normal(hash, salt(5))),
         checkpoint_path: String::new(),
     };
-    let e = f64::from(epochs);
-    let mut first = eval(0.0, 0);
-    first.training_time = 0.0;
-    let fin = eval(e, 6);
+    let fin = eval(e, seconds, false, 6);
     let total_time = fin.training_time * 1.1 + 3.0;
     ModelMetrics {
-        evaluation_data: vec![first, eval(f64::from(epochs / 2), 3), fin],
-        trainable_parameters: params,
+        evaluation_data: vec![
+            first,
+            eval(f64::from(epochs / 2), seconds / 2.0, true, 7),
+            fin,
+        ],
+        trainable_parameters: i32::try_from(params).unwrap_or(i32::MAX),
         total_time,
     }
 }
@@ -355,4 +541,228 @@ pub fn generate_from_specs<W: Write>(
         records,
         skipped_duplicates: skipped,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The real records (`../shared/fixtures/nb101/expected.json`); a missing file fails in CI.
+    fn real_models() -> Option<serde_json::Map<String, serde_json::Value>> {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/fixtures/nb101/expected.json");
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+                Some(v["models"].as_object().unwrap().clone())
+            }
+            Err(e) if std::env::var_os("CI").is_some() => {
+                panic!(
+                    "{}: {e} (the real NB-101 fixtures are needed)",
+                    path.display()
+                )
+            }
+            Err(_) => {
+                eprintln!("SKIPPED (real data absent): {}", path.display());
+                None
+            }
+        }
+    }
+
+    fn spec_of(model: &serde_json::Value) -> ModelSpec {
+        let m: Vec<Vec<u8>> = serde_json::from_value(model["module_adjacency"].clone()).unwrap();
+        let ops: Vec<String> = serde_json::from_value(model["module_operations"].clone()).unwrap();
+        ModelSpec::new(m, ops).unwrap()
+    }
+
+    #[test]
+    fn parameter_counts_equal_the_real_records() {
+        let Some(models) = real_models() else { return };
+        assert!(models.len() >= 30);
+        for (hash, model) in &models {
+            let want = model["trainable_parameters"].as_i64().unwrap();
+            assert_eq!(nb101_parameters(&spec_of(model)), Some(want), "{hash}");
+        }
+    }
+
+    fn median(v: &mut [f64]) -> f64 {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    }
+
+    /// Summary of a table's 108-epoch marginals: (median mean validation accuracy, best mean
+    /// validation accuracy, median repeat range, median parameters, median training seconds,
+    /// mean validation minus test).
+    fn marginals(cells: &[(Vec<[f64; 3]>, f64)]) -> [f64; 6] {
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+        let mut valid: Vec<f64> = cells
+            .iter()
+            .map(|(r, _)| mean(&r.iter().map(|x| x[0]).collect::<Vec<_>>()))
+            .collect();
+        let mut range: Vec<f64> = cells
+            .iter()
+            .map(|(r, _)| {
+                let v: Vec<f64> = r.iter().map(|x| x[0]).collect();
+                v.iter().copied().fold(f64::MIN, f64::max) - v.iter().copied().fold(1.0, f64::min)
+            })
+            .collect();
+        let mut params: Vec<f64> = cells.iter().map(|c| c.1).collect();
+        let mut time: Vec<f64> = cells
+            .iter()
+            .flat_map(|(r, _)| r.iter().map(|x| x[2]))
+            .collect();
+        let gap = mean(
+            &cells
+                .iter()
+                .flat_map(|(r, _)| r.iter().map(|x| x[0] - x[1]))
+                .collect::<Vec<_>>(),
+        );
+        let best = valid.iter().copied().fold(0.0, f64::max);
+        [
+            median(&mut valid),
+            best,
+            median(&mut range),
+            median(&mut params),
+            median(&mut time),
+            gap,
+        ]
+    }
+
+    fn synthetic_cells(n: usize, seven: bool) -> Vec<(Vec<[f64; 3]>, f64, ModelSpec)> {
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        while out.len() < n {
+            let spec = random_cell(&mut rng, seven);
+            let h = spec.hash().unwrap();
+            if !seen.insert(h) {
+                continue;
+            }
+            let repeats: Vec<[f64; 3]> = (0..3)
+                .map(|k| {
+                    let m = synthetic_metrics(&spec, &h, 108, k);
+                    let f = &m.evaluation_data[2];
+                    [f.validation_accuracy, f.test_accuracy, f.training_time]
+                })
+                .collect();
+            let params = f64::from(synthetic_metrics(&spec, &h, 108, 0).trainable_parameters);
+            out.push((repeats, params, spec));
+        }
+        out
+    }
+
+    /// The synthetic table's marginals look like NAS-Bench-101's: the known numbers of the full
+    /// table, and the real records' medians within a tolerance.
+    #[test]
+    fn synthetic_marginals_resemble_the_real_table() {
+        // Most real cells have 7 vertices; so do the search spaces' cells.
+        let cells = synthetic_cells(2000, true);
+        let summary: Vec<(Vec<[f64; 3]>, f64)> =
+            cells.iter().map(|(r, p, _)| (r.clone(), *p)).collect();
+        let [valid, best, range, params, time, gap] = marginals(&summary);
+        eprintln!("synthetic 7-vertex cells: median valid {valid:.4}, best {best:.4}, repeat range {range:.4}, params {params:.0}, seconds {time:.0}, gap {gap:.4}");
+        assert!(
+            (0.89..0.92).contains(&valid),
+            "median validation accuracy {valid}"
+        );
+        assert!(
+            (0.94..0.956).contains(&best),
+            "best mean validation accuracy {best}"
+        );
+        assert!(
+            (0.003..0.012).contains(&range),
+            "median repeat range {range}"
+        );
+        assert!((1e6..2e7).contains(&params), "median parameters {params}");
+        assert!(
+            (600.0..4000.0).contains(&time),
+            "median training seconds {time}"
+        );
+        assert!((0.002..0.008).contains(&gap), "validation minus test {gap}");
+        let broken = cells
+            .iter()
+            .filter(|(r, _, _)| r.iter().all(|x| x[0] < 0.2))
+            .count();
+        assert!((1..=20).contains(&broken), "{broken} broken cells of 2000");
+        for (r, _, _) in cells.iter().filter(|(r, _, _)| r[0][0] < 0.2) {
+            assert!(r.iter().all(|x| (0.08..0.12).contains(&x[0])), "{r:?}");
+        }
+        // Structure still matters: smaller cells (fewer convolutions and edges) are worse.
+        let any = synthetic_cells(500, false);
+        let any: Vec<(Vec<[f64; 3]>, f64)> = any.iter().map(|(r, p, _)| (r.clone(), *p)).collect();
+        assert!(
+            marginals(&any)[0] < valid - 0.02,
+            "smaller cells rank lower"
+        );
+
+        let Some(models) = real_models() else { return };
+        let real: Vec<(Vec<[f64; 3]>, f64)> = models
+            .values()
+            .filter_map(|m| {
+                let reps = m["computed_stats"]["108"].as_array()?;
+                let r = reps
+                    .iter()
+                    .map(|x| {
+                        let f = |k: &str| x[k].as_f64().unwrap();
+                        [
+                            f("final_validation_accuracy"),
+                            f("final_test_accuracy"),
+                            f("final_training_time"),
+                        ]
+                    })
+                    .collect();
+                Some((r, m["trainable_parameters"].as_f64().unwrap()))
+            })
+            .collect();
+        assert!(real.len() >= 30);
+        // The real records are (mostly 7-vertex) cells from one stretch of the hash order.
+        let synth = marginals(&summary);
+        let want = marginals(&real);
+        eprintln!("real records: {want:?}; synthetic: {synth:?}");
+        // (The best of 30 real cells says little about the best of the table: not compared.)
+        let tolerance = [0.02, f64::MAX, 0.006, f64::MAX, f64::MAX, 0.004];
+        for (i, name) in ["median valid", "best valid", "repeat range", "", "", "gap"]
+            .iter()
+            .enumerate()
+        {
+            assert!(
+                (synth[i] - want[i]).abs() <= tolerance[i],
+                "{name}: synthetic {} vs real {}",
+                synth[i],
+                want[i]
+            );
+        }
+        // Parameters and time within a factor of 3 of the real medians.
+        for i in [3, 4] {
+            let ratio = synth[i] / want[i];
+            assert!(
+                (1.0 / 3.0..3.0).contains(&ratio),
+                "{i}: {} vs {}",
+                synth[i],
+                want[i]
+            );
+        }
+    }
+
+    #[test]
+    fn shorter_budgets_train_less_and_repeats_differ() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let spec = random_cell(&mut rng, true);
+        let h = spec.hash().unwrap();
+        let valid = |e: u32, k: usize| {
+            synthetic_metrics(&spec, &h, e, k).evaluation_data[2].validation_accuracy
+        };
+        let time = |e: u32| synthetic_metrics(&spec, &h, e, 0).evaluation_data[2].training_time;
+        if valid(108, 0) > 0.2 {
+            assert!(valid(4, 0) < valid(12, 0) && valid(12, 0) < valid(36, 0));
+            assert!(valid(36, 0) < valid(108, 0) + 0.01);
+        }
+        assert!(time(4) < time(12) && time(12) < time(108));
+        assert_ne!(valid(108, 0), valid(108, 1));
+        let m = synthetic_metrics(&spec, &h, 108, 0);
+        assert!(
+            m.evaluation_data[1].validation_accuracy < m.evaluation_data[2].validation_accuracy
+        );
+        assert!((0.05..0.15).contains(&m.evaluation_data[0].validation_accuracy));
+    }
 }

@@ -26,6 +26,7 @@ if [ "$cmd" = search ]; then
   if [ "$opt" = flaky ] && [ ! -f "$out/.flaked" ]; then touch "$out/.flaked"; echo "flake" >&2; exit 1; fi
   grep -q weight_decay "$config" 2>/dev/null && wd=1 || wd=0
   printf 'optimizer = "%s"\nspace = %s\nseed = %s\nepochs = %s\n' "$opt" "$space" "$seed" "$epochs" > "$out/config.toml"
+  [ -f "$config" ] && grep -Ev '^(optimizer|space|seed|epochs) *=' "$config" >> "$out/config.toml"
   printf '{"status": "running", "message": ""}' > "$out/status.tmp" && mv "$out/status.tmp" "$out/status.json"
   done_epochs=0
   [ -f "$out/epochs.jsonl" ] && done_epochs=$(wc -l < "$out/epochs.jsonl")
