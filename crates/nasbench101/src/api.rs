@@ -1,7 +1,8 @@
 //! The official `NASBench` query API over an [`Nb101`]: `query` with a sampled repeat and
 //! budget counters, fixed/computed metrics by spec or hash, validity and hash iteration.
 
-use crate::dataset::{DataPoint, Model, Nb101, QueryError};
+use crate::dataset::{DataPoint, Model, Nb101};
+use crate::error::QueryError;
 use crate::hash::ModelHash;
 use crate::mt::CPythonRandom;
 use crate::spec::ModelSpec;
@@ -88,7 +89,7 @@ type CellKey = (u8, u32, u32);
 fn cell_key(spec: &ModelSpec) -> Option<CellKey> {
     let m = spec.pruned_matrix()?;
     let ops = spec.pruned_ops()?;
-    if m.len() > crate::table::MAX_STORED_VERTICES || ops.len() != m.len() {
+    if m.len() > crate::layout::MAX_STORED_VERTICES || ops.len() != m.len() {
         return None;
     }
     let mut adj = 0u32;
@@ -103,7 +104,7 @@ fn cell_key(spec: &ModelSpec) -> Option<CellKey> {
     }
     let mut codes = 0u32;
     for (v, o) in ops.iter().enumerate() {
-        codes |= crate::table::op_code(o)? << (3 * v);
+        codes |= crate::layout::op_code(o)? << (3 * v);
     }
     Some((m.len() as u8, adj, codes))
 }

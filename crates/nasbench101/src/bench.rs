@@ -3,7 +3,8 @@
 //! and a full scan.
 
 use crate::api::{Api, RepeatSampler};
-use crate::dataset::{Nb101, Nb101Error, OpenOptions};
+use crate::dataset::{Nb101, OpenOptions};
+use crate::error::Nb101Error;
 use crate::hash::ModelHash;
 use crate::spec::ModelSpec;
 use std::io::Read;
@@ -184,7 +185,7 @@ pub fn run(
         let read = read_time(tfrecord).map_err(io)?.as_secs_f64();
         let cpu0 = process_cpu_s();
         let t = Instant::now();
-        crate::dataset::convert(tfrecord, store, OpenOptions::default(), None)?;
+        crate::convert::convert(tfrecord, store, OpenOptions::default(), None)?;
         let convert = t.elapsed().as_secs_f64();
         convert_cpus.push(process_cpu_s() - cpu0);
         reads.push(read);

@@ -3,11 +3,11 @@
 //! so synthetic numbers can never pass for real ones.
 
 use crate::hash::ModelHash;
+use crate::layout::SYNTHETIC_MARKER;
 use crate::op::{Op, INPUT, OUTPUT};
 use crate::proto::{EvaluationData, ModelMetrics};
 use crate::record::encode_payload;
 use crate::spec::ModelSpec;
-use crate::table::SYNTHETIC_MARKER;
 use crate::tfrecord::Writer;
 use md5::{Digest, Md5};
 use rand::{Rng, SeedableRng};

@@ -281,10 +281,64 @@ pub fn hash_module(matrix: &[Vec<u8>], labels: &[i32]) -> ModelHash {
     ModelHash(Md5::digest(&buf).into())
 }
 
+/// The official graph hash written plainly, as `graph_util.hash_module` does it: one MD5 per
+/// vertex and round, neighbour hashes sorted as hex text, through `format!`. The reference
+/// that [`hash_module`] (assembled buffers, MD5 in SIMD lanes) is tested against.
+#[cfg(test)]
+pub(crate) fn hash_module_reference(matrix: &[Vec<u8>], labels: &[i32]) -> ModelHash {
+    let n = labels.len();
+    let cell =
+        |r: usize, c: usize| i64::from(matrix.get(r).and_then(|x| x.get(c)).copied().unwrap_or(0));
+    let md5_hex = |text: &str| ModelHash(Md5::digest(text.as_bytes()).into()).to_string();
+    let mut hashes: Vec<String> = (0..n)
+        .map(|v| {
+            let out_deg: i64 = (0..n).map(|w| cell(v, w)).sum();
+            let in_deg: i64 = (0..n).map(|w| cell(w, v)).sum();
+            md5_hex(&format!("({out_deg}, {in_deg}, {})", labels[v]))
+        })
+        .collect();
+    for _ in 0..n {
+        hashes = (0..n)
+            .map(|v| {
+                let mut ins: Vec<&str> = (0..n)
+                    .filter(|&w| cell(w, v) != 0)
+                    .map(|w| hashes[w].as_str())
+                    .collect();
+                let mut outs: Vec<&str> = (0..n)
+                    .filter(|&w| cell(v, w) != 0)
+                    .map(|w| hashes[w].as_str())
+                    .collect();
+                ins.sort_unstable();
+                outs.sort_unstable();
+                md5_hex(&format!("{}|{}|{}", ins.concat(), outs.concat(), hashes[v]))
+            })
+            .collect();
+    }
+    hashes.sort_unstable();
+    let quoted: Vec<String> = hashes.iter().map(|h| format!("'{h}'")).collect();
+    ModelHash(Md5::digest(format!("[{}]", quoted.join(", ")).as_bytes()).into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    proptest! {
+        /// The SIMD graph hash equals the plain one on any upper-triangular cell of up to 9
+        /// vertices (more than a pruned cell has), labels included.
+        #[test]
+        fn graph_hash_equals_the_plain_reference(
+            n in 1usize..=9,
+            bits in proptest::collection::vec(any::<bool>(), 81),
+            labels in proptest::collection::vec(-2i32..3, 9),
+        ) {
+            let m: Vec<Vec<u8>> = (0..n)
+                .map(|r| (0..n).map(|c| u8::from(c > r && bits[r * 9 + c])).collect())
+                .collect();
+            prop_assert_eq!(hash_module(&m, &labels[..n]), hash_module_reference(&m, &labels[..n]));
+        }
+    }
 
     #[test]
     fn hex_digits_of_every_byte_value() {

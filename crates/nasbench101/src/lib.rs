@@ -26,40 +26,60 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # Where each concept lives
+//!
+//! The public face is the format and its semantics; the convert machinery is private.
+//!
+//! | module | owns |
+//! |---|---|
+//! | `op`, `spec` | NB-101 ops; `ModelSpec` with the official pruning and validity rules |
+//! | `hash` (+ `md5_lanes`) | `ModelHash` and the graph hash (SIMD lanes, tested against a plain reference) |
+//! | [`tfrecord`] | TFRecord framing and its masked CRC |
+//! | [`record`] | a record's JSON payload: the reference decoder, and the encoder |
+//! | [`proto`] | the `ModelMetrics` protobuf: the reference decoder, its fixed-layout fast path, the encoder |
+//! | `layout` | the store format: header, model and index entries, each with `encode` and `decode` |
+//! | `dataset` | the reader: `Nb101` (open, verify, lookup, scan) and the `Model` view |
+//! | `api` (+ `mt`) | queries with the official API's semantics and its seeded repeat draws |
+//! | `error` | every error type, naming the file, record and byte offset |
+//! | `convert` | tfrecord → store: the parallel pipeline, the fast record decode, the one table builder |
+//! | [`generate`] | synthetic files in the official format |
+//! | [`audit`], [`bench`], [`official`] | whole-file checks, speed measurements, the official constants |
+//! | `atomic`, `mapped` | atomic output files; read-only mappings |
+//!
+//! Dependencies run one way: the reader uses `layout` and (to open a tfrecord) `convert`;
+//! `convert` uses `layout`, `record`, `proto` and `tfrecord`, never the reader.
 
 mod api;
 mod atomic;
 pub mod audit;
 pub mod bench;
-mod build;
-mod crc;
+mod convert;
 mod dataset;
+mod error;
 pub mod generate;
 mod hash;
+mod layout;
+mod mapped;
 mod md5_lanes;
 mod mt;
 pub mod official;
 mod op;
 pub mod proto;
 pub mod record;
-mod segment;
-mod sink;
 mod spec;
-mod stream;
-mod table;
 pub mod tfrecord;
 
 pub use api::{Api, ComputedMetrics, FixedMetrics, QueryResult, RepeatSampler, NUM_REPEATS};
 pub use atomic::{atomic_write, atomic_write_with};
-pub use dataset::{
-    convert, parse_tfrecord, ConvertSummary, DataPoint, Model, Nb101, Nb101Error, OpenOptions,
-    Progress, QueryError, SourceKind,
-};
+pub use convert::{convert, parse_tfrecord, ConvertSummary, Progress};
+pub use dataset::{DataPoint, Model, Nb101, OpenOptions, SourceKind};
+pub use error::{Nb101Error, QueryError, TableError};
 pub use hash::{hash_module, ModelHash, ParseHashError};
+pub use layout::{MAX_BUDGETS, SYNTHETIC_MARKER};
 pub use mt::CPythonRandom;
 pub use op::{Op, INPUT, OUTPUT};
 pub use spec::{ModelSpec, SpecError, MAX_EDGES, MAX_VERTICES};
-pub use table::{TableBuilder, TableError, MAX_BUDGETS, SYNTHETIC_MARKER};
 
 /// `Nb101` and `Api` can be shared across threads.
 const _: () = {

@@ -171,7 +171,7 @@ fn decode_evaluation(buf: &[u8], base: usize) -> Result<EvaluationData, ProtoErr
 /// The values the query API uses, decoded without allocating: training time and the three
 /// accuracies of `evaluation_data[1]` (halfway) and `[2]` (final).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct ApiValues {
+pub(crate) struct ApiValues {
     pub halfway: [f64; 4],
     pub final_: [f64; 4],
     pub trainable_parameters: i32,
@@ -179,77 +179,34 @@ pub struct ApiValues {
     pub evaluations: usize,
 }
 
-/// Decodes one `EvaluationData` into (time, train, valid, test), validating like
-/// [`ModelMetrics::decode`] but without keeping the checkpoint path.
-fn evaluation_values(buf: &[u8], base: usize) -> Result<[f64; 4], ProtoError> {
-    let mut c = Cursor { buf, pos: 0, base };
-    let mut v = [0f64; 4];
-    while !c.done() {
-        let (field, wt, off) = c.key()?;
-        match field {
-            1..=5 => {
-                expect(field, wt, 1, off)?;
-                let x = c.f64()?;
-                if let Some(slot) = (field as usize).checked_sub(2).and_then(|i| v.get_mut(i)) {
-                    *slot = x;
-                }
-            }
-            6 => {
-                expect(field, wt, 2, off)?;
-                let n = c.varint()?;
-                let at = c.at();
-                let bytes = c.take(usize::try_from(n).unwrap_or(usize::MAX))?;
-                std::str::from_utf8(bytes).map_err(|_| ProtoError::BadUtf8 { offset: at })?;
-            }
-            _ => c.skip(wt, off)?,
+impl From<&ModelMetrics> for ApiValues {
+    fn from(m: &ModelMetrics) -> ApiValues {
+        let values = |k: usize| {
+            m.evaluation_data.get(k).map_or([0.0; 4], |e| {
+                [
+                    e.training_time,
+                    e.train_accuracy,
+                    e.validation_accuracy,
+                    e.test_accuracy,
+                ]
+            })
+        };
+        ApiValues {
+            halfway: values(1),
+            final_: values(2),
+            trainable_parameters: m.trainable_parameters,
+            evaluations: m.evaluation_data.len(),
         }
     }
-    Ok(v)
 }
 
-/// Decodes serialized `ModelMetrics` keeping only what the API uses (fast path of readers).
-pub fn decode_api_values(buf: &[u8]) -> Result<ApiValues, ProtoError> {
+/// Decodes serialized `ModelMetrics` keeping only what the API uses: the released layout at
+/// fixed offsets, anything else by the reference decoder [`ModelMetrics::decode`].
+pub(crate) fn decode_api_values(buf: &[u8]) -> Result<ApiValues, ProtoError> {
     match fixed_layout_values(buf) {
         Some(v) => Ok(v),
-        None => general_api_values(buf),
+        None => ModelMetrics::decode(buf).map(|m| ApiValues::from(&m)),
     }
-}
-
-fn general_api_values(buf: &[u8]) -> Result<ApiValues, ProtoError> {
-    let mut c = Cursor {
-        buf,
-        pos: 0,
-        base: 0,
-    };
-    let mut out = ApiValues::default();
-    while !c.done() {
-        let (field, wt, off) = c.key()?;
-        match field {
-            1 => {
-                expect(field, wt, 2, off)?;
-                let n = c.varint()?;
-                let at = c.at();
-                let sub = c.take(usize::try_from(n).unwrap_or(usize::MAX))?;
-                let v = evaluation_values(sub, at)?;
-                match out.evaluations {
-                    1 => out.halfway = v,
-                    2 => out.final_ = v,
-                    _ => {}
-                }
-                out.evaluations += 1;
-            }
-            2 => {
-                expect(field, wt, 0, off)?;
-                out.trainable_parameters = c.varint()? as i64 as i32;
-            }
-            3 => {
-                expect(field, wt, 1, off)?;
-                c.f64()?;
-            }
-            _ => c.skip(wt, off)?,
-        }
-    }
-    Ok(out)
 }
 
 /// Bytes of one `evaluation_data` entry in the released layout: key, length 45, then fields
@@ -258,7 +215,7 @@ const ENTRY: usize = 2 + 5 * 9;
 
 /// The released files' layout (spec §1.4): three entries with fields 1-5 in order and no
 /// checkpoint path, then `trainable_parameters` and `total_time`. Read at fixed offsets;
-/// `None` for anything else, which the general decoder then handles (with the same result
+/// `None` for anything else, which the reference decoder then handles (with the same result
 /// for this layout).
 fn fixed_layout_values(b: &[u8]) -> Option<ApiValues> {
     if b.len() < 3 * ENTRY + 2 + 9 {
@@ -401,10 +358,10 @@ mod tests {
     }
 
     proptest! {
-        /// The fixed-offset reader agrees with the general decoder on the released layout, and
+        /// The fixed-offset reader agrees with the reference decoder on the released layout, and
         /// on any single-byte change of it either agrees or steps aside.
         #[test]
-        fn fixed_layout_agrees_with_general_decoder(
+        fn fixed_layout_agrees_with_the_reference_decoder(
             vals in proptest::collection::vec(any::<f64>(), 16),
             params in any::<i32>(),
             at in any::<prop::sample::Index>(),
@@ -424,13 +381,14 @@ mod tests {
             bad[i] = byte;
             bad.truncate(bad.len() - cut);
             if let Some(v) = fixed_layout_values(&bad) {
-                let g = general_api_values(&bad).expect("the general decoder accepts the fixed layout");
+                let g = ModelMetrics::decode(&bad).expect("the reference decoder accepts the fixed layout");
+                let g = ApiValues::from(&g);
                 prop_assert_eq!(v.halfway.map(f64::to_bits), g.halfway.map(f64::to_bits));
                 prop_assert_eq!(v.final_.map(f64::to_bits), g.final_.map(f64::to_bits));
                 prop_assert_eq!(v.trainable_parameters, g.trainable_parameters);
                 prop_assert_eq!(v.evaluations, g.evaluations);
             }
-            // With checkpoint paths the layout differs: the general decoder reads it.
+            // With checkpoint paths the layout differs: the reference decoder reads it.
             let with_path = metrics(&vals, params, true).encode();
             prop_assert!(fixed_layout_values(&with_path).is_none());
             prop_assert_eq!(decode_api_values(&with_path).unwrap().trainable_parameters, params);

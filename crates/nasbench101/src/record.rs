@@ -306,7 +306,7 @@ pub fn decode_mime_base64(
 
 /// Decodes base64 text that has no line breaks left. The SIMD decoder does the work; on bad
 /// input the `base64` crate decodes again for a message that says what and where.
-fn decode_base64(text: &[u8], out: &mut Vec<u8>) -> Result<(), PayloadError> {
+pub(crate) fn decode_base64(text: &[u8], out: &mut Vec<u8>) -> Result<(), PayloadError> {
     out.clear();
     // Into the vector's spare capacity: nothing is zeroed first.
     if base64_simd::STANDARD.decode_append(text, out).is_ok() {
@@ -334,185 +334,6 @@ pub fn encode_mime_base64(bytes: &[u8]) -> String {
     out
 }
 
-/// The fields of a payload with the metrics reduced to what the API uses (no allocation on
-/// the usual path).
-#[derive(Debug)]
-pub struct FastRecord<'a> {
-    pub hash: ModelHash,
-    pub epochs: u32,
-    pub matrix: Cow<'a, str>,
-    pub ops: Cow<'a, str>,
-    pub values: crate::proto::ApiValues,
-    /// Where the epochs and the base64 text end and start, when the payload has the released
-    /// layout (see [`same_model_head`]).
-    pub layout: Option<Layout>,
-}
-
-/// Positions in a payload of the released layout.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Layout {
-    /// After the epochs digits.
-    pub epochs_end: usize,
-    /// Start of the base64 text (after its opening quote).
-    pub base64_at: usize,
-}
-
-/// Digits of the epochs at `b[37..]` as `json.dumps` writes them (no leading zero, followed by
-/// `, "`): (epochs, end of the digits).
-fn canonical_epochs(b: &[u8]) -> Option<(u32, usize)> {
-    let mut i = 37;
-    let mut epochs: u32 = 0;
-    while let Some(&c @ b'0'..=b'9') = b.get(i) {
-        epochs = epochs.checked_mul(10)?.checked_add(u32::from(c - b'0'))?;
-        i += 1;
-    }
-    if i == 37 || (i > 38 && b.get(37) == Some(&b'0')) || b.get(i..i + 3)? != b", \"" {
-        return None;
-    }
-    Some((epochs, i))
-}
-
-/// For a payload that follows `prev`, which [`decode_fast`] read in the released layout
-/// (`prev_layout`): when both have the same hash text and the same bytes from after the epochs
-/// up to the base64 (adjacency and ops), the new payload's epochs and layout, without reading
-/// the hash, adjacency or ops again. Its fields are then `prev`'s but for the epochs; its
-/// base64 still has to be read ([`decode_fast_metrics`]).
-pub fn same_model_head(payload: &[u8], prev: &[u8], prev_layout: Layout) -> Option<(u32, Layout)> {
-    if payload.get(..37)? != prev.get(..37)? {
-        return None;
-    }
-    let (epochs, epochs_end) = canonical_epochs(payload)?;
-    let middle = prev.get(prev_layout.epochs_end..prev_layout.base64_at)?;
-    let base64_at = epochs_end + middle.len();
-    if payload.get(epochs_end..base64_at)? != middle {
-        return None;
-    }
-    Some((
-        epochs,
-        Layout {
-            epochs_end,
-            base64_at,
-        },
-    ))
-}
-
-/// The exact layout of the released files (`json.dumps` style, 76-character base64 lines):
-/// fields at known offsets, base64 copied line by line without scanning. `None` when the
-/// payload deviates in any way; the general parser then decides (including the error).
-fn canonical_fields<'a>(
-    b: &'a [u8],
-    scratch: &mut Vec<u8>,
-    proto: &mut Vec<u8>,
-) -> Option<(Fields<'a>, Layout)> {
-    if b.get(..2)? != b"[\"" || b.get(34..37)? != b"\", " {
-        return None;
-    }
-    let hash = ModelHash::from_hex_bytes(b.get(2..34)?)?;
-    let (epochs, epochs_end) = canonical_epochs(b)?;
-    let mut i = epochs_end + 3;
-    // Strings end at the next quote; their bytes are then checked in one vectorizable pass.
-    let ms = i;
-    i += memchr::memchr(b'"', b.get(i..)?)?;
-    let matrix = b.get(ms..i)?;
-    if matrix.iter().fold(false, |bad, &c| bad | (c & !1 != b'0')) {
-        return None;
-    }
-    if b.get(i..i + 4)? != b"\", \"" {
-        return None;
-    }
-    i += 4;
-    let os = i;
-    i += memchr::memchr(b'"', b.get(i..)?)?;
-    let ops = b.get(os..i)?;
-    if ops.iter().fold(false, |bad, &c| {
-        bad | !(0x20..0x80).contains(&c) | (c == b'\\')
-    }) {
-        return None;
-    }
-    if b.get(i..i + 4)? != b"\", \"" {
-        return None;
-    }
-    i += 4;
-    canonical_base64(b, i, scratch, proto)?;
-    // SAFETY: the scans above let through only '0'/'1' in the matrix and printable ASCII
-    // other than '"' and '\\' in the ops, so both are valid UTF-8.
-    let (matrix, ops) = unsafe {
-        (
-            std::str::from_utf8_unchecked(matrix),
-            std::str::from_utf8_unchecked(ops),
-        )
-    };
-    let layout = Layout {
-        epochs_end,
-        base64_at: i,
-    };
-    Some((
-        (hash, epochs, Cow::Borrowed(matrix), Cow::Borrowed(ops)),
-        layout,
-    ))
-}
-
-/// The base64 string of the released layout, starting at `i` (after its opening quote), up to
-/// the closing `"]`: 76-character lines copied without scanning, then decoded into `proto`.
-fn canonical_base64(
-    b: &[u8],
-    mut i: usize,
-    scratch: &mut Vec<u8>,
-    proto: &mut Vec<u8>,
-) -> Option<()> {
-    scratch.clear();
-    while b.get(i + 76..i + 78) == Some(b"\\n") {
-        scratch.extend_from_slice(b.get(i..i + 76)?);
-        i += 78;
-    }
-    let n = b.len();
-    if i + 2 != n {
-        if n < i + 5 || b.get(n - 4..)? != b"\\n\"]" || n - 4 - i > 76 {
-            return None;
-        }
-        scratch.extend_from_slice(b.get(i..n - 4)?);
-    } else if b.get(i..)? != b"\"]" {
-        return None;
-    }
-    // Quotes, backslashes or control characters inside the lines are rejected by the base64
-    // decoder; the caller then re-parses generally for the precise error.
-    decode_base64(scratch, proto).ok()
-}
-
-/// The metrics of a payload in the released layout whose base64 text starts at `base64_at`
-/// (from [`same_model_head`]). `None` if the rest deviates from the layout; [`decode_fast`]
-/// then reads the record (and reports its error).
-pub fn decode_fast_metrics(
-    payload: &[u8],
-    base64_at: usize,
-    scratch: &mut Vec<u8>,
-    proto: &mut Vec<u8>,
-) -> Option<crate::proto::ApiValues> {
-    canonical_base64(payload, base64_at, scratch, proto)?;
-    crate::proto::decode_api_values(proto).ok()
-}
-
-/// Parses the payload's JSON list and decodes only the API's metrics.
-pub fn decode_fast<'a>(
-    payload: &'a [u8],
-    scratch: &mut Vec<u8>,
-    proto: &mut Vec<u8>,
-) -> Result<FastRecord<'a>, PayloadError> {
-    let ((hash, epochs, matrix, ops), layout) = match canonical_fields(payload, scratch, proto) {
-        Some((f, l)) => (f, Some(l)),
-        None => (decode_fields(payload, scratch, proto)?, None),
-    };
-    let values = crate::proto::decode_api_values(proto)?;
-    Ok(FastRecord {
-        hash,
-        epochs,
-        matrix,
-        ops,
-        values,
-        layout,
-    })
-}
-
 /// Parses the payload's JSON list and decodes the metrics; matrix and ops stay as text.
 pub fn decode_raw<'a>(
     payload: &'a [u8],
@@ -530,10 +351,11 @@ pub fn decode_raw<'a>(
     })
 }
 
-type Fields<'a> = (ModelHash, u32, Cow<'a, str>, Cow<'a, str>);
+/// Hash, epochs, adjacency text and ops text of a payload.
+pub(crate) type Fields<'a> = (ModelHash, u32, Cow<'a, str>, Cow<'a, str>);
 
 /// The JSON list; the protobuf bytes are left in `proto`.
-fn decode_fields<'a>(
+pub(crate) fn decode_fields<'a>(
     payload: &'a [u8],
     scratch: &mut Vec<u8>,
     proto: &mut Vec<u8>,

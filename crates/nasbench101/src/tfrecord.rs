@@ -47,13 +47,7 @@ pub struct Frames<'a> {
     index: u64,
     verify_payload: bool,
     failed: bool,
-    /// Bytes up to here were prefetched.
-    prefetched: usize,
 }
-
-/// How far ahead the framing scan prefetches: it reads one length per record, each on a cold
-/// cache line, so without prefetching it waits on memory once per record.
-const PREFETCH_AHEAD: usize = 8192;
 
 /// The record whose length field starts at `buf[pos]`: its payload and the position after it.
 /// With `check_length` off, the length CRC is checked only when the length runs past the end
@@ -120,7 +114,6 @@ impl<'a> Frames<'a> {
             index: 0,
             verify_payload,
             failed: false,
-            prefetched: 0,
         }
     }
 
@@ -129,22 +122,12 @@ impl<'a> Frames<'a> {
         self.pos as u64
     }
 
-    #[inline]
-    fn prefetch(&mut self) {
-        let end = self.pos + PREFETCH_AHEAD;
-        if self.prefetched < end {
-            crate::crc::prefetch(self.buf, self.prefetched, end);
-            self.prefetched = end;
-        }
-    }
-
     fn next_frame(&mut self) -> Result<Frame<'a>, FrameError> {
-        self.prefetch();
         let start = self.pos;
         let (payload, next) = frame_at(self.buf, start, true)?;
         if self.verify_payload {
             // `frame_at` checked that the payload CRC is there.
-            let stored = crate::dataset::le_u32(self.buf, next - 4);
+            let stored = crate::layout::le_u32(self.buf, next - 4);
             let computed = masked_crc(payload);
             if stored != computed {
                 return Err(FrameError::PayloadCrc { stored, computed });

@@ -2,13 +2,15 @@
 //! (length and payload CRCs, four records at a time) and decoded into what the merge needs.
 //! A record whose bytes repeat the previous record's up to the metrics is read only from the
 //! metrics on. Nothing here knows the file's other segments; the caller proves where a
-//! segment's first record starts (see `build`).
+//! segment's first record starts (see `pipeline`).
 
-use crate::crc::masked_crc4;
-use crate::dataset::le_u32;
+use super::crc::masked_crc4;
+use super::fast::{decode_fast, decode_fast_metrics, same_model_head, Layout};
+use super::pack::{pack_model, PackedModel};
+use crate::error::TableError;
 use crate::hash::ModelHash;
-use crate::record::{decode_fast, decode_fast_metrics, same_model_head, Layout, PayloadError};
-use crate::table::{pack_model, PackedModel, TableError, SYNTHETIC_MARKER};
+use crate::layout::{le_u32, SYNTHETIC_MARKER};
+use crate::record::PayloadError;
 use crate::tfrecord::{frame_at, Frame, FrameError};
 
 /// Records framed, then checked, then decoded together.
@@ -83,7 +85,7 @@ fn check_crcs(
         // this group is summed.
         if let (Some(first), Some(last)) = (group.first(), group.last()) {
             let (from, to) = (first.offset as usize, last.offset as usize + 16);
-            crate::crc::prefetch(
+            super::crc::prefetch(
                 bytes,
                 from + CRC_PREFETCH_AHEAD,
                 to + last.payload.len() + CRC_PREFETCH_AHEAD,
@@ -273,7 +275,7 @@ impl<'a> Segment<'a> {
             // place, so the bytes ahead are fetched early.
             let first = self.frames.len();
             let mut framing = None;
-            crate::crc::prefetch(bytes, prefetched, pos + FRAME_PREFETCH_AHEAD);
+            super::crc::prefetch(bytes, prefetched, pos + FRAME_PREFETCH_AHEAD);
             prefetched = prefetched.max(pos + FRAME_PREFETCH_AHEAD);
             while pos < to && self.frames.len() - first < BATCH {
                 match frame_at(bytes, pos, false) {

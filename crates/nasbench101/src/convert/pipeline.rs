@@ -6,17 +6,13 @@
 //! than a segment that tasks leave to it. So each byte is read from memory once, by the task
 //! that decodes it, except where a guess was wrong. The first error reported is the first
 //! bad record in file order.
-//!
-//! The merge streams into [`StreamTable`] (values written as they come); a file whose records
-//! of one model are not adjacent is rebuilt by the general [`TableBuilder`].
 
-use crate::dataset::{ConvertSummary, Nb101Error, Progress};
-use crate::hash::ModelHash;
-use crate::segment::{Fault, Scratch, Segment, MARKER};
-use crate::sink::Sink;
-use crate::stream::StreamTable;
-use crate::table::{BuildError, TableBuilder, TableError};
-use crate::tfrecord::{plausible_start, Frame};
+use super::segment::{Fault, Scratch, Segment, MARKER};
+use super::sink::Sink;
+use super::table::{BuildError, TableBuilder};
+use super::{ConvertSummary, Progress};
+use crate::error::Nb101Error;
+use crate::tfrecord::plausible_start;
 use std::path::Path;
 
 /// Bytes of the file whose records one task reads (they stay in its core's cache).
@@ -83,81 +79,37 @@ fn read_segments<'a>(
         });
 }
 
-fn record_error(path: &Path, frame: &Frame<'_>, base: u64, error: TableError) -> Nb101Error {
-    Nb101Error::Record {
-        path: path.to_path_buf(),
-        record: base + frame.index,
-        offset: frame.offset,
-        error,
-    }
-}
-
-/// The serial stage: adds decoded records to a table in file order.
-trait Merge {
-    fn set_synthetic(&mut self);
-    /// Adds record `k` of `seg` (a run), whose index in the file is `base + k`.
-    fn add(&mut self, seg: &Segment<'_>, k: usize, base: u64) -> Result<(), Nb101Error>;
-
-    /// Adds the first `upto` records of `seg`.
-    fn merge(&mut self, seg: &Segment<'_>, upto: usize, base: u64) -> Result<(), Nb101Error> {
-        for (k, r) in seg.recs[..upto].iter().enumerate() {
-            if r.flags & MARKER != 0 {
-                self.set_synthetic();
-                continue;
-            }
-            self.add(seg, k, base)?;
-        }
-        Ok(())
-    }
-}
-
-struct StreamMerge<'p, S: Sink> {
-    table: StreamTable<S>,
+/// The serial stage's table: records added in file order.
+struct Merge<'p, S: Sink> {
+    table: TableBuilder<S>,
     path: &'p Path,
     out: &'p Path,
 }
 
-impl<S: Sink + Send> Merge for StreamMerge<'_, S> {
-    fn set_synthetic(&mut self) {
-        self.table.set_synthetic();
-    }
-
-    #[inline]
-    fn add(&mut self, seg: &Segment<'_>, k: usize, base: u64) -> Result<(), Nb101Error> {
-        let (path, r) = (self.path, &seg.recs[k]);
-        if self.table.current() != Some(&r.hash) {
-            let packed = seg.model(k);
-            self.table
-                .start_model(packed)
-                .map_err(|e| build_error(e, path, self.out))?;
+impl<S: Sink> Merge<'_, S> {
+    /// Adds the first `upto` records of `seg`, the first of which is record `base` of the file.
+    fn merge(&mut self, seg: &Segment<'_>, upto: usize, base: u64) -> Result<(), Nb101Error> {
+        for (k, r) in seg.recs[..upto].iter().enumerate() {
+            if r.flags & MARKER != 0 {
+                self.table.set_synthetic();
+                continue;
+            }
+            let added = self
+                .table
+                .add_run(&r.hash, || seg.model(k), r.epochs, seg.values(r));
+            if let Err(e) = added {
+                let frame = &seg.frames[k];
+                return Err(match e {
+                    BuildError::Table(error) => Nb101Error::Record {
+                        path: self.path.to_path_buf(),
+                        record: base + frame.index,
+                        offset: frame.offset,
+                        error,
+                    },
+                    e => build_error(e, self.path, self.out),
+                });
+            }
         }
-        self.table
-            .add_run(r.epochs, seg.values(r))
-            .map_err(|e| record_error(path, &seg.frames[k], base, e))
-    }
-}
-
-struct GeneralMerge {
-    builder: TableBuilder,
-    last: Option<(ModelHash, u32)>,
-}
-
-impl Merge for GeneralMerge {
-    fn set_synthetic(&mut self) {
-        self.builder.set_synthetic();
-    }
-
-    /// Never fails: the general builder checks the table when it is finished.
-    fn add(&mut self, seg: &Segment<'_>, k: usize, _base: u64) -> Result<(), Nb101Error> {
-        let r = &seg.recs[k];
-        let cached = self.last.filter(|(h, _)| *h == r.hash).map(|(_, m)| m);
-        let model = match cached.or_else(|| self.builder.model_number(&r.hash)) {
-            Some(m) => m,
-            None => self.builder.add_model(seg.model(k)),
-        };
-        self.last = Some((r.hash, model));
-        self.builder
-            .add_values(model, r.epochs, seg.values(r).wide());
         Ok(())
     }
 }
@@ -177,15 +129,15 @@ fn build_error(e: BuildError, path: &Path, out: &Path) -> Nb101Error {
 
 /// The serial stage: where the merge stands (the proven start of the next record and its
 /// index) and what it needs to read a segment again.
-struct MergeStage<'a, 'm, M> {
-    merger: &'m mut M,
+struct MergeStage<'a, 'p, S: Sink> {
+    merger: Merge<'p, S>,
     input: Input<'a>,
     pos: usize,
     record: u64,
     scratch: Scratch,
 }
 
-impl<'a, M: Merge> MergeStage<'a, '_, M> {
+impl<'a, S: Sink> MergeStage<'a, '_, S> {
     /// Merges segments in file order, reading again any whose start is not proven.
     fn merge(&mut self, segs: &mut [Segment<'a>]) -> Result<(), Nb101Error> {
         for seg in segs {
@@ -249,19 +201,30 @@ impl<'a, M: Merge> MergeStage<'a, '_, M> {
 
 /// A tfrecord's bytes, the file they were read from (for errors) and how to parse them.
 #[derive(Clone, Copy)]
-struct Input<'a> {
+pub(crate) struct Input<'a> {
     bytes: &'a [u8],
     path: &'a Path,
     cut: Cut,
     verify_payload_crc: bool,
 }
 
+impl<'a> Input<'a> {
+    pub(crate) fn new(bytes: &'a [u8], path: &'a Path, verify_payload_crc: bool) -> Input<'a> {
+        Input {
+            bytes,
+            path,
+            cut: CUT,
+            verify_payload_crc,
+        }
+    }
+}
+
 /// Runs the pipeline over every record of the input.
-fn run_pipeline<M: Merge + Send>(
-    input: Input<'_>,
+fn run_pipeline<'p, S: Sink + Send>(
+    input: Input<'p>,
     progress: &mut Option<Progress<'_>>,
-    merger: &mut M,
-) -> Result<(), Nb101Error> {
+    merger: Merge<'p, S>,
+) -> Result<Merge<'p, S>, Nb101Error> {
     let Input {
         bytes,
         cut,
@@ -307,30 +270,11 @@ fn run_pipeline<M: Merge + Send>(
         }
         pending = first.is_some().then_some(segs);
     }
-    Ok(())
+    Ok(stage.merger)
 }
 
-/// Parses tfrecord `bytes` (read from `path`) into a store written to `sink` (the file
-/// `out`, for errors). Streams when the records of each model are adjacent; otherwise parses
-/// again into the general builder.
+/// Parses tfrecord `bytes` into a store written to `sink` (the file `out`, for errors).
 pub(crate) fn build_store<S: Sink + Send>(
-    bytes: &[u8],
-    path: &Path,
-    out: &Path,
-    verify_payload_crc: bool,
-    progress: Option<Progress<'_>>,
-    sink: S,
-) -> Result<(S, ConvertSummary), Nb101Error> {
-    let input = Input {
-        bytes,
-        path,
-        cut: CUT,
-        verify_payload_crc,
-    };
-    build_store_cut(input, out, progress, sink)
-}
-
-fn build_store_cut<S: Sink + Send>(
     input: Input<'_>,
     out: &Path,
     mut progress: Option<Progress<'_>>,
@@ -340,31 +284,13 @@ fn build_store_cut<S: Sink + Send>(
     // Enough rows that the table never regrows (a copy of every row so far): records in
     // the released layout are at least MIN_RECORD bytes, with 3 or 12 runs per model.
     let models = bytes.len() / MIN_RECORD / 3 + 16;
-    let mut merger = StreamMerge {
-        table: StreamTable::new(sink, models),
+    let merger = Merge {
+        table: TableBuilder::new(sink, models),
         path,
         out,
     };
-    run_pipeline(input, &mut progress, &mut merger)?;
-    let done = merger.table.finish();
-    let mut sink = merger.table.into_sink();
-    match done {
-        Ok(summary) => Ok((sink, summary)),
-        // A model's records are not adjacent: the general builder merges them.
-        Err(BuildError::Table(TableError::DuplicateHash(_))) => {
-            let mut general = GeneralMerge {
-                builder: TableBuilder::with_capacity(bytes.len() / MIN_RECORD + 16),
-                last: None,
-            };
-            run_pipeline(input, &mut progress, &mut general)?;
-            let summary = general
-                .builder
-                .finish_into(&mut sink)
-                .map_err(|e| build_error(e, path, out))?;
-            Ok((sink, summary))
-        }
-        Err(e) => Err(build_error(e, path, out)),
-    }
+    let merger = run_pipeline(input, &mut progress, merger)?;
+    merger.table.finish().map_err(|e| build_error(e, path, out))
 }
 
 #[cfg(test)]
@@ -393,9 +319,40 @@ mod tests {
             cut,
             verify_payload_crc: true,
         };
-        build_store_cut(input, path, None, Vec::new())
+        build_store(input, path, None, Vec::new())
             .map(|(store, _)| store)
             .map_err(|e| e.to_string())
+    }
+
+    /// The file's records framed again in the order `order` gives (indices into them).
+    fn reordered(bytes: &[u8], order: &[usize]) -> Vec<u8> {
+        let payloads: Vec<&[u8]> = Frames::new(bytes, true)
+            .map(|f| f.unwrap().payload)
+            .collect();
+        let mut out = Vec::new();
+        for &i in order {
+            crate::tfrecord::write_record(&mut out, payloads[i]).unwrap();
+        }
+        out
+    }
+
+    /// A model whose records are not adjacent (one of its runs after the next models') gives
+    /// the store of the file with that run moved back among its model's, at any cut.
+    #[test]
+    fn a_split_model_is_merged_into_its_first_row() {
+        let bytes = sample(40);
+        let n = Frames::new(&bytes, true).count();
+        // Record 0 is the synthetic marker; 1..13 are model 0's twelve runs.
+        let mut split: Vec<usize> = (0..n).filter(|&i| i != 1).collect();
+        split.insert(40, 1);
+        let mut adjacent: Vec<usize> = (0..n).filter(|&i| i != 1).collect();
+        adjacent.insert(12, 1);
+        let want = build(&reordered(&bytes, &adjacent), CUT).unwrap();
+        let split = reordered(&bytes, &split);
+        assert_eq!(build(&split, CUT).unwrap(), want);
+        assert_eq!(build(&split, uncut(&split)).unwrap(), want);
+        let db = crate::Nb101::from_store_bytes(want, Path::new("t")).unwrap();
+        assert_eq!(db.len(), 40);
     }
 
     /// Starts that are wrong in every way: inside a record, past the real one, none at all.

@@ -8,13 +8,6 @@ use std::os::unix::fs::FileExt;
 pub(crate) trait Sink {
     fn write_at(&mut self, offset: u64, bytes: &[u8]) -> io::Result<()>;
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<()>;
-    /// Cuts or extends the store to `len` bytes (a rebuild may be shorter).
-    fn set_len(&mut self, len: u64) -> io::Result<()>;
-    /// A second handle on the same store, so that two threads can write sections that do not
-    /// overlap; `None` where that is not possible (memory).
-    fn fork(&self) -> Option<Self>
-    where
-        Self: Sized;
 }
 
 fn out_of_range() -> io::Error {
@@ -46,21 +39,11 @@ impl Sink for Vec<u8> {
         buf.copy_from_slice(src);
         Ok(())
     }
-
-    fn set_len(&mut self, len: u64) -> io::Result<()> {
-        self.resize(usize::try_from(len).map_err(|_| out_of_range())?, 0);
-        Ok(())
-    }
-
-    fn fork(&self) -> Option<Self> {
-        None
-    }
 }
 
 /// A file written at positions. On Linux, write-back of every few megabytes is started as
 /// soon as they are written, so the final `fsync` has little left to wait for.
 pub(crate) struct FileSink<'f> {
-    /// Shared: writes are positioned (`pwrite`), so forks never move each other's offset.
     file: &'f std::fs::File,
     /// Bytes written since write-back was last started.
     unsynced: u64,
@@ -109,17 +92,6 @@ impl Sink for FileSink<'_> {
 
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
         self.file.read_exact_at(buf, offset)
-    }
-
-    fn set_len(&mut self, len: u64) -> io::Result<()> {
-        self.file.set_len(len)
-    }
-
-    fn fork(&self) -> Option<Self> {
-        Some(FileSink {
-            file: self.file,
-            unsynced: 0,
-        })
     }
 }
 

@@ -1,4 +1,4 @@
-//! `nb1s1 correlation` end to end through the binary: a tiny search keeps a checkpoint, the
+//! `nb1s1 correlation` end to end through the nb1s1-torch binary: a tiny search keeps a checkpoint, the
 //! correlation command evaluates it and the latest one against a synthetic NB-101 file (taken
 //! from run.json), reruns are cheap, bad requests fail with a clear message, and
 //! `nb1s1 results ingest` turns the files into correlation rows.
@@ -11,7 +11,7 @@ use nb1s1_data::Cifar10;
 use searchspace::{SearchSpace, SpaceId};
 
 fn nb1s1(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_nb1s1"))
+    Command::new(env!("CARGO_BIN_EXE_nb1s1-torch"))
         .args(args)
         .env_remove("NB1S1_NB101")
         .env_remove("NB1S1_CIFAR10")
