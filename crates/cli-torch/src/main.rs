@@ -1,10 +1,11 @@
 //! `nb1s1-torch`: the `nb1s1` command line with the commands that need libtorch (`search`,
-//! `correlation`, `demo`). It also runs every tabular command ([`nb1s1::Command`]), so it is a
+//! `correlation`, `demo`, `experiment`). It also runs every tabular command ([`nb1s1::Command`]), so it is a
 //! complete CLI on its own; users call `nb1s1`, which hands the torch commands over to this
 //! binary when it sits next to it (or where `NB1S1_TORCH_BIN` says).
 
 mod cmd_correlation;
 mod cmd_demo;
+mod cmd_experiment;
 mod cmd_search;
 mod torch_runtime;
 
@@ -29,6 +30,8 @@ enum Command {
     Correlation(cmd_correlation::Args),
     /// The main job of the quick start: a short search end to end, with its report.
     Demo(cmd_demo::Args),
+    /// Run experiment files (optimizers x spaces x seeds x hyperparameters).
+    Experiment(cmd_experiment::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -38,6 +41,7 @@ fn main() -> std::process::ExitCode {
         Command::Search(a) => cmd_search::run(a),
         Command::Correlation(a) => cmd_correlation::run(a),
         Command::Demo(a) => cmd_demo::run(a),
+        Command::Experiment(a) => cmd_experiment::run(a),
     };
     nb1s1::exit_code(result)
 }

@@ -1,15 +1,14 @@
 //! The torch-free half of the `nb1s1` command line: every tabular subcommand (NAS-Bench-101,
-//! spaces, black-box optimizers, data sets, experiments, results, reports) as one module each
+//! spaces, black-box optimizers, data sets, results, reports) as one module each
 //! (`cmd_*.rs`, a clap `Args` type and a `run` function), gathered in [`Command`].
 //!
 //! Two binaries use it. `nb1s1` (this crate) never links libtorch, so a tabular command starts in
-//! milliseconds; it hands the torch commands (`search`, `correlation`, `demo`) over to the
+//! milliseconds; it hands the torch commands (`search`, `correlation`, `demo`, `experiment`) over to the
 //! `nb1s1-torch` binary next to it ([`handoff`]). `nb1s1-torch` (crates/cli-torch) flattens
 //! [`Command`] into its own command set, so it runs every command itself.
 
 pub mod cmd_blackbox;
 pub mod cmd_data;
-pub mod cmd_experiment;
 pub mod cmd_nb101;
 pub mod cmd_report;
 pub mod cmd_results;
@@ -29,8 +28,6 @@ pub enum Command {
     Blackbox(cmd_blackbox::Args),
     /// Data sets: download (NAS-Bench-101, CIFAR-10) and import image folders.
     Data(cmd_data::Args),
-    /// Run experiment files (optimizers x spaces x seeds x hyperparameters).
-    Experiment(cmd_experiment::Args),
     /// The results store: ingest run folders, answer queries.
     Results(cmd_results::Args),
     /// Write a static HTML report with the paper's plots.
@@ -45,7 +42,6 @@ impl Command {
             Command::Space(a) => cmd_space::run(a),
             Command::Blackbox(a) => cmd_blackbox::run(a),
             Command::Data(a) => cmd_data::run(a),
-            Command::Experiment(a) => cmd_experiment::run(a),
             Command::Results(a) => cmd_results::run(a),
             Command::Report(a) => cmd_report::run(a),
         }

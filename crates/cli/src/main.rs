@@ -27,6 +27,10 @@ enum Command {
     /// The main job of the quick start: a short search end to end, with its report [nb1s1-torch].
     #[command(disable_help_flag = true)]
     Demo(HandOff),
+    /// Run experiment files (optimizers x spaces x seeds x hyperparameters); resolving a run's
+    /// configuration needs the one-shot config types [nb1s1-torch].
+    #[command(disable_help_flag = true)]
+    Experiment(HandOff),
 }
 
 fn main() -> std::process::ExitCode {
@@ -36,6 +40,7 @@ fn main() -> std::process::ExitCode {
         Command::Search(a) => hand_over("search", a),
         Command::Correlation(a) => hand_over("correlation", a),
         Command::Demo(a) => hand_over("demo", a),
+        Command::Experiment(a) => hand_over("experiment", a),
     };
     nb1s1::exit_code(result)
 }

@@ -8,7 +8,7 @@ use std::process::Command;
 use serde_json::Value;
 
 fn plan(file: &Path) -> Result<Vec<Value>, String> {
-    let out = Command::new(env!("CARGO_BIN_EXE_nb1s1"))
+    let out = Command::new(env!("CARGO_BIN_EXE_nb1s1-torch"))
         .args(["experiment", "plan", file.to_str().unwrap(), "--json"])
         .output()
         .expect("run nb1s1");
