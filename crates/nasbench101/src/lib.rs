@@ -38,6 +38,7 @@ pub mod generate;
 mod hash;
 mod md5_lanes;
 mod mt;
+pub mod network;
 pub mod official;
 mod op;
 pub mod proto;
