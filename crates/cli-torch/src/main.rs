@@ -7,6 +7,7 @@ mod cmd_correlation;
 mod cmd_demo;
 mod cmd_experiment;
 mod cmd_search;
+mod cmd_train;
 mod torch_runtime;
 
 use clap::{Parser, Subcommand};
@@ -32,6 +33,8 @@ enum Command {
     Demo(cmd_demo::Args),
     /// Run experiment files (optimizers x spaces x seeds x hyperparameters).
     Experiment(cmd_experiment::Args),
+    /// Train the NB-101 network of one cell from scratch (NB-101 protocol or a proxy).
+    Train(cmd_train::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -42,6 +45,7 @@ fn main() -> std::process::ExitCode {
         Command::Correlation(a) => cmd_correlation::run(a),
         Command::Demo(a) => cmd_demo::run(a),
         Command::Experiment(a) => cmd_experiment::run(a),
+        Command::Train(a) => cmd_train::run(a),
     };
     nb1s1::exit_code(result)
 }

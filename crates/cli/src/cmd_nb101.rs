@@ -35,6 +35,8 @@ enum Command {
     Hash(SpecArgs),
     /// Check specs against the official rules; print the pruned cell and hash.
     Validate(SpecArgs),
+    /// Trainable parameters of the NB-101 network of specs, computed without a table.
+    Params(ParamsArgs),
     /// Write a SYNTHETIC data file in the official tfrecord format.
     Generate(GenerateArgs),
     /// Measure convert, open, query and scan speed on a tfrecord (and its store).
@@ -91,6 +93,24 @@ struct SpecArgs {
     /// One JSON object per spec, in input order.
     #[arg(long)]
     json: bool,
+}
+
+#[derive(Parser)]
+struct ParamsArgs {
+    /// One spec as JSON: `{"matrix": [[..]], "ops": [..]}`.
+    #[arg(long, conflicts_with_all = ["matrix", "batch"])]
+    spec: Option<String>,
+    #[command(flatten)]
+    specs: SpecArgs,
+    /// Stem channels (NB-101: 128).
+    #[arg(long, default_value_t = 128)]
+    channels: usize,
+    /// Stacks (NB-101: 3).
+    #[arg(long, default_value_t = 3)]
+    stacks: usize,
+    /// Cells per stack (NB-101: 3).
+    #[arg(long, default_value_t = 3)]
+    cells: usize,
 }
 
 #[derive(Parser)]
@@ -172,6 +192,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Command::Query(a) => query(a),
         Command::Hash(a) => hash_cmd(a),
         Command::Validate(a) => validate(a),
+        Command::Params(a) => params_cmd(a),
         Command::Generate(a) => generate_cmd(a),
         Command::Bench(a) => bench(a),
     }
@@ -571,6 +592,68 @@ fn hash_cmd(a: SpecArgs) -> anyhow::Result<()> {
     out.flush()?;
     if failures > 0 {
         bail!("{failures} of {} spec(s) could not be hashed", specs.len());
+    }
+    Ok(())
+}
+
+/// `nb101 params`: the analytic count of `nasbench101::network`, one line per spec.
+fn params_cmd(a: ParamsArgs) -> anyhow::Result<()> {
+    use nasbench101::network::{NetworkConfig, NetworkError, NetworkPlan};
+    let specs: Vec<SpecInput> = match &a.spec {
+        Some(text) => vec![spec_from_json(text).spec_only()],
+        None => read_specs(&a.specs)?
+            .into_iter()
+            .map(SpecInput::spec_only)
+            .collect(),
+    };
+    let cfg = NetworkConfig {
+        stem_channels: a.channels,
+        stacks: a.stacks,
+        cells_per_stack: a.cells,
+        ..Default::default()
+    };
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut failures = 0;
+    for s in &specs {
+        let plan = match s {
+            SpecInput::Spec(spec) => NetworkPlan::new(spec, cfg).map_err(|e| match &e {
+                NetworkError::Spec(se) => (se.code(), e.to_string()),
+                _ => ("bad_network", e.to_string()),
+            }),
+            SpecInput::Bad { code, message } => Err((*code, message.clone())),
+            SpecInput::Hash(_) => Err(("bad_json", "expected a spec".to_string())),
+        };
+        match plan {
+            Ok(p) if a.specs.json => {
+                let channels: Vec<&Vec<usize>> = p
+                    .stacks
+                    .iter()
+                    .filter_map(|c| c.first())
+                    .map(|c| &c.vertex_channels)
+                    .collect();
+                print_line(
+                    &mut out,
+                    &json!({"trainable_parameters": p.trainable_parameters(),
+                            "vertex_channels": channels}),
+                )?
+            }
+            Ok(p) => writeln!(out, "{}", p.trainable_parameters())?,
+            Err((code, message)) => {
+                failures += 1;
+                if a.specs.json {
+                    print_line(
+                        &mut out,
+                        &json!({"trainable_parameters": null, "error": code, "message": message}),
+                    )?;
+                } else {
+                    writeln!(out, "error: {code}: {message}")?;
+                }
+            }
+        }
+    }
+    out.flush()?;
+    if failures > 0 {
+        bail!("{failures} of {} spec(s) have no network", specs.len());
     }
     Ok(())
 }

@@ -31,6 +31,9 @@ enum Command {
     /// configuration needs the one-shot config types [nb1s1-torch].
     #[command(disable_help_flag = true)]
     Experiment(HandOff),
+    /// Train the NB-101 network of one cell from scratch (NB-101 protocol or a proxy) [nb1s1-torch].
+    #[command(disable_help_flag = true)]
+    Train(HandOff),
 }
 
 fn main() -> std::process::ExitCode {
@@ -41,6 +44,7 @@ fn main() -> std::process::ExitCode {
         Command::Correlation(a) => hand_over("correlation", a),
         Command::Demo(a) => hand_over("demo", a),
         Command::Experiment(a) => hand_over("experiment", a),
+        Command::Train(a) => hand_over("train", a),
     };
     nb1s1::exit_code(result)
 }

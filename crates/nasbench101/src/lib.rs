@@ -63,6 +63,7 @@ mod layout;
 mod mapped;
 mod md5_lanes;
 mod mt;
+pub mod network;
 pub mod official;
 mod op;
 pub mod proto;
