@@ -43,6 +43,9 @@ pub struct Experiment {
     pub extra_args: Vec<String>,
     #[serde(rename = "study")]
     pub studies: Vec<Study>,
+    /// `[slurm]`: job settings for `--backend slurm` (see `crate::slurm`).
+    #[serde(default)]
+    pub slurm: crate::slurm::SlurmSettings,
 }
 
 fn default_retries() -> usize {
