@@ -187,7 +187,9 @@ impl ElementState {
                 state.clone()
             }
             ElementState::Live { state, reason } => format!("{state} ({reason})"),
-            ElementState::Ended { state, exit } if exit.is_empty() => state.clone(),
+            ElementState::Ended { state, exit } if exit.is_empty() || exit == "0:0" => {
+                state.clone()
+            }
             ElementState::Ended { state, exit } => format!("{state} (exit {exit})"),
             ElementState::Unknown => "gone".to_string(),
         }

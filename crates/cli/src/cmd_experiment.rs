@@ -346,24 +346,26 @@ fn run_slurm(a: RunArgs) -> anyhow::Result<()> {
         ProgressStyle::with_template("{bar:40} {pos}/{len} runs  {elapsed_precise}  {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
+    // `suspend` + eprintln: messages show even when stderr is no terminal (the bar is hidden).
+    let say = |m: String| bar.suspend(|| eprintln!("{m}"));
     let observer = |e: &SlurmEvent| match e {
         SlurmEvent::Skipped { .. } => bar.inc(1),
         SlurmEvent::Adopted { id, job } => bar.set_message(format!("adopted {id} ({job})")),
         SlurmEvent::Submitted { job, ids } => {
-            bar.println(format!("submitted array job {job}: {} runs", ids.len()))
+            say(format!("submitted array job {job}: {} runs", ids.len()))
         }
-        SlurmEvent::Resubmit { id, element } => bar.println(format!(
+        SlurmEvent::Resubmit { id, element } => say(format!(
             "{id}: element {element} ended early, submitting it again"
         )),
         SlurmEvent::Finished { id, state } => {
             bar.inc(1);
             if *state == RunState::Diverged {
-                bar.println(format!("diverged: {id}"));
+                say(format!("diverged: {id}"));
             }
         }
         SlurmEvent::GaveUp { id, message } => {
             bar.inc(1);
-            bar.println(format!("failed: {id}: {message}"));
+            say(format!("failed: {id}: {message}"));
         }
     };
     let report = slurm::run_slurm(&units, &Cluster::default(), &opts, &observer)?;
