@@ -424,14 +424,14 @@ fn status_rows_with(exp: &Path, out: &Path, state: &str) -> usize {
 fn a_run_past_its_time_limit_checkpoints_on_the_signal_and_is_requeued() {
     let _turn = take_turn();
     let fx = fixture();
-    // Far longer than the one-minute limit; USR1 40 s before the end. The test ends once an
+    // Far longer than the two-minute limit; USR1 60 s before the end. The test ends once an
     // element stopped by the signal after a checkpoint has been resubmitted and resumed.
     let exp = fx.experiment(
         "limit",
         "\"darts\"",
         "0..1",
         1000,
-        "time = \"1\"\nsignal_seconds = 40",
+        "time = \"2\"\nsignal_seconds = 60",
     );
     let out = fx.dir.join("out");
     let mut submitter = command(env!("CARGO_BIN_EXE_nb1s1"))
