@@ -22,7 +22,7 @@ pub struct Args {
 #[derive(clap::Subcommand)]
 enum Command {
     /// Run every run of the file not yet complete (resumes interrupted ones, retries failures).
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Show which runs are complete, running, interrupted, failed or pending.
     Status(StatusArgs),
     /// Run one unit of the file (an element of a Slurm array job; `--index` is its array index).
@@ -164,7 +164,7 @@ struct StatusArgs {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     match args.command {
-        Command::Run(a) => run_file(a),
+        Command::Run(a) => run_file(*a),
         Command::Status(a) => status(a),
         Command::Task(a) => task(a),
     }
