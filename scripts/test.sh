@@ -12,6 +12,12 @@ if ! command -v chromium >/dev/null 2>&1; then
   { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
     || echo "[setup] WARNING: chromium could not be installed: the browser tests will report SKIPPED" >&2
 fi
+if ! command -v slurmctld >/dev/null 2>&1 || ! command -v munged >/dev/null 2>&1; then
+  echo "[setup] installing Debian's slurm-wlm and munge (the Slurm backend tests' local cluster)" >&2
+  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+      slurm-wlm slurm-client munge >/dev/null; } \
+    || echo "[setup] WARNING: slurm-wlm/munge could not be installed: the Slurm tests will fail" >&2
+fi
 if [ ! -d ../shared ]; then
   echo "[setup] WARNING: ../shared is absent: the real-data tests will report SKIPPED" >&2
 fi

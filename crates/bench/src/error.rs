@@ -36,6 +36,8 @@ pub enum BenchError {
     },
     #[error("experiment {path}: {message}")]
     Experiment { path: PathBuf, message: String },
+    #[error("slurm: `{command}`: {message}")]
+    Slurm { command: String, message: String },
     #[error("statistics: {0}")]
     Stats(String),
     #[error("plot {what}: {message}")]

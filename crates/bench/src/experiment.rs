@@ -60,6 +60,9 @@ pub struct Experiment {
     /// The experiment file's folder: relative `base` paths start here.
     #[serde(skip)]
     pub dir: PathBuf,
+    /// `[slurm]`: job settings for `--backend slurm` (see `crate::slurm`).
+    #[serde(default)]
+    pub slurm: crate::slurm::SlurmSettings,
 }
 
 fn default_retries() -> usize {

@@ -19,6 +19,7 @@ pub mod query;
 pub mod report;
 pub mod runner;
 pub mod runs;
+pub mod slurm;
 pub mod store;
 pub mod table;
 pub mod tensorboard;
