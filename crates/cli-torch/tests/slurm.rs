@@ -60,7 +60,7 @@ fn command(program: &str) -> Command {
 }
 
 fn nb1s1(args: &[&str]) -> Output {
-    command(env!("CARGO_BIN_EXE_nb1s1"))
+    command(env!("CARGO_BIN_EXE_nb1s1-torch"))
         .args(args)
         .output()
         .expect("run nb1s1")
@@ -366,7 +366,7 @@ fn scancel_of_a_running_element_is_resubmitted_and_resumes_bit_identically() {
 }
 
 fn spawn_submitter(exp: &Path, out: &Path) -> Child {
-    command(env!("CARGO_BIN_EXE_nb1s1"))
+    command(env!("CARGO_BIN_EXE_nb1s1-torch"))
         .args([
             "experiment",
             "run",
@@ -434,7 +434,7 @@ fn a_run_past_its_time_limit_checkpoints_on_the_signal_and_is_requeued() {
         "time = \"2\"\nsignal_seconds = 60",
     );
     let out = fx.dir.join("out");
-    let mut submitter = command(env!("CARGO_BIN_EXE_nb1s1"))
+    let mut submitter = command(env!("CARGO_BIN_EXE_nb1s1-torch"))
         .args([
             "experiment",
             "run",
