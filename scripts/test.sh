@@ -10,7 +10,7 @@ source scripts/env.sh
 if ! command -v chromium >/dev/null 2>&1; then
   echo "[setup] installing Debian's chromium (headless report tests)" >&2
   { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
-    || echo "[setup] WARNING: chromium could not be installed: the browser tests will report SKIPPED" >&2
+    || echo "[setup] WARNING: chromium could not be installed: the browser tests will report SKIPPED (and fail under CI=true)" >&2
 fi
 if ! command -v slurmctld >/dev/null 2>&1 || ! command -v munged >/dev/null 2>&1; then
   echo "[setup] installing Debian's slurm-wlm and munge (the Slurm backend tests' local cluster)" >&2
@@ -19,7 +19,7 @@ if ! command -v slurmctld >/dev/null 2>&1 || ! command -v munged >/dev/null 2>&1
     || echo "[setup] WARNING: slurm-wlm/munge could not be installed: the Slurm tests will fail" >&2
 fi
 if [ ! -d ../shared ]; then
-  echo "[setup] WARNING: ../shared is absent: the real-data tests will report SKIPPED" >&2
+  echo "[setup] WARNING: ../shared is absent: the real-data tests will report SKIPPED (and fail under CI=true)" >&2
 fi
 
 cargo fmt --all -- --check
