@@ -181,82 +181,12 @@ fn normal(hash: &ModelHash, salt: u64) -> f64 {
     (sum - 2.0) / (4.0f64 / 12.0).sqrt()
 }
 
-/// Channels of each vertex of a cell (the original `compute_vertex_channels`): the output's
-/// channels are split over the vertices that feed it, the others take the most of their
-/// successors.
-fn vertex_channels(input: i64, output: i64, m: &[Vec<u8>]) -> Vec<i64> {
-    let n = m.len();
-    let mut channels = vec![0i64; n];
-    channels[0] = input;
-    channels[n - 1] = output;
-    if n == 2 {
-        return channels;
-    }
-    let fan_in = (1..n).filter(|&src| m[src][n - 1] != 0).count().max(1) as i64;
-    let (each, mut extra) = (output / fan_in, output % fan_in);
-    for v in 1..n - 1 {
-        if m[v][n - 1] != 0 {
-            channels[v] = each + i64::from(extra > 0);
-            extra -= i64::from(extra > 0);
-        }
-    }
-    for v in (1..n.saturating_sub(2)).rev() {
-        if m[v][n - 1] == 0 {
-            for dst in v + 1..n - 1 {
-                if m[v][dst] != 0 {
-                    channels[v] = channels[v].max(channels[dst]);
-                }
-            }
-        }
-    }
-    channels
-}
-
-/// Trainable parameters of one cell from `input` to `output` channels: 1×1 projections of
-/// the cell input, the vertices' convolutions, each followed by batch norm (scale and shift);
-/// convolutions have no bias.
-fn cell_parameters(input: i64, output: i64, m: &[Vec<u8>], ops: &[String]) -> i64 {
-    let n = m.len();
-    let channels = vertex_channels(input, output, m);
-    let mut total = 0;
-    for t in 1..n - 1 {
-        let c = channels[t];
-        if m[0][t] != 0 {
-            total += input * c + 2 * c;
-        }
-        let k = match Op::from_name(&ops[t]) {
-            Some(Op::Conv3x3) => 9,
-            Some(Op::Conv1x1) => 1,
-            _ => 0,
-        };
-        if k > 0 {
-            total += k * c * c + 2 * c;
-        }
-    }
-    if m[0][n - 1] != 0 {
-        total += input * output + 2 * output;
-    }
-    total
-}
-
-/// Trainable parameters of the NAS-Bench-101 network of a cell, as the original
-/// `model_builder` builds it: a 3×3 stem of 128 channels, 3 stacks of 3 cells with the
-/// channels doubled at each down-sampling (128, 256, 512), global pooling and a dense layer to
-/// 10 classes. Equals `trainable_parameters` of every real record we have (the fixtures).
+/// Trainable parameters of the NAS-Bench-101 network of a cell (the original `model_builder`'s
+/// network, [`crate::network`]); `None` for a cell that has no network. Equals
+/// `trainable_parameters` of every real record we have (the fixtures).
 pub fn nb101_parameters(spec: &ModelSpec) -> Option<i64> {
-    let (m, ops) = (spec.pruned_matrix()?, spec.pruned_ops()?);
-    let mut total = 3 * 3 * 3 * 128 + 2 * 128;
-    let (mut input, mut channels) = (128i64, 128i64);
-    for stack in 0..3 {
-        if stack > 0 {
-            channels *= 2;
-        }
-        for _ in 0..3 {
-            total += cell_parameters(input, channels, m, ops);
-            input = channels;
-        }
-    }
-    Some(total + channels * 10 + 10)
+    let params = crate::network::trainable_parameters(spec, Default::default()).ok()?;
+    i64::try_from(params).ok()
 }
 
 /// The calibration of the synthetic table against the real one (docs/nb101-cli.md): the
