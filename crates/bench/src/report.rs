@@ -380,6 +380,54 @@ in the caption.",
     Ok(page)
 }
 
+/// One plot per optimizer metric and space (Hessian eigenvalue, temperature, …), every series
+/// that reports it, from `epoch_metrics`: new metrics appear without code here.
+fn metrics_page(curves: &[analysis::MetricCurve], opts: &ReportOptions) -> Result<Page> {
+    let mut page = Page::new("metrics.html", "Optimizer metrics");
+    page.paragraph(
+        "Per-epoch metrics the optimizers report (epochs.jsonl `metrics`), mean over seeds \
+(shaded ± one standard error), next to the study pages' regret curves.",
+    );
+    let mut groups: BTreeMap<(&str, u8), Vec<&analysis::MetricCurve>> = BTreeMap::new();
+    for c in curves {
+        groups.entry((c.metric.as_str(), c.key.space)).or_default().push(c);
+    }
+    for ((metric, space), here) in groups {
+        page.heading(&format!("{metric}, search space {space}"));
+        let series = here
+            .iter()
+            .take(MAX_LINES)
+            .enumerate()
+            .map(|(i, c)| Series {
+                label: c.key.label(),
+                points: c
+                    .points
+                    .iter()
+                    .map(|(e, m)| (*e as f64, m.mean, m.se))
+                    .collect(),
+                color: i,
+                ..Default::default()
+            })
+            .collect();
+        let chart = Chart {
+            title: format!("{metric} (space {space})"),
+            x_label: "epoch".into(),
+            y_label: metric.to_string(),
+            series,
+            width: opts.plot_width,
+            height: opts.plot_height,
+            ..Default::default()
+        };
+        let caption = here
+            .iter()
+            .map(|c| format!("{}: {} seeds", c.key.label(), c.seeds))
+            .collect::<Vec<_>>()
+            .join("; ");
+        page.plot(&chart, &caption)?;
+    }
+    Ok(page)
+}
+
 /// Writes the report into `out` (index.html plus one page per study) and returns its pages.
 pub fn write_report(store: &Store, out: &Path, opts: &ReportOptions) -> Result<Vec<PageSummary>> {
     let curves = analysis::regret_curves(store, opts.reference)?;
@@ -399,6 +447,10 @@ pub fn write_report(store: &Store, out: &Path, opts: &ReportOptions) -> Result<V
     }
     if !blackbox.is_empty() {
         pages.push(versus_page(&blackbox, &curves, opts)?);
+    }
+    let metrics = analysis::metric_curves(store)?;
+    if !metrics.is_empty() {
+        pages.push(metrics_page(&metrics, opts)?);
     }
 
     let mut index = Page::new("index.html", "NAS-Bench-1Shot1 report");

@@ -109,6 +109,7 @@ fn report_pages_have_the_expected_plots() {
             ("study-weight-decay.html", 1), // a sweep: one plot per optimizer and space
             ("correlation.html", 2),      // Spearman and Kendall for darts/space 3
             ("oneshot-vs-blackbox.html", 2), // one per space
+            ("metrics.html", 2),          // GDAS' `tau`, one per space
         ]
     );
     for p in &pages {
@@ -132,6 +133,8 @@ fn report_pages_have_the_expected_plots() {
     );
     let study = std::fs::read_to_string(dir.join("study-optimizers.html")).unwrap();
     assert!(study.contains("darts one-shot") && study.contains("gdas"));
+    let metrics = std::fs::read_to_string(dir.join("metrics.html")).unwrap();
+    assert!(metrics.contains("tau, search space 1") && metrics.contains("gdas"));
     let data: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("data.json")).unwrap()).unwrap();
     assert_eq!(data["regret_curves"].as_array().unwrap().len(), 4 + 2);
