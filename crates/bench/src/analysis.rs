@@ -115,8 +115,11 @@ pub fn metric_curves(store: &Store) -> Result<Vec<MetricCurve>> {
             variant: r.get(3).map_err(&sql)?,
             space: r.get(4).map_err(&sql)?,
         };
-        let (run, epoch, value): (i64, i64, f64) =
-            (r.get(5).map_err(&sql)?, r.get(6).map_err(&sql)?, r.get(7).map_err(&sql)?);
+        let (run, epoch, value): (i64, i64, f64) = (
+            r.get(5).map_err(&sql)?,
+            r.get(6).map_err(&sql)?,
+            r.get(7).map_err(&sql)?,
+        );
         let g = groups.entry((r.get(0).map_err(&sql)?, key)).or_default();
         g.0.insert(run);
         g.1.entry(epoch as usize).or_default().push(value);

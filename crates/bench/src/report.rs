@@ -390,7 +390,10 @@ fn metrics_page(curves: &[analysis::MetricCurve], opts: &ReportOptions) -> Resul
     );
     let mut groups: BTreeMap<(&str, u8), Vec<&analysis::MetricCurve>> = BTreeMap::new();
     for c in curves {
-        groups.entry((c.metric.as_str(), c.key.space)).or_default().push(c);
+        groups
+            .entry((c.metric.as_str(), c.key.space))
+            .or_default()
+            .push(c);
     }
     for ((metric, space), here) in groups {
         page.heading(&format!("{metric}, search space {space}"));

@@ -87,7 +87,10 @@ fn ingest_is_idempotent_and_sees_changes() {
     assert_eq!(third.errors.len(), 1);
     // The record lacks the architecture the run format requires: named with file and line.
     let e = &third.errors[0].1;
-    assert!(e.contains("epochs.jsonl, line 1") && e.contains("architecture"), "{e}");
+    assert!(
+        e.contains("epochs.jsonl, line 1") && e.contains("architecture"),
+        "{e}"
+    );
 }
 
 /// Child process of `concurrent_ingest_from_several_processes_keeps_one_copy`.

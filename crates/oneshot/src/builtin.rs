@@ -27,7 +27,11 @@ use crate::selection::{Argmax, SampleAndRank, SelectContext, Selected, Selection
 
 /// First or second order as `[arch] order` says; `no_momentum` drops the momentum term of the
 /// second-order virtual step.
-pub fn darts_update(cfg: &SearchConfig, model: &OneShotModel, no_momentum: bool) -> Box<dyn ArchUpdate> {
+pub fn darts_update(
+    cfg: &SearchConfig,
+    model: &OneShotModel,
+    no_momentum: bool,
+) -> Box<dyn ArchUpdate> {
     let arch = arch_adam(cfg, model);
     match cfg.arch.order {
         ArchOrder::First => Box::new(FirstOrder(arch)),
@@ -91,8 +95,18 @@ impl Enas {
     pub fn new(cfg: &SearchConfig, model: &OneShotModel) -> Self {
         let store = nn::VarStore::new(model.device);
         let c = &cfg.controller;
-        let controller = Rc::new(RefCell::new(Controller::new(&store.root(), &model.space, c)));
-        let adam = Adam::new(named_trainable(&store), c.lr, (c.beta1, c.beta2), c.eps, 0.0);
+        let controller = Rc::new(RefCell::new(Controller::new(
+            &store.root(),
+            &model.space,
+            c,
+        )));
+        let adam = Adam::new(
+            named_trainable(&store),
+            c.lr,
+            (c.beta1, c.beta2),
+            c.eps,
+            0.0,
+        );
         let update = ControllerUpdate {
             controller: controller.clone(),
             adam,
@@ -106,7 +120,9 @@ impl Enas {
         let parts = OneShotOptimizer {
             controller_store: Some(store),
             ..OneShotOptimizer::new(
-                Box::new(SampledOneHot::new(Box::new(FromController(controller.clone())))),
+                Box::new(SampledOneHot::new(Box::new(FromController(
+                    controller.clone(),
+                )))),
                 Box::new(update),
                 sample_and_rank(cfg, Box::new(FromController(controller))),
             )

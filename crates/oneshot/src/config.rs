@@ -388,8 +388,9 @@ impl SearchConfig {
             user.insert("space".into(), toml::Value::Integer(s as i64));
         }
         let opt = match user.get("optimizer") {
-            Some(toml::Value::String(s)) => crate::registry::lookup(s)
-                .map_err(|e| bad(format!("field `optimizer`: {e}")))?,
+            Some(toml::Value::String(s)) => {
+                crate::registry::lookup(s).map_err(|e| bad(format!("field `optimizer`: {e}")))?
+            }
             Some(_) => return Err(bad("field `optimizer` must be a string".into())),
             None => {
                 return Err(bad(
@@ -546,14 +547,9 @@ mod tests {
 
     #[test]
     fn unknown_keys_and_bad_values_name_the_field() {
-        let e = SearchConfig::from_toml(
-            "[weights]\nlrr = 1\n",
-            "run.toml",
-            Some("darts"),
-            Some(1),
-        )
-        .unwrap_err()
-        .to_string();
+        let e = SearchConfig::from_toml("[weights]\nlrr = 1\n", "run.toml", Some("darts"), Some(1))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("run.toml") && e.contains("lrr"), "{e}");
         let e = SearchConfig::from_toml("space = 7\n", "x", Some("darts"), None)
             .unwrap_err()

@@ -179,7 +179,8 @@ fn draw_without_replacement(
     k: usize,
     rng: &mut ChaCha8Rng,
 ) -> Result<Vec<i64>, OneShotError> {
-    let mut p: Vec<f64> = Vec::<f64>::try_from(probs.detach().to_kind(Kind::Double).flatten(0, -1))?;
+    let mut p: Vec<f64> =
+        Vec::<f64>::try_from(probs.detach().to_kind(Kind::Double).flatten(0, -1))?;
     let mut out = Vec::with_capacity(k);
     for _ in 0..k.min(p.len()) {
         let total: f64 = p.iter().sum();

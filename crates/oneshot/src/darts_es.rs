@@ -59,7 +59,10 @@ pub struct DartsEs {
 }
 
 impl DartsEs {
-    pub fn new(cfg: &crate::config::SearchConfig, model: &OneShotModel) -> Result<Self, OneShotError> {
+    pub fn new(
+        cfg: &crate::config::SearchConfig,
+        model: &OneShotModel,
+    ) -> Result<Self, OneShotError> {
         let settings: DartsEsConfig = cfg.options_as()?;
         let darts = crate::builtin::darts(cfg, model);
         Ok(DartsEs {
@@ -182,7 +185,10 @@ impl SearchOptimizer for DartsEs {
             let j: usize = j
                 .parse()
                 .map_err(|_| OneShotError::Invalid(format!("checkpoint tensor `{k}`")))?;
-            snaps.entry(j).or_default().push((name.to_string(), t.copy()));
+            snaps
+                .entry(j)
+                .or_default()
+                .push((name.to_string(), t.copy()));
         }
         // Names sort like the model's arch_params (both by name), so the zip in the backtrack
         // pairs them up.

@@ -76,7 +76,10 @@ fn gamma(shape: f64, rng: &mut ChaCha8Rng) -> f64 {
 /// One Dir(β) sample per row of `beta` (last axis), from `rng`, with the pathwise gradient to
 /// β: value x, gradient ∂x/∂β as torch's `Dirichlet.rsample` (`_dirichlet_grad`).
 pub fn dirichlet_rsample(beta: &Tensor, rng: &mut ChaCha8Rng) -> Result<Tensor, OneShotError> {
-    let b = beta.detach().to_kind(Kind::Double).to_device(tch::Device::Cpu);
+    let b = beta
+        .detach()
+        .to_kind(Kind::Double)
+        .to_device(tch::Device::Cpu);
     let k = *b.size().last().unwrap_or(&1) as usize;
     let flat = Vec::<f64>::try_from(b.flatten(0, -1))?;
     let mut x = Vec::with_capacity(flat.len());
@@ -93,9 +96,10 @@ pub fn dirichlet_rsample(beta: &Tensor, rng: &mut ChaCha8Rng) -> Result<Tensor, 
     let total = bd.sum_dim_intlist(-1, true, bd.kind()).expand_as(&bd);
     let grad = Tensor::internal_dirichlet_grad(&x, &bd, &total);
     // y = x in value; ∂L/∂β = grad ⊙ (g − ⟨x, g⟩) as torch's `_Dirichlet_backward`.
+    // With d = grad ⊙ (β − sg(β)) (zero in value): y = x + d − x·Σd.
     let d = grad * (beta - &bd);
-    let dot = (&x * &d).sum_dim_intlist(-1, true, d.kind());
-    Ok(&x + d - &x * dot)
+    let total_d = d.sum_dim_intlist(-1, true, d.kind());
+    Ok(&x + &d - &x * total_d)
 }
 
 /// Σ over rows of KL(Dir(β) ‖ Dir(p·1)).
@@ -104,9 +108,9 @@ pub fn kl_to_prior(beta: &Tensor, p: f64) -> Tensor {
     let kind = beta.kind();
     let sum = beta.sum_dim_intlist(-1, true, kind);
     let prior_const = libm_lgamma(k * p) - k * libm_lgamma(p);
-    let kl = sum.lgamma().squeeze_dim(-1) - beta.lgamma().sum_dim_intlist(-1, false, kind)
-        - prior_const
-        + ((beta - p) * (beta.digamma() - sum.digamma())).sum_dim_intlist(-1, false, kind);
+    let kl =
+        sum.lgamma().squeeze_dim(-1) - beta.lgamma().sum_dim_intlist(-1, false, kind) - prior_const
+            + ((beta - p) * (beta.digamma() - sum.digamma())).sum_dim_intlist(-1, false, kind);
     kl.sum(kind)
 }
 

@@ -140,11 +140,17 @@ impl<O: SearchOptimizer> HessianTracking<O> {
                 None => l,
             });
         }
-        let loss = total.ok_or_else(|| OneShotError::Data("no validation batch".into()))?
-            / n as f64;
+        let loss =
+            total.ok_or_else(|| OneShotError::Data("no validation batch".into()))? / n as f64;
         let arch = cx.model.arch_params();
         let s = &self.settings;
-        dominant_eigenvalue(&loss.to_kind(Kind::Float), &arch, s.iterations, s.tolerance, cx.rng)
+        dominant_eigenvalue(
+            &loss.to_kind(Kind::Float),
+            &arch,
+            s.iterations,
+            s.tolerance,
+            cx.rng,
+        )
     }
 }
 

@@ -40,9 +40,9 @@ pub use config::{CorrelationConfig, EvalMixing, OptimizerKind, SearchConfig, Ten
 pub use error::OneShotError;
 pub use mixing::{MixContext, Phase, Relaxation};
 pub use model::{OneShotModel, TensorBatch};
-pub use optimizer::{DataSplit, EpochContext, EpochEnd, OneShotOptimizer, SearchOptimizer, StepStats};
-pub use run_dir::{EpochRecord, RunStatus};
-pub use search::{
-    run_search, run_search_with, SearchData, SearchOptions, SearchOutcome, Variant,
+pub use optimizer::{
+    DataSplit, EpochContext, EpochEnd, OneShotOptimizer, SearchOptimizer, StepStats,
 };
+pub use run_dir::{EpochRecord, RunStatus};
+pub use search::{run_search, run_search_with, SearchData, SearchOptions, SearchOutcome, Variant};
 pub use selection::{SelectContext, Selected, Selection};

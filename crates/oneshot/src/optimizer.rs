@@ -90,7 +90,10 @@ impl EpochContext<'_> {
     }
 
     /// The architecture-step context for `relaxation`.
-    pub fn arch_context<'b>(&'b mut self, relaxation: &'b mut dyn Relaxation) -> ArchStepContext<'b> {
+    pub fn arch_context<'b>(
+        &'b mut self,
+        relaxation: &'b mut dyn Relaxation,
+    ) -> ArchStepContext<'b> {
         ArchStepContext {
             model: self.model,
             sgd: &*self.sgd,

@@ -11,7 +11,8 @@ use crate::model::OneShotModel;
 use crate::optimizer::SearchOptimizer;
 
 /// Builds an optimizer from the run's configuration and model.
-pub type Builder = fn(&SearchConfig, &OneShotModel) -> Result<Box<dyn SearchOptimizer>, OneShotError>;
+pub type Builder =
+    fn(&SearchConfig, &OneShotModel) -> Result<Box<dyn SearchOptimizer>, OneShotError>;
 
 /// One registered optimizer.
 pub struct Registered {

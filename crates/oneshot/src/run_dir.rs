@@ -2,6 +2,6 @@
 //! the results store); this module re-exports them for the search loop.
 
 pub use runfmt::{
-    kept_checkpoint_dir, now_unix, write_atomic, EpochRecord, Metrics, RunDir, RunMeta,
-    RunStatus, StatusFile,
+    kept_checkpoint_dir, now_unix, write_atomic, EpochRecord, Metrics, RunDir, RunMeta, RunStatus,
+    StatusFile,
 };

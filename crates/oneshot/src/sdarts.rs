@@ -171,7 +171,10 @@ fn with_tensors(like: &MixingWeights, ts: &[Tensor]) -> MixingWeights {
         inputs: like
             .inputs
             .iter()
-            .map(|t| t.as_ref().and_then(|_| it.next().map(Tensor::shallow_clone)))
+            .map(|t| {
+                t.as_ref()
+                    .and_then(|_| it.next().map(Tensor::shallow_clone))
+            })
             .collect(),
         active_ops: None,
     }
@@ -213,9 +216,11 @@ impl SdartsAdv {
                 .iter()
                 .map(|t| t.detach().set_requires_grad(true))
                 .collect();
-            let (loss, _) = cx
-                .model
-                .loss(batch, &mut SharedMixing(with_tensors(&clean, &leaves)), false);
+            let (loss, _) = cx.model.loss(
+                batch,
+                &mut SharedMixing(with_tensors(&clean, &leaves)),
+                false,
+            );
             let refs: Vec<&Tensor> = leaves.iter().collect();
             let grads = Tensor::run_backward(&[loss], &refs, false, false);
             cur = tch::no_grad(|| {
@@ -224,7 +229,11 @@ impl SdartsAdv {
                     .zip(&grads)
                     .zip(&base)
                     .map(|((p, g), b)| {
-                        let step = if g.defined() { p + g.sign() * lr } else { p.copy() };
+                        let step = if g.defined() {
+                            p + g.sign() * lr
+                        } else {
+                            p.copy()
+                        };
                         (b + (step - b).clamp(-e, e)).clamp(0.0, 1.0)
                     })
                     .collect()

@@ -213,7 +213,11 @@ pub fn epoch_scalars(rec: &EpochRecord) -> Vec<(String, f64)> {
     fixed
         .into_iter()
         .filter_map(|(tag, v)| v.map(|v| (tag.to_string(), v)))
-        .chain(rec.metrics.iter().map(|(k, v)| (format!("metrics/{k}"), *v)))
+        .chain(
+            rec.metrics
+                .iter()
+                .map(|(k, v)| (format!("metrics/{k}"), *v)),
+        )
         .collect()
 }
 
@@ -572,7 +576,13 @@ fn search_loop(job: &Job<'_>, done: &mut usize) -> Result<SearchOutcome, OneShot
         tch::manual_seed(derive_seed(cfg.seed, epoch as u64, TAG_TORCH) as i64);
         let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(cfg.seed, epoch as u64, TAG_RNG));
         let w = &cfg.weights;
-        sgd.lr = epoch_lr(epoch, cfg.epochs, w.lr, w.lr_min, cfg.faithful.scheduler_shift);
+        sgd.lr = epoch_lr(
+            epoch,
+            cfg.epochs,
+            w.lr,
+            w.lr_min,
+            cfg.faithful.scheduler_shift,
+        );
         let (mut train_loader, mut arch_loader) =
             loaders(cfg, job.data, &plan, epoch, state.arch_loader)?;
         let mut cx = EpochContext {
@@ -596,7 +606,9 @@ fn search_loop(job: &Job<'_>, done: &mut usize) -> Result<SearchOutcome, OneShot
                 false => None,
             };
             cx.global_step = state.global_step;
-            let st = opt.step(&mut cx, &tb, vb.as_ref()).inspect_err(|_| bar.abandon())?;
+            let st = opt
+                .step(&mut cx, &tb, vb.as_ref())
+                .inspect_err(|_| bar.abandon())?;
             state.global_step += 1;
             if let Some(ev) = events.as_mut() {
                 let every = cfg.tensorboard.step_interval;

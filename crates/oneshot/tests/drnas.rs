@@ -49,11 +49,20 @@ fn drnas_searches_and_learns_the_architecture() {
     (cfg.model, cfg.data, cfg.selection) = (t.model, t.data, t.selection);
     cfg.epochs = 2;
     let tmp = tempfile::tempdir().unwrap();
-    let out = run_search(&cfg, &data, Some(&common::FakeTable), tmp.path(), &common::cpu_options())
-        .unwrap();
+    let out = run_search(
+        &cfg,
+        &data,
+        Some(&common::FakeTable),
+        tmp.path(),
+        &common::cpu_options(),
+    )
+    .unwrap();
     assert_eq!(out.status, RunStatus::Complete);
     let (w0, w1) = (&out.records[0].arch_weights, &out.records[1].arch_weights);
-    assert!(w0.is_some() && w0 != w1, "architecture weights did not learn");
+    assert!(
+        w0.is_some() && w0 != w1,
+        "architecture weights did not learn"
+    );
     for r in &out.records {
         r.architecture.validate().unwrap();
         assert!(r.one_shot_valid_error.is_finite());

@@ -60,20 +60,34 @@ fn power_iteration_finds_the_dominant_eigenvalue_of_the_exact_hessian() {
     let opt = (Kind::Double, Device::Cpu);
     let alpha = (Tensor::randn([4, 3], opt) * 0.5).set_requires_grad(true);
     let beta = Tensor::zeros([4], opt).set_requires_grad(true);
-    let params = vec![("a".to_string(), alpha.shallow_clone()), ("b".to_string(), beta.shallow_clone())];
+    let params = vec![
+        ("a".to_string(), alpha.shallow_clone()),
+        ("b".to_string(), beta.shallow_clone()),
+    ];
     let loss = tiny_loss(&alpha, &beta);
     let h = exact_hessian(&loss, &params);
-    assert!(h.allclose(&h.transpose(0, 1), 1e-10, 1e-12, false), "Hessian not symmetric");
+    let asym = (&h - h.transpose(0, 1)).abs().max().double_value(&[]);
+    let scale = h.abs().max().double_value(&[]);
+    assert!(
+        asym <= 1e-6 * scale,
+        "Hessian not symmetric: {asym} (scale {scale})"
+    );
     let (eig, _) = h.linalg_eigh("L");
     let eig = Vec::<f64>::try_from(eig).unwrap();
     let mut by_mag = eig.clone();
     by_mag.sort_by(|a, b| b.abs().total_cmp(&a.abs()));
     let exact = by_mag[0];
-    assert!(by_mag[1].abs() < 0.99 * exact.abs(), "no spectral gap: {by_mag:?}");
+    assert!(
+        by_mag[1].abs() < 0.99 * exact.abs(),
+        "no spectral gap: {by_mag:?}"
+    );
     let mut rng = ChaCha8Rng::seed_from_u64(3);
-    let est = dominant_eigenvalue(&loss, &params, 2000, 1e-12, &mut rng).unwrap();
+    let est = dominant_eigenvalue(&loss, &params, 300, 1e-9, &mut rng).unwrap();
     let rel = (est - exact).abs() / exact.abs();
-    assert!(rel < 1e-3, "power iteration {est} vs exact {exact} (rel {rel:e}, spectrum {eig:?})");
+    assert!(
+        rel < 1e-3,
+        "power iteration {est} vs exact {exact} (rel {rel:e}, spectrum {eig:?})"
+    );
 }
 
 fn tiny_es(epochs: usize, threshold: f64) -> SearchConfig {
@@ -83,7 +97,16 @@ fn tiny_es(epochs: usize, threshold: f64) -> SearchConfig {
     cfg.epochs = epochs;
     cfg.options.insert("window".into(), toml::Value::Integer(1));
     cfg.options.insert("lag".into(), toml::Value::Integer(1));
-    cfg.options.insert("threshold".into(), toml::Value::Float(threshold));
+    cfg.options
+        .insert("threshold".into(), toml::Value::Float(threshold));
+    // A few power-iteration steps keep the test fast; the exactness test above checks convergence.
+    let h = cfg
+        .options
+        .get_mut("hessian")
+        .and_then(|h| h.as_table_mut())
+        .unwrap();
+    h.insert("iterations".into(), toml::Value::Integer(4));
+    h.insert("tolerance".into(), toml::Value::Float(1e-2));
     cfg.validate().unwrap();
     cfg
 }
@@ -94,8 +117,14 @@ fn darts_es_stops_on_eigenvalue_growth_and_backtracks() {
     let tmp = tempfile::tempdir().unwrap();
     // Threshold 1e9: any positive ratio counts as growth, so the first check (epoch 1) stops.
     let cfg = tiny_es(4, 1e9);
-    let out = run_search(&cfg, &data, Some(&common::FakeTable), tmp.path(), &common::cpu_options())
-        .unwrap();
+    let out = run_search(
+        &cfg,
+        &data,
+        Some(&common::FakeTable),
+        tmp.path(),
+        &common::cpu_options(),
+    )
+    .unwrap();
     assert_eq!(out.status, RunStatus::Complete);
     assert_eq!(out.records.len(), 2, "stopped after epoch 1");
     let why = out.stopped_early.expect("stopped early");
@@ -110,7 +139,10 @@ fn darts_es_stops_on_eigenvalue_growth_and_backtracks() {
         serde_json::from_str(&std::fs::read_to_string(tmp.path().join("status.json")).unwrap())
             .unwrap();
     assert_eq!(status["status"], "complete");
-    assert!(status["message"].as_str().unwrap().contains("stopped early"));
+    assert!(status["message"]
+        .as_str()
+        .unwrap()
+        .contains("stopped early"));
     // Resuming a stopped run has nothing left to do.
     let again = run_search(
         &cfg,
@@ -127,7 +159,13 @@ fn darts_es_stops_on_eigenvalue_growth_and_backtracks() {
     assert!(again.stopped_early.is_some());
     // Threshold 0: never stops.
     let tmp2 = tempfile::tempdir().unwrap();
-    let full = run_search(&tiny_es(3, 0.0), &data, None, tmp2.path(), &common::cpu_options())
-        .unwrap();
+    let full = run_search(
+        &tiny_es(3, 0.0),
+        &data,
+        None,
+        tmp2.path(),
+        &common::cpu_options(),
+    )
+    .unwrap();
     assert_eq!((full.records.len(), full.stopped_early), (3, None));
 }

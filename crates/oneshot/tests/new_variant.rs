@@ -38,7 +38,11 @@ impl MixingSource for GumbelEdgesPerCell {
         let (tau, rng) = (self.tau, &mut self.rng);
         let mut draw = |t: &Tensor| gumbel_softmax_soft(t, tau, rng);
         let output = draw(&self.output);
-        let inputs = self.inputs.iter().map(|t| t.as_ref().map(&mut draw)).collect();
+        let inputs = self
+            .inputs
+            .iter()
+            .map(|t| t.as_ref().map(&mut draw))
+            .collect();
         MixingWeights {
             ops: self.ops.shallow_clone(),
             output,

@@ -394,7 +394,10 @@ fn controller_samples_valid_cells_and_reinforce_moves_probability() {
     let mut freq = |c: &Controller| {
         let hits = (0..200)
             .filter(|_| {
-                tch::no_grad(|| c.sample(&mut rng).unwrap()).architecture.ops[3] == Op::Conv1x1
+                tch::no_grad(|| c.sample(&mut rng).unwrap())
+                    .architecture
+                    .ops[3]
+                    == Op::Conv1x1
             })
             .count();
         hits as f64 / 200.0

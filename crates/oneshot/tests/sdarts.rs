@@ -46,13 +46,26 @@ fn search_with_growing_epsilon(name: &str) {
     (cfg.model, cfg.data, cfg.selection) = (t.model, t.data, t.selection);
     cfg.epochs = 2;
     let tmp = tempfile::tempdir().unwrap();
-    let out = run_search(&cfg, &data, Some(&common::FakeTable), tmp.path(), &common::cpu_options())
-        .unwrap();
+    let out = run_search(
+        &cfg,
+        &data,
+        Some(&common::FakeTable),
+        tmp.path(),
+        &common::cpu_options(),
+    )
+    .unwrap();
     assert_eq!(out.status, RunStatus::Complete);
-    assert_eq!(out.records[0].metric("sdarts_epsilon"), Some(0.03), "{name}");
+    assert_eq!(
+        out.records[0].metric("sdarts_epsilon"),
+        Some(0.03),
+        "{name}"
+    );
     assert_eq!(out.records[1].metric("sdarts_epsilon"), Some(0.3), "{name}");
     let (w0, w1) = (&out.records[0].arch_weights, &out.records[1].arch_weights);
-    assert!(w0.is_some() && w0 != w1, "{name}: architecture weights did not learn");
+    assert!(
+        w0.is_some() && w0 != w1,
+        "{name}: architecture weights did not learn"
+    );
     let meta: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(tmp.path().join("run.json")).unwrap())
             .unwrap();

@@ -82,7 +82,10 @@ fn resumed_run_ends_bit_identical_to_uninterrupted_run() {
 fn every_registered_optimizer_resumes_bit_identically() {
     let data = synthetic_data(32, 16);
     let tmp = tempfile::tempdir().unwrap();
-    for r in oneshot::registry::REGISTRY.iter().filter(|r| r.name != "darts") {
+    for r in oneshot::registry::REGISTRY
+        .iter()
+        .filter(|r| r.name != "darts")
+    {
         let mut cfg = oneshot::SearchConfig::defaults_for(r.name, 2).unwrap();
         let t = tiny(r.defaults_of, 2);
         (cfg.model, cfg.data, cfg.selection, cfg.controller) =
@@ -93,7 +96,29 @@ fn every_registered_optimizer_resumes_bit_identically() {
         if r.name == "pc_darts" {
             cfg.model.init_channels = 8;
         }
-        let (a, b) = (tmp.path().join(format!("{}-a", r.name)), tmp.path().join(format!("{}-b", r.name)));
+        // Few power-iteration / PGD steps: the resume, not the quality, is under test.
+        let fast = |t: &mut toml::Table| {
+            t.insert("iterations".into(), toml::Value::Integer(3));
+            t.insert("tolerance".into(), toml::Value::Float(1e-2));
+        };
+        match r.name {
+            "darts_hessian" => fast(&mut cfg.options),
+            "darts_es" => fast(
+                cfg.options
+                    .get_mut("hessian")
+                    .unwrap()
+                    .as_table_mut()
+                    .unwrap(),
+            ),
+            "sdarts_adv" => {
+                cfg.options.insert("steps".into(), toml::Value::Integer(2));
+            }
+            _ => {}
+        }
+        let (a, b) = (
+            tmp.path().join(format!("{}-a", r.name)),
+            tmp.path().join(format!("{}-b", r.name)),
+        );
         run_search(&cfg, &data, Some(&FakeTable), &a, &cpu_options()).unwrap();
         let stop = SearchOptions {
             stop_after: Some(1),
@@ -106,7 +131,11 @@ fn every_registered_optimizer_resumes_bit_identically() {
         };
         let rest = run_search(&cfg, &data, Some(&FakeTable), &b, &resume).unwrap();
         assert_eq!(rest.status, RunStatus::Complete, "{}", r.name);
-        let mut files = vec!["weights.safetensors", "arch.safetensors", "optimizers.safetensors"];
+        let mut files = vec![
+            "weights.safetensors",
+            "arch.safetensors",
+            "optimizers.safetensors",
+        ];
         if r.name == "enas" {
             files.push("controller.safetensors");
         }

@@ -56,6 +56,9 @@ mod tests {
         std::fs::write(&p, "1\nnope\n3\n").unwrap();
         let e = read_jsonl::<u32>(&p).unwrap_err().to_string();
         assert!(e.contains("x.jsonl") && e.contains("line 2"), "{e}");
-        assert_eq!(read_json_opt::<u32>(&dir.path().join("none")).unwrap(), None);
+        assert_eq!(
+            read_json_opt::<u32>(&dir.path().join("none")).unwrap(),
+            None
+        );
     }
 }

@@ -54,7 +54,8 @@ impl RunDir {
 
     pub fn write_json<T: Serialize>(&self, name: &str, value: &T) -> Result<(), RunFmtError> {
         let path = self.root.join(name);
-        let text = serde_json::to_string_pretty(value).map_err(|e| RunFmtError::json(&path, 0, e))?;
+        let text =
+            serde_json::to_string_pretty(value).map_err(|e| RunFmtError::json(&path, 0, e))?;
         write_atomic(&path, text.as_bytes())
     }
 
