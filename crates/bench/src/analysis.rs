@@ -80,6 +80,65 @@ pub struct RegretCurve {
     pub points: Vec<EpochPoint>,
 }
 
+/// Mean ± standard error per epoch of one named optimizer metric (`epoch_metrics`) over the
+/// complete runs of one series.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MetricCurve {
+    pub metric: String,
+    pub key: SeriesKey,
+    pub seeds: usize,
+    /// (epoch, mean, standard error) where at least one run has the value.
+    pub points: Vec<(usize, MeanSe)>,
+}
+
+/// Every optimizer metric of complete one-shot runs as curves, whatever its name: a new metric
+/// needs no code here.
+pub fn metric_curves(store: &Store) -> Result<Vec<MetricCurve>> {
+    let sql = store.sql_err();
+    let mut stmt = store
+        .conn()
+        .prepare(
+            "SELECT m.name, COALESCE(r.study, 'runs'), r.optimizer, r.variant, r.space, r.id,
+                    m.epoch, m.value
+             FROM runs r JOIN epoch_metrics m ON m.run_id = r.id
+             WHERE r.kind = 'oneshot' AND r.status = 'complete'
+             ORDER BY m.name, r.id, m.epoch",
+        )
+        .map_err(&sql)?;
+    type Values = BTreeMap<usize, Vec<f64>>;
+    let mut groups: BTreeMap<(String, SeriesKey), (std::collections::BTreeSet<i64>, Values)> =
+        BTreeMap::new();
+    let mut rows = stmt.query([]).map_err(&sql)?;
+    while let Some(r) = rows.next().map_err(&sql)? {
+        let key = SeriesKey {
+            study: r.get(1).map_err(&sql)?,
+            optimizer: r.get(2).map_err(&sql)?,
+            variant: r.get(3).map_err(&sql)?,
+            space: r.get(4).map_err(&sql)?,
+        };
+        let (run, epoch, value): (i64, i64, f64) = (
+            r.get(5).map_err(&sql)?,
+            r.get(6).map_err(&sql)?,
+            r.get(7).map_err(&sql)?,
+        );
+        let g = groups.entry((r.get(0).map_err(&sql)?, key)).or_default();
+        g.0.insert(run);
+        g.1.entry(epoch as usize).or_default().push(value);
+    }
+    Ok(groups
+        .into_iter()
+        .map(|((metric, key), (runs, values))| MetricCurve {
+            metric,
+            key,
+            seeds: runs.len(),
+            points: values
+                .into_iter()
+                .filter_map(|(e, v)| Some((e, mean_se(&v)?)))
+                .collect(),
+        })
+        .collect())
+}
+
 struct EpochRow {
     test_regret: Option<f64>,
     valid_regret: Option<f64>,

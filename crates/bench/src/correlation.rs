@@ -8,26 +8,13 @@
 
 use crate::error::{io_err, BenchError, Result};
 use crate::stats::{self, RankCorrelation};
-use serde::Deserialize;
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The paper's top-k: the 1,000 architectures with the lowest one-shot error.
 pub const TOP_K: usize = 1000;
 
-/// One evaluated architecture.
-#[derive(Debug, Clone, Deserialize)]
-pub struct Point {
-    pub hash: String,
-    pub one_shot_error: f64,
-    #[serde(default)]
-    pub epoch: Option<usize>,
-    /// NB-101 test error per training budget (epochs, as a string key: "4", "12", "36", "108").
-    #[serde(default)]
-    pub nb101_test_error: BTreeMap<String, f64>,
-    #[serde(default)]
-    pub nb101_valid_error: BTreeMap<String, f64>,
-}
+/// One evaluated architecture (the run format's correlation point).
+pub use runfmt::CorrelationPoint as Point;
 
 /// A parsed correlation file.
 #[derive(Debug, Clone)]

@@ -44,6 +44,23 @@ pub enum BenchError {
     Plot { what: String, message: String },
 }
 
+impl From<runfmt::RunFmtError> for BenchError {
+    fn from(e: runfmt::RunFmtError) -> Self {
+        match e {
+            runfmt::RunFmtError::Io { path, source } => BenchError::Io { path, source },
+            runfmt::RunFmtError::Json {
+                path,
+                line,
+                message,
+            } => BenchError::Json {
+                path,
+                line,
+                message,
+            },
+        }
+    }
+}
+
 /// Result alias used throughout the crate.
 pub type Result<T> = std::result::Result<T, BenchError>;
 

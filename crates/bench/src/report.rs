@@ -592,8 +592,58 @@ vertical line; the final architecture each optimizer found best is a marker.",
 const NOT_YET: &[&str] = &[
     "BOHB tuning trajectories (incumbent against tuning time, per budget): need `nb1s1 tune` \
 results in the store.",
-    "Dominant Hessian eigenvalue against epochs: the epoch records hold no eigenvalue yet.",
 ];
+
+/// One plot per optimizer metric and space (Hessian eigenvalue, temperature, …), every series
+/// that reports it, from `epoch_metrics`: new metrics appear without code here.
+fn metrics_page(curves: &[analysis::MetricCurve], opts: &ReportOptions) -> Result<Page> {
+    let mut page = Page::new("metrics.html", "Optimizer metrics");
+    page.paragraph(
+        "Per-epoch metrics the optimizers report (epochs.jsonl `metrics`), mean over seeds \
+(shaded ± one standard error), next to the study pages' regret curves.",
+    );
+    let mut groups: BTreeMap<(&str, u8), Vec<&analysis::MetricCurve>> = BTreeMap::new();
+    for c in curves {
+        groups
+            .entry((c.metric.as_str(), c.key.space))
+            .or_default()
+            .push(c);
+    }
+    for ((metric, space), here) in groups {
+        page.heading(&format!("{metric}, search space {space}"));
+        let series = here
+            .iter()
+            .take(MAX_LINES)
+            .enumerate()
+            .map(|(i, c)| Series {
+                label: c.key.label(),
+                points: c
+                    .points
+                    .iter()
+                    .map(|(e, m)| (*e as f64, m.mean, m.se))
+                    .collect(),
+                color: i,
+                ..Default::default()
+            })
+            .collect();
+        let chart = Chart {
+            title: format!("{metric} (space {space})"),
+            x_label: "epoch".into(),
+            y_label: metric.to_string(),
+            series,
+            width: opts.plot_width,
+            height: opts.plot_height,
+            ..Default::default()
+        };
+        let caption = here
+            .iter()
+            .map(|c| format!("{}: {} seeds", c.key.label(), c.seeds))
+            .collect::<Vec<_>>()
+            .join("; ");
+        page.plot(&chart, &caption)?;
+    }
+    Ok(page)
+}
 
 fn index_page(
     pages: &[Page],
@@ -700,6 +750,17 @@ pub fn write_report(store: &Store, out: &Path, opts: &ReportOptions) -> Result<V
         );
     } else {
         pages.push(distribution_page(&dists, &best, &dist_problems, opts)?);
+    }
+    let metrics = analysis::metric_curves(store)?;
+    if !metrics.iter().any(|c| c.metric.starts_with("hessian")) {
+        missing.push(
+            "Dominant Hessian eigenvalue against epochs: no run tracked it (`[hessian]` in the \
+             search config)."
+                .to_string(),
+        );
+    }
+    if !metrics.is_empty() {
+        pages.push(metrics_page(&metrics, opts)?);
     }
     pages.insert(0, index_page(&pages, &finals, &best, &missing, opts));
     let synthetic = store.synthetic_runs()?;

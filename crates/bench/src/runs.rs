@@ -4,67 +4,22 @@
 //! * Black-box run (`nb1s1 blackbox`): `<opt>/space<N>/seed<S>/{run.json, trajectory.jsonl}`.
 //! * Experiment sidecar written by the runner: `experiment.json` (study, variant, grid point).
 //!
-//! Readers keep only the fields the benchmark needs and accept extra ones, so the run formats can
-//! grow without breaking the store.
+//! The record types are the run format's (`runfmt`, shared with the search); they accept extra
+//! fields, so the formats can grow without breaking the store.
 
 use crate::error::{io_err, BenchError, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
-/// A discrete cell: ops of choice blocks 1..N and parent sets of nodes 1..N+1 (the output last).
+/// A discrete cell as the store keeps it (a loose view of `runfmt`'s typed architecture, for
+/// drawing and tables): ops of choice blocks 1..N and parent sets of nodes 1..N+1.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Architecture {
     pub ops: Vec<String>,
     pub parents: Vec<Vec<usize>>,
 }
 
-/// One line of a one-shot run's `epochs.jsonl`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EpochRecord {
-    pub epoch: usize,
-    pub architecture: Option<Architecture>,
-    #[serde(default)]
-    pub nb101_hash: Option<String>,
-    #[serde(default)]
-    pub valid_errors: Vec<f64>,
-    #[serde(default)]
-    pub test_errors: Vec<f64>,
-    #[serde(default)]
-    pub valid_regret: Option<f64>,
-    #[serde(default)]
-    pub test_regret: Option<f64>,
-    #[serde(default)]
-    pub one_shot_valid_error: Option<f64>,
-    #[serde(default)]
-    pub train_loss: Option<f64>,
-    /// Wall-clock seconds of this epoch (not cumulative).
-    #[serde(default)]
-    pub seconds: Option<f64>,
-}
-
-/// One line of a black-box run's `trajectory.jsonl`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct QueryRecord {
-    pub query: usize,
-    /// Cumulative simulated NB-101 training seconds after this query.
-    pub simulated_seconds: f64,
-    #[serde(default)]
-    pub architecture: Option<serde_json::Value>,
-    #[serde(default)]
-    pub hash: Option<String>,
-    #[serde(default)]
-    pub valid_error: Option<f64>,
-    #[serde(default)]
-    pub test_error: Option<f64>,
-    #[serde(default)]
-    pub incumbent_valid_error: Option<f64>,
-    #[serde(default)]
-    pub incumbent_test_error: Option<f64>,
-    #[serde(default)]
-    pub incumbent_test_regret: Option<f64>,
-    #[serde(default)]
-    pub incumbent_valid_regret: Option<f64>,
-}
+pub use runfmt::{EpochRecord, QueryRecord, StatusFile};
 
 /// How a run stands, from its own files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -95,12 +50,15 @@ impl RunState {
     }
 }
 
-/// `status.json` of a one-shot run.
-#[derive(Debug, Clone, Deserialize)]
-pub struct StatusFile {
-    pub status: RunState,
-    #[serde(default)]
-    pub message: String,
+impl From<runfmt::RunStatus> for RunState {
+    fn from(s: runfmt::RunStatus) -> Self {
+        match s {
+            runfmt::RunStatus::Running => RunState::Running,
+            runfmt::RunStatus::Complete => RunState::Complete,
+            runfmt::RunStatus::Failed => RunState::Failed,
+            runfmt::RunStatus::Diverged => RunState::Diverged,
+        }
+    }
 }
 
 /// The experiment sidecar the runner writes before launching a run.
@@ -143,55 +101,26 @@ pub fn run_kind(dir: &Path) -> Option<RunKind> {
     }
 }
 
-/// Reads a JSON-lines file into records; a torn last line (a run killed mid-write) is dropped,
-/// any other bad line is an error naming the line.
+/// Reads a JSON-lines file into records (`runfmt::read_jsonl`: a torn last line is dropped,
+/// any other bad line is an error naming the line).
 pub fn read_jsonl<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Vec<T>> {
-    let text = std::fs::read_to_string(path).map_err(io_err(path))?;
-    let lines: Vec<&str> = text.lines().collect();
-    let complete_last = text.ends_with('\n');
-    let mut out = Vec::with_capacity(lines.len());
-    for (i, line) in lines.iter().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        match serde_json::from_str(line) {
-            Ok(v) => out.push(v),
-            Err(_) if i + 1 == lines.len() && !complete_last => break,
-            Err(e) => {
-                return Err(BenchError::Json {
-                    path: path.to_path_buf(),
-                    line: i + 1,
-                    message: e.to_string(),
-                })
-            }
-        }
-    }
-    Ok(out)
+    Ok(runfmt::read_jsonl(path)?)
 }
 
 /// Reads a JSON file into `T`.
 pub fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
-    let text = std::fs::read_to_string(path).map_err(io_err(path))?;
-    serde_json::from_str(&text).map_err(|e| BenchError::Json {
-        path: path.to_path_buf(),
-        line: e.line(),
-        message: e.to_string(),
-    })
+    Ok(runfmt::read_json(path)?)
 }
 
 /// Reads an optional JSON file: `Ok(None)` when absent.
 pub fn read_json_opt<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>> {
-    if path.exists() {
-        read_json(path).map(Some)
-    } else {
-        Ok(None)
-    }
+    Ok(runfmt::read_json_opt(path)?)
 }
 
 /// The state of a one-shot run folder from its `status.json`.
 pub fn oneshot_state(dir: &Path) -> Result<RunState> {
     Ok(read_json_opt::<StatusFile>(&dir.join("status.json"))?
-        .map(|s| s.status)
+        .map(|s| s.status.into())
         .unwrap_or(RunState::Missing))
 }
 
@@ -276,8 +205,10 @@ pub fn read_run(dir: &Path) -> Result<RunFolder> {
                     .or_else(|| meta.get(key))
                     .cloned()
             };
-            let optimizer = pick("optimizer")
-                .and_then(|v| v.as_str().map(str::to_string))
+            // run.json holds the registered name (a custom composition's own); config.toml
+            // the optimizer whose settings it started from.
+            let optimizer = get_str(&meta, "optimizer")
+                .or_else(|| pick("optimizer").and_then(|v| v.as_str().map(str::to_string)))
                 .ok_or_else(|| field_err(&config_path, "optimizer", "missing"))?;
             let space = pick("space")
                 .and_then(|v| v.as_u64())
@@ -305,7 +236,7 @@ pub fn read_run(dir: &Path) -> Result<RunFolder> {
                 seed,
                 state: status
                     .as_ref()
-                    .map(|s| s.status)
+                    .map(|s| s.status.into())
                     .unwrap_or(RunState::Missing),
                 message: status.map(|s| s.message).unwrap_or_default(),
                 device,

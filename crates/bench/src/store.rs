@@ -45,6 +45,13 @@ CREATE TABLE IF NOT EXISTS epochs (
     seconds REAL,
     PRIMARY KEY (run_id, epoch)
 );
+CREATE TABLE IF NOT EXISTS epoch_metrics (
+    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    epoch INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    value REAL NOT NULL,
+    PRIMARY KEY (run_id, epoch, name)
+);
 CREATE TABLE IF NOT EXISTS queries (
     run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
     query INTEGER NOT NULL,
@@ -405,7 +412,7 @@ fn insert_run(
         ep.execute(params![
             run_id,
             e.epoch as i64,
-            e.architecture.as_ref().map(json),
+            json(&e.architecture),
             e.nb101_hash,
             json(&e.valid_errors),
             json(&e.test_errors),
@@ -417,6 +424,15 @@ fn insert_run(
             e.train_loss,
             e.seconds
         ])?;
+    }
+    // The optimizers' own metrics, long format: one row per (epoch, name), whatever the name.
+    let mut m = tx.prepare(
+        "INSERT OR REPLACE INTO epoch_metrics (run_id, epoch, name, value) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for e in &run.epochs {
+        for (name, value) in &e.metrics {
+            m.execute(params![run_id, e.epoch as i64, name, value])?;
+        }
     }
     let mut q = tx.prepare(
         "INSERT OR REPLACE INTO queries (run_id, query, simulated_seconds, hash, valid_error,

@@ -31,22 +31,26 @@ pub fn live_event_files(run_dir: &Path) -> Vec<PathBuf> {
     files
 }
 
-/// The scalars of one epoch record, with their TensorBoard tags.
-pub fn epoch_scalars(e: &EpochRecord) -> Vec<(&'static str, f64)> {
+/// The scalars of one epoch record, with their TensorBoard tags; each optimizer metric
+/// `name` under `metrics/<name>`.
+pub fn epoch_scalars(e: &EpochRecord) -> Vec<(String, f64)> {
     let mut s = Vec::new();
-    let mut push = |tag, v: Option<f64>| {
+    let mut push = |tag: &str, v: Option<f64>| {
         if let Some(v) = v {
-            s.push((tag, v));
+            s.push((tag.to_string(), v));
         }
     };
     push("regret/test", e.test_regret);
     push("regret/valid", e.valid_regret);
-    push("one_shot/valid_error", e.one_shot_valid_error);
-    push("train/loss", e.train_loss);
-    push("time/epoch_seconds", e.seconds);
+    push("one_shot/valid_error", Some(e.one_shot_valid_error));
+    push("train/loss", Some(e.train_loss));
+    push("time/epoch_seconds", Some(e.seconds));
     let mean = |v: &[f64]| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
     push("nb101/test_error", mean(&e.test_errors));
     push("nb101/valid_error", mean(&e.valid_errors));
+    for (name, v) in &e.metrics {
+        push(&format!("metrics/{name}"), Some(*v));
+    }
     s
 }
 
@@ -69,9 +73,9 @@ pub fn write_run_events(run_dir: &Path, start_wall_time: f64) -> Result<PathBuf>
     let mut w = EventWriter::new(Vec::new(), start_wall_time).map_err(io_err(run_dir))?;
     let mut t = start_wall_time;
     for e in &epochs {
-        t += e.seconds.unwrap_or(0.0);
+        t += e.seconds;
         for (tag, v) in epoch_scalars(e) {
-            w.scalar(tag, e.epoch as i64, v, t)
+            w.scalar(&tag, e.epoch as i64, v, t)
                 .map_err(io_err(run_dir))?;
         }
     }
@@ -89,6 +93,6 @@ pub fn write_run_events(run_dir: &Path, start_wall_time: f64) -> Result<PathBuf>
         "{}{EXPORT_SUFFIX}",
         event_file_name(start_wall_time)
     ));
-    crate::atomic::write_atomic(&path, &w.into_inner())?;
+    runfmt::write_atomic(&path, &w.into_inner())?;
     Ok(path)
 }

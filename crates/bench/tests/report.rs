@@ -119,6 +119,7 @@ fn report_pages_have_the_expected_plots() {
             ("correlation.html", 7),
             ("oneshot-vs-blackbox.html", 2), // one per space
             ("distribution.html", 2),        // one per space with a correlation file
+            ("metrics.html", 2),             // GDAS' `tau`, one per space
         ]
     );
     for p in &pages {
@@ -155,6 +156,8 @@ fn report_pages_have_the_expected_plots() {
         index.contains("Hessian") && index.contains("BOHB"),
         "missing figures named"
     );
+    let metrics = std::fs::read_to_string(dir.join("metrics.html")).unwrap();
+    assert!(metrics.contains("tau, search space 1") && metrics.contains("gdas"));
     let data: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("data.json")).unwrap()).unwrap();
     assert_eq!(data["regret_curves"].as_array().unwrap().len(), 4 + 2);

@@ -85,7 +85,12 @@ fn ingest_is_idempotent_and_sees_changes() {
     .unwrap();
     let third = store.ingest_dir(&root).unwrap();
     assert_eq!(third.errors.len(), 1);
-    assert!(third.errors[0].1.contains("line 2"), "{:?}", third.errors);
+    // The record lacks the architecture the run format requires: named with file and line.
+    let e = &third.errors[0].1;
+    assert!(
+        e.contains("epochs.jsonl, line 1") && e.contains("architecture"),
+        "{e}"
+    );
 }
 
 /// Child process of `concurrent_ingest_from_several_processes_keeps_one_copy`.
@@ -241,4 +246,47 @@ fn correlation_files_are_reduced_per_budget() {
     assert!((at(4).points[0].spearman.unwrap() - (-9.5 / 95f64.sqrt())).abs() < 1e-12);
     // Kendall: 9 discordant, 1 tie in y: −9 / √(10 · 9).
     assert!((at(4).points[0].kendall.unwrap() - (-9.0 / 90f64.sqrt())).abs() < 1e-12);
+}
+
+#[test]
+fn optimizer_metrics_are_stored_long_format_under_the_run_json_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("runs/custom");
+    common::write_oneshot_run(&dir, "darts_es", 3, 0, &[0.03, 0.02]);
+    // Epoch 0 as an old file wrote GDAS' temperature (`tau`), epoch 1 with the metrics map.
+    let path = dir.join("epochs.jsonl");
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let (mut a, mut b) = (lines[0].clone(), lines[1].clone());
+    a["tau"] = serde_json::json!(10.0);
+    b["metrics"] = serde_json::json!({"hessian_eigenvalue": 0.5, "tau": 5.5});
+    std::fs::write(&path, format!("{a}\n{b}\n")).unwrap();
+    let mut store = Store::open(&tmp.path().join("results.sqlite")).unwrap();
+    let s = store.ingest_dir(&tmp.path().join("runs")).unwrap();
+    assert!(s.errors.is_empty(), "{:?}", s.errors);
+    let rows: Vec<(String, i64, String, f64)> = {
+        let mut st = store
+            .conn()
+            .prepare(
+                "SELECT r.optimizer, m.epoch, m.name, m.value FROM epoch_metrics m
+                 JOIN runs r ON r.id = m.run_id ORDER BY m.epoch, m.name",
+            )
+            .unwrap();
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    let name = |s: &str| s.to_string();
+    assert_eq!(
+        rows,
+        vec![
+            (name("darts_es"), 0, name("tau"), 10.0),
+            (name("darts_es"), 1, name("hessian_eigenvalue"), 0.5),
+            (name("darts_es"), 1, name("tau"), 5.5),
+        ]
+    );
 }

@@ -8,14 +8,24 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use oneshot::anytime::Nb101Oracle;
-use oneshot::{run_search, Nb101Table, OptimizerKind, SearchConfig, SearchData, SearchOptions};
+use oneshot::{registry, run_search, Nb101Table, SearchConfig, SearchData, SearchOptions};
+
+/// The `--optimizer` help: the registered names.
+fn optimizer_help() -> String {
+    format!(
+        "A registered optimizer: {} (overrides the config's `optimizer`; --list describes them)",
+        registry::names().join(", ")
+    )
+}
 
 /// Arguments of `nb1s1 search`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// darts, gdas, pc_darts, enas or random_ws (overrides the config's `optimizer`).
-    #[arg(long)]
+    #[arg(long, help = optimizer_help())]
     pub optimizer: Option<String>,
+    /// Print every registered optimizer with a one-line description and exit.
+    #[arg(long)]
+    pub list: bool,
     /// Search space 1, 2 or 3 (overrides the config's `space`).
     #[arg(long)]
     pub space: Option<u8>,
@@ -24,8 +34,8 @@ pub struct Args {
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Run folder.
-    #[arg(long)]
-    pub out: PathBuf,
+    #[arg(long, required_unless_present = "list")]
+    pub out: Option<PathBuf>,
     #[command(flatten)]
     pub torch: TorchArgs,
     /// NAS-Bench-101 file (converted store or the official tfrecord); without it the search
@@ -91,14 +101,16 @@ fn pick_device(name: &str) -> anyhow::Result<tch::Device> {
     }
 }
 
-fn load_config(args: &Args) -> anyhow::Result<SearchConfig> {
+fn load_config(args: &Args, out: &Path) -> anyhow::Result<SearchConfig> {
     let optimizer = match &args.optimizer {
-        Some(s) => Some(OptimizerKind::parse(s).with_context(|| {
-            format!("--optimizer {s}: expected darts, gdas, pc_darts, enas or random_ws")
-        })?),
+        Some(s) => Some(
+            registry::lookup(s)
+                .map_err(|e| anyhow::anyhow!("--optimizer: {e}"))?
+                .name,
+        ),
         None => None,
     };
-    let run_config = args.out.join("config.toml");
+    let run_config = out.join("config.toml");
     let path = match (&args.config, args.resume && run_config.is_file()) {
         (None, true) => Some(run_config),
         (p, _) => p.clone(),
@@ -137,7 +149,12 @@ pub(crate) fn load_data(dir: &Path) -> anyhow::Result<SearchData> {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let cfg = load_config(&args)?;
+    if args.list {
+        print!("{}", registry::list());
+        return Ok(());
+    }
+    let out = args.out.clone().context("--out is required")?;
+    let cfg = load_config(&args, &out)?;
     let device = args.torch.device()?;
     let data = load_data(&args.torch.data)?;
     let table = match &args.nb101 {
@@ -157,10 +174,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     eprintln!(
         "search: {} on space {} for {} epochs, device {device:?}, run folder {}",
-        cfg.optimizer.name(),
+        cfg.optimizer,
         cfg.space,
         cfg.epochs,
-        args.out.display()
+        out.display()
     );
     let opts = SearchOptions {
         device,
@@ -170,12 +187,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         paper_reference: args.paper_reference,
     };
     let oracle = table.as_ref().map(|t| t as &dyn Nb101Oracle);
-    let outcome = run_search(&cfg, &data, oracle, &args.out, &opts).with_context(|| {
+    let outcome = run_search(&cfg, &data, oracle, &out, &opts).with_context(|| {
         format!(
             "search in {} (status.json says how it ended)",
-            args.out.display()
+            out.display()
         )
     })?;
+    if let Some(why) = &outcome.stopped_early {
+        eprintln!("stopped early: {why}");
+    }
     if let Some(last) = outcome.records.last() {
         let fmt = |v: Option<f64>| v.map_or("n/a".to_string(), |x| format!("{x:.4}"));
         eprintln!(
@@ -188,7 +208,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     println!(
         "results: {}/epochs.jsonl (run files documented in docs/oneshot.md)",
-        args.out.display()
+        out.display()
     );
     Ok(())
 }

@@ -11,9 +11,9 @@ use tch::{Kind, Tensor};
 
 use crate::controller::{Controller, Reinforce};
 use crate::error::OneShotError;
-use crate::mixing::{one_hot, MixContext, Relaxation};
+use crate::mixing::{one_hot, MixContext, Phase, Relaxation};
 use crate::model::{OneShotModel, TensorBatch};
-use crate::optim::{clip_explicit, grads, Adam, Sgd};
+use crate::optim::{clip_explicit, grads_or_zeros, Adam, Sgd};
 use supernet::SharedMixing;
 
 /// Everything an architecture step may touch.
@@ -26,13 +26,15 @@ pub struct ArchStepContext<'a> {
 }
 
 impl ArchStepContext<'_> {
-    /// Loss of `batch` under a fresh draw of the relaxation, batch statistics in BatchNorm.
-    fn loss(&mut self, batch: &TensorBatch) -> Result<Tensor, OneShotError> {
+    /// Loss of `batch` under a fresh draw of the relaxation (phase [`Phase::Arch`]), batch
+    /// statistics in BatchNorm: what an architecture update differentiates.
+    pub fn loss(&mut self, batch: &TensorBatch) -> Result<Tensor, OneShotError> {
         let mut cx = MixContext {
             arch: &self.model.arch,
             space: &self.model.space,
             rng: self.rng,
             device: self.model.device,
+            phase: Phase::Arch,
         };
         let mut mix = self.relaxation.mixing(&mut cx)?;
         Ok(self.model.loss(batch, mix.as_mut(), true).0)
@@ -95,7 +97,9 @@ pub struct ArchAdam {
 }
 
 impl ArchAdam {
-    fn apply(&mut self, mut grads: Vec<Option<Tensor>>) {
+    /// One Adam step from explicit gradients (one per architecture tensor, in order), clipped
+    /// first when `grad_clip` is set.
+    pub fn apply(&mut self, mut grads: Vec<Option<Tensor>>) {
         if let Some(c) = self.grad_clip {
             clip_explicit(&mut grads, c);
         }
@@ -104,12 +108,8 @@ impl ArchAdam {
 }
 
 /// Gradients of `loss` with respect to `params`, zeros where it does not reach.
-fn grads_of(loss: &Tensor, params: &[(String, Tensor)]) -> Vec<Tensor> {
-    grads(loss, params)
-        .into_iter()
-        .zip(params)
-        .map(|(g, (_, p))| g.unwrap_or_else(|| p.zeros_like()))
-        .collect()
+pub fn grads_of(loss: &Tensor, params: &[(String, Tensor)]) -> Vec<Tensor> {
+    grads_or_zeros(loss, params, false)
 }
 
 /// First-order DARTS: one Adam step along ∇α L_valid(w, α).
@@ -286,7 +286,7 @@ impl ArchUpdate for ControllerUpdate {
     ) -> Result<(), OneShotError> {
         for _ in 0..self.steps {
             let batch = batches()?;
-            let sample = self.controller.borrow().sample()?;
+            let sample = self.controller.borrow().sample(cx.rng)?;
             let w = one_hot(&sample.architecture, cx.model.device)?;
             let correct = tch::no_grad(|| cx.model.loss(&batch, &mut SharedMixing(w), false).1);
             let reward = 100.0 * correct as f64 / batch.len.max(1) as f64;

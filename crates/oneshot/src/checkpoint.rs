@@ -18,7 +18,6 @@ use serde::{Deserialize, Serialize};
 use tch::{nn, Tensor};
 
 use crate::error::OneShotError;
-use crate::run_dir::atomic_write;
 
 /// `checkpoint/state.json`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -31,6 +30,10 @@ pub struct CheckpointState {
     pub arch_loader: LoaderState,
     /// The run seed; every per-epoch generator is derived from it and the epoch number.
     pub seed: u64,
+    /// Set when the optimizer ended the search after this checkpoint's epoch (a resume then
+    /// has nothing left to do).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_early: Option<String>,
 }
 
 const WEIGHTS: &str = "weights.safetensors";
@@ -104,7 +107,7 @@ pub fn save(dir: &Path, parts: &CheckpointParts<'_>) -> Result<(), OneShotError>
             .map_err(|e| OneShotError::io(&p, e))?;
     }
     let text = serde_json::to_string_pretty(parts.state).map_err(|e| ck_err(&tmp, e))?;
-    atomic_write(&tmp.join(STATE), text.as_bytes())?;
+    runfmt::write_atomic(&tmp.join(STATE), text.as_bytes())?;
     replace_dir(&tmp, dir)
 }
 

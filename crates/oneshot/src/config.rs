@@ -11,7 +11,8 @@ use supernet::SupernetConfig;
 
 use crate::error::OneShotError;
 
-/// The one-shot optimizers of spec §3.
+/// The one-shot optimizers of spec §3, whose defaults every registered optimizer starts from
+/// (`crate::registry`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OptimizerKind {
@@ -229,7 +230,8 @@ impl Default for TensorboardConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SearchConfig {
-    pub optimizer: OptimizerKind,
+    /// A registered optimizer's name (`crate::registry`).
+    pub optimizer: String,
     pub space: u8,
     pub seed: u64,
     pub epochs: usize,
@@ -251,6 +253,9 @@ pub struct SearchConfig {
     pub correlation: CorrelationConfig,
     #[serde(default)]
     pub tensorboard: TensorboardConfig,
+    /// The optimizer's own settings (`[options]`), checked against its registered section.
+    #[serde(default, skip_serializing_if = "toml::Table::is_empty")]
+    pub options: toml::Table,
 }
 
 impl SearchConfig {
@@ -259,7 +264,7 @@ impl SearchConfig {
         use OptimizerKind::*;
         let sampling = matches!(optimizer, Enas | RandomWs);
         SearchConfig {
-            optimizer,
+            optimizer: optimizer.name().to_string(),
             space,
             seed: 2,
             epochs: match optimizer {
@@ -321,14 +326,35 @@ impl SearchConfig {
             faithful: FaithfulConfig::default(),
             correlation: CorrelationConfig::default(),
             tensorboard: TensorboardConfig::default(),
+            options: toml::Table::new(),
         }
+    }
+
+    /// The defaults of the registered optimizer `name` on `space`: its built-in's spec §3
+    /// values, its own name, its `[options]` defaults.
+    pub fn defaults_for(name: &str, space: u8) -> Result<Self, String> {
+        let r = crate::registry::lookup(name)?;
+        let mut c = Self::defaults(r.defaults_of, space);
+        c.optimizer = r.name.to_string();
+        if let Some(o) = r.options {
+            c.options = (o().defaults)();
+        }
+        Ok(c)
+    }
+
+    /// The `[options]` section as the optimizer's typed settings.
+    pub fn options_as<T: serde::de::DeserializeOwned>(&self) -> Result<T, OneShotError> {
+        crate::registry::parse_options(&self.options).map_err(|msg| OneShotError::Config {
+            file: format!("optimizer `{}`", self.optimizer),
+            msg,
+        })
     }
 
     /// Reads a TOML file over the defaults of its optimizer; `optimizer` and `space` given on
     /// the command line win over the file's.
     pub fn load(
         path: Option<&Path>,
-        optimizer: Option<OptimizerKind>,
+        optimizer: Option<&str>,
         space: Option<u8>,
     ) -> Result<Self, OneShotError> {
         let text = match path {
@@ -345,7 +371,7 @@ impl SearchConfig {
     pub fn from_toml(
         text: &str,
         origin: &str,
-        optimizer: Option<OptimizerKind>,
+        optimizer: Option<&str>,
         space: Option<u8>,
     ) -> Result<Self, OneShotError> {
         let bad = |msg: String| OneShotError::Config {
@@ -356,14 +382,15 @@ impl SearchConfig {
             .parse()
             .map_err(|e: toml::de::Error| bad(e.to_string()))?;
         if let Some(o) = optimizer {
-            user.insert("optimizer".into(), toml::Value::String(o.name().into()));
+            user.insert("optimizer".into(), toml::Value::String(o.into()));
         }
         if let Some(s) = space {
             user.insert("space".into(), toml::Value::Integer(s as i64));
         }
         let opt = match user.get("optimizer") {
-            Some(toml::Value::String(s)) => OptimizerKind::parse(s)
-                .ok_or_else(|| bad(format!("field `optimizer`: unknown optimizer `{s}`")))?,
+            Some(toml::Value::String(s)) => {
+                crate::registry::lookup(s).map_err(|e| bad(format!("field `optimizer`: {e}")))?
+            }
             Some(_) => return Err(bad("field `optimizer` must be a string".into())),
             None => {
                 return Err(bad(
@@ -371,7 +398,7 @@ impl SearchConfig {
                 ))
             }
         };
-        user.insert("optimizer".into(), toml::Value::String(opt.name().into()));
+        user.insert("optimizer".into(), toml::Value::String(opt.name.into()));
         let space_id = match user.get("space") {
             Some(toml::Value::Integer(s)) if (1..=3).contains(s) => *s as u8,
             Some(v) => return Err(bad(format!("field `space` must be 1, 2 or 3, got {v}"))),
@@ -381,14 +408,30 @@ impl SearchConfig {
                 ))
             }
         };
-        let defaults =
-            toml::Table::try_from(Self::defaults(opt, space_id)).map_err(|e| bad(e.to_string()))?;
+        let defaults = toml::Table::try_from(Self::defaults_for(opt.name, space_id).map_err(bad)?)
+            .map_err(|e| bad(e.to_string()))?;
         let merged = merge(defaults, user);
         let cfg: SearchConfig = toml::Value::Table(merged)
             .try_into()
             .map_err(|e: toml::de::Error| bad(e.to_string()))?;
         cfg.validate().map_err(bad)?;
         Ok(cfg)
+    }
+
+    /// The `[options]` section against the optimizer's registered one: unknown keys, or any
+    /// options for an optimizer without a section, are errors that name them.
+    fn check_options(&self) -> Result<(), String> {
+        let r = crate::registry::lookup(&self.optimizer)?;
+        match r.options {
+            Some(o) => (o().check)(&self.options),
+            None => match self.options.keys().next() {
+                Some(k) => Err(format!(
+                    "[options]: optimizer `{}` takes no options, got `{k}`",
+                    r.name
+                )),
+                None => Ok(()),
+            },
+        }
     }
 
     /// Rejects values that would make the run meaningless before any training starts.
@@ -428,7 +471,7 @@ impl SearchConfig {
         if self.correlation.batch_size == 0 {
             return Err("`correlation.batch_size` must be at least 1".into());
         }
-        Ok(())
+        self.check_options()
     }
 
     /// The configuration as TOML text (the run folder's `config.toml`).
@@ -461,7 +504,7 @@ mod tests {
         let cfg = SearchConfig::from_toml(
             "epochs = 3\n[weights]\nlr = 0.1\n",
             "t",
-            Some(OptimizerKind::Gdas),
+            Some("gdas"),
             Some(2),
         )
         .unwrap();
@@ -477,7 +520,7 @@ mod tests {
     fn correlation_kept_checkpoints_and_tensorboard_keys_round_trip() {
         let text = "keep_checkpoints = [5, 15]\n[correlation]\nepochs = [5]\nsample = 100\n\
                     mixing = \"darts_softmax\"\n[tensorboard]\nstep_interval = 50\n";
-        let cfg = SearchConfig::from_toml(text, "t", Some(OptimizerKind::Darts), Some(3)).unwrap();
+        let cfg = SearchConfig::from_toml(text, "t", Some("darts"), Some(3)).unwrap();
         assert_eq!(cfg.keep_checkpoints, vec![5, 15]);
         assert_eq!(cfg.correlation.epochs, vec![5]);
         assert_eq!(cfg.correlation.sample, 100);
@@ -494,7 +537,7 @@ mod tests {
         let e = SearchConfig::from_toml(
             "[correlation]\nsamples = 3\n",
             "c.toml",
-            Some(OptimizerKind::Darts),
+            Some("darts"),
             Some(1),
         )
         .unwrap_err()
@@ -504,16 +547,11 @@ mod tests {
 
     #[test]
     fn unknown_keys_and_bad_values_name_the_field() {
-        let e = SearchConfig::from_toml(
-            "[weights]\nlrr = 1\n",
-            "run.toml",
-            Some(OptimizerKind::Darts),
-            Some(1),
-        )
-        .unwrap_err()
-        .to_string();
+        let e = SearchConfig::from_toml("[weights]\nlrr = 1\n", "run.toml", Some("darts"), Some(1))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("run.toml") && e.contains("lrr"), "{e}");
-        let e = SearchConfig::from_toml("space = 7\n", "x", Some(OptimizerKind::Darts), None)
+        let e = SearchConfig::from_toml("space = 7\n", "x", Some("darts"), None)
             .unwrap_err()
             .to_string();
         assert!(e.contains("space"), "{e}");

@@ -2,6 +2,8 @@
 //! by attention over the earlier nodes' anchors and each choice block's operation from a softmax,
 //! trained by REINFORCE.
 
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
 use searchspace::{Architecture, SearchSpace, PRIMITIVES};
 use tch::{nn, Device, Kind, Tensor};
 
@@ -82,8 +84,8 @@ impl Controller {
         (l.tanh() * (self.tanh_constant / self.op_tanh_reduce)) + &self.b_fixed
     }
 
-    /// Draws an architecture from the policy (torch's global generator, seeded per epoch).
-    pub fn sample(&self) -> Result<ControllerSample, OneShotError> {
+    /// Draws an architecture from the policy with the run's seeded generator `rng`.
+    pub fn sample(&self, rng: &mut ChaCha8Rng) -> Result<ControllerSample, OneShotError> {
         let n = self.space.num_choice_blocks();
         let zeros = Tensor::zeros([1, self.hidden], (Kind::Float, self.device));
         let mut state = (zeros.shallow_clone(), zeros.shallow_clone());
@@ -113,8 +115,8 @@ impl Controller {
                 .view([1, node as i64]);
             let logits = (logits / self.temperature).tanh() * self.tanh_constant;
             let probs = logits.softmax(-1, Kind::Float);
-            let chosen = probs.multinomial(p as i64, false).view([p as i64]);
-            let idx: Vec<i64> = Vec::<i64>::try_from(&chosen)?;
+            let idx = draw_without_replacement(&probs, p, rng)?;
+            let chosen = Tensor::from_slice(&idx).to_device(self.device);
             let ce = logits.repeat([p as i64, 1]).cross_entropy_loss::<&Tensor>(
                 &chosen,
                 None,
@@ -135,10 +137,8 @@ impl Controller {
             // Operation of node − 1 (the original's offset: the output step picks node N's op).
             state = self.step(&input, &state);
             let logits = self.op_logits(&state.0);
-            let op = logits
-                .softmax(-1, Kind::Float)
-                .multinomial(1, false)
-                .view([1]);
+            let op_draw = draw_without_replacement(&logits.softmax(-1, Kind::Float), 1, rng)?;
+            let op = Tensor::from_slice(&op_draw).to_device(self.device);
             let op_idx = op.int64_value(&[0]).clamp(0, PRIMITIVES.len() as i64 - 1) as usize;
             nll_terms.push(logits.cross_entropy_loss::<&Tensor>(
                 &op,
@@ -169,6 +169,34 @@ impl Controller {
             entropy,
         })
     }
+}
+
+/// `k` distinct indices drawn from the (1, K) probabilities `probs`, each in turn with
+/// probability proportional to the mass left (what `torch.multinomial` without replacement
+/// does), from `rng`.
+fn draw_without_replacement(
+    probs: &Tensor,
+    k: usize,
+    rng: &mut ChaCha8Rng,
+) -> Result<Vec<i64>, OneShotError> {
+    let mut p: Vec<f64> =
+        Vec::<f64>::try_from(probs.detach().to_kind(Kind::Double).flatten(0, -1))?;
+    let mut out = Vec::with_capacity(k);
+    for _ in 0..k.min(p.len()) {
+        let total: f64 = p.iter().sum();
+        let mut u = rng.gen::<f64>() * total;
+        let mut pick = p.iter().rposition(|&x| x > 0.0).unwrap_or(0);
+        for (i, &x) in p.iter().enumerate() {
+            if x > 0.0 && u < x {
+                pick = i;
+                break;
+            }
+            u -= x;
+        }
+        p[pick] = 0.0;
+        out.push(pick as i64);
+    }
+    Ok(out)
 }
 
 /// Entropy of the softmax of (1, K) logits, as a plain number.

@@ -228,20 +228,7 @@ fn forward_eval(net: &Supernet, x: &Tensor, w: MixingWeights) -> Result<Tensor, 
         .map_err(|e| OneShotError::Invalid(e.to_string()))
 }
 
-/// One line of `correlation/epoch<E>.jsonl` (docs/report.md).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct CorrelationPoint {
-    /// NB-101 hash (hex) of the architecture.
-    pub hash: String,
-    /// The one-shot epoch (0-based) of the evaluated weights.
-    pub epoch: usize,
-    /// Top-1 error of the supernet with this architecture's mixing weights on the test images.
-    pub one_shot_error: f64,
-    /// Mean NB-101 test error over the repeats, per training budget ("4", "12", "36", "108").
-    pub nb101_test_error: BTreeMap<String, f64>,
-    /// Mean NB-101 validation error over the repeats, per training budget.
-    pub nb101_valid_error: BTreeMap<String, f64>,
-}
+pub use runfmt::CorrelationPoint;
 
 /// `correlation/epoch<E>.meta.json`: how a correlation file was made.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -269,10 +256,7 @@ pub struct CorrelationMeta {
     pub architectures_per_second: f64,
 }
 
-/// `<run>/correlation/epoch<E>.jsonl`.
-pub fn correlation_path(run: &Path, epoch: usize) -> PathBuf {
-    run.join("correlation").join(format!("epoch{epoch}.jsonl"))
-}
+pub use runfmt::correlation_path;
 
 /// `<run>/correlation/epoch<E>.meta.json`.
 pub fn meta_path(run: &Path, epoch: usize) -> PathBuf {
@@ -339,7 +323,7 @@ pub fn evaluate_epoch(
         for ((c, nb), one_shot_error) in known.iter().zip(&errors) {
             let point = CorrelationPoint {
                 hash: c.hash.to_string(),
-                epoch,
+                epoch: Some(epoch),
                 one_shot_error: *one_shot_error,
                 nb101_test_error: keyed(&nb.test),
                 nb101_valid_error: keyed(&nb.valid),
@@ -588,7 +572,7 @@ pub fn read_run_meta(run: &Path) -> Result<Option<RunMeta>, OneShotError> {
     let run_dir = RunDir {
         root: run.to_path_buf(),
     };
-    run_dir.read_json("run.json").map(Some)
+    Ok(run_dir.read_json("run.json").map(Some)?)
 }
 
 /// The inline evaluation of the search loop (`[correlation] epochs`): candidates and images are

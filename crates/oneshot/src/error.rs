@@ -26,6 +26,8 @@ pub enum OneShotError {
     Diverged { epoch: usize, msg: String },
     #[error("{0}")]
     Invalid(String),
+    #[error(transparent)]
+    RunFormat(#[from] runfmt::RunFmtError),
 }
 
 impl OneShotError {

@@ -3,6 +3,7 @@
 //! soft Gumbel edges independently per cell; Random-WS and ENAS put a sampled discrete
 //! architecture into the supernet as one-hot weights.
 
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use searchspace::{Architecture, SearchSpace};
 use supernet::{
@@ -14,12 +15,26 @@ use crate::error::OneShotError;
 use crate::gumbel::{gumbel_softmax_hard, gumbel_softmax_soft};
 use crate::sampler::ArchSampler;
 
+/// What a forward pass is for, so a relaxation can treat them differently (SDARTS perturbs
+/// the architecture weights only for the weight step).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// The weight step: the loss trains the network weights.
+    Weights,
+    /// The architecture step: the loss trains the architecture state.
+    Arch,
+    /// Evaluation (one-shot error, Hessian tracking): nothing is trained from this pass.
+    Eval,
+}
+
 /// What a relaxation may look at when it builds mixing weights.
 pub struct MixContext<'a> {
     pub arch: &'a ArchParams,
     pub space: &'a SearchSpace,
+    /// The run's generator, reseeded every epoch: all architecture randomness comes from here.
     pub rng: &'a mut ChaCha8Rng,
     pub device: Device,
+    pub phase: Phase,
 }
 
 /// Turns the architecture state into a [`MixingSource`] for one forward pass.
@@ -77,6 +92,7 @@ impl Relaxation for Gumbel {
             tau: self.tau,
             hard_ops: self.hard_ops,
             hard_edges: self.hard_edges,
+            rng: ChaCha8Rng::seed_from_u64(cx.rng.gen()),
         }))
     }
     fn set_temperature(&mut self, tau: f64) {
@@ -95,30 +111,37 @@ struct GumbelSource {
     tau: f64,
     hard_ops: bool,
     hard_edges: bool,
+    /// Seeded from the run's generator when the source is made: the noise is reproducible.
+    rng: ChaCha8Rng,
 }
 
 impl GumbelSource {
-    fn draw(&self, logits: &Tensor, hard: bool) -> (Tensor, Option<Vec<usize>>) {
+    fn draw(&mut self, logits: &Tensor, hard: bool) -> (Tensor, Option<Vec<usize>>) {
         if hard {
-            let (w, idx) = gumbel_softmax_hard(logits, self.tau);
+            let (w, idx) = gumbel_softmax_hard(logits, self.tau, &mut self.rng);
             let active = Vec::<i64>::try_from(&idx)
                 .map(|v| v.into_iter().map(|i| i.max(0) as usize).collect())
                 .ok();
             (w, active)
         } else {
-            (gumbel_softmax_soft(logits, self.tau), None)
+            (gumbel_softmax_soft(logits, self.tau, &mut self.rng), None)
         }
     }
 }
 
 impl MixingSource for GumbelSource {
     fn for_cell(&mut self, _cell: usize) -> MixingWeights {
-        let (ops, active_ops) = self.draw(&self.ops, self.hard_ops);
-        let (output, _) = self.draw(&self.output, self.hard_edges);
-        let inputs = self
+        let (ops, active_ops) = self.draw(&self.ops.shallow_clone(), self.hard_ops);
+        let (output, _) = self.draw(&self.output.shallow_clone(), self.hard_edges);
+        let edges: Vec<Option<Tensor>> = self
             .inputs
             .iter()
-            .map(|t| t.as_ref().map(|t| self.draw(t, self.hard_edges).0))
+            .map(|t| t.as_ref().map(Tensor::shallow_clone))
+            .collect();
+        let hard_edges = self.hard_edges;
+        let inputs = edges
+            .iter()
+            .map(|t| t.as_ref().map(|t| self.draw(t, hard_edges).0))
             .collect();
         MixingWeights {
             ops,

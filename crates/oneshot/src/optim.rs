@@ -20,10 +20,34 @@ pub fn named_trainable(vs: &nn::VarStore) -> Vec<(String, Tensor)> {
 /// Gradients of `loss` with respect to `params`, `None` where the loss does not reach. Taken
 /// with `run_backward`, so nothing accumulates in `.grad()` between steps.
 pub fn grads(loss: &Tensor, params: &[(String, Tensor)]) -> Vec<Option<Tensor>> {
+    grads_with(loss, params, false)
+}
+
+/// [`grads`], optionally with `create_graph`: the gradients are then differentiable themselves
+/// (and the graph of `loss` is kept), so second-order quantities such as Hessian-vector products
+/// can be taken by a second backward pass through them.
+pub fn grads_with(
+    loss: &Tensor,
+    params: &[(String, Tensor)],
+    create_graph: bool,
+) -> Vec<Option<Tensor>> {
     let ts: Vec<&Tensor> = params.iter().map(|(_, t)| t).collect();
-    Tensor::run_backward(&[loss], &ts, false, false)
+    Tensor::run_backward(&[loss], &ts, create_graph, create_graph)
         .into_iter()
         .map(|g| Some(g).filter(Tensor::defined))
+        .collect()
+}
+
+/// [`grads_with`] with zeros where the loss does not reach `params`, one tensor per parameter.
+pub fn grads_or_zeros(
+    loss: &Tensor,
+    params: &[(String, Tensor)],
+    create_graph: bool,
+) -> Vec<Tensor> {
+    grads_with(loss, params, create_graph)
+        .into_iter()
+        .zip(params)
+        .map(|(g, (_, p))| g.unwrap_or_else(|| p.zeros_like()))
         .collect()
 }
 

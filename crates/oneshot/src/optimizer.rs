@@ -1,36 +1,327 @@
-//! A one-shot optimizer is a composition of three primitives: a [`Relaxation`] (how the
-//! architecture state becomes mixing weights for the weight steps), an [`ArchUpdate`] (how the
-//! architecture state learns) and a [`Selection`] (which architecture an epoch reports). This
-//! module builds the five optimizers of spec §3 from a [`SearchConfig`].
+//! The optimizer life cycle the search loop drives, and its default implementation.
+//!
+//! The loop owns the data, the schedules of the weight optimizer, the run folder, checkpoints
+//! and evaluation; a [`SearchOptimizer`] owns everything that makes one method differ from
+//! another. Per epoch the loop calls [`SearchOptimizer::new_epoch`], then
+//! [`SearchOptimizer::step`] once per training batch (with an architecture batch when
+//! [`SearchOptimizer::wants_valid_batches`]), then [`SearchOptimizer::end_epoch`], which may stop
+//! the run, then [`SearchOptimizer::select`]; [`SearchOptimizer::metrics`] go into the epoch
+//! record and [`SearchOptimizer::state`] into the checkpoint.
+//!
+//! [`OneShotOptimizer`] is the default: a [`Relaxation`] (how the architecture state becomes
+//! mixing weights for the weight steps), an [`ArchUpdate`] (how the architecture state learns)
+//! and a [`Selection`] (which architecture an epoch reports). The built-in methods are listed in
+//! [`crate::registry`].
 
-use std::cell::RefCell;
-use std::rc::Rc;
+use std::collections::BTreeMap;
 
-use tch::nn;
+use rand_chacha::ChaCha8Rng;
+use supernet::MixingSource;
+use tch::{nn, Tensor};
 
-use crate::arch_update::{
-    ArchAdam, ArchUpdate, ControllerUpdate, FirstOrder, NoArchUpdate, SecondOrder,
-};
-use crate::config::{ArchOrder, OptimizerKind, SearchConfig};
-use crate::controller::{Controller, Reinforce};
-use crate::mixing::{Gumbel, Relaxation, SampledOneHot, Softmax};
-use crate::model::OneShotModel;
-use crate::optim::{named_trainable, Adam};
-use crate::sampler::{FromController, Uniform};
-use crate::selection::{Argmax, SampleAndRank, Selection};
+use crate::arch_update::{ArchAdam, ArchStepContext, ArchUpdate};
+use crate::config::{SearchConfig, WeightConfig};
+use crate::error::OneShotError;
+use crate::mixing::{MixContext, Phase, Relaxation};
+use crate::model::{OneShotModel, TensorBatch};
+use crate::optim::{clip_explicit, grads, Adam, Sgd};
+use crate::run_dir::Metrics;
+use crate::schedule::gdas_tau;
+use crate::selection::{SelectContext, Selected, Selection};
 
-/// The parts of a one-shot optimizer.
+/// Which images train the weights and which drive the architecture.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DataSplit {
+    /// DARTS: the CIFAR-10 training set in two halves (weights / architecture); the
+    /// architecture half is also the validation set of the epoch's evaluation.
+    Halves,
+    /// ENAS: [0, 45000) trains the weights, [45000, N) rewards the controller, the test set is
+    /// the validation set.
+    Enas,
+}
+
+/// What [`SearchOptimizer::end_epoch`] decides.
+#[derive(Clone, Debug, PartialEq)]
+pub enum EpochEnd {
+    Continue,
+    /// Stop the search after this epoch (recorded and checkpointed); the run is complete and
+    /// `status.json` gives the reason.
+    Stop(String),
+}
+
+/// What one weight step did.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StepStats {
+    pub loss: f64,
+    /// Correct predictions on the batch.
+    pub correct: i64,
+    pub len: usize,
+}
+
+/// Everything an optimizer may touch during an epoch.
+pub struct EpochContext<'a> {
+    pub model: &'a OneShotModel,
+    /// The weight optimizer; its lr is the loop's schedule for the epoch (an optimizer may
+    /// change it per step, as ENAS' faithful schedule does).
+    pub sgd: &'a mut Sgd,
+    /// The run's generator, reseeded from (seed, epoch): all architecture randomness.
+    pub rng: &'a mut ChaCha8Rng,
+    pub epoch: usize,
+    pub epochs: usize,
+    /// Weight steps taken before this one.
+    pub global_step: u64,
+    pub weights: &'a WeightConfig,
+    /// A training loss above this (or not finite) is divergence.
+    pub divergence_loss: f64,
+    /// All validation batches in a fixed order (what selection and evaluation use).
+    pub valid: &'a [TensorBatch],
+}
+
+impl EpochContext<'_> {
+    /// A mixing context for one forward pass in `phase`.
+    pub fn mix_context(&mut self, phase: Phase) -> MixContext<'_> {
+        MixContext {
+            arch: &self.model.arch,
+            space: &self.model.space,
+            rng: &mut *self.rng,
+            device: self.model.device,
+            phase,
+        }
+    }
+
+    /// The architecture-step context for `relaxation`.
+    pub fn arch_context<'b>(
+        &'b mut self,
+        relaxation: &'b mut dyn Relaxation,
+    ) -> ArchStepContext<'b> {
+        ArchStepContext {
+            model: self.model,
+            sgd: &*self.sgd,
+            relaxation,
+            rng: &mut *self.rng,
+        }
+    }
+
+    /// The standard weight step: forward `batch` under `mixing` (train-mode BatchNorm),
+    /// divergence check, gradients of the weights, norm clip, SGD step.
+    pub fn weight_step_with(
+        &mut self,
+        batch: &TensorBatch,
+        mixing: &mut dyn MixingSource,
+    ) -> Result<StepStats, OneShotError> {
+        let (loss, correct) = self.model.loss(batch, mixing, true);
+        let lv = loss.double_value(&[]);
+        if !lv.is_finite() || lv > self.divergence_loss {
+            return Err(OneShotError::Diverged {
+                epoch: self.epoch,
+                msg: format!(
+                    "training loss {lv} at step {} (limit {})",
+                    self.global_step, self.divergence_loss
+                ),
+            });
+        }
+        let mut g = grads(&loss, &self.sgd.params);
+        clip_explicit(&mut g, self.weights.grad_clip);
+        self.sgd.step_with(&g);
+        Ok(StepStats {
+            loss: lv,
+            correct,
+            len: batch.len,
+        })
+    }
+
+    /// [`EpochContext::weight_step_with`] under a fresh draw of `relaxation` in phase
+    /// [`Phase::Weights`].
+    pub fn weight_step(
+        &mut self,
+        relaxation: &mut dyn Relaxation,
+        batch: &TensorBatch,
+    ) -> Result<StepStats, OneShotError> {
+        let mut mix = relaxation.mixing(&mut self.mix_context(Phase::Weights))?;
+        self.weight_step_with(batch, mix.as_mut())
+    }
+}
+
+/// A one-shot optimizer as the search loop sees it. Only [`SearchOptimizer::step`],
+/// [`SearchOptimizer::select`] and [`SearchOptimizer::mixing`] have no default.
+pub trait SearchOptimizer {
+    /// How the images are split (default: DARTS' halves).
+    fn data_split(&self) -> DataSplit {
+        DataSplit::Halves
+    }
+
+    /// Before the epoch's first step: schedules, temperature.
+    fn new_epoch(&mut self, _cx: &mut EpochContext<'_>) -> Result<(), OneShotError> {
+        Ok(())
+    }
+
+    /// Whether [`SearchOptimizer::step`] gets an architecture batch in `epoch` (so the loop
+    /// only loads them when they are used).
+    fn wants_valid_batches(&self, _epoch: usize) -> bool {
+        false
+    }
+
+    /// One training step on `train` (and the architecture batch `valid` when wanted),
+    /// usually ending with [`EpochContext::weight_step`].
+    fn step(
+        &mut self,
+        cx: &mut EpochContext<'_>,
+        train: &TensorBatch,
+        valid: Option<&TensorBatch>,
+    ) -> Result<StepStats, OneShotError>;
+
+    /// After the epoch's steps, with a source of further architecture batches (ENAS' reward
+    /// batches): continue, or stop the search.
+    fn end_epoch(
+        &mut self,
+        _cx: &mut EpochContext<'_>,
+        _batches: &mut dyn FnMut() -> Result<TensorBatch, OneShotError>,
+    ) -> Result<EpochEnd, OneShotError> {
+        Ok(EpochEnd::Continue)
+    }
+
+    /// The epoch's architecture.
+    fn select(&mut self, cx: &mut SelectContext<'_>) -> Result<Selected, OneShotError>;
+
+    /// Mixing weights for an evaluation pass (the one-shot validation error when the selection
+    /// did not measure one, Hessian tracking).
+    fn mixing(&mut self, cx: &mut MixContext<'_>) -> Result<Box<dyn MixingSource>, OneShotError>;
+
+    /// Named numbers of the epoch for `epochs.jsonl`, TensorBoard and the store.
+    fn metrics(&self) -> Metrics {
+        Metrics::new()
+    }
+
+    /// Whether the continuous architecture weights are trained (so the run records them).
+    fn learns_arch_weights(&self) -> bool {
+        false
+    }
+
+    /// Optimizer buffers and learned state as named tensors for the checkpoint.
+    fn state(&self) -> Vec<(String, Tensor)> {
+        Vec::new()
+    }
+
+    /// Restores [`SearchOptimizer::state`].
+    fn load_state(&mut self, _tensors: &BTreeMap<String, Tensor>) -> Result<(), OneShotError> {
+        Ok(())
+    }
+
+    /// Weights of the optimizer's own network (the ENAS controller), checkpointed with the run.
+    fn own_store(&self) -> Option<&nn::VarStore> {
+        None
+    }
+
+    fn own_store_mut(&mut self) -> Option<&mut nn::VarStore> {
+        None
+    }
+}
+
+/// The default optimizer: a relaxation, an architecture update and a selection.
 pub struct OneShotOptimizer {
     pub relaxation: Box<dyn Relaxation>,
     pub arch_update: Box<dyn ArchUpdate>,
     pub selection: Box<dyn Selection>,
-    /// The ENAS controller's weights, when there is one (checkpointed with the run).
+    /// The weights of a network the update trains (the ENAS controller), if any.
     pub controller_store: Option<nn::VarStore>,
-    /// GDAS: the temperature schedule (τ_max, τ_min).
+    /// The temperature schedule (τ_max, τ_min), linear over the run (GDAS).
     pub tau_schedule: Option<(f64, f64)>,
+    /// Epochs of weight training before the first architecture step.
+    pub warm_start_epochs: usize,
 }
 
-/// Adam on the model's architecture weights with the configuration's settings.
+impl OneShotOptimizer {
+    /// The parts with no controller, no temperature schedule and no warm start.
+    pub fn new(
+        relaxation: Box<dyn Relaxation>,
+        arch_update: Box<dyn ArchUpdate>,
+        selection: Box<dyn Selection>,
+    ) -> Self {
+        OneShotOptimizer {
+            relaxation,
+            arch_update,
+            selection,
+            controller_store: None,
+            tau_schedule: None,
+            warm_start_epochs: 0,
+        }
+    }
+}
+
+impl SearchOptimizer for OneShotOptimizer {
+    fn new_epoch(&mut self, cx: &mut EpochContext<'_>) -> Result<(), OneShotError> {
+        if let Some((hi, lo)) = self.tau_schedule {
+            self.relaxation
+                .set_temperature(gdas_tau(cx.epoch, cx.epochs, hi, lo));
+        }
+        Ok(())
+    }
+
+    fn wants_valid_batches(&self, epoch: usize) -> bool {
+        epoch >= self.warm_start_epochs && self.arch_update.wants_valid_batches()
+    }
+
+    fn step(
+        &mut self,
+        cx: &mut EpochContext<'_>,
+        train: &TensorBatch,
+        valid: Option<&TensorBatch>,
+    ) -> Result<StepStats, OneShotError> {
+        if let Some(vb) = valid {
+            let mut acx = cx.arch_context(self.relaxation.as_mut());
+            self.arch_update.before_weight_step(&mut acx, train, vb)?;
+        }
+        cx.weight_step(self.relaxation.as_mut(), train)
+    }
+
+    fn end_epoch(
+        &mut self,
+        cx: &mut EpochContext<'_>,
+        batches: &mut dyn FnMut() -> Result<TensorBatch, OneShotError>,
+    ) -> Result<EpochEnd, OneShotError> {
+        let mut acx = cx.arch_context(self.relaxation.as_mut());
+        self.arch_update.after_epoch(&mut acx, batches)?;
+        Ok(EpochEnd::Continue)
+    }
+
+    fn select(&mut self, cx: &mut SelectContext<'_>) -> Result<Selected, OneShotError> {
+        self.selection.select(cx)
+    }
+
+    fn mixing(&mut self, cx: &mut MixContext<'_>) -> Result<Box<dyn MixingSource>, OneShotError> {
+        self.relaxation.mixing(cx)
+    }
+
+    fn metrics(&self) -> Metrics {
+        self.relaxation
+            .temperature()
+            .map(|t| ("tau".to_string(), t))
+            .into_iter()
+            .collect()
+    }
+
+    fn learns_arch_weights(&self) -> bool {
+        self.arch_update.learns_arch_weights()
+    }
+
+    fn state(&self) -> Vec<(String, Tensor)> {
+        self.arch_update.state()
+    }
+
+    fn load_state(&mut self, tensors: &BTreeMap<String, Tensor>) -> Result<(), OneShotError> {
+        self.arch_update.load_state(tensors)
+    }
+
+    fn own_store(&self) -> Option<&nn::VarStore> {
+        self.controller_store.as_ref()
+    }
+
+    fn own_store_mut(&mut self) -> Option<&mut nn::VarStore> {
+        self.controller_store.as_mut()
+    }
+}
+
+/// Adam on the model's architecture weights with the configuration's `[arch]` settings.
 pub fn arch_adam(cfg: &SearchConfig, model: &OneShotModel) -> ArchAdam {
     let a = &cfg.arch;
     ArchAdam {
@@ -42,90 +333,5 @@ pub fn arch_adam(cfg: &SearchConfig, model: &OneShotModel) -> ArchAdam {
             a.weight_decay,
         ),
         grad_clip: a.grad_clip,
-    }
-}
-
-/// First or second order, as configured.
-fn darts_update(cfg: &SearchConfig, model: &OneShotModel) -> Box<dyn ArchUpdate> {
-    let arch = arch_adam(cfg, model);
-    match cfg.arch.order {
-        ArchOrder::First => Box::new(FirstOrder(arch)),
-        ArchOrder::Second => Box::new(SecondOrder {
-            arch,
-            no_momentum: cfg.optimizer == OptimizerKind::Gdas
-                && cfg.faithful.gdas_unrolled_no_momentum,
-        }),
-    }
-}
-
-impl OneShotOptimizer {
-    /// The optimizer `cfg.optimizer` with the settings of `cfg`. PC-DARTS differs from DARTS
-    /// only in the supernet (`model.partial_channels`), so both build the same parts here.
-    pub fn build(cfg: &SearchConfig, model: &OneShotModel) -> Self {
-        let rank = |sampler| -> Box<dyn Selection> {
-            Box::new(SampleAndRank {
-                sampler,
-                samples: cfg.selection.samples,
-                rank_batches: cfg.selection.rank_batches,
-                top_k: cfg.selection.top_k,
-            })
-        };
-        match cfg.optimizer {
-            OptimizerKind::Darts | OptimizerKind::PcDarts => OneShotOptimizer {
-                relaxation: Box::new(Softmax),
-                arch_update: darts_update(cfg, model),
-                selection: Box::new(Argmax),
-                controller_store: None,
-                tau_schedule: None,
-            },
-            OptimizerKind::Gdas => OneShotOptimizer {
-                relaxation: Box::new(Gumbel::gdas(cfg.arch.tau_max)),
-                arch_update: darts_update(cfg, model),
-                selection: Box::new(Argmax),
-                controller_store: None,
-                tau_schedule: Some((cfg.arch.tau_max, cfg.arch.tau_min)),
-            },
-            OptimizerKind::RandomWs => OneShotOptimizer {
-                relaxation: Box::new(SampledOneHot::new(Box::new(Uniform))),
-                arch_update: Box::new(NoArchUpdate),
-                selection: rank(Box::new(Uniform)),
-                controller_store: None,
-                tau_schedule: None,
-            },
-            OptimizerKind::Enas => {
-                let store = nn::VarStore::new(model.device);
-                let c = &cfg.controller;
-                let controller = Rc::new(RefCell::new(Controller::new(
-                    &store.root(),
-                    &model.space,
-                    c,
-                )));
-                let adam = Adam::new(
-                    named_trainable(&store),
-                    c.lr,
-                    (c.beta1, c.beta2),
-                    c.eps,
-                    0.0,
-                );
-                OneShotOptimizer {
-                    relaxation: Box::new(SampledOneHot::new(Box::new(FromController(
-                        controller.clone(),
-                    )))),
-                    arch_update: Box::new(ControllerUpdate {
-                        controller: controller.clone(),
-                        adam,
-                        reinforce: Reinforce {
-                            entropy_weight: c.entropy_weight,
-                            baseline_decay: c.baseline_decay,
-                            baseline: 0.0,
-                        },
-                        steps: c.steps_per_epoch,
-                    }),
-                    selection: rank(Box::new(FromController(controller))),
-                    controller_store: Some(store),
-                    tau_schedule: None,
-                }
-            }
-        }
     }
 }

@@ -39,9 +39,9 @@ impl ArchSampler for FromController {
     fn sample(
         &mut self,
         _space: &SearchSpace,
-        _rng: &mut ChaCha8Rng,
+        rng: &mut ChaCha8Rng,
     ) -> Result<Architecture, OneShotError> {
         let c = self.0.borrow();
-        tch::no_grad(|| c.sample().map(|s| s.architecture))
+        tch::no_grad(|| c.sample(rng).map(|s| s.architecture))
     }
 }

@@ -16,17 +16,16 @@ use rand_chacha::ChaCha8Rng;
 use tch::{Device, Kind, Tensor};
 
 use crate::anytime::{regret, Nb101Oracle};
-use crate::arch_update::ArchStepContext;
 use crate::checkpoint::{self, CheckpointParts, CheckpointState};
-use crate::config::{OptimizerKind, SearchConfig};
+use crate::config::SearchConfig;
 use crate::correlation::Inline;
 use crate::error::OneShotError;
-use crate::mixing::{MixContext, Relaxation};
+use crate::mixing::{MixContext, Phase};
 use crate::model::{OneShotModel, TensorBatch};
-use crate::optim::{clip_explicit, grads, Sgd};
-use crate::optimizer::OneShotOptimizer;
+use crate::optim::Sgd;
+use crate::optimizer::{DataSplit, EpochContext, EpochEnd, SearchOptimizer};
 use crate::run_dir::{now_unix, EpochRecord, RunDir, RunMeta, RunStatus, StatusFile};
-use crate::schedule::{cosine_lr, cutout_prob, epoch_lr, gdas_tau};
+use crate::schedule::{cutout_prob, epoch_lr};
 use crate::selection::{SelectContext, Selected};
 
 /// The images a search uses: the CIFAR-10 training split (both search halves) and the test split
@@ -57,6 +56,8 @@ pub struct SearchOptions {
 pub struct SearchOutcome {
     pub status: RunStatus,
     pub records: Vec<EpochRecord>,
+    /// Why the optimizer ended the search early ([`EpochEnd::Stop`]), if it did.
+    pub stopped_early: Option<String>,
 }
 
 /// SplitMix64 over (seed, epoch, purpose): independent, well-spread seeds per epoch.
@@ -80,11 +81,11 @@ struct Plan {
     valid_indices: Vec<usize>,
 }
 
-fn plan(cfg: &SearchConfig, data: &SearchData) -> Result<Plan, OneShotError> {
+fn plan(cfg: &SearchConfig, data: &SearchData, how: DataSplit) -> Result<Plan, OneShotError> {
     let n = data.train.len();
     let limit = |k: usize| (k > 0).then_some(k);
     let derr = |e: nb1s1_data::DataError| OneShotError::Data(e.to_string());
-    let (split, valid, valid_indices) = if cfg.optimizer == OptimizerKind::Enas {
+    let (split, valid, valid_indices) = if how == DataSplit::Enas {
         // ENAS: [0, 45000) / [45000, N) of the training images, the test set as "valid".
         let cut = nb1s1_data::split::ENAS_TRAIN.min(n * 9 / 10);
         let split = SearchSplit::enas_at(n, cut).map_err(derr)?;
@@ -138,10 +139,11 @@ fn arch_json(model: &OneShotModel) -> serde_json::Value {
     serde_json::json!({ "ops": rows(&model.arch.ops), "output": rows(&model.arch.output), "inputs": inputs })
 }
 
-/// Error of the supernet on `batches` with the run's relaxation (eval-mode BatchNorm).
+/// Error of the supernet on `batches` with the optimizer's evaluation mixing (eval-mode
+/// BatchNorm).
 fn relaxed_error(
     model: &OneShotModel,
-    relaxation: &mut dyn Relaxation,
+    opt: &mut dyn SearchOptimizer,
     rng: &mut ChaCha8Rng,
     batches: &[TensorBatch],
 ) -> Result<f64, OneShotError> {
@@ -152,8 +154,9 @@ fn relaxed_error(
             space: &model.space,
             rng,
             device: model.device,
+            phase: Phase::Eval,
         };
-        let mut mix = relaxation.mixing(&mut cx)?;
+        let mut mix = opt.mixing(&mut cx)?;
         correct += tch::no_grad(|| model.loss(b, mix.as_mut(), false).1);
         total += b.len;
     }
@@ -192,10 +195,11 @@ impl Events {
 }
 
 /// The TensorBoard scalars of one epoch (step = epoch); tags shared with
-/// `nb1s1 results tensorboard` where both have the value.
-pub fn epoch_scalars(rec: &EpochRecord) -> Vec<(&'static str, f64)> {
+/// `nb1s1 results tensorboard` where both have the value, each optimizer metric `name` under
+/// `metrics/<name>`.
+pub fn epoch_scalars(rec: &EpochRecord) -> Vec<(String, f64)> {
     let mean = |v: &[f64]| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
-    [
+    let fixed = [
         ("train/loss", Some(rec.train_loss)),
         ("train/accuracy", Some(rec.train_accuracy)),
         ("train/lr", Some(rec.lr)),
@@ -205,11 +209,16 @@ pub fn epoch_scalars(rec: &EpochRecord) -> Vec<(&'static str, f64)> {
         ("nb101/valid_error", mean(&rec.valid_errors)),
         ("nb101/test_error", mean(&rec.test_errors)),
         ("time/epoch_seconds", Some(rec.seconds)),
-        ("gdas/tau", rec.tau),
-    ]
-    .into_iter()
-    .filter_map(|(tag, v)| v.map(|v| (tag, v)))
-    .collect()
+    ];
+    fixed
+        .into_iter()
+        .filter_map(|(tag, v)| v.map(|v| (tag.to_string(), v)))
+        .chain(
+            rec.metrics
+                .iter()
+                .map(|(k, v)| (format!("metrics/{k}"), *v)),
+        )
+        .collect()
 }
 
 fn all_finite(ts: &[(String, Tensor)]) -> bool {
@@ -218,10 +227,19 @@ fn all_finite(ts: &[(String, Tensor)]) -> bool {
 }
 
 /// Builds the optimizer of a run from its configuration and model.
-pub type BuildOptimizer<'a> = &'a dyn Fn(&SearchConfig, &OneShotModel) -> OneShotOptimizer;
+pub type BuildOptimizer<'a> =
+    &'a dyn Fn(&SearchConfig, &OneShotModel) -> Result<Box<dyn SearchOptimizer>, OneShotError>;
 
-/// Runs (or resumes) a search into `out` with the optimizer `cfg.optimizer`. Writes
-/// `status.json` `failed` or `diverged` with the reason before returning an error.
+/// An optimizer to run: the name it is recorded under in `run.json` (and so stored and
+/// reported) and how to build it.
+#[derive(Clone, Copy)]
+pub struct Variant<'a> {
+    pub name: &'a str,
+    pub build: BuildOptimizer<'a>,
+}
+
+/// Runs (or resumes) a search into `out` with the registered optimizer `cfg.optimizer`.
+/// Writes `status.json` `failed` or `diverged` with the reason before returning an error.
 pub fn run_search(
     cfg: &SearchConfig,
     data: &SearchData,
@@ -229,18 +247,39 @@ pub fn run_search(
     out: &Path,
     opts: &SearchOptions,
 ) -> Result<SearchOutcome, OneShotError> {
-    run_search_with(cfg, data, oracle, out, opts, &OneShotOptimizer::build)
+    let r = crate::registry::lookup(&cfg.optimizer).map_err(|msg| OneShotError::Config {
+        file: "optimizer".into(),
+        msg,
+    })?;
+    let build = |c: &SearchConfig, m: &OneShotModel| (r.build)(c, m);
+    let variant = Variant {
+        name: r.name,
+        build: &build,
+    };
+    run_search_with(cfg, data, oracle, out, opts, variant)
 }
 
-/// [`run_search`] with an optimizer of your own composition (docs/new-variant.md); `cfg` still
-/// supplies the supernet, data, weight-optimizer and schedule settings.
+/// What one search call works with.
+struct Job<'a> {
+    cfg: &'a SearchConfig,
+    data: &'a SearchData,
+    oracle: Option<&'a dyn Nb101Oracle>,
+    run: &'a RunDir,
+    opts: &'a SearchOptions,
+    reference: Option<&'a searchspace::Reference>,
+    variant: Variant<'a>,
+}
+
+/// [`run_search`] with an optimizer of your own (docs/new-variant.md), recorded under
+/// `variant.name`; `cfg` still supplies the supernet, data, weight-optimizer and schedule
+/// settings.
 pub fn run_search_with(
     cfg: &SearchConfig,
     data: &SearchData,
     oracle: Option<&dyn Nb101Oracle>,
     out: &Path,
     opts: &SearchOptions,
-    build: BuildOptimizer<'_>,
+    variant: Variant<'_>,
 ) -> Result<SearchOutcome, OneShotError> {
     if !cfg.correlation.epochs.is_empty() && oracle.is_none() {
         return Err(OneShotError::Config {
@@ -270,7 +309,7 @@ pub fn run_search_with(
             });
         }
     }
-    crate::run_dir::atomic_write(&run.config_path(), cfg.to_toml().as_bytes())?;
+    runfmt::write_atomic(&run.config_path(), cfg.to_toml().as_bytes())?;
     let space = searchspace::SpaceId::try_from(cfg.space)
         .map_err(|e| OneShotError::Invalid(e.to_string()))?;
     let reference = if opts.paper_reference {
@@ -281,8 +320,8 @@ pub fn run_search_with(
     run.write_json(
         "run.json",
         &RunMeta {
-            optimizer: cfg.optimizer.name().into(),
-            space: cfg.space,
+            optimizer: variant.name.to_string(),
+            space,
             seed: cfg.seed,
             device: format!("{:?}", opts.device),
             epochs: cfg.epochs,
@@ -302,20 +341,24 @@ pub fn run_search_with(
             updated_unix: now_unix(),
         })
     };
-    let mut done = 0usize;
-    let result = search_loop(
+    let job = Job {
         cfg,
         data,
         oracle,
-        &run,
+        run: &run,
         opts,
-        reference.as_ref(),
-        build,
-        &mut done,
-    );
+        reference: reference.as_ref(),
+        variant,
+    };
+    let mut done = 0usize;
+    let result = search_loop(&job, &mut done);
     match &result {
         Ok(o) if o.status == RunStatus::Complete => {
-            status(RunStatus::Complete, "search finished".into(), done)?
+            let msg = match &o.stopped_early {
+                Some(why) => format!("stopped early by the optimizer after {done} epochs: {why}"),
+                None => "search finished".into(),
+            };
+            status(RunStatus::Complete, msg, done)?
         }
         Ok(_) => status(
             RunStatus::Running,
@@ -328,26 +371,112 @@ pub fn run_search_with(
     result
 }
 
-#[allow(clippy::too_many_arguments)]
-fn search_loop(
+/// The search's progress bar (hidden unless asked for).
+fn progress_bar(show: bool, steps: usize) -> ProgressBar {
+    let bar = if show {
+        ProgressBar::with_draw_target(Some(steps as u64), ProgressDrawTarget::stderr())
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg} ETA {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar
+}
+
+/// The epoch's training loader (augmented, shuffled per epoch) and the cycling architecture
+/// queue positioned where the last epoch left it.
+fn loaders(
     cfg: &SearchConfig,
     data: &SearchData,
-    oracle: Option<&dyn Nb101Oracle>,
-    run: &RunDir,
-    opts: &SearchOptions,
-    reference: Option<&searchspace::Reference>,
-    build: BuildOptimizer<'_>,
-    done: &mut usize,
-) -> Result<SearchOutcome, OneShotError> {
-    let dev = opts.device;
-    let plan = plan(cfg, data)?;
+    plan: &Plan,
+    epoch: usize,
+    arch_state: LoaderState,
+) -> Result<(Loader, Loader), OneShotError> {
     let derr = |e: nb1s1_data::DataError| OneShotError::Data(e.to_string());
+    let mut augment = Augment::darts();
+    if cfg.data.cutout {
+        let p = cutout_prob(
+            epoch,
+            cfg.epochs,
+            cfg.data.cutout_prob,
+            cfg.faithful.cutout_constant,
+        );
+        augment = augment.with_cutout(cfg.data.cutout_length, p);
+    }
+    let train_seed = derive_seed(cfg.seed, 0, TAG_TRAIN);
+    let mut train = Loader::new(
+        data.train.clone(),
+        plan.split.weights.clone(),
+        cfg.data.batch_size,
+        Some(augment),
+        train_seed,
+        true,
+    )
+    .map_err(derr)?;
+    train
+        .resume(LoaderState {
+            seed: train_seed,
+            epoch: epoch as u64,
+            cursor: 0,
+        })
+        .map_err(derr)?;
+    let mut arch = Loader::new(
+        data.train.clone(),
+        plan.split.arch.clone(),
+        cfg.data.batch_size,
+        Some(augment),
+        arch_state.seed,
+        true,
+    )
+    .map_err(derr)?
+    .cycling(true);
+    arch.resume(arch_state).map_err(derr)?;
+    Ok((train, arch))
+}
+
+/// The next batch of the architecture queue, on `dev`.
+fn next_arch_batch(arch: &mut Loader, dev: Device) -> Result<TensorBatch, OneShotError> {
+    let b = arch
+        .next_batch()
+        .ok_or_else(|| OneShotError::Data("architecture queue ran dry".into()))?;
+    Ok(TensorBatch::from_batch(&b, dev))
+}
+
+/// The validation set as batches, in a fixed order.
+fn valid_batches(
+    cfg: &SearchConfig,
+    plan: &Plan,
+    dev: Device,
+) -> Result<Vec<TensorBatch>, OneShotError> {
+    let mut l = Loader::eval(
+        plan.valid.clone(),
+        plan.valid_indices.clone(),
+        cfg.data.eval_batch_size,
+    )
+    .map_err(|e| OneShotError::Data(e.to_string()))?;
+    Ok(std::iter::from_fn(|| l.next_batch())
+        .map(|b| TensorBatch::from_batch(&b, dev))
+        .collect())
+}
+
+/// The model, the optimizers and the loop state, fresh or from the run's checkpoint.
+struct Resumed {
+    model: OneShotModel,
+    opt: Box<dyn SearchOptimizer>,
+    sgd: Sgd,
+    state: CheckpointState,
+}
+
+fn build_or_resume(job: &Job<'_>) -> Result<Resumed, OneShotError> {
+    let cfg = job.cfg;
     tch::manual_seed(derive_seed(cfg.seed, 0, 0) as i64);
-    let mut model = OneShotModel::new(&cfg.model, dev)?;
-    let mut opt = build(cfg, &model);
+    let mut model = OneShotModel::new(&cfg.model, job.opts.device)?;
+    let mut opt = (job.variant.build)(cfg, &model)?;
     let w = &cfg.weights;
     let mut sgd = Sgd::new(model.weight_params(), w.lr, w.momentum, w.weight_decay);
-    let train_seed = derive_seed(cfg.seed, 0, TAG_TRAIN);
     let mut state = CheckpointState {
         next_epoch: 0,
         global_step: 0,
@@ -357,68 +486,81 @@ fn search_loop(
             cursor: 0,
         },
         seed: cfg.seed,
+        stopped_early: None,
     };
-    let ck_dir = run.checkpoint_dir();
-    if let Some(dir) = checkpoint::locate(&ck_dir).filter(|_| opts.resume) {
+    let ck_dir = job.run.checkpoint_dir();
+    if let Some(dir) = checkpoint::locate(&ck_dir).filter(|_| job.opts.resume) {
         state = checkpoint::read_state(&dir)?;
         let tensors = checkpoint::load(
             &dir,
             &mut model.weights,
             &mut model.arch_store,
-            opt.controller_store.as_mut(),
+            opt.own_store_mut(),
         )?;
         sgd.load_state("sgd.", &tensors);
-        opt.arch_update.load_state(&tensors)?;
+        opt.load_state(&tensors)?;
     }
-    let mut records = run.truncate_epochs(state.next_epoch)?;
-    *done = state.next_epoch;
     // A kill between the checkpoint and its kept copy: make the copy now.
     if let Some(last) = state.next_epoch.checked_sub(1) {
-        let kept = run.kept_checkpoint_dir(last);
+        let kept = job.run.kept_checkpoint_dir(last);
         if cfg.keep_checkpoints.contains(&last) && !kept.join("state.json").is_file() {
             if let Some(dir) = checkpoint::locate(&ck_dir) {
                 checkpoint::keep(&dir, &kept)?;
             }
         }
     }
-    let mut inline = match oracle {
+    Ok(Resumed {
+        model,
+        opt,
+        sgd,
+        state,
+    })
+}
+
+/// Per-epoch training totals.
+#[derive(Default)]
+struct Totals {
+    loss: f64,
+    correct: i64,
+    seen: usize,
+}
+
+fn search_loop(job: &Job<'_>, done: &mut usize) -> Result<SearchOutcome, OneShotError> {
+    let (cfg, run, dev) = (job.cfg, job.run, job.opts.device);
+    let Resumed {
+        model,
+        mut opt,
+        mut sgd,
+        mut state,
+    } = build_or_resume(job)?;
+    let plan = plan(cfg, job.data, opt.data_split())?;
+    let mut records = run.truncate_epochs(state.next_epoch)?;
+    *done = state.next_epoch;
+    if let Some(why) = state.stopped_early.clone() {
+        return Ok(SearchOutcome {
+            status: RunStatus::Complete,
+            records,
+            stopped_early: Some(why),
+        });
+    }
+    let mut inline = match job.oracle {
         Some(o) if !cfg.correlation.epochs.is_empty() => {
-            Some(Inline::new(&cfg.correlation, cfg.space, &data.test, o))
+            Some(Inline::new(&cfg.correlation, cfg.space, &job.data.test, o))
         }
         _ => None,
     };
     let mut events: Option<Events> = None;
-    let valid_batches: Vec<TensorBatch> = {
-        let mut l = Loader::eval(
-            plan.valid.clone(),
-            plan.valid_indices.clone(),
-            cfg.data.eval_batch_size,
-        )
-        .map_err(derr)?;
-        std::iter::from_fn(|| l.next_batch())
-            .map(|b| TensorBatch::from_batch(&b, dev))
-            .collect()
-    };
+    let valid = valid_batches(cfg, &plan, dev)?;
     let batches_per_epoch = plan.split.weights.len().div_ceil(cfg.data.batch_size);
-    let bar = if opts.progress {
-        ProgressBar::with_draw_target(
-            Some(((cfg.epochs - state.next_epoch.min(cfg.epochs)) * batches_per_epoch) as u64),
-            ProgressDrawTarget::stderr(),
-        )
-    } else {
-        ProgressBar::hidden()
-    };
-    bar.set_style(
-        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg} ETA {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-    );
+    let remaining = cfg.epochs - state.next_epoch.min(cfg.epochs);
+    let bar = progress_bar(job.opts.progress, remaining * batches_per_epoch);
     for epoch in state.next_epoch..cfg.epochs {
-        if opts.stop_after.is_some_and(|s| epoch >= s) {
+        if job.opts.stop_after.is_some_and(|s| epoch >= s) {
             bar.abandon();
             return Ok(SearchOutcome {
                 status: RunStatus::Running,
                 records,
+                stopped_early: None,
             });
         }
         if events.is_none() && cfg.tensorboard.enabled {
@@ -427,136 +569,66 @@ fn search_loop(
         let t0 = Instant::now();
         bar.set_prefix(format!(
             "{} epoch {}/{}",
-            cfg.optimizer.name(),
+            job.variant.name,
             epoch + 1,
             cfg.epochs
         ));
         tch::manual_seed(derive_seed(cfg.seed, epoch as u64, TAG_TORCH) as i64);
         let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(cfg.seed, epoch as u64, TAG_RNG));
-        let lr = epoch_lr(
+        let w = &cfg.weights;
+        sgd.lr = epoch_lr(
             epoch,
             cfg.epochs,
             w.lr,
             w.lr_min,
             cfg.faithful.scheduler_shift,
         );
-        sgd.lr = lr;
-        if let Some((hi, lo)) = opt.tau_schedule {
-            opt.relaxation
-                .set_temperature(gdas_tau(epoch, cfg.epochs, hi, lo));
-        }
-        let mut augment = Augment::darts();
-        if cfg.data.cutout {
-            let p = cutout_prob(
-                epoch,
-                cfg.epochs,
-                cfg.data.cutout_prob,
-                cfg.faithful.cutout_constant,
-            );
-            augment = augment.with_cutout(cfg.data.cutout_length, p);
-        }
-        let mut train_loader = Loader::new(
-            data.train.clone(),
-            plan.split.weights.clone(),
-            cfg.data.batch_size,
-            Some(augment),
-            train_seed,
-            true,
-        )
-        .map_err(derr)?;
-        train_loader
-            .resume(LoaderState {
-                seed: train_seed,
-                epoch: epoch as u64,
-                cursor: 0,
-            })
-            .map_err(derr)?;
-        let mut arch_loader = Loader::new(
-            data.train.clone(),
-            plan.split.arch.clone(),
-            cfg.data.batch_size,
-            Some(augment),
-            state.arch_loader.seed,
-            true,
-        )
-        .map_err(derr)?
-        .cycling(true);
-        arch_loader.resume(state.arch_loader).map_err(derr)?;
-        let arch_steps =
-            epoch >= cfg.arch.warm_start_epochs && opt.arch_update.wants_valid_batches();
-        let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0i64, 0usize);
+        let (mut train_loader, mut arch_loader) =
+            loaders(cfg, job.data, &plan, epoch, state.arch_loader)?;
+        let mut cx = EpochContext {
+            model: &model,
+            sgd: &mut sgd,
+            rng: &mut rng,
+            epoch,
+            epochs: cfg.epochs,
+            global_step: state.global_step,
+            weights: w,
+            divergence_loss: cfg.divergence_loss,
+            valid: &valid,
+        };
+        opt.new_epoch(&mut cx)?;
+        let arch_steps = opt.wants_valid_batches(epoch);
+        let mut totals = Totals::default();
         while let Some(b) = train_loader.next_batch() {
             let tb = TensorBatch::from_batch(&b, dev);
-            if arch_steps {
-                let vb = arch_loader
-                    .next_batch()
-                    .ok_or_else(|| OneShotError::Data("architecture queue ran dry".into()))?;
-                let vb = TensorBatch::from_batch(&vb, dev);
-                let mut cx = ArchStepContext {
-                    model: &model,
-                    sgd: &sgd,
-                    relaxation: opt.relaxation.as_mut(),
-                    rng: &mut rng,
-                };
-                opt.arch_update.before_weight_step(&mut cx, &tb, &vb)?;
-            }
-            if cfg.optimizer == OptimizerKind::Enas && cfg.faithful.enas_per_batch_lr {
-                sgd.lr = cosine_lr(state.global_step as f64, cfg.epochs as f64, w.lr, w.lr_min);
-            }
-            let mut cx = MixContext {
-                arch: &model.arch,
-                space: &model.space,
-                rng: &mut rng,
-                device: dev,
+            let vb = match arch_steps {
+                true => Some(next_arch_batch(&mut arch_loader, dev)?),
+                false => None,
             };
-            let mut mix = opt.relaxation.mixing(&mut cx)?;
-            let (loss, c) = model.loss(&tb, mix.as_mut(), true);
-            let lv = loss.double_value(&[]);
-            if !lv.is_finite() || lv > cfg.divergence_loss {
-                bar.abandon();
-                return Err(OneShotError::Diverged {
-                    epoch,
-                    msg: format!(
-                        "training loss {lv} at step {} (limit {})",
-                        state.global_step, cfg.divergence_loss
-                    ),
-                });
-            }
-            let mut g = grads(&loss, &sgd.params);
-            clip_explicit(&mut g, w.grad_clip);
-            sgd.step_with(&g);
+            cx.global_step = state.global_step;
+            let st = opt
+                .step(&mut cx, &tb, vb.as_ref())
+                .inspect_err(|_| bar.abandon())?;
             state.global_step += 1;
             if let Some(ev) = events.as_mut() {
                 let every = cfg.tensorboard.step_interval;
                 if every > 0 && state.global_step % every == 0 {
-                    ev.scalar("train/step_loss", state.global_step as i64, lv)?;
+                    ev.scalar("train/step_loss", state.global_step as i64, st.loss)?;
                 }
             }
-            loss_sum += lv * tb.len as f64;
-            correct += c;
-            seen += tb.len;
+            totals.loss += st.loss * st.len as f64;
+            totals.correct += st.correct;
+            totals.seen += st.len;
+            let seen = totals.seen.max(1) as f64;
             bar.set_message(format!(
                 "loss {:.3} acc {:.1}%",
-                loss_sum / seen.max(1) as f64,
-                100.0 * correct as f64 / seen.max(1) as f64
+                totals.loss / seen,
+                100.0 * totals.correct as f64 / seen
             ));
             bar.inc(1);
         }
-        {
-            let mut next = || -> Result<TensorBatch, OneShotError> {
-                let b = arch_loader
-                    .next_batch()
-                    .ok_or_else(|| OneShotError::Data("architecture queue ran dry".into()))?;
-                Ok(TensorBatch::from_batch(&b, dev))
-            };
-            let mut cx = ArchStepContext {
-                model: &model,
-                sgd: &sgd,
-                relaxation: opt.relaxation.as_mut(),
-                rng: &mut rng,
-            };
-            opt.arch_update.after_epoch(&mut cx, &mut next)?;
-        }
+        cx.global_step = state.global_step;
+        let end = opt.end_epoch(&mut cx, &mut || next_arch_batch(&mut arch_loader, dev))?;
         if !all_finite(&model.arch_params()) || !all_finite(&sgd.params) {
             bar.abandon();
             return Err(OneShotError::Diverged {
@@ -564,47 +636,18 @@ fn search_loop(
                 msg: "weights or architecture weights are not finite".into(),
             });
         }
-        let Selected {
-            architecture,
-            one_shot_valid_error,
-        } = opt.selection.select(&mut SelectContext {
-            model: &model,
-            rng: &mut rng,
-            valid: &valid_batches,
-        })?;
-        let one_shot_valid_error = match one_shot_valid_error {
-            Some(e) => e,
-            None => relaxed_error(&model, opt.relaxation.as_mut(), &mut rng, &valid_batches)?,
-        };
-        let hash = architecture.hash().ok();
-        let errors = match (oracle, &hash) {
-            (Some(o), Some(h)) => o.query(h)?,
-            _ => None,
-        };
-        let (valid_errors, test_errors) = errors.map(|e| (e.valid, e.test)).unwrap_or_default();
+        let rec = evaluate_epoch(job, &model, opt.as_mut(), &mut rng, &valid, epoch)?;
         let rec = EpochRecord {
-            epoch,
-            nb101_hash: hash.map(|h| h.to_string()),
-            valid_regret: reference.and_then(|r| regret(&valid_errors, r.min_valid_error)),
-            test_regret: reference.and_then(|r| regret(&test_errors, r.min_test_error)),
-            architecture,
-            valid_errors,
-            test_errors,
-            one_shot_valid_error,
-            train_loss: loss_sum / seen.max(1) as f64,
-            train_accuracy: correct as f64 / seen.max(1) as f64,
+            train_loss: totals.loss / totals.seen.max(1) as f64,
+            train_accuracy: totals.correct as f64 / totals.seen.max(1) as f64,
             lr: sgd.lr,
-            tau: opt.relaxation.temperature(),
-            arch_weights: opt
-                .arch_update
-                .learns_arch_weights()
-                .then(|| arch_json(&model)),
             seconds: t0.elapsed().as_secs_f64(),
+            ..rec
         };
         run.append_epoch(&rec)?;
         if let Some(ev) = events.as_mut() {
             for (tag, v) in epoch_scalars(&rec) {
-                ev.scalar(tag, epoch as i64, v)?;
+                ev.scalar(&tag, epoch as i64, v)?;
             }
             ev.flush()?;
         }
@@ -616,21 +659,10 @@ fn search_loop(
         }
         state.next_epoch = epoch + 1;
         state.arch_loader = arch_loader.state();
-        let mut optimizers = sgd.state("sgd.");
-        optimizers.extend(opt.arch_update.state());
-        checkpoint::save(
-            &ck_dir,
-            &CheckpointParts {
-                weights: &model.weights,
-                arch: &model.arch_store,
-                controller: opt.controller_store.as_ref(),
-                optimizers,
-                state: &state,
-            },
-        )?;
-        if cfg.keep_checkpoints.contains(&epoch) {
-            checkpoint::keep(&ck_dir, &run.kept_checkpoint_dir(epoch))?;
+        if let EpochEnd::Stop(why) = &end {
+            state.stopped_early = Some(why.clone());
         }
+        save_checkpoint(job, &model, opt.as_ref(), &sgd, &state, epoch)?;
         *done = epoch + 1;
         run.write_status(&StatusFile {
             status: RunStatus::Running,
@@ -639,10 +671,85 @@ fn search_loop(
             epochs_total: cfg.epochs,
             updated_unix: now_unix(),
         })?;
+        if state.stopped_early.is_some() {
+            break;
+        }
     }
     bar.finish_and_clear();
     Ok(SearchOutcome {
         status: RunStatus::Complete,
         records,
+        stopped_early: state.stopped_early,
     })
+}
+
+/// The epoch's selection, its anytime NB-101 look-up and the optimizer's metrics, as a record
+/// whose training totals and time the loop fills in.
+fn evaluate_epoch(
+    job: &Job<'_>,
+    model: &OneShotModel,
+    opt: &mut dyn SearchOptimizer,
+    rng: &mut ChaCha8Rng,
+    valid: &[TensorBatch],
+    epoch: usize,
+) -> Result<EpochRecord, OneShotError> {
+    let Selected {
+        architecture,
+        one_shot_valid_error,
+    } = opt.select(&mut SelectContext { model, rng, valid })?;
+    let one_shot_valid_error = match one_shot_valid_error {
+        Some(e) => e,
+        None => relaxed_error(model, opt, rng, valid)?,
+    };
+    let hash = architecture.hash().ok();
+    let errors = match (job.oracle, &hash) {
+        (Some(o), Some(h)) => o.query(h)?,
+        _ => None,
+    };
+    let (valid_errors, test_errors) = errors.map(|e| (e.valid, e.test)).unwrap_or_default();
+    let reference = job.reference;
+    Ok(EpochRecord {
+        epoch,
+        nb101_hash: hash.map(|h| h.to_string()),
+        valid_regret: reference.and_then(|r| regret(&valid_errors, r.min_valid_error)),
+        test_regret: reference.and_then(|r| regret(&test_errors, r.min_test_error)),
+        architecture,
+        valid_errors,
+        test_errors,
+        one_shot_valid_error,
+        train_loss: 0.0,
+        train_accuracy: 0.0,
+        lr: 0.0,
+        metrics: opt.metrics(),
+        arch_weights: opt.learns_arch_weights().then(|| arch_json(model)),
+        seconds: 0.0,
+    })
+}
+
+/// The rolling checkpoint after `epoch`, and its kept copy when the config asks for one.
+fn save_checkpoint(
+    job: &Job<'_>,
+    model: &OneShotModel,
+    opt: &dyn SearchOptimizer,
+    sgd: &Sgd,
+    state: &CheckpointState,
+    epoch: usize,
+) -> Result<(), OneShotError> {
+    let ck_dir = job.run.checkpoint_dir();
+    let mut optimizers = sgd.state("sgd.");
+    optimizers.extend(opt.state());
+    checkpoint::save(
+        &ck_dir,
+        &CheckpointParts {
+            weights: &model.weights,
+            arch: &model.arch_store,
+            controller: opt.own_store(),
+            optimizers,
+            state,
+        },
+    )?;
+    if job.cfg.keep_checkpoints.contains(&epoch) {
+        checkpoint::keep(&ck_dir, &job.run.kept_checkpoint_dir(epoch))?;
+    }
+    Ok(())
 }

@@ -7,7 +7,12 @@ use oneshot::arch_update::FirstOrder;
 use oneshot::gumbel::gumbel_softmax_soft;
 use oneshot::optimizer::arch_adam;
 use oneshot::selection::Argmax;
-use oneshot::{MixContext, OneShotError, OneShotModel, OneShotOptimizer, Relaxation, SearchConfig};
+use oneshot::{
+    MixContext, OneShotError, OneShotModel, OneShotOptimizer, Relaxation, SearchConfig,
+    SearchOptimizer, Variant,
+};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use supernet::{MixingSource, MixingWeights};
 use tch::{Kind, Tensor};
 
@@ -24,15 +29,24 @@ struct GumbelEdgesPerCell {
     output: Tensor,
     inputs: Vec<Option<Tensor>>,
     tau: f64,
+    /// Seeded from the run's generator: the noise is reproducible.
+    rng: ChaCha8Rng,
 }
 
 impl MixingSource for GumbelEdgesPerCell {
     fn for_cell(&mut self, _cell: usize) -> MixingWeights {
-        let draw = |t: &Tensor| gumbel_softmax_soft(t, self.tau);
+        let (tau, rng) = (self.tau, &mut self.rng);
+        let mut draw = |t: &Tensor| gumbel_softmax_soft(t, tau, rng);
+        let output = draw(&self.output);
+        let inputs = self
+            .inputs
+            .iter()
+            .map(|t| t.as_ref().map(&mut draw))
+            .collect();
         MixingWeights {
             ops: self.ops.shallow_clone(),
-            output: draw(&self.output),
-            inputs: self.inputs.iter().map(|t| t.as_ref().map(draw)).collect(),
+            output,
+            inputs,
             active_ops: None,
         }
     }
@@ -50,6 +64,7 @@ impl Relaxation for GumbelEdges {
                 .map(|t| t.as_ref().map(Tensor::shallow_clone))
                 .collect(),
             tau: self.tau,
+            rng: ChaCha8Rng::seed_from_u64(cx.rng.gen()),
         }))
     }
     fn set_temperature(&mut self, tau: f64) {
@@ -60,16 +75,20 @@ impl Relaxation for GumbelEdges {
     }
 }
 
-fn gumbel_edges_darts(cfg: &SearchConfig, model: &OneShotModel) -> OneShotOptimizer {
-    OneShotOptimizer {
-        relaxation: Box::new(GumbelEdges {
-            tau: cfg.arch.tau_max,
-        }),
-        arch_update: Box::new(FirstOrder(arch_adam(cfg, model))),
-        selection: Box::new(Argmax),
-        controller_store: None,
+fn gumbel_edges_darts(
+    cfg: &SearchConfig,
+    model: &OneShotModel,
+) -> Result<Box<dyn SearchOptimizer>, OneShotError> {
+    Ok(Box::new(OneShotOptimizer {
         tau_schedule: Some((cfg.arch.tau_max, cfg.arch.tau_min)),
-    }
+        ..OneShotOptimizer::new(
+            Box::new(GumbelEdges {
+                tau: cfg.arch.tau_max,
+            }),
+            Box::new(FirstOrder(arch_adam(cfg, model))),
+            Box::new(Argmax),
+        )
+    }))
 }
 
 // --- its test ---------------------------------------------------------------------------------
@@ -86,13 +105,21 @@ fn gumbel_edge_darts_searches_with_the_standard_loop() {
         Some(&common::FakeTable),
         tmp.path(),
         &common::cpu_options(),
-        &gumbel_edges_darts,
+        Variant {
+            name: "gumbel_edges",
+            build: &gumbel_edges_darts,
+        },
     )
     .unwrap();
     assert_eq!(out.records.len(), 2);
     // τ follows the schedule: 10 in epoch 0, 10 − 9/2 in epoch 1.
-    assert_eq!(out.records[0].tau, Some(10.0));
-    assert_eq!(out.records[1].tau, Some(5.5));
+    assert_eq!(out.records[0].metric("tau"), Some(10.0));
+    assert_eq!(out.records[1].metric("tau"), Some(5.5));
+    // The run is recorded (and so stored and reported) under the variant's own name.
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(tmp.path().join("run.json")).unwrap())
+            .unwrap();
+    assert_eq!(meta["optimizer"], "gumbel_edges");
     let (w0, w1) = (&out.records[0].arch_weights, &out.records[1].arch_weights);
     assert!(
         w0.is_some() && w0 != w1,
@@ -107,6 +134,7 @@ fn gumbel_edge_darts_searches_with_the_standard_loop() {
         space: &model.space,
         rng: &mut rng,
         device: tch::Device::Cpu,
+        phase: oneshot::Phase::Weights,
     };
     let mut src = GumbelEdges { tau: 1.0 }.mixing(&mut cx).unwrap();
     let (a, b) = (src.for_cell(0), src.for_cell(1));

@@ -50,6 +50,7 @@ fn loss_under(
         space: &model.space,
         rng,
         device: Device::Cpu,
+        phase: oneshot::Phase::Weights,
     };
     let mut mix = relax.mixing(&mut cx).unwrap();
     model.loss(batch, mix.as_mut(), true).0
@@ -111,6 +112,7 @@ fn gdas_forward_is_one_hot_per_cell_with_independent_draws() {
         space: &model.space,
         rng: &mut rng,
         device: Device::Cpu,
+        phase: oneshot::Phase::Weights,
     };
     let mut src = relax.mixing(&mut cx).unwrap();
     let mut draws = HashSet::new();
@@ -372,8 +374,9 @@ fn controller_samples_valid_cells_and_reinforce_moves_probability() {
         let cfg = oneshot::SearchConfig::defaults(OptimizerKind::Enas, id.number()).controller;
         tch::manual_seed(1);
         let c = Controller::new(&store.root(), &space, &cfg);
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
         for _ in 0..30 {
-            let s = c.sample().unwrap();
+            let s = c.sample(&mut rng).unwrap();
             s.architecture.validate().unwrap();
             assert_eq!(s.architecture.space, id);
             let nlp = s.neg_log_prob.double_value(&[]);
@@ -387,9 +390,15 @@ fn controller_samples_valid_cells_and_reinforce_moves_probability() {
     cfg.hidden = 16;
     tch::manual_seed(5);
     let c = Controller::new(&store.root(), &space, &cfg);
-    let freq = |c: &Controller| {
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let mut freq = |c: &Controller| {
         let hits = (0..200)
-            .filter(|_| tch::no_grad(|| c.sample().unwrap()).architecture.ops[3] == Op::Conv1x1)
+            .filter(|_| {
+                tch::no_grad(|| c.sample(&mut rng).unwrap())
+                    .architecture
+                    .ops[3]
+                    == Op::Conv1x1
+            })
             .count();
         hits as f64 / 200.0
     };
@@ -406,8 +415,9 @@ fn controller_samples_valid_cells_and_reinforce_moves_probability() {
         baseline_decay: 0.9,
         baseline: 0.0,
     };
+    let mut train_rng = ChaCha8Rng::seed_from_u64(6);
     for _ in 0..150 {
-        let s = c.sample().unwrap();
+        let s = c.sample(&mut train_rng).unwrap();
         let reward = if s.architecture.ops[3] == Op::Conv1x1 {
             100.0
         } else {

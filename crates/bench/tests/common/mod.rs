@@ -34,7 +34,9 @@ if [ "$cmd" = search ]; then
   while [ "$e" -lt "$epochs" ]; do
     sleep ${FAKE_SLEEP:-0.05}
     r=$(( (seed + 1) * 100 + epochs - e ))
-    printf '{"epoch": %s, "architecture": {"ops": ["conv3x3-bn-relu", "maxpool3x3"], "parents": [[0], [0, 1], [1, 2]]}, "nb101_hash": "h%s", "valid_errors": [0.1, 0.1, 0.1], "test_errors": [0.11, 0.11, 0.11], "valid_regret": 0.0%s, "test_regret": 0.0%s, "one_shot_valid_error": 0.5, "train_loss": 1.0, "seconds": 2.0}\n' "$e" "$r" "$r" "$r" >> "$out/epochs.jsonl"
+    m=""
+    [ "$opt" = gdas ] && m=", \"metrics\": {\"tau\": $((10 - e))}"
+    printf '{"epoch": %s, "architecture": {"space": 1, "ops": ["conv3x3-bn-relu", "maxpool3x3"], "parents": [[0], [0, 1], [1, 2]]}, "nb101_hash": "h%s", "valid_errors": [0.1, 0.1, 0.1], "test_errors": [0.11, 0.11, 0.11], "valid_regret": 0.0%s, "test_regret": 0.0%s, "one_shot_valid_error": 0.5, "train_loss": 1.0, "train_accuracy": 0.5, "lr": 0.1, "seconds": 2.0%s}\n' "$e" "$r" "$r" "$r" "$m" >> "$out/epochs.jsonl"
     e=$((e + 1))
   done
   printf '{"status": "complete", "message": "wd=%s"}' "$wd" > "$out/status.tmp" && mv "$out/status.tmp" "$out/status.json"
@@ -74,14 +76,14 @@ pub fn write_oneshot_run(dir: &Path, optimizer: &str, space: u8, seed: u64, test
     std::fs::create_dir_all(dir).unwrap();
     std::fs::write(
         dir.join("config.toml"),
-        format!("optimizer = \"{optimizer}\"\nspace = {space}\nseed = {seed}\n"),
+        format!("optimizer = \"config-name-run-json-wins\"\nspace = {space}\nseed = {seed}\n"),
     )
     .unwrap();
     let mut lines = String::new();
     for (e, r) in test_regret.iter().enumerate() {
         let rec = serde_json::json!({
             "epoch": e,
-            "architecture": {"ops": ["conv3x3-bn-relu", "conv1x1-bn-relu", "maxpool3x3", "conv3x3-bn-relu", "conv3x3-bn-relu"],
+            "architecture": {"space": 3, "ops": ["conv3x3-bn-relu", "conv1x1-bn-relu", "maxpool3x3", "conv3x3-bn-relu", "conv3x3-bn-relu"],
                              "parents": [[0], [1], [2], [0, 3], [1, 4], [4, 5]]},
             "nb101_hash": format!("hash{seed}e{e}"),
             "valid_errors": [0.06 + r, 0.06 + r, 0.06 + r],
@@ -90,6 +92,8 @@ pub fn write_oneshot_run(dir: &Path, optimizer: &str, space: u8, seed: u64, test
             "test_regret": r,
             "one_shot_valid_error": 0.5 - 0.01 * e as f64,
             "train_loss": 1.0,
+            "train_accuracy": 0.5,
+            "lr": 0.01,
             "seconds": 10.0,
         });
         lines.push_str(&rec.to_string());
@@ -103,7 +107,7 @@ pub fn write_oneshot_run(dir: &Path, optimizer: &str, space: u8, seed: u64, test
     .unwrap();
     std::fs::write(
         dir.join("run.json"),
-        r#"{"device": "cpu (test)", "optimizer": "ignored-config-wins"}"#,
+        format!(r#"{{"device": "cpu (test)", "optimizer": "{optimizer}"}}"#),
     )
     .unwrap();
 }

@@ -1,0 +1,143 @@
+//! `epochs.jsonl`: one [`EpochRecord`] per finished search epoch.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Named per-optimizer numbers of one epoch (GDAS' temperature `tau`, the Hessian's dominant
+/// eigenvalue, …): open, so a new optimizer reports a metric without a new field, and the store
+/// and the report take every metric without code per metric.
+pub type Metrics = BTreeMap<String, f64>;
+
+/// One line of `epochs.jsonl`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(from = "EpochRecordWire")]
+pub struct EpochRecord {
+    pub epoch: usize,
+    /// The selected architecture: `space`, `ops` (NB-101 names of choice blocks 1..N) and
+    /// `parents` (sorted parent sets of nodes 1..N+1, the output last).
+    pub architecture: searchspace::Architecture,
+    /// NB-101 hash (hex) of the pruned cell; null when the cell is invalid (no path to output).
+    pub nb101_hash: Option<String>,
+    /// Validation and test error of the 3 repeats at 108 epochs; empty when not in the table.
+    pub valid_errors: Vec<f64>,
+    pub test_errors: Vec<f64>,
+    /// Mean of the 3 repeats minus the space reference; null without table or reference.
+    pub valid_regret: Option<f64>,
+    pub test_regret: Option<f64>,
+    /// Error of the supernet on the architecture half, evaluated with the run's mixing.
+    pub one_shot_valid_error: f64,
+    pub train_loss: f64,
+    pub train_accuracy: f64,
+    pub lr: f64,
+    /// The optimizer's own metrics of the epoch (empty for most).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metrics: Metrics,
+    /// Architecture weights after the epoch, softmax-normalized (gradient methods only).
+    pub arch_weights: Option<serde_json::Value>,
+    /// Wall-clock seconds of the epoch (training, selection and evaluation).
+    pub seconds: f64,
+}
+
+impl EpochRecord {
+    /// A metric by name (`tau`, `hessian_eigenvalue`, …).
+    pub fn metric(&self, name: &str) -> Option<f64> {
+        self.metrics.get(name).copied()
+    }
+}
+
+/// What files hold: the record as written now, or by versions before the metrics map, whose
+/// GDAS temperature was the field `tau` (read into `metrics["tau"]`).
+#[derive(Deserialize)]
+struct EpochRecordWire {
+    epoch: usize,
+    architecture: searchspace::Architecture,
+    #[serde(default)]
+    nb101_hash: Option<String>,
+    #[serde(default)]
+    valid_errors: Vec<f64>,
+    #[serde(default)]
+    test_errors: Vec<f64>,
+    #[serde(default)]
+    valid_regret: Option<f64>,
+    #[serde(default)]
+    test_regret: Option<f64>,
+    one_shot_valid_error: f64,
+    train_loss: f64,
+    train_accuracy: f64,
+    lr: f64,
+    #[serde(default)]
+    tau: Option<f64>,
+    #[serde(default)]
+    metrics: Metrics,
+    #[serde(default)]
+    arch_weights: Option<serde_json::Value>,
+    seconds: f64,
+}
+
+impl From<EpochRecordWire> for EpochRecord {
+    fn from(w: EpochRecordWire) -> Self {
+        let mut metrics = w.metrics;
+        if let Some(t) = w.tau {
+            metrics.entry("tau".into()).or_insert(t);
+        }
+        EpochRecord {
+            epoch: w.epoch,
+            architecture: w.architecture,
+            nb101_hash: w.nb101_hash,
+            valid_errors: w.valid_errors,
+            test_errors: w.test_errors,
+            valid_regret: w.valid_regret,
+            test_regret: w.test_regret,
+            one_shot_valid_error: w.one_shot_valid_error,
+            train_loss: w.train_loss,
+            train_accuracy: w.train_accuracy,
+            lr: w.lr,
+            metrics,
+            arch_weights: w.arch_weights,
+            seconds: w.seconds,
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub(crate) fn rec(epoch: usize) -> EpochRecord {
+        EpochRecord {
+            epoch,
+            architecture: searchspace::SearchSpace::new(searchspace::SpaceId::One)
+                .sample(&mut <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(1)),
+            nb101_hash: None,
+            valid_errors: vec![],
+            test_errors: vec![],
+            valid_regret: None,
+            test_regret: None,
+            one_shot_valid_error: 0.5,
+            train_loss: 1.0,
+            train_accuracy: 0.3,
+            lr: 0.1,
+            metrics: Metrics::new(),
+            arch_weights: None,
+            seconds: 1.0,
+        }
+    }
+
+    #[test]
+    fn metrics_round_trip_and_an_old_tau_field_becomes_a_metric() {
+        let mut r = rec(0);
+        r.metrics.insert("hessian_eigenvalue".into(), 0.25);
+        let text = serde_json::to_string(&r).unwrap();
+        assert!(!text.contains("\"tau\""), "{text}");
+        assert_eq!(serde_json::from_str::<EpochRecord>(&text).unwrap(), r);
+        // A line as written before the metrics map (GDAS, with `tau`).
+        let mut v: serde_json::Value = serde_json::to_value(rec(3)).unwrap();
+        v["tau"] = serde_json::json!(7.5);
+        let old: EpochRecord = serde_json::from_value(v).unwrap();
+        assert_eq!(old.metric("tau"), Some(7.5));
+        assert_eq!(old.metrics.len(), 1);
+        // Records without metrics write no `metrics` key (older readers stay happy).
+        assert!(!serde_json::to_string(&rec(1)).unwrap().contains("metrics"));
+    }
+}

@@ -1,0 +1,37 @@
+//! Errors of reading and writing run files; each names the file (and the line of a JSON-lines
+//! file).
+
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunFmtError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}, line {line}: {message}")]
+    Json {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+}
+
+impl RunFmtError {
+    pub fn io(path: &Path, source: std::io::Error) -> Self {
+        RunFmtError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+
+    pub(crate) fn json(path: &Path, line: usize, e: impl std::fmt::Display) -> Self {
+        RunFmtError::Json {
+            path: path.to_path_buf(),
+            line,
+            message: e.to_string(),
+        }
+    }
+}
