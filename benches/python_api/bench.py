@@ -74,6 +74,26 @@ def api_worker(api, path, n, seed):
     return out
 
 
+def rss_worker(api, path):
+    """A query script over the whole table through the compatibility mappings: every hash,
+    its fixed and computed statistics (the official example's "best model" loop), so every
+    page of the store is read once."""
+    import contextlib
+    import io
+
+    t = time.perf_counter()
+    with contextlib.redirect_stdout(io.StringIO()):
+        nb = api.NASBench(path)
+    best, best_acc, n = None, -1.0, 0
+    for h in nb.hash_iterator():
+        fixed, computed = nb.get_metrics_from_hash(h)
+        acc = sum(r["final_validation_accuracy"] for r in computed[108]) / len(computed[108])
+        if acc > best_acc and fixed["trainable_parameters"] > 0:
+            best, best_acc = h, acc
+        n += 1
+    return {"rss_models": n, "rss_best": best, "rss_s": time.perf_counter() - t}
+
+
 def official_child(src, path, n):
     """The official API under TensorFlow, with the shims of benches/official_api."""
     here = os.path.dirname(os.path.abspath(__file__))
@@ -127,6 +147,9 @@ def child(kind, store, n):
         t = time.perf_counter()
         db.query_hashes(hashes[:n])
         out["batch_hashes_s"] = time.perf_counter() - t
+    elif kind == "rss":
+        out["before_open_mib"] = peak_rss_mib()
+        out.update(rss_worker(api, store))
     out["peak_rss_mib"] = peak_rss_mib()
     print(json.dumps(out))
 
@@ -144,6 +167,9 @@ def main():
     ap.add_argument("--queries", type=int, default=20_000)
     ap.add_argument("--batch", type=int, default=100_000)
     ap.add_argument("--repeats", type=int, default=5, help="fresh processes per open figure")
+    ap.add_argument("--runs", type=int, default=3, help="fresh query and batch processes")
+    ap.add_argument("--rss-models", type=int, default=423_624,
+                    help="models of the SYNTHETIC random-hash table of the RSS figure (0: skip)")
     ap.add_argument("--workdir", default="/tmp/nb1s1-pybench")
     ap.add_argument("--official-python", help="a Python with tensorflow (side by side)")
     ap.add_argument("--nasbench-src", help="a checkout of google-research/nasbench")
@@ -174,34 +200,74 @@ def main():
         nb1s1.convert(tf, store, progress=False)
         print("converted in %.2f s" % (time.perf_counter() - t), file=sys.stderr)
     size = os.path.getsize(store) / 2**20
+    big = big_store(a.workdir, a.rss_models) if a.rss_models else None
+    loads = [os.getloadavg()[0]]
     opens = [run_child("open", store, 0) for _ in range(a.repeats)]
-    q = run_child("query", store, a.queries)
+    qs = [run_child("query", store, a.queries) for _ in range(a.runs)]
+    loads.append(os.getloadavg()[0])
     off = None
     if a.official_python:
         off = run_child("official", tf, a.queries, a.official_python, a.nasbench_src)
-        same = off["sequence"] == q["sequence"] and off["sequence_halfway"] == q["sequence_halfway"]
-    b = run_child("batch", store, a.batch)
+        same = all(off["sequence"] == q["sequence"] and off["sequence_halfway"] == q["sequence_halfway"]
+                   for q in qs)
+    bs = [run_child("batch", store, a.batch) for _ in range(a.runs)]
+    r = run_child("rss", big, 0) if big else None
+    loads.append(os.getloadavg()[0])
     med = lambda xs: sorted(xs)[len(xs) // 2]  # noqa: E731
-    load = os.getloadavg()[0]
-    print("| measurement (SYNTHETIC file of space 3's %d models, store %.1f MiB, load %.1f) | ours |%s" % (len(nb1s1.Store(store)), size, load, " official |" if off else ""))
+    runs = lambda rows, k, f="%.1f": " / ".join(f % x[k] for x in rows)  # noqa: E731
+    q = qs[0]
+    print("SYNTHETIC file of space 3's %d models, store %.1f MiB; load average %s (1 min, "
+          "sampled before, between and after)" % (len(nb1s1.Store(store)), size,
+                                                   " / ".join("%.1f" % x for x in loads)))
+    print()
+    print("| measurement | ours (run %s; median) |%s" % (" / ".join(str(i + 1) for i in range(a.runs)), " official |" if off else ""))
     print("|---|---|%s" % ("---|" if off else ""))
+    def row(label, k, f="%.1f", unit="µs", off_f=None):
+        line = "| %s | %s %s; **%s** |" % (label, runs(qs, k, f), unit, f % med([x[k] for x in qs]))
+        if off:
+            line += " %s %s |" % (f % off[k], unit)
+        print(line)
     if off:
-        print("| `api.NASBench(...)` load: ours the store, official the tfrecord | %.1f s | %.1f s |" % (q["load_s"], off["load_s"]))
-        print("| `query(spec)` median, first sighting / again / with `ModelSpec(...)` | %.1f / %.1f / %.1f µs | %.1f / %.1f / %.1f µs |" % (
-            q["query_median_us"], q["query_again_median_us"], q["spec_and_query_median_us"],
-            off["query_median_us"], off["query_again_median_us"], off["spec_and_query_median_us"]))
-        print("| `get_metrics_from_hash` median | %.1f µs | %.1f µs |" % (q["metrics_from_hash_median_us"], off["metrics_from_hash_median_us"]))
-        print("| peak RSS of the query process | %.0f MiB | %.0f MiB |" % (q["peak_rss_mib"], off["peak_rss_mib"]))
-        print("| seeded sequence, %d queries final + %d halfway, bit for bit | %s | |" % (len(q["sequence"]), len(q["sequence_halfway"]), "identical" if same else "DIFFERENT"))
+        print("| `api.NASBench(...)` load: ours the store, official the tfrecord | %s ms | %.1f s |" % (
+            " / ".join("%.1f" % (x["load_s"] * 1e3) for x in qs), off["load_s"]))
+    row("`query(spec)` median over %d specs, first sighting" % a.queries, "query_median_us")
+    row("the same specs queried again", "query_again_median_us")
+    row("`ModelSpec(...)` built in the loop, then `query`", "spec_and_query_median_us")
+    row("`get_metrics_from_hash` median", "metrics_from_hash_median_us")
+    row("peak RSS (VmHWM) of the query process", "peak_rss_mib", "%.0f", "MiB")
+    if off:
+        print("| seeded sequence, %d final + %d halfway answers, bit for bit | %s | |" % (len(q["sequence"]), len(q["sequence_halfway"]), "identical in every run" if same else "DIFFERENT"))
         print("| budget counters after the run | %r | %r |" % (q["budget"], off["budget"]))
         print("\nofficial: %s" % off["versions"])
+    print()
+    print("| ours only | |")
+    print("|---|---|")
     print("| `import nb1s1, nasbench.api` (median of %d fresh processes) | %.0f ms |" % (a.repeats, med([o["import_s"] for o in opens]) * 1e3))
-    print("| open the store: `nb1s1.Store` / `api.NASBench(store)` (medians) | %.2f ms / %.2f ms |" % (med([o["open_ms"] for o in opens]), med([o["nasbench_open_ms"] for o in opens])))
-    print("| `NASBench.query(spec)` median, %d specs, first sighting / again | %.1f µs / %.1f µs |" % (a.queries, q["query_median_us"], q["query_again_median_us"]))
-    print("| `get_metrics_from_hash` median | %.1f µs |" % q["metrics_from_hash_median_us"])
-    print("| `NB101.query_specs`, %d specs to a numpy (n, 3, 8) array | %.3f s (%d found) |" % (a.batch, b["batch_specs_s"], b["batch_found"]))
-    print("| `NB101.query_hashes`, all %d hashes | %.3f s |" % (len(nb1s1.Store(store)), b["batch_hashes_s"]))
-    print("| peak RSS: query process / batch process / store size | %.0f / %.0f / %.1f MiB |" % (q["peak_rss_mib"], b["peak_rss_mib"], size))
+    print("| open the store: `nb1s1.Store` / `api.NASBench(store)` (medians of %d) | %.2f ms / %.2f ms |" % (a.repeats, med([o["open_ms"] for o in opens]), med([o["nasbench_open_ms"] for o in opens])))
+    print("| `NB101.query_specs`: %d specs to a float64 (n, 3, 8) array (runs; median) | %s s; **%.3f s** (%d found) |" % (
+        a.batch, runs(bs, "batch_specs_s", "%.3f"), med([b["batch_specs_s"] for b in bs]), bs[0]["batch_found"]))
+    print("| `NB101.query_hashes`: all %d hashes (runs) | %s s |" % (len(nb1s1.Store(store)), runs(bs, "batch_hashes_s", "%.3f")))
+    print("| peak RSS: batch process / store | %s / %.1f MiB |" % (runs(bs, "peak_rss_mib", "%.0f"), size))
+    if r:
+        bsize = os.path.getsize(big) / 2**20
+        print("| RSS script: `hash_iterator` + `get_metrics_from_hash` over all %d models of a SYNTHETIC random-hash 108-epoch table (%.1f s) | peak %.0f MiB (%.0f MiB after the imports) for a %.1f MiB store: **%.2fx** |" % (
+            r["rss_models"], r["rss_s"], r["peak_rss_mib"], r["before_open_mib"], bsize, r["peak_rss_mib"] / bsize))
+
+
+def big_store(workdir, models):
+    """A SYNTHETIC table of the released 108-epoch file's shape (random hashes, cells of 3 to
+    7 vertices), made once by the engine's generator and converted into a store."""
+    import nb1s1
+
+    store = os.path.join(workdir, "syn108-%d.store" % models)
+    if not os.path.exists(store):
+        tf = os.path.splitext(store)[0] + ".tfrecord"
+        t = time.perf_counter()
+        nb1s1.generate(tf, models, budgets=[108], repeats=3, seed=1, true_hashes=False)
+        nb1s1.convert(tf, store, progress=False)
+        os.remove(tf)
+        print("made %s in %.1f s" % (store, time.perf_counter() - t), file=sys.stderr)
+    return store
 
 
 if __name__ == "__main__":

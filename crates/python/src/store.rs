@@ -29,6 +29,11 @@ pub struct Store {
 }
 
 impl Store {
+    /// The opened file, shared with the query fast path.
+    pub(crate) fn db(&self) -> &Arc<Nb101> {
+        &self.db
+    }
+
     fn model(&self, i: usize) -> PyResult<nasbench101::Model<'_>> {
         self.db.model_at(i).ok_or_else(|| {
             PyIndexError::new_err(format!("model index {i} out of range ({})", self.db.len()))
