@@ -200,7 +200,7 @@ def main():
         nb1s1.convert(tf, store, progress=False)
         print("converted in %.2f s" % (time.perf_counter() - t), file=sys.stderr)
     size = os.path.getsize(store) / 2**20
-    big = big_store(a.workdir, a.rss_models) if a.rss_models else None
+    bigs = [big_store(a.workdir, a.rss_models, full) for full in (False, True)] if a.rss_models else []
     loads = [os.getloadavg()[0]]
     opens = [run_child("open", store, 0) for _ in range(a.repeats)]
     qs = [run_child("query", store, a.queries) for _ in range(a.runs)]
@@ -211,7 +211,7 @@ def main():
         same = all(off["sequence"] == q["sequence"] and off["sequence_halfway"] == q["sequence_halfway"]
                    for q in qs)
     bs = [run_child("batch", store, a.batch) for _ in range(a.runs)]
-    r = run_child("rss", big, 0) if big else None
+    rs = [(big, run_child("rss", big, 0)) for big in bigs]
     loads.append(os.getloadavg()[0])
     med = lambda xs: sorted(xs)[len(xs) // 2]  # noqa: E731
     runs = lambda rows, k, f="%.1f": " / ".join(f % x[k] for x in rows)  # noqa: E731
@@ -248,22 +248,24 @@ def main():
         a.batch, runs(bs, "batch_specs_s", "%.3f"), med([b["batch_specs_s"] for b in bs]), bs[0]["batch_found"]))
     print("| `NB101.query_hashes`: all %d hashes (runs) | %s s |" % (len(nb1s1.Store(store)), runs(bs, "batch_hashes_s", "%.3f")))
     print("| peak RSS: batch process / store | %s / %.1f MiB |" % (runs(bs, "peak_rss_mib", "%.0f"), size))
-    if r:
+    for big, r in rs:
         bsize = os.path.getsize(big) / 2**20
-        print("| RSS script: `hash_iterator` + `get_metrics_from_hash` over all %d models of a SYNTHETIC random-hash 108-epoch table (%.1f s) | peak %.0f MiB (%.0f MiB after the imports) for a %.1f MiB store: **%.2fx** |" % (
-            r["rss_models"], r["rss_s"], r["peak_rss_mib"], r["before_open_mib"], bsize, r["peak_rss_mib"] / bsize))
+        print("| RSS script: `hash_iterator` + `get_metrics_from_hash` over all %d models of `%s` (SYNTHETIC, random hashes; %.1f s) | peak %.0f MiB (%.0f MiB after the imports) for a %.1f MiB store: **%.2fx** |" % (
+            r["rss_models"], os.path.basename(big), r["rss_s"], r["peak_rss_mib"], r["before_open_mib"], bsize, r["peak_rss_mib"] / bsize))
 
 
-def big_store(workdir, models):
-    """A SYNTHETIC table of the released 108-epoch file's shape (random hashes, cells of 3 to
-    7 vertices), made once by the engine's generator and converted into a store."""
+def big_store(workdir, models, full=False):
+    """A SYNTHETIC table of a released file's shape (random hashes, cells of 3 to 7
+    vertices; 108 epochs, or all four budgets with ``full``), made once by the engine's
+    generator and converted into a store."""
     import nb1s1
 
-    store = os.path.join(workdir, "syn108-%d.store" % models)
+    store = os.path.join(workdir, "syn%s-%d.store" % ("full" if full else "108", models))
     if not os.path.exists(store):
         tf = os.path.splitext(store)[0] + ".tfrecord"
         t = time.perf_counter()
-        nb1s1.generate(tf, models, budgets=[108], repeats=3, seed=1, true_hashes=False)
+        budgets = [4, 12, 36, 108] if full else [108]
+        nb1s1.generate(tf, models, budgets=budgets, repeats=3, seed=1, true_hashes=False)
         nb1s1.convert(tf, store, progress=False)
         os.remove(tf)
         print("made %s in %.1f s" % (store, time.perf_counter() - t), file=sys.stderr)

@@ -33,6 +33,9 @@ pub struct FastQuery {
     ndarray: Py<PyType>,
     int8: Py<PyAny>,
     random: Py<PyAny>,
+    /// `random.randint` and its instance's `getrandbits` when `randint` is the stock method
+    /// of the module's `Random` instance (then its draw is replayed natively).
+    stock_draw: Option<(Py<PyAny>, Py<PyAny>)>,
     /// numpy dtypes the matrix may have, with their item size (all native-endian integers
     /// or bool).
     dtypes: Vec<(Py<PyAny>, usize)>,
@@ -77,6 +80,7 @@ impl FastQuery {
             spec_class: spec_class.unbind(),
             ndarray: numpy.getattr("ndarray")?.cast_into::<PyType>()?.unbind(),
             int8: dtype.call1(("int8",))?.unbind(),
+            stock_draw: stock_draw(&random)?,
             random: random.unbind(),
             dtypes,
             names,
@@ -115,10 +119,7 @@ impl FastQuery {
         let Some(repeats) = config.get_item(intern!(py, "num_repeats"))? else {
             return Ok(None);
         };
-        // The official draw: random.randint(0, num_repeats - 1), looked up at each call.
-        let top = repeats.sub(1)?;
-        let randint = self.random.bind(py).getattr(intern!(py, "randint"))?;
-        let k: usize = randint.call1((0, top))?.extract()?;
+        let k = self.draw(py, &repeats)?;
         let Some(m) = self.db.model_at(i) else {
             return Ok(None);
         };
@@ -145,7 +146,46 @@ impl FastQuery {
     }
 }
 
+/// `random.randint` and `getrandbits` of the module's instance, when `randint` is the stock
+/// bound method of a plain `random.Random`.
+fn stock_draw(random: &Bound<'_, PyAny>) -> PyResult<Option<(Py<PyAny>, Py<PyAny>)>> {
+    let (Ok(randint), Ok(getrandbits), Ok(class)) = (
+        random.getattr("randint"),
+        random.getattr("getrandbits"),
+        random.getattr("Random"),
+    ) else {
+        return Ok(None);
+    };
+    let (Ok(inst), Ok(func)) = (randint.getattr("__self__"), randint.getattr("__func__")) else {
+        return Ok(None);
+    };
+    let stock = inst.get_type().is(&class)
+        && func.is(&class.getattr("randint")?)
+        && getrandbits.getattr("__self__").is_ok_and(|s| s.is(&inst));
+    Ok(stock.then(|| (randint.unbind(), getrandbits.unbind())))
+}
+
 impl FastQuery {
+    /// The official draw, `random.randint(0, num_repeats - 1)` with `randint` looked up at
+    /// each call. While it is the stock method, its steps (`randrange` → `_randbelow`: draw
+    /// `n.bit_length()` bits until below `n`) run here on the same generator, so the stream
+    /// and the result are the same.
+    fn draw(&self, py: Python<'_>, repeats: &Bound<'_, PyAny>) -> PyResult<usize> {
+        let randint = self.random.bind(py).getattr(intern!(py, "randint"))?;
+        if let (Some((stock, getrandbits)), Ok(n)) = (&self.stock_draw, repeats.extract::<u32>()) {
+            if n >= 1 && randint.is(stock.bind(py)) {
+                let bits = 32 - n.leading_zeros();
+                loop {
+                    let r: u32 = getrandbits.bind(py).call1((bits,))?.extract()?;
+                    if r < n {
+                        return Ok(r as usize);
+                    }
+                }
+            }
+        }
+        randint.call1((0, repeats.sub(1)?))?.extract()
+    }
+
     /// The official `_check_spec` on `spec.matrix`/`spec.ops`, returning the cell's key when
     /// every check passes; `None` for anything else (invalid, unusual types, another config).
     fn checked_cell(
