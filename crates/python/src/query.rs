@@ -348,7 +348,10 @@ impl FastQuery {
                 c => c as i32 - 1,
             })
             .collect();
-        let found = self.db.model(&hash_module(&rows, &labels)).map(|m| m.index());
+        let found = self
+            .db
+            .model(&hash_module(&rows, &labels))
+            .map(|m| m.index());
         if let Ok(mut cache) = self.cache.lock() {
             if cache.len() >= CACHE_CAP {
                 cache.clear();
@@ -391,7 +394,10 @@ impl FastQuery {
         let out = PyDict::new(py);
         out.set_item(intern!(py, "module_adjacency"), adjacency)?;
         out.set_item(intern!(py, "module_operations"), ops)?;
-        out.set_item(intern!(py, "trainable_parameters"), m.trainable_parameters())?;
+        out.set_item(
+            intern!(py, "trainable_parameters"),
+            m.trainable_parameters(),
+        )?;
         Ok(out)
     }
 }

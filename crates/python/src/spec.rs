@@ -181,10 +181,10 @@ pub fn prune(edges: &[u8], n: usize) -> PyResult<Option<Vec<usize>>> {
         seen[start] = true;
         let mut stack = vec![start];
         while let Some(v) = stack.pop() {
-            for w in 0..n {
+            for (w, seen_w) in seen.iter_mut().enumerate() {
                 let linked = if forward { edge(v, w) } else { edge(w, v) };
-                if linked && !seen[w] {
-                    seen[w] = true;
+                if linked && !*seen_w {
+                    *seen_w = true;
                     stack.push(w);
                 }
             }
