@@ -146,6 +146,18 @@ impl FastQuery {
     }
 }
 
+/// One native-endian integer entry of 1, 2, 4 or 8 bytes, as unsigned (a negative entry is
+/// then neither 0 nor 1).
+fn native_uint(cell: &[u8]) -> u64 {
+    match *cell {
+        [a] => u64::from(a),
+        [a, b] => u64::from(u16::from_ne_bytes([a, b])),
+        [a, b, c, d] => u64::from(u32::from_ne_bytes([a, b, c, d])),
+        [a, b, c, d, e, f, g, h] => u64::from_ne_bytes([a, b, c, d, e, f, g, h]),
+        _ => u64::MAX,
+    }
+}
+
 /// `random.randint` and `getrandbits` of the module's instance, when `randint` is the stock
 /// bound method of a plain `random.Random`.
 fn stock_draw(random: &Bound<'_, PyAny>) -> PyResult<Option<(Py<PyAny>, Py<PyAny>)>> {
@@ -264,20 +276,16 @@ impl FastQuery {
         }
         let mut bits = 0u32;
         let mut bit = 0;
-        for r in 0..n {
-            for c in 0..n {
-                let at = (r * n + c) * size;
-                let cell = &bytes[at..at + size];
-                // 0/1 in any native-endian width: one byte is 1, the rest 0.
-                let ones = cell.iter().filter(|&&b| b != 0).count();
-                let one = ones == 1 && cell.contains(&1);
-                if ones > 1 || (ones == 1 && !one) || (one && c <= r) {
-                    return Ok(None);
-                }
-                if c > r {
-                    bits |= u32::from(one) << bit;
-                    bit += 1;
-                }
+        for (at, cell) in bytes.chunks_exact(size).enumerate() {
+            let (r, c) = (at / n, at % n);
+            let one = match native_uint(cell) {
+                0 => false,
+                1 if c > r => true,
+                _ => return Ok(None),
+            };
+            if c > r {
+                bits |= u32::from(one) << bit;
+                bit += 1;
             }
         }
         Ok(Some(bits))
