@@ -9,6 +9,7 @@ use pyo3::prelude::*;
 
 mod error;
 mod generate;
+mod query;
 mod space;
 mod spec;
 mod store;
@@ -18,6 +19,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("DataFileError", m.py().get_type::<error::DataFileError>())?;
     m.add_class::<store::Store>()?;
     m.add_class::<store::HashIter>()?;
+    m.add_class::<query::FastQuery>()?;
     m.add_class::<space::Space>()?;
     m.add_function(wrap_pyfunction!(space::run_optimizer, m)?)?;
     m.add_function(wrap_pyfunction!(store::convert, m)?)?;
@@ -26,6 +28,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(generate::generate, m)?)?;
     m.add_function(wrap_pyfunction!(generate::generate_from_specs, m)?)?;
     m.add_function(wrap_pyfunction!(spec::spec_hashes, m)?)?;
+    m.add_function(wrap_pyfunction!(spec::prune, m)?)?;
     m.add("AVAILABLE_OPS", spec::AVAILABLE_OPS.to_vec())?;
     m.add("SPEC_ERROR_CODES", spec::ERROR_CODES.to_vec())?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

@@ -6,6 +6,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 use rayon::prelude::*;
+use std::collections::HashMap;
 
 /// The official `config['available_ops']`, in label order.
 pub const AVAILABLE_OPS: [&str; 3] = ["conv3x3-bn-relu", "conv1x1-bn-relu", "maxpool3x3"];
@@ -43,23 +44,40 @@ pub fn spec_hashes<'py>(
     v: usize,
 ) -> PyResult<(Bound<'py, PyBytes>, Bound<'py, PyBytes>)> {
     check_batch(matrices, ops, count, v)?;
-    // Hashing dominates a batch (the graph hash is ~8 µs a cell): spread it over the cores.
     let (hashes, status) = py.detach(|| {
+        let cell_of = |i: usize| {
+            (
+                &matrices[i * v * v..(i + 1) * v * v],
+                &ops[i * v..(i + 1) * v],
+            )
+        };
+        // Batches repeat cells (a space's configurations share cells): each distinct one is
+        // hashed once.
+        let mut first = HashMap::with_capacity(count);
+        let rep: Vec<usize> = (0..count)
+            .map(|i| *first.entry(cell_of(i)).or_insert(i))
+            .collect();
+        let distinct: Vec<usize> = (0..count).filter(|&i| rep[i] == i).collect();
+        // The graph hash dominates (~8 µs a cell): spread it over the cores.
+        let hashed: Vec<Result<[u8; 16], u8>> = distinct
+            .par_iter()
+            .map(|&i| {
+                let (m, o) = cell_of(i);
+                hash_one(m, o)
+            })
+            .collect();
+        let mut slot = vec![0usize; count];
+        for (j, &i) in distinct.iter().enumerate() {
+            slot[i] = j;
+        }
         let mut hashes = vec![0u8; count * 16];
         let mut status = vec![OK; count];
-        hashes
-            .par_chunks_mut(16)
-            .zip(status.par_iter_mut())
-            .enumerate()
-            .for_each(|(i, (h, st))| {
-                match hash_one(
-                    &matrices[i * v * v..(i + 1) * v * v],
-                    &ops[i * v..(i + 1) * v],
-                ) {
-                    Ok(x) => h.copy_from_slice(&x),
-                    Err(code) => *st = code,
-                }
-            });
+        for i in 0..count {
+            match hashed[slot[rep[i]]] {
+                Ok(x) => hashes[i * 16..(i + 1) * 16].copy_from_slice(&x),
+                Err(code) => status[i] = code,
+            }
+        }
         (hashes, status)
     });
     Ok((PyBytes::new(py, &hashes), PyBytes::new(py, &status)))
@@ -137,4 +155,43 @@ fn check_batch(matrices: &[u8], ops: &[u8], count: usize, v: usize) -> PyResult<
         )));
     }
     Ok(())
+}
+
+/// `ModelSpec`'s checks and the official `_prune` on a flat `n`×`n` matrix given as one
+/// truth byte per entry (`matrix.astype(bool)`): `None` when an entry lies on or below the
+/// diagonal, else the kept vertices (reachable from the input and reaching the output),
+/// empty when fewer than two remain (no input-to-output path).
+#[pyfunction]
+pub fn prune(edges: &[u8], n: usize) -> PyResult<Option<Vec<usize>>> {
+    if edges.len() != n * n {
+        return Err(PyValueError::new_err(format!(
+            "matrix has {} entries, expected {n}x{n}",
+            edges.len()
+        )));
+    }
+    let edge = |r: usize, c: usize| edges[r * n + c] != 0;
+    if (0..n).any(|r| (0..=r).any(|c| edge(r, c))) {
+        return Ok(None);
+    }
+    if n == 0 {
+        return Ok(Some(Vec::new()));
+    }
+    let reach = |start: usize, forward: bool| {
+        let mut seen = vec![false; n];
+        seen[start] = true;
+        let mut stack = vec![start];
+        while let Some(v) = stack.pop() {
+            for (w, seen_w) in seen.iter_mut().enumerate() {
+                let linked = if forward { edge(v, w) } else { edge(w, v) };
+                if linked && !*seen_w {
+                    *seen_w = true;
+                    stack.push(w);
+                }
+            }
+        }
+        seen
+    };
+    let (from_input, to_output) = (reach(0, true), reach(n - 1, false));
+    let keep: Vec<usize> = (0..n).filter(|&v| from_input[v] && to_output[v]).collect();
+    Ok(Some(if keep.len() < 2 { Vec::new() } else { keep }))
 }

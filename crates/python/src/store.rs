@@ -7,6 +7,7 @@ use nasbench101::{ModelHash, Nb101, OpenOptions};
 use pyo3::exceptions::{PyIndexError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList};
+use rayon::prelude::*;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -29,6 +30,11 @@ pub struct Store {
 }
 
 impl Store {
+    /// The opened file, shared with the query fast path.
+    pub(crate) fn db(&self) -> &Arc<Nb101> {
+        &self.db
+    }
+
     fn model(&self, i: usize) -> PyResult<nasbench101::Model<'_>> {
         self.db.model_at(i).ok_or_else(|| {
             PyIndexError::new_err(format!("model index {i} out of range ({})", self.db.len()))
@@ -178,12 +184,14 @@ impl Store {
             return Err(PyValueError::new_err("hash bytes must be a multiple of 16"));
         }
         let out = py.detach(|| {
-            let mut out = Vec::with_capacity(hashes.len() / 2);
-            for h in hashes.chunks_exact(16) {
-                let key = ModelHash(h.try_into().unwrap_or([0; 16]));
-                let i = self.db.model(&key).map_or(-1, |m| m.index() as i64);
-                out.extend_from_slice(&i.to_le_bytes());
-            }
+            let mut out = vec![0u8; hashes.len() / 2];
+            out.par_chunks_mut(8)
+                .zip(hashes.par_chunks_exact(16))
+                .for_each(|(o, h)| {
+                    let key = ModelHash(h.try_into().unwrap_or([0; 16]));
+                    let i = self.db.model(&key).map_or(-1, |m| m.index() as i64);
+                    o.copy_from_slice(&i.to_le_bytes());
+                });
             out
         });
         Ok(PyBytes::new(py, &out))
@@ -224,23 +232,25 @@ impl Store {
             )));
         }
         let out = py.detach(|| {
-            let n = indices.len() / 8;
-            let mut out = vec![f64::NAN; n * repeats * 8];
-            for (j, raw) in indices.chunks_exact(8).enumerate() {
-                let i = i64::from_le_bytes(raw.try_into().unwrap_or([255; 8]));
-                let Some(m) = usize::try_from(i).ok().and_then(|i| self.db.model_at(i)) else {
-                    continue;
-                };
-                for k in 0..repeats.min(m.repeat_count(epochs)) {
-                    if let Ok(p) = m.repeat(epochs, k) {
-                        let at = (j * repeats + k) * 8;
-                        out[at..at + 8].copy_from_slice(&p.to_array());
+            // Written straight as little-endian bytes, one model's rows per task.
+            let row = repeats * 8 * 8;
+            let mut out = vec![0u8; indices.len() / 8 * row];
+            out.par_chunks_mut(row.max(1))
+                .zip(indices.par_chunks_exact(8))
+                .for_each(|(o, raw)| {
+                    let i = i64::from_le_bytes(raw.try_into().unwrap_or([255; 8]));
+                    let m = usize::try_from(i).ok().and_then(|i| self.db.model_at(i));
+                    for (k, rep) in o.chunks_exact_mut(64).enumerate() {
+                        let values = m
+                            .filter(|m| k < m.repeat_count(epochs))
+                            .and_then(|m| m.repeat(epochs, k).ok())
+                            .map_or([f64::NAN; 8], |p| p.to_array());
+                        for (b, v) in rep.chunks_exact_mut(8).zip(values) {
+                            b.copy_from_slice(&v.to_le_bytes());
+                        }
                     }
-                }
-            }
-            out.iter()
-                .flat_map(|v| v.to_le_bytes())
-                .collect::<Vec<u8>>()
+                });
+            out
         });
         Ok(PyBytes::new(py, &out))
     }

@@ -37,6 +37,11 @@ def test_batch_specs_equal_the_compat_answers(nb, real30, expected):
     labels = np.array([[0] + [nb1s1.AVAILABLE_OPS.index(o) for o in row[1:-1]] + [0] for row in ops])
     assert np.array_equal(db.query_specs(mats, labels), vals, equal_nan=True)
     assert np.array_equal(db.query_hashes(hashes), vals)
+    # Repeated cells (hashed once), int8 matrices with op codes, and nested lists all agree.
+    order = np.random.default_rng(0).permutation(np.tile(np.arange(30), 3))
+    tiled = db.query_specs(mats[order].astype(np.int8), labels[order])
+    assert np.array_equal(tiled, vals[order])
+    assert np.array_equal(db.query_specs(mats[order].tolist(), [ops[i] for i in order]), tiled)
 
 
 def test_batch_invalid_cells(real30):

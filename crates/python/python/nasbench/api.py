@@ -114,6 +114,9 @@ class NASBench(object):
     #: intended ``OutOfDomainError``; True reproduces the crash.
     reproduce_vertex_check_crash = False
 
+    # The native query path (``_native.FastQuery``), set when a store is attached.
+    _fast_query = None
+
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         cls._direct_query = all(getattr(cls, n) is getattr(NASBench, n) for n in _QUERY_HOOKS)
@@ -137,11 +140,12 @@ class NASBench(object):
         self.fixed_statistics = FixedStatistics(store)
         self.computed_statistics = ComputedStatistics(store)
         self.valid_epochs = set(store.epochs)
+        self._fast_query = _native.FastQuery(store, ModelSpec, np, random)
 
     # Pickled by path: the store is reopened (memory-mapped) in the receiving process.
     def __getstate__(self):
         state = dict(self.__dict__)
-        for k in ("_store", "fixed_statistics", "computed_statistics"):
+        for k in ("_store", "fixed_statistics", "computed_statistics", "_fast_query"):
             state.pop(k, None)
         state["_store_path"] = os.fspath(self._store.path)
         return state
@@ -160,6 +164,12 @@ class NASBench(object):
         the budget counters (half the epochs with ``stop_halfway``). Raises
         ``OutOfDomainError`` for a spec or budget outside the data set.
         """
+        # The common case answered natively; None (nothing drawn or counted) for the rest.
+        fast = self._fast_query
+        if fast is not None and self._direct_query:
+            data = fast(self, model_spec, epochs, stop_halfway)
+            if data is not None:
+                return data
         if epochs not in self.valid_epochs:
             raise OutOfDomainError(
                 "invalid number of epochs, must be one of %s" % self.valid_epochs

@@ -6,6 +6,7 @@ import copy
 import numpy as np
 
 from nasbench.lib import graph_util
+from nb1s1 import _native
 
 
 class ModelSpec(object):
@@ -23,25 +24,34 @@ class ModelSpec(object):
             raise ValueError("matrix must be square")
         if shape[0] != len(ops):
             raise ValueError("length of ops must match matrix dimensions")
-        if not is_upper_triangular(matrix):
+        # Numeric matrices are checked and pruned natively in one call (the official
+        # truthiness of each entry is its bool cast); anything else takes the numpy path.
+        keep = None
+        if matrix.dtype.kind in "biuf":
+            keep = _native.prune(matrix.astype(np.bool_).tobytes(), shape[0])
+            if keep is None:
+                raise ValueError("matrix must be upper triangular")
+        elif not is_upper_triangular(matrix):
             raise ValueError("matrix must be upper triangular")
 
         self.original_matrix = matrix.copy()
-        self.original_ops = copy.deepcopy(ops)
+        self.original_ops = _copy_ops(ops)
         self.matrix = matrix.copy()
-        self.ops = copy.deepcopy(ops)
+        self.ops = _copy_ops(ops)
         self.valid_spec = True
-        self._prune()
+        self._prune(keep)
         self.data_format = data_format
 
-    def _prune(self):
+    def _prune(self, keep=None):
         """Keeps the vertices reachable from the input and reaching the output; with fewer
-        than two left (no input-to-output path) the spec is invalid."""
+        than two left (no input-to-output path) the spec is invalid. ``keep`` is the kept
+        vertices when already known."""
         m = self.original_matrix
         n = np.shape(m)[0]
-        forward = _reachable(lambda v: (w for w in range(v + 1, n) if m[v, w]), 0)
-        backward = _reachable(lambda v: (w for w in range(v) if m[w, v]), n - 1)
-        keep = sorted(forward & backward)
+        if keep is None:
+            forward = _reachable(lambda v: (w for w in range(v + 1, n) if m[v, w]), 0)
+            backward = _reachable(lambda v: (w for w in range(v) if m[w, v]), n - 1)
+            keep = sorted(forward & backward)
         if len(keep) < 2:
             self.matrix = None
             self.ops = None
@@ -86,6 +96,14 @@ class ModelSpec(object):
             None if self.matrix is None else self.matrix.tolist(),
             self.ops,
         )
+
+
+def _copy_ops(ops):
+    """``copy.deepcopy(ops)``; a list of strings (the usual case) is copied directly, as
+    strings are immutable."""
+    if type(ops) is list and all(type(o) is str for o in ops):
+        return list(ops)
+    return copy.deepcopy(ops)
 
 
 def _reachable(neighbours, start):
