@@ -17,6 +17,10 @@ pub enum RunFmtError {
         line: usize,
         message: String,
     },
+    #[error("{path}: the run folder is being written by another process (pid {holder}); wait for it to end or stop it")]
+    Locked { path: PathBuf, holder: String },
+    #[error("{path}: {message}")]
+    Inconsistent { path: PathBuf, message: String },
 }
 
 impl RunFmtError {

@@ -74,31 +74,90 @@ impl RunDir {
         append_line(&path, &line)
     }
 
-    /// The records of epochs before `next_epoch`, in order. Lines past the checkpoint (written
-    /// just before a kill) and any unreadable trailing line are dropped and the file rewritten,
-    /// so a resumed run appends where its checkpoint left off.
-    pub fn truncate_epochs(&self, next_epoch: usize) -> Result<Vec<EpochRecord>, RunFmtError> {
+    /// The records a resume keeps, checked against the checkpoint's `next_epoch`: exactly one
+    /// record for each epoch `0..next_epoch`, in order. Records past the checkpoint (an epoch
+    /// written just before a kill) and a torn last line are dropped, and the file rewritten, so
+    /// the resumed run recomputes them. Anything else (an unreadable line, a gap, a duplicate,
+    /// fewer records than the checkpoint has epochs) is refused naming the file and line: those
+    /// epochs cannot be recomputed from this checkpoint.
+    pub fn resume_epochs(&self, next_epoch: usize) -> Result<Vec<EpochRecord>, RunFmtError> {
         let path = self.epochs_path();
-        let text = match fs::read_to_string(&path) {
+        let text = match fs::read(&path) {
             Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
             Err(e) => return Err(RunFmtError::io(&path, e)),
         };
+        let bad = |message: String| RunFmtError::Inconsistent {
+            path: path.clone(),
+            message,
+        };
+        let torn_tail = !text.is_empty() && !text.ends_with(b"\n");
+        let lines: Vec<&[u8]> = text.split_inclusive(|b| *b == b'\n').collect();
         let mut kept = Vec::new();
-        let mut out = String::new();
-        for line in text.lines() {
-            match serde_json::from_str::<EpochRecord>(line) {
-                Ok(r) if r.epoch < next_epoch && r.epoch == kept.len() => {
-                    out.push_str(line);
-                    out.push('\n');
-                    kept.push(r);
-                }
-                _ => break,
+        let mut keep_bytes = 0;
+        for (i, line) in lines.iter().enumerate() {
+            let last = i + 1 == lines.len();
+            let rec = match serde_json::from_slice::<EpochRecord>(line) {
+                Ok(r) => r,
+                // Only the final, unterminated line can be a write cut short by a kill.
+                Err(_) if last && torn_tail => break,
+                Err(e) => return Err(bad(format!("line {}: not an epoch record ({e})", i + 1))),
+            };
+            if rec.epoch != i {
+                return Err(bad(format!(
+                    "line {}: a record of epoch {} where epoch {i} belongs (a gap or a duplicate)",
+                    i + 1,
+                    rec.epoch
+                )));
             }
+            if rec.epoch >= next_epoch {
+                break;
+            }
+            keep_bytes += line.len();
+            kept.push(rec);
         }
-        write_atomic(&path, out.as_bytes())?;
+        if kept.len() < next_epoch {
+            return Err(bad(format!(
+                "holds records of epochs 0..{} but the checkpoint (state.json `next_epoch` = \
+                 {next_epoch}) is past them; the missing epochs cannot be recomputed from it: \
+                 restore the file, or start the run again in a new folder",
+                kept.len()
+            )));
+        }
+        if keep_bytes != text.len() {
+            write_atomic(&path, &text[..keep_bytes])?;
+        }
         Ok(kept)
     }
+}
+
+/// Checks that `records` hold exactly one record for every epoch `0..epochs`, in order: what
+/// a complete run must hold (the results store ingests nothing less).
+pub fn check_epochs_complete(
+    path: &Path,
+    records: &[EpochRecord],
+    epochs: usize,
+) -> Result<(), RunFmtError> {
+    let bad = |message: String| RunFmtError::Inconsistent {
+        path: path.to_path_buf(),
+        message,
+    };
+    for (i, r) in records.iter().enumerate() {
+        if r.epoch != i {
+            return Err(bad(format!(
+                "record {} is of epoch {} where epoch {i} belongs (a gap or a duplicate)",
+                i + 1,
+                r.epoch
+            )));
+        }
+    }
+    if records.len() != epochs {
+        return Err(bad(format!(
+            "{} epoch records for a run of {epochs} epochs",
+            records.len()
+        )));
+    }
+    Ok(())
 }
 
 /// `<run>/checkpoints/epoch<E>/`.
@@ -112,24 +171,95 @@ mod tests {
     use crate::epoch::tests::rec;
     use std::io::Write;
 
-    #[test]
-    fn truncate_drops_records_past_checkpoint_and_torn_lines() {
+    fn run_with(n: usize) -> (tempfile::TempDir, RunDir) {
         let dir = tempfile::tempdir().unwrap();
         let run = RunDir::create(dir.path()).unwrap();
-        for e in 0..4 {
+        for e in 0..n {
             run.append_epoch(&rec(e)).unwrap();
         }
+        (dir, run)
+    }
+
+    fn epochs_of(recs: &[EpochRecord]) -> Vec<usize> {
+        recs.iter().map(|r| r.epoch).collect()
+    }
+
+    #[test]
+    fn resume_drops_records_past_the_checkpoint_and_a_torn_last_line() {
+        let (_d, run) = run_with(4);
         let mut f = fs::OpenOptions::new()
             .append(true)
             .open(run.epochs_path())
             .unwrap();
         f.write_all(b"{\"epoch\": 4, \"archi").unwrap();
-        let kept = run.truncate_epochs(3).unwrap();
-        assert_eq!(
-            kept.iter().map(|r| r.epoch).collect::<Vec<_>>(),
-            vec![0, 1, 2]
-        );
+        let kept = run.resume_epochs(3).unwrap();
+        assert_eq!(epochs_of(&kept), vec![0, 1, 2]);
         let text = fs::read_to_string(run.epochs_path()).unwrap();
         assert_eq!(text.lines().count(), 3);
+        // A torn line of the very epoch the checkpoint is at is simply recomputed.
+        let (_d, run) = run_with(2);
+        fs::OpenOptions::new()
+            .append(true)
+            .open(run.epochs_path())
+            .unwrap()
+            .write_all(b"{\"epo")
+            .unwrap();
+        assert_eq!(epochs_of(&run.resume_epochs(2).unwrap()), vec![0, 1]);
+    }
+
+    fn refused(run: &RunDir, next: usize, needle: &str) {
+        let before = fs::read(run.epochs_path()).ok();
+        let err = run.resume_epochs(next).unwrap_err().to_string();
+        assert!(
+            err.contains("epochs.jsonl") && err.contains(needle),
+            "{err}"
+        );
+        assert_eq!(
+            fs::read(run.epochs_path()).ok(),
+            before,
+            "a refusal changes nothing"
+        );
+    }
+
+    #[test]
+    fn resume_refuses_what_the_checkpoint_cannot_recompute() {
+        // A garbled first line.
+        let (_d, run) = run_with(3);
+        let text = fs::read_to_string(run.epochs_path()).unwrap();
+        fs::write(run.epochs_path(), text.replacen("{", "#", 1)).unwrap();
+        refused(&run, 3, "line 1");
+        // An emptied file while the checkpoint is at epoch 3.
+        let (_d, run) = run_with(3);
+        fs::write(run.epochs_path(), "").unwrap();
+        refused(&run, 3, "0..0");
+        // A deleted file.
+        fs::remove_file(run.epochs_path()).unwrap();
+        assert!(run.resume_epochs(2).is_err());
+        assert!(run.resume_epochs(0).unwrap().is_empty());
+        // A torn last line of an epoch the checkpoint is already past.
+        let (_d, run) = run_with(3);
+        let text = fs::read_to_string(run.epochs_path()).unwrap();
+        fs::write(run.epochs_path(), &text[..text.len() - 5]).unwrap();
+        refused(&run, 3, "0..2");
+        // An edited `next_epoch` beyond the records.
+        let (_d, run) = run_with(3);
+        refused(&run, 5, "next_epoch");
+        // A duplicated record and a gap.
+        let (_d, run) = run_with(2);
+        run.append_epoch(&rec(1)).unwrap();
+        refused(&run, 3, "line 3");
+        let (_d, run) = run_with(2);
+        run.append_epoch(&rec(3)).unwrap();
+        refused(&run, 3, "line 3");
+    }
+
+    #[test]
+    fn a_complete_run_holds_one_record_per_epoch() {
+        let p = Path::new("epochs.jsonl");
+        let recs: Vec<EpochRecord> = (0..3).map(rec).collect();
+        check_epochs_complete(p, &recs, 3).unwrap();
+        assert!(check_epochs_complete(p, &recs, 4).is_err());
+        let dup = vec![rec(0), rec(0), rec(1)];
+        assert!(check_epochs_complete(p, &dup, 3).is_err());
     }
 }
