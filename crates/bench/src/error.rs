@@ -42,6 +42,9 @@ pub enum BenchError {
     Stats(String),
     #[error("plot {what}: {message}")]
     Plot { what: String, message: String },
+    /// A run folder that is locked or whose files disagree.
+    #[error(transparent)]
+    RunFormat(runfmt::RunFmtError),
 }
 
 impl From<runfmt::RunFmtError> for BenchError {
@@ -57,6 +60,7 @@ impl From<runfmt::RunFmtError> for BenchError {
                 line,
                 message,
             },
+            e => BenchError::RunFormat(e),
         }
     }
 }

@@ -68,8 +68,8 @@ pub struct TorchArgs {
     /// CIFAR-10 in the official binary layout.
     #[arg(long, env = "NB1S1_CIFAR10", default_value = "data/cifar10")]
     pub data: PathBuf,
-    /// libtorch CPU threads.
-    #[arg(long, default_value_t = 2)]
+    /// libtorch CPU threads (1-1024).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(i32).range(1..=1024))]
     pub threads: i32,
 }
 
@@ -116,6 +116,12 @@ fn load_config(args: &Args, out: &Path) -> anyhow::Result<SearchConfig> {
         (p, _) => p.clone(),
     };
     if let Some(p) = &path {
+        if p.is_dir() {
+            bail!(
+                "--config {}: is a folder, not a TOML config file",
+                p.display()
+            );
+        }
         if !p.is_file() {
             bail!("--config {}: no such file", p.display());
         }

@@ -82,8 +82,8 @@ pub struct Args {
     /// CIFAR-10 in the official binary layout.
     #[arg(long, env = "NB1S1_CIFAR10", default_value = "data/cifar10")]
     data: PathBuf,
-    /// libtorch CPU threads.
-    #[arg(long, default_value_t = 2)]
+    /// libtorch CPU threads (1-1024).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(i32).range(1..=1024))]
     threads: i32,
 }
 

@@ -412,7 +412,7 @@ pub fn generate<W: Write>(
                 if seen.insert(h) {
                     models.push((h, spec));
                     since_new = 0;
-                    if models.len() % 4096 == 0 {
+                    if models.len().is_multiple_of(4096) {
                         progress(models.len());
                     }
                 }

@@ -34,6 +34,11 @@ pub struct CheckpointState {
     /// has nothing left to do).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopped_early: Option<String>,
+    /// SHA-256 of every tensor file of the folder, verified on load: damaged bytes under an
+    /// intact safetensors header are refused, not trained on. Filled by [`save`]; empty in
+    /// checkpoints written before checksums existed (which load unverified).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub checksums: BTreeMap<String, String>,
 }
 
 const WEIGHTS: &str = "weights.safetensors";
@@ -106,7 +111,15 @@ pub fn save(dir: &Path, parts: &CheckpointParts<'_>) -> Result<(), OneShotError>
             .and_then(|f| f.sync_all())
             .map_err(|e| OneShotError::io(&p, e))?;
     }
-    let text = serde_json::to_string_pretty(parts.state).map_err(|e| ck_err(&tmp, e))?;
+    let mut state = parts.state.clone();
+    state.checksums.clear();
+    for name in [WEIGHTS, ARCH, CONTROLLER, OPTIMIZERS] {
+        let p = tmp.join(name);
+        if p.exists() {
+            state.checksums.insert(name.into(), sha256_file(&p)?);
+        }
+    }
+    let text = serde_json::to_string_pretty(&state).map_err(|e| ck_err(&tmp, e))?;
     runfmt::write_atomic(&tmp.join(STATE), text.as_bytes())?;
     replace_dir(&tmp, dir)
 }
@@ -156,14 +169,45 @@ pub fn read_state(dir: &Path) -> Result<CheckpointState, OneShotError> {
     serde_json::from_str(&text).map_err(|e| ck_err(&p, e))
 }
 
-/// Loads the tensors of a checkpoint folder into the given stores; returns the optimizer
-/// tensors by name.
+fn sha256_file(p: &Path) -> Result<String, OneShotError> {
+    use sha2::{Digest, Sha256};
+    let mut f = fs::File::open(p).map_err(|e| OneShotError::io(p, e))?;
+    let mut h = Sha256::new();
+    std::io::copy(&mut f, &mut h).map_err(|e| OneShotError::io(p, e))?;
+    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Checks the file `name` of `dir` against the checksum its `state.json` records.
+fn verify(dir: &Path, name: &str) -> Result<(), OneShotError> {
+    let state = read_state(dir)?;
+    let Some(want) = state.checksums.get(name) else {
+        return Ok(());
+    };
+    let p = dir.join(name);
+    let got = sha256_file(&p)?;
+    if &got != want {
+        return Err(ck_err(
+            &p,
+            format!(
+                "corrupt checkpoint: the file's SHA-256 is {got}, state.json records {want} \
+                 (the bytes were damaged after it was written)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Loads the tensors of a checkpoint folder into the given stores, each file verified against
+/// its checksum first; returns the optimizer tensors by name.
 pub fn load(
     dir: &Path,
     weights: &mut nn::VarStore,
     arch: &mut nn::VarStore,
     controller: Option<&mut nn::VarStore>,
 ) -> Result<BTreeMap<String, Tensor>, OneShotError> {
+    for name in [WEIGHTS, ARCH, CONTROLLER, OPTIMIZERS] {
+        verify(dir, name)?;
+    }
     let p = dir.join(WEIGHTS);
     weights.load(&p).map_err(|e| ck_err(&p, e))?;
     let p = dir.join(ARCH);
@@ -182,6 +226,9 @@ pub fn load_weights(dir: &Path, weights: &mut nn::VarStore) -> Result<(), OneSho
     let p = dir.join(WEIGHTS);
     if !p.is_file() {
         return Err(ck_err(&p, "missing (not a checkpoint folder?)"));
+    }
+    if dir.join(STATE).is_file() {
+        verify(dir, WEIGHTS)?;
     }
     weights.load(&p).map_err(|e| ck_err(&p, e))
 }

@@ -358,6 +358,12 @@ impl SearchConfig {
         space: Option<u8>,
     ) -> Result<Self, OneShotError> {
         let text = match path {
+            Some(p) if p.is_dir() => {
+                return Err(OneShotError::Config {
+                    file: p.display().to_string(),
+                    msg: "is a folder, not a TOML config file".into(),
+                })
+            }
             Some(p) => std::fs::read_to_string(p).map_err(|e| OneShotError::io(p, e))?,
             None => String::new(),
         };
@@ -436,22 +442,76 @@ impl SearchConfig {
 
     /// Rejects values that would make the run meaningless before any training starts.
     pub fn validate(&self) -> Result<(), String> {
-        let pos = |name: &str, v: f64| {
-            if v.is_finite() && v > 0.0 {
-                Ok(())
-            } else {
-                Err(format!("field `{name}` must be positive, got {v}"))
-            }
-        };
-        if self.epochs == 0 {
-            return Err("field `epochs` must be at least 1".into());
+        let (w, a, c) = (&self.weights, &self.arch, &self.controller);
+        // Every number is checked here, named by its key: a typo must not become a run that
+        // "diverged".
+        positive("weights.lr", w.lr)?;
+        in_range("weights.lr_min", w.lr_min, 0.0, w.lr, "0 and weights.lr")?;
+        below_one("weights.momentum", w.momentum)?;
+        non_negative("weights.weight_decay", w.weight_decay)?;
+        positive("weights.grad_clip", w.grad_clip)?;
+        positive("arch.lr", a.lr)?;
+        below_one("arch.beta1", a.beta1)?;
+        below_one("arch.beta2", a.beta2)?;
+        non_negative("arch.weight_decay", a.weight_decay)?;
+        if let Some(g) = a.grad_clip {
+            positive("arch.grad_clip", g)?;
         }
-        if self.data.batch_size == 0 || self.data.eval_batch_size == 0 {
+        positive("arch.tau_min", a.tau_min)?;
+        in_range(
+            "arch.tau_max",
+            a.tau_max,
+            a.tau_min,
+            f64::MAX,
+            "arch.tau_min and any finite value",
+        )?;
+        if !(1..=4096).contains(&c.hidden) {
+            return Err(format!(
+                "field `controller.hidden` must lie in 1..=4096, got {}",
+                c.hidden
+            ));
+        }
+        positive("controller.lr", c.lr)?;
+        below_one("controller.beta1", c.beta1)?;
+        below_one("controller.beta2", c.beta2)?;
+        positive("controller.eps", c.eps)?;
+        non_negative("controller.entropy_weight", c.entropy_weight)?;
+        in_range(
+            "controller.baseline_decay",
+            c.baseline_decay,
+            0.0,
+            1.0,
+            "0 and 1",
+        )?;
+        positive("controller.temperature", c.temperature)?;
+        non_negative("controller.tanh_constant", c.tanh_constant)?;
+        positive("controller.op_tanh_reduce", c.op_tanh_reduce)?;
+        if self.divergence_loss.is_nan() || self.divergence_loss <= 0.0 {
+            return Err(format!(
+                "field `divergence_loss` must be positive (inf: never), got {}",
+                self.divergence_loss
+            ));
+        }
+        if !(1..=MAX_EPOCHS).contains(&self.epochs) {
+            return Err(format!(
+                "field `epochs` must lie in 1..={MAX_EPOCHS}, got {}",
+                self.epochs
+            ));
+        }
+        let d = &self.data;
+        if d.batch_size == 0 || d.eval_batch_size == 0 {
             return Err("batch sizes must be at least 1".into());
         }
-        pos("weights.lr", self.weights.lr)?;
-        pos("weights.grad_clip", self.weights.grad_clip)?;
-        pos("arch.tau_min", self.arch.tau_min)?;
+        if d.batch_size > MAX_BATCH || d.eval_batch_size > MAX_BATCH {
+            return Err(format!("batch sizes must be at most {MAX_BATCH}"));
+        }
+        in_range("data.cutout_prob", d.cutout_prob, 0.0, 1.0, "0 and 1")?;
+        if d.cutout_length > 32 {
+            return Err(format!(
+                "field `data.cutout_length` must be at most 32 (the image side), got {}",
+                d.cutout_length
+            ));
+        }
         if self.model.space.number() != self.space {
             return Err(format!(
                 "`model.space` = {} differs from `space` = {}",
@@ -465,11 +525,10 @@ impl SearchConfig {
         {
             return Err("`selection` counts must be at least 1".into());
         }
-        if !(0.0..=1.0).contains(&self.data.cutout_prob) {
-            return Err("`data.cutout_prob` must lie in [0, 1]".into());
-        }
-        if self.correlation.batch_size == 0 {
-            return Err("`correlation.batch_size` must be at least 1".into());
+        if self.correlation.batch_size == 0 || self.correlation.batch_size > MAX_BATCH {
+            return Err(format!(
+                "`correlation.batch_size` must lie in 1..={MAX_BATCH}"
+            ));
         }
         self.check_options()
     }
@@ -477,6 +536,47 @@ impl SearchConfig {
     /// The configuration as TOML text (the run folder's `config.toml`).
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).unwrap_or_default()
+    }
+}
+
+/// Upper bounds that keep a typo from allocating the machine away.
+const MAX_EPOCHS: usize = 100_000;
+const MAX_BATCH: usize = 65_536;
+
+fn positive(key: &str, v: f64) -> Result<(), String> {
+    if v.is_finite() && v > 0.0 {
+        Ok(())
+    } else {
+        Err(format!(
+            "field `{key}` must be positive and finite, got {v}"
+        ))
+    }
+}
+
+fn non_negative(key: &str, v: f64) -> Result<(), String> {
+    if v.is_finite() && v >= 0.0 {
+        Ok(())
+    } else {
+        Err(format!(
+            "field `{key}` must be finite and at least 0, got {v}"
+        ))
+    }
+}
+
+/// A coefficient of a running average (momentum, Adam's betas): in [0, 1).
+fn below_one(key: &str, v: f64) -> Result<(), String> {
+    if (0.0..1.0).contains(&v) {
+        Ok(())
+    } else {
+        Err(format!("field `{key}` must lie in [0, 1), got {v}"))
+    }
+}
+
+fn in_range(key: &str, v: f64, lo: f64, hi: f64, what: &str) -> Result<(), String> {
+    if v.is_finite() && (lo..=hi).contains(&v) {
+        Ok(())
+    } else {
+        Err(format!("field `{key}` must lie between {what}, got {v}"))
     }
 }
 
@@ -555,5 +655,36 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("space"), "{e}");
+    }
+
+    #[test]
+    fn every_bad_number_is_refused_at_load_naming_its_key() {
+        let cases = [
+            ("[arch]\nlr = nan\n", "arch.lr"),
+            ("[arch]\nlr = -1.0\n", "arch.lr"),
+            ("[weights]\nmomentum = inf\n", "weights.momentum"),
+            ("[weights]\nweight_decay = nan\n", "weights.weight_decay"),
+            ("[arch]\nweight_decay = inf\n", "arch.weight_decay"),
+            ("[arch]\nbeta1 = 2.0\n", "arch.beta1"),
+            ("[weights]\nlr = 0.01\nlr_min = 0.1\n", "weights.lr_min"),
+            ("divergence_loss = nan\n", "divergence_loss"),
+            ("[controller]\nhidden = 0\n", "controller.hidden"),
+            ("[arch]\ntau_max = 0.01\ntau_min = 0.1\n", "arch.tau_max"),
+            ("epochs = 100000000\n", "epochs"),
+            ("[data]\nbatch_size = 100000000\n", "batch sizes"),
+        ];
+        for (text, key) in cases {
+            let e = SearchConfig::from_toml(text, "c.toml", Some("darts"), Some(1))
+                .expect_err(text)
+                .to_string();
+            assert!(e.contains("c.toml") && e.contains(key), "{text}: {e}");
+        }
+        // The shipped defaults of every optimizer pass.
+        for r in crate::registry::REGISTRY {
+            for space in 1..=3 {
+                SearchConfig::from_toml("", "defaults", Some(r.name), Some(space))
+                    .unwrap_or_else(|e| panic!("{} space {space}: {e}", r.name));
+            }
+        }
     }
 }

@@ -111,9 +111,18 @@ impl EvalImages {
         batch_size: usize,
         device: Device,
     ) -> Result<Self, OneShotError> {
+        if images > split.len() {
+            return Err(OneShotError::Config {
+                file: "correlation images".into(),
+                msg: format!(
+                    "{images} images asked for, but the CIFAR-10 test split holds {}",
+                    split.len()
+                ),
+            });
+        }
         let n = match images {
             0 => split.len(),
-            k => k.min(split.len()),
+            k => k,
         };
         if n == 0 {
             return Err(OneShotError::Data(
@@ -473,6 +482,8 @@ pub fn correlate_run(
     if !run.is_dir() {
         return Err(run_err("no such run folder".into()));
     }
+    // It writes correlation/ into the folder: one writer at a time, as the search.
+    let _lock = runfmt::RunLock::acquire(run)?;
     let config = run.join("config.toml");
     if !config.is_file() {
         return Err(run_err(

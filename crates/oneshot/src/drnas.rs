@@ -18,8 +18,8 @@ use crate::config::SearchConfig;
 use crate::error::OneShotError;
 use crate::mixing::{MixContext, Phase, Relaxation};
 use crate::model::{OneShotModel, TensorBatch};
-use crate::optimizer::{arch_adam, EpochContext, SearchOptimizer, StepStats};
-use crate::selection::{Argmax, SelectContext, Selected, Selection};
+use crate::optimizer::{arch_adam, OneShotOptimizer};
+use crate::selection::Argmax;
 
 /// `[options]` of DrNAS (the original's values).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -194,53 +194,15 @@ impl ArchUpdate for DrnasUpdate {
     }
 }
 
-/// DrNAS: Dirichlet mixing, the regularized first-order update, argmax selection.
-pub struct Drnas {
-    pub relaxation: DirichletMixing,
-    pub update: DrnasUpdate,
-}
-
-impl Drnas {
-    pub fn new(cfg: &SearchConfig, model: &OneShotModel) -> Result<Self, OneShotError> {
-        Ok(Drnas {
-            relaxation: DirichletMixing,
-            update: DrnasUpdate {
-                arch: arch_adam(cfg, model),
-                settings: cfg.options_as()?,
-            },
-        })
-    }
-}
-
-impl SearchOptimizer for Drnas {
-    fn wants_valid_batches(&self, _epoch: usize) -> bool {
-        true
-    }
-    fn step(
-        &mut self,
-        cx: &mut EpochContext<'_>,
-        train: &TensorBatch,
-        valid: Option<&TensorBatch>,
-    ) -> Result<StepStats, OneShotError> {
-        if let Some(vb) = valid {
-            let mut acx = cx.arch_context(&mut self.relaxation);
-            self.update.before_weight_step(&mut acx, train, vb)?;
-        }
-        cx.weight_step(&mut self.relaxation, train)
-    }
-    fn select(&mut self, cx: &mut SelectContext<'_>) -> Result<Selected, OneShotError> {
-        Argmax.select(cx)
-    }
-    fn mixing(&mut self, cx: &mut MixContext<'_>) -> Result<Box<dyn MixingSource>, OneShotError> {
-        self.relaxation.mixing(cx)
-    }
-    fn learns_arch_weights(&self) -> bool {
-        true
-    }
-    fn state(&self) -> Vec<(String, Tensor)> {
-        self.update.state()
-    }
-    fn load_state(&mut self, tensors: &BTreeMap<String, Tensor>) -> Result<(), OneShotError> {
-        self.update.load_state(tensors)
-    }
+/// DrNAS: Dirichlet mixing, the regularized first-order update and argmax selection, composed
+/// by the shared [`OneShotOptimizer`]: the life cycle is the default one.
+pub fn drnas(cfg: &SearchConfig, model: &OneShotModel) -> Result<OneShotOptimizer, OneShotError> {
+    Ok(OneShotOptimizer::new(
+        Box::new(DirichletMixing),
+        Box::new(DrnasUpdate {
+            arch: arch_adam(cfg, model),
+            settings: cfg.options_as()?,
+        }),
+        Box::new(Argmax),
+    ))
 }

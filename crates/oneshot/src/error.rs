@@ -18,11 +18,13 @@ pub enum OneShotError {
     RunDir { path: PathBuf, msg: String },
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),
+    #[error("libtorch failed while building {what}: {msg}")]
+    TorchFailed { what: String, msg: String },
     #[error("data: {0}")]
     Data(String),
     #[error("NAS-Bench-101: {0}")]
     Nb101(String),
-    #[error("epoch {epoch}: training diverged ({msg}); the last good checkpoint is kept")]
+    #[error("epoch {epoch}: training diverged ({msg}); the checkpoint, if the run has one, holds the last good epoch")]
     Diverged { epoch: usize, msg: String },
     #[error("{0}")]
     Invalid(String),

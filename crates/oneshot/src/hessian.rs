@@ -179,7 +179,7 @@ impl<O: SearchOptimizer> SearchOptimizer for HessianTracking<O> {
         batches: &mut dyn FnMut() -> Result<TensorBatch, OneShotError>,
     ) -> Result<EpochEnd, OneShotError> {
         let end = self.inner.end_epoch(cx, batches)?;
-        if (cx.epoch + 1) % self.settings.every.max(1) == 0 {
+        if (cx.epoch + 1).is_multiple_of(self.settings.every.max(1)) {
             self.current = Some(self.measure(cx)?);
         }
         Ok(end)

@@ -33,6 +33,7 @@ pub mod schedule;
 pub mod sdarts;
 pub mod search;
 pub mod selection;
+pub mod torch_guard;
 
 pub use anytime::{BudgetErrors, Nb101Errors, Nb101Oracle, Nb101Table};
 pub use arch_update::{ArchStepContext, ArchUpdate};

@@ -24,8 +24,20 @@ impl OneShotModel {
     pub fn new(cfg: &SupernetConfig, device: Device) -> Result<Self, OneShotError> {
         let space = SearchSpace::new(cfg.space);
         let weights = nn::VarStore::new(device);
-        let net = Supernet::new(&weights.root(), cfg)
-            .map_err(|e| OneShotError::Invalid(e.to_string()))?;
+        cfg.validate()
+            .map_err(|e| OneShotError::Invalid(format!("[model]: {e}")))?;
+        // tch panics when libtorch cannot allocate a tensor (a supernet far too large for the
+        // device): that becomes an error naming the settings, not a crash.
+        let net = crate::torch_guard::catch(
+            || {
+                format!(
+                    "[model] init_channels = {}, layers = {} on {device:?}",
+                    cfg.init_channels, cfg.layers
+                )
+            },
+            || Supernet::new(&weights.root(), cfg),
+        )?
+        .map_err(|e| OneShotError::Invalid(e.to_string()))?;
         let arch_store = nn::VarStore::new(device);
         let arch = ArchParams::new(&arch_store.root(), &space);
         Ok(OneShotModel {

@@ -128,7 +128,7 @@ pub static REGISTRY: &[Registered] = &[
         description: "DrNAS (Chen et al. 2021): Dirichlet mixing weights with pathwise gradients and a KL regularizer",
         defaults_of: OptimizerKind::Darts,
         options: Some(options_section::<crate::drnas::DrnasConfig>),
-        build: |c, m| boxed(crate::drnas::Drnas::new(c, m)?),
+        build: |c, m| boxed(crate::drnas::drnas(c, m)?),
     },
 ];
 

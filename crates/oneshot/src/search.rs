@@ -98,6 +98,29 @@ fn plan(cfg: &SearchConfig, data: &SearchData, how: DataSplit) -> Result<Plan, O
         let split = SearchSplit::darts(n, 0.5).map_err(derr)?;
         (split, data.train.clone(), Vec::new())
     };
+    for (key, asked, have) in [
+        (
+            "data.train_images",
+            cfg.data.train_images,
+            split.weights.len(),
+        ),
+        // ENAS' architecture steps read the test set instead (`valid_indices`).
+        (
+            "data.valid_images",
+            cfg.data.valid_images,
+            match how {
+                DataSplit::Enas => data.test.len(),
+                _ => split.arch.len(),
+            },
+        ),
+    ] {
+        if asked > have {
+            return Err(OneShotError::Config {
+                file: key.into(),
+                msg: format!("{asked} images asked for, but its part of the split holds {have}"),
+            });
+        }
+    }
     let split = split.limit(limit(cfg.data.train_images), limit(cfg.data.valid_images));
     let valid_indices = if valid_indices.is_empty() {
         split.arch.clone()
@@ -259,6 +282,46 @@ pub fn run_search(
     run_search_with(cfg, data, oracle, out, opts, variant)
 }
 
+/// A resume must see the NAS-Bench-101 table the run started with: without it the remaining
+/// epochs would be recorded without errors and regrets, with another one they would not be
+/// comparable.
+fn check_same_table(run: &RunDir, oracle: Option<&dyn Nb101Oracle>) -> Result<(), OneShotError> {
+    let Some(meta) = runfmt::read_json_opt::<RunMeta>(&run.root.join("run.json"))? else {
+        return Ok(());
+    };
+    let now = oracle.map(|o| o.path());
+    match (&meta.nb101_path, &now) {
+        (None, None) => Ok(()),
+        (Some(was), Some(is)) => {
+            let canon = |p: &str| std::fs::canonicalize(p).ok();
+            if was != is && canon(was) != canon(is) {
+                eprintln!(
+                    "warning: {}: the run started with NAS-Bench-101 {was}, resumed with {is}",
+                    run.root.display()
+                );
+            }
+            Ok(())
+        }
+        (was, is) => {
+            let name = |p: &Option<String>| p.clone().unwrap_or_else(|| "no table".into());
+            Err(OneShotError::RunDir {
+                path: run.root.clone(),
+                msg: format!(
+                    "the run started with {} (run.json `nb101_path`) but is resumed with {}: \
+                     its remaining epochs would lack or gain NB-101 errors and regrets; resume \
+                     {}",
+                    name(was),
+                    name(is),
+                    match was {
+                        Some(p) => format!("with --nb101 {p}"),
+                        None => "without --nb101".into(),
+                    }
+                ),
+            })
+        }
+    }
+}
+
 /// What one search call works with.
 struct Job<'a> {
     cfg: &'a SearchConfig,
@@ -291,6 +354,8 @@ pub fn run_search_with(
         });
     }
     let run = RunDir::create(out)?;
+    // Held until this function returns: a second search on the folder is refused.
+    let _lock = runfmt::RunLock::acquire(out)?;
     let existing =
         run.epochs_path().exists() || checkpoint::locate(&run.checkpoint_dir()).is_some();
     if existing && !opts.resume {
@@ -308,6 +373,9 @@ pub fn run_search_with(
                 msg: "config.toml of the run differs from the requested configuration; resume with the run's own config".into(),
             });
         }
+    }
+    if opts.resume {
+        check_same_table(&run, oracle)?;
     }
     runfmt::write_atomic(&run.config_path(), cfg.to_toml().as_bytes())?;
     let space = searchspace::SpaceId::try_from(cfg.space)
@@ -352,6 +420,13 @@ pub fn run_search_with(
     };
     let mut done = 0usize;
     let result = search_loop(&job, &mut done);
+    // Complete means one record for every epoch run; anything else is a bug to report.
+    let result = result.and_then(|o| {
+        if o.status == RunStatus::Complete {
+            runfmt::check_epochs_complete(&run.epochs_path(), &o.records, done)?;
+        }
+        Ok(o)
+    });
     match &result {
         Ok(o) if o.status == RunStatus::Complete => {
             let msg = match &o.stopped_early {
@@ -487,6 +562,7 @@ fn build_or_resume(job: &Job<'_>) -> Result<Resumed, OneShotError> {
         },
         seed: cfg.seed,
         stopped_early: None,
+        checksums: Default::default(),
     };
     let ck_dir = job.run.checkpoint_dir();
     if let Some(dir) = checkpoint::locate(&ck_dir).filter(|_| job.opts.resume) {
@@ -534,7 +610,16 @@ fn search_loop(job: &Job<'_>, done: &mut usize) -> Result<SearchOutcome, OneShot
         mut state,
     } = build_or_resume(job)?;
     let plan = plan(cfg, job.data, opt.data_split())?;
-    let mut records = run.truncate_epochs(state.next_epoch)?;
+    if state.next_epoch > cfg.epochs {
+        return Err(OneShotError::Checkpoint {
+            path: run.checkpoint_dir().join("state.json"),
+            msg: format!(
+                "`next_epoch` = {} is past the run's {} epochs",
+                state.next_epoch, cfg.epochs
+            ),
+        });
+    }
+    let mut records = run.resume_epochs(state.next_epoch)?;
     *done = state.next_epoch;
     if let Some(why) = state.stopped_early.clone() {
         return Ok(SearchOutcome {

@@ -218,6 +218,11 @@ pub fn train(
         });
     }
     let folder = RunFolder::create(dir)?;
+    // One writer per run folder: a second `train` on it is refused with the holder's pid.
+    let _lock = runfmt::RunLock::acquire(dir).map_err(|e| StandaloneError::RunFolder {
+        path: dir.to_path_buf(),
+        msg: e.to_string(),
+    })?;
     folder.claim(&run_meta(spec, &plan, cfg, data)?)?;
 
     let device = opts.device;
