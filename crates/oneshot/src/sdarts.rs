@@ -50,7 +50,8 @@ impl SdartsConfig {
     /// ε of `epoch`: linear from `epsilon_min` (first epoch) to `epsilon_max` (last).
     pub fn epsilon(&self, epoch: usize, epochs: usize) -> f64 {
         let t = epoch as f64 / (epochs.max(2) - 1) as f64;
-        self.epsilon_min + (self.epsilon_max - self.epsilon_min) * t
+        // As a weighted mean, so the ends are exactly ε_min and ε_max.
+        self.epsilon_min * (1.0 - t) + self.epsilon_max * t
     }
 }
 
