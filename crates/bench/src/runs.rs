@@ -294,7 +294,11 @@ pub fn read_run(dir: &Path) -> Result<RunFolder> {
 /// duplicate would put a wrong epoch or a double weight into the regret curves), and a run
 /// whose `status.json` says complete must hold one record for every epoch it says it finished.
 /// Status files without `epochs_total` (hand-made, older) are checked for order only.
-pub fn check_epochs(path: &Path, epochs: &[EpochRecord], status: Option<&StatusFile>) -> Result<()> {
+pub fn check_epochs(
+    path: &Path,
+    epochs: &[EpochRecord],
+    status: Option<&StatusFile>,
+) -> Result<()> {
     let bad = |message: String| BenchError::Run {
         path: path.to_path_buf(),
         message,
@@ -315,7 +319,8 @@ pub fn check_epochs(path: &Path, epochs: &[EpochRecord], status: Option<&StatusF
             )));
         }
     }
-    if let Some(s) = status.filter(|s| s.status == runfmt::RunStatus::Complete && s.epochs_total > 0)
+    if let Some(s) =
+        status.filter(|s| s.status == runfmt::RunStatus::Complete && s.epochs_total > 0)
     {
         if epochs.len() != s.epochs_done || s.epochs_done > s.epochs_total {
             return Err(bad(format!(

@@ -36,7 +36,8 @@ const EPOCH: &str = r#"{"epoch": 0, "architecture": {"space": 1, "ops": ["conv3x
 
 const RUN_JSON: &str = r#"{"optimizer": "darts", "space": 1, "seed": 3, "device": "cpu", "epochs": 2, "nb101_synthetic": false}"#;
 const STATUS: &str = r#"{"status": "complete", "message": "", "epochs_done": 2, "epochs_total": 2, "updated_unix": 5}"#;
-const CONFIG: &str = "optimizer = \"darts\"\nspace = 1\nseed = 3\nepochs = 2\n[weights]\nlr = 0.025\n";
+const CONFIG: &str =
+    "optimizer = \"darts\"\nspace = 1\nseed = 3\nepochs = 2\n[weights]\nlr = 0.025\n";
 const TAG: &str = r#"{"experiment": "e", "study": "s", "variant": "default", "device": "cpu"}"#;
 
 /// `base` with a few bytes replaced, inserted or removed (mostly still near-valid input).
@@ -122,10 +123,7 @@ proptest! {
     }
 }
 
-fn write_folder(
-    dir: &Path,
-    files: [(&str, &[u8]); 5],
-) {
+fn write_folder(dir: &Path, files: [(&str, &[u8]); 5]) {
     std::fs::create_dir_all(dir).unwrap();
     for (name, bytes) in files {
         std::fs::write(dir.join(name), bytes).unwrap();

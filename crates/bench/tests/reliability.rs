@@ -5,11 +5,11 @@
 
 mod common;
 
+use nb1s1_bench::analysis::Reference;
 use nb1s1_bench::experiment::{Experiment, MAX_SEEDS};
 use nb1s1_bench::query::{self, Filter};
 use nb1s1_bench::runner::{self, Launcher, RunnerOptions};
 use nb1s1_bench::store::Store;
-use nb1s1_bench::analysis::Reference;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -40,12 +40,21 @@ fn names_that_leave_the_output_root_are_refused_naming_the_field() {
     let e = Experiment::load(&path).unwrap_err().to_string();
     assert!(e.contains("exp.toml") && e.contains("`name`"), "{e}");
     // A grid value cannot smuggle a separator into its folder either.
-    let text = "name = \"g\"\n[[study]]\nname = \"s\"\nkind = \"oneshot\"\noptimizers = [\"darts\"]\n\
+    let text =
+        "name = \"g\"\n[[study]]\nname = \"s\"\nkind = \"oneshot\"\noptimizers = [\"darts\"]\n\
                 spaces = [1]\nseeds = [0]\nbase = \"none\"\ngrid = { \"a\" = [\"../../x\"] }\n";
     let exp: Experiment = toml::from_str(text).unwrap();
     for u in exp.units(Path::new("o")).unwrap() {
-        assert!(u.out.starts_with("o/s/darts/space1/"), "{}", u.out.display());
-        assert!(!u.out.components().any(|c| c.as_os_str() == ".."), "{}", u.out.display());
+        assert!(
+            u.out.starts_with("o/s/darts/space1/"),
+            "{}",
+            u.out.display()
+        );
+        assert!(
+            !u.out.components().any(|c| c.as_os_str() == ".."),
+            "{}",
+            u.out.display()
+        );
     }
 }
 
@@ -76,7 +85,10 @@ fn seed_ranges_and_grids_are_bounded_before_anything_is_allocated() {
         keys.join("\n")
     );
     assert!(units_error(&text).contains("runs"), "grid refused");
-    assert!(t.elapsed() < Duration::from_secs(5), "checked, not expanded");
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "checked, not expanded"
+    );
 }
 
 #[test]
@@ -190,7 +202,10 @@ fn runs_with_epoch_gaps_duplicates_or_a_false_complete_are_rejected_by_name() {
     .unwrap();
     let mut store = Store::open(&tmp.path().join("r.sqlite")).unwrap();
     let s = store.ingest_dir(&tmp.path().join("runs")).unwrap();
-    assert_eq!(s.added, 1, "only the intact run (stopped early at 3 of 5): {s:?}");
+    assert_eq!(
+        s.added, 1,
+        "only the intact run (stopped early at 3 of 5): {s:?}"
+    );
     assert_eq!(s.errors.len(), 4, "{s:?}");
     for (path, why) in &s.errors {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
@@ -242,7 +257,11 @@ fn readers_never_write_and_refuse_a_database_without_their_tables() {
     let before = std::fs::read(&foreign).unwrap();
     let e = Store::open_read_only(&foreign).err().unwrap().to_string();
     assert!(e.contains("other.sqlite") && e.contains("`runs`"), "{e}");
-    assert_eq!(std::fs::read(&foreign).unwrap(), before, "the file was written");
+    assert_eq!(
+        std::fs::read(&foreign).unwrap(),
+        before,
+        "the file was written"
+    );
     assert_eq!(sqlite_tables(&foreign), vec!["notes".to_string()]);
     // A results database whose epochs table is gone.
     let db = tmp.path().join("results.sqlite");
@@ -257,7 +276,10 @@ fn readers_never_write_and_refuse_a_database_without_their_tables() {
         .execute_batch("DROP TABLE epoch_metrics; DROP TABLE epochs;")
         .unwrap();
     let e = Store::open_read_only(&db).err().unwrap().to_string();
-    assert!(e.contains("results.sqlite") && e.contains("`epochs`"), "{e}");
+    assert!(
+        e.contains("results.sqlite") && e.contains("`epochs`"),
+        "{e}"
+    );
     // And a missing file is not created.
     let none = tmp.path().join("none.sqlite");
     assert!(Store::open_read_only(&none).is_err());
@@ -306,7 +328,10 @@ fn a_runner_that_finds_its_unit_running_elsewhere_waits_for_it() {
     let report = std::thread::scope(|scope| {
         let h = scope.spawn(|| runner::run_experiment(&units, &out, &launcher, &options, &|_| {}));
         std::thread::sleep(Duration::from_millis(400));
-        assert!(!h.is_finished(), "the runner returned while the unit ran elsewhere");
+        assert!(
+            !h.is_finished(),
+            "the runner returned while the unit ran elsewhere"
+        );
         // The other process finishes the run, then lets go.
         common::write_oneshot_run(&unit.out, "darts", 1, 0, &[0.1]);
         drop(other);
@@ -315,5 +340,8 @@ fn a_runner_that_finds_its_unit_running_elsewhere_waits_for_it() {
     assert!(started.elapsed() >= Duration::from_millis(400));
     assert_eq!(report.skipped, vec![unit.id.clone()], "{report:?}");
     assert!(report.busy.is_empty());
-    assert!(!log.exists(), "the runner launched a unit that finished elsewhere");
+    assert!(
+        !log.exists(),
+        "the runner launched a unit that finished elsewhere"
+    );
 }

@@ -7,10 +7,10 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 use blackbox::{Budget, BudgetUnit, OptimizerKind, RunInfo, TabularBenchmark};
-use nb1s1_bench::experiment::{MAX_SEED, MAX_SEEDS};
-use runfmt::name::echo;
 use indicatif::{ProgressBar, ProgressStyle};
+use nb1s1_bench::experiment::{MAX_SEED, MAX_SEEDS};
 use rayon::prelude::*;
+use runfmt::name::echo;
 use searchspace::{Reference, SearchSpace, SpaceId, SpaceTable};
 
 /// Arguments of `nb1s1 blackbox`.
@@ -68,7 +68,10 @@ fn parse_seeds(s: &str) -> anyhow::Result<Vec<u64>> {
         // `end` is exclusive and at most MAX_SEED + 1, so nothing here overflows.
         let n = end.saturating_sub(a);
         if n > MAX_SEEDS {
-            bail!("--seeds {}: {n} seeds, more than the limit of {MAX_SEEDS}", echo(s));
+            bail!(
+                "--seeds {}: {n} seeds, more than the limit of {MAX_SEEDS}",
+                echo(s)
+            );
         }
         Ok((a..end).collect())
     };
@@ -242,10 +245,17 @@ mod tests {
         assert_eq!(parse_seeds("7").unwrap(), vec![7]);
         assert!(parse_seeds("a..3").is_err());
         // Near u64::MAX: an error naming the setting, not a capacity overflow.
-        for huge in ["0..18446744073709551615", "0..=18446744073709551614", "5..=9223372036854775807"] {
+        for huge in [
+            "0..18446744073709551615",
+            "0..=18446744073709551614",
+            "5..=9223372036854775807",
+        ] {
             let e = parse_seeds(huge).unwrap_err().to_string();
             assert!(e.contains("--seeds"), "{e}");
         }
-        assert_eq!(parse_seeds("9223372036854775807").unwrap(), vec![i64::MAX as u64]);
+        assert_eq!(
+            parse_seeds("9223372036854775807").unwrap(),
+            vec![i64::MAX as u64]
+        );
     }
 }

@@ -73,7 +73,16 @@ proptest! {
 fn query_batches_of_fuzzed_lines_never_panic() {
     let tmp = tempfile::tempdir().unwrap();
     let db = tmp.path().join("tiny.tfrecord");
-    let o = run(&["nb101", "generate", "--out", db.to_str().unwrap(), "--models", "8", "--budgets", "108"]);
+    let o = run(&[
+        "nb101",
+        "generate",
+        "--out",
+        db.to_str().unwrap(),
+        "--models",
+        "8",
+        "--budgets",
+        "108",
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
         cases: 12,
@@ -94,7 +103,12 @@ fn query_batches_of_fuzzed_lines_never_panic() {
             ]);
             let err = String::from_utf8_lossy(&o.stderr);
             prop_assert!(!err.contains("panicked"), "{}", err);
-            prop_assert!(matches!(o.status.code(), Some(0 | 1)), "{:?}: {}", o.status, err);
+            prop_assert!(
+                matches!(o.status.code(), Some(0 | 1)),
+                "{:?}: {}",
+                o.status,
+                err
+            );
             Ok(())
         })
         .unwrap();

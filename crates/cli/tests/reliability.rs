@@ -40,7 +40,16 @@ fn s(p: &Path) -> &str {
 /// A small synthetic tfrecord of the official format.
 fn tfrecord(dir: &Path) -> PathBuf {
     let path = dir.join("tiny.tfrecord");
-    let o = nb1s1(&["nb101", "generate", "--out", s(&path), "--models", "12", "--budgets", "108"]);
+    let o = nb1s1(&[
+        "nb101",
+        "generate",
+        "--out",
+        s(&path),
+        "--models",
+        "12",
+        "--budgets",
+        "108",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     path
 }
@@ -57,11 +66,18 @@ fn blackbox_seed_ranges_and_budgets_near_the_limits_are_errors_naming_the_settin
         args.extend_from_slice(&["--nb101", s(&nb), "--out", s(&out)]);
         nb1s1(&args)
     };
-    for seeds in ["0..18446744073709551615", "0..=18446744073709551615", "0..100000000"] {
+    for seeds in [
+        "0..18446744073709551615",
+        "0..=18446744073709551615",
+        "0..100000000",
+    ] {
         assert_refused(&run(&["--seeds", seeds]), &["--seeds"]);
     }
     for queries in ["0", "18446744073709551615"] {
-        assert_refused(&run(&["--seeds", "0..2", "--queries", queries]), &["--queries"]);
+        assert_refused(
+            &run(&["--seeds", "0..2", "--queries", queries]),
+            &["--queries"],
+        );
     }
     assert!(!out.exists(), "nothing may be written");
 }
@@ -73,13 +89,22 @@ fn nb101_files_that_are_folders_empty_or_cut_are_refused_by_name() {
     assert_refused(&o, &["is a directory", s(tmp.path())]);
     let empty = tmp.path().join("empty.store");
     std::fs::write(&empty, b"").unwrap();
-    assert_refused(&nb1s1(&["nb101", "info", "--nb101", s(&empty)]), &["empty.store", "empty"]);
+    assert_refused(
+        &nb1s1(&["nb101", "info", "--nb101", s(&empty)]),
+        &["empty.store", "empty"],
+    );
     let cut = tmp.path().join("cut.store");
     std::fs::write(&cut, b"NB1S1-NB10").unwrap();
-    assert_refused(&nb1s1(&["nb101", "info", "--nb101", s(&cut)]), &["cut.store", "truncated"]);
+    assert_refused(
+        &nb1s1(&["nb101", "info", "--nb101", s(&cut)]),
+        &["cut.store", "truncated"],
+    );
     // Converting an empty file writes nothing.
     let out = tmp.path().join("out.store");
-    assert_refused(&nb1s1(&["nb101", "convert", s(&empty), s(&out)]), &["empty.store"]);
+    assert_refused(
+        &nb1s1(&["nb101", "convert", s(&empty), s(&out)]),
+        &["empty.store"],
+    );
     assert!(!out.exists());
 }
 
@@ -96,7 +121,11 @@ fn convert_never_overwrites_its_input() {
     for output in [&input, &hard, &soft, &dotted] {
         let o = nb1s1(&["nb101", "convert", s(&input), s(output)]);
         assert_refused(&o, &["input file"]);
-        assert_eq!(std::fs::read(&input).unwrap(), bytes, "input changed via {output:?}");
+        assert_eq!(
+            std::fs::read(&input).unwrap(),
+            bytes,
+            "input changed via {output:?}"
+        );
     }
     // A real output still works.
     let store = tmp.path().join("tiny.store");
@@ -116,9 +145,18 @@ fn a_non_utf8_batch_line_is_that_lines_error_and_the_batch_goes_on() {
     std::fs::write(&batch, &bytes).unwrap();
     let o = nb1s1(&["nb101", "hash", "--batch", s(&batch), "--json"]);
     let lines: Vec<String> = stdout(&o).lines().map(str::to_string).collect();
-    assert_eq!(lines.len(), 3, "one answer per line: {lines:?}; {}", stderr(&o));
+    assert_eq!(
+        lines.len(),
+        3,
+        "one answer per line: {lines:?}; {}",
+        stderr(&o)
+    );
     assert!(lines[0].contains("\"hash\":\"") && lines[2].contains("\"hash\":\""));
-    assert!(lines[1].contains("UTF-8") && lines[1].contains("line 2"), "{}", lines[1]);
+    assert!(
+        lines[1].contains("UTF-8") && lines[1].contains("line 2"),
+        "{}",
+        lines[1]
+    );
     assert_refused(&o, &["1 of 3"]);
 }
 
@@ -133,7 +171,15 @@ fn a_huge_invalid_field_is_not_echoed_back_in_full() {
     )
     .unwrap();
     let db = tfrecord(tmp.path());
-    let o = nb1s1(&["nb101", "query", "--nb101", s(&db), "--batch", s(&batch), "--json"]);
+    let o = nb1s1(&[
+        "nb101",
+        "query",
+        "--nb101",
+        s(&db),
+        "--batch",
+        s(&batch),
+        "--json",
+    ]);
     assert_refused(&o, &["2 of 2"]);
     let total = o.stdout.len() + o.stderr.len();
     assert!(total < 4_000, "{total} bytes of output for two bad lines");
@@ -191,15 +237,36 @@ fn ingesting_runs_and_a_copy_counts_each_seed_once() {
     runs(&root);
     copy_tree(&root, &tmp.path().join("backup"));
     let db = tmp.path().join("r.sqlite");
-    let o = nb1s1(&["results", "ingest", "--db", s(&db), s(&root), s(&tmp.path().join("backup"))]);
+    let o = nb1s1(&[
+        "results",
+        "ingest",
+        "--db",
+        s(&db),
+        s(&root),
+        s(&tmp.path().join("backup")),
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains("counted once"), "{}", stderr(&o));
-    let o = nb1s1(&["results", "query", "--db", s(&db), "final-regret", "--format", "json"]);
+    let o = nb1s1(&[
+        "results",
+        "query",
+        "--db",
+        s(&db),
+        "final-regret",
+        "--format",
+        "json",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let rows: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let text = rows.to_string();
-    assert!(text.contains("\"seeds\":2") || text.contains("\"n\":2"), "{text}");
-    assert!(!text.contains("\"seeds\":4") && !text.contains("\"n\":4"), "{text}");
+    assert!(
+        text.contains("\"seeds\":2") || text.contains("\"n\":2"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("\"seeds\":4") && !text.contains("\"n\":4"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -233,7 +300,9 @@ fn report_never_writes_to_the_database_it_reads() {
     let root = tmp.path().join("runs");
     runs(&root);
     let db = tmp.path().join("r.sqlite");
-    assert!(nb1s1(&["results", "ingest", "--db", s(&db), s(&root)]).status.success());
+    assert!(nb1s1(&["results", "ingest", "--db", s(&db), s(&root)])
+        .status
+        .success());
     rusqlite::Connection::open(&db)
         .unwrap()
         .execute_batch("DROP TABLE epochs;")

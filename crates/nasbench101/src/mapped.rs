@@ -69,7 +69,10 @@ mod tests {
         assert!(crate::Nb101::open(&empty).is_err());
         std::fs::write(&cut, &MAGIC[..]).unwrap();
         let e = crate::Nb101::open(&cut).err().unwrap().to_string();
-        assert!(e.contains("cut.store") && e.contains("truncated header"), "{e}");
+        assert!(
+            e.contains("cut.store") && e.contains("truncated header"),
+            "{e}"
+        );
     }
 
     #[test]
