@@ -29,6 +29,9 @@ pub struct Launcher {
     pub prefix_args: Vec<String>,
 }
 
+/// Most parallel workers (`--workers`, `workers = N`): each is a thread with a child process.
+pub const MAX_WORKERS: usize = 1024;
+
 /// How many workers, which GPUs and how many retries.
 #[derive(Debug, Clone)]
 pub struct RunnerOptions {
@@ -323,6 +326,15 @@ pub fn run_units(
     busy: BusyPolicy,
     observer: &(dyn Fn(&Event) + Sync),
 ) -> Result<RunReport> {
+    if options.workers > MAX_WORKERS {
+        return Err(BenchError::Experiment {
+            path: out.to_path_buf(),
+            message: format!(
+                "{} workers: more than the limit of {MAX_WORKERS}",
+                options.workers
+            ),
+        });
+    }
     std::fs::create_dir_all(state_dir(out)).map_err(io_err(state_dir(out)))?;
     let queue = Mutex::new(units.iter().collect::<VecDeque<_>>());
     let report = Mutex::new(RunReport::default());
@@ -331,7 +343,8 @@ pub fn run_units(
         free: Mutex::new(options.gpus.iter().rev().cloned().collect()),
         ready: Condvar::new(),
     };
-    let workers = options.workers.max(1);
+    // No more threads than units: each worker runs one unit at a time.
+    let workers = options.workers.clamp(1, units.len().max(1));
     std::thread::scope(|scope| {
         for _ in 0..workers {
             scope.spawn(|| loop {

@@ -345,3 +345,25 @@ fn a_runner_that_finds_its_unit_running_elsewhere_waits_for_it() {
         "the runner launched a unit that finished elsewhere"
     );
 }
+
+#[test]
+fn absurd_worker_counts_are_refused_before_any_thread_starts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let exp: Experiment = toml::from_str(&experiment("x", "s", "[0]")).unwrap();
+    let out = tmp.path().join("out");
+    let units = exp.units(&out).unwrap();
+    let options = RunnerOptions {
+        workers: 100_000,
+        gpus: Vec::new(),
+        max_retries: 0,
+        experiment: "x".into(),
+    };
+    let launcher = Launcher {
+        program: "/bin/false".into(),
+        prefix_args: Vec::new(),
+    };
+    let e = runner::run_experiment(&units, &out, &launcher, &options, &|_| {})
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("workers") && e.contains("limit"), "{e}");
+}

@@ -108,6 +108,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     Budget::queries(args.queries)
         .check()
         .map_err(|e| anyhow::anyhow!("--queries {}: {e}", args.queries))?;
+    if let Some(t) = args.threads.filter(|t| *t > MAX_THREADS) {
+        bail!("--threads {t}: more than the limit of {MAX_THREADS}");
+    }
     let nb = nasbench101::Nb101::open(&args.nb101)
         .with_context(|| format!("opening {}", args.nb101.display()))?;
     let sp = SearchSpace::new(args.space);
@@ -132,9 +135,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     if nb.is_synthetic() {
         eprintln!("warning: {} is SYNTHETIC data", args.nb101.display());
-    }
-    if let Some(t) = args.threads.filter(|t| *t > MAX_THREADS) {
-        bail!("--threads {t}: more than the limit of {MAX_THREADS}");
     }
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(args.threads.unwrap_or(0))
