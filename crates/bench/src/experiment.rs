@@ -82,7 +82,7 @@ pub enum Seeds {
 pub const MAX_SEEDS: u64 = 100_000;
 
 /// Most run units one experiment may expand into (checked before any is built).
-pub const MAX_UNITS: u64 = 1_000_000;
+pub const MAX_UNITS: u64 = 100_000;
 
 /// Largest seed value: seeds are written to TOML configs, whose integers are `i64`.
 pub const MAX_SEED: u64 = i64::MAX as u64;
