@@ -38,6 +38,17 @@ pub enum BenchError {
     Experiment { path: PathBuf, message: String },
     #[error("slurm: `{command}`: {message}")]
     Slurm { command: String, message: String },
+    #[error("{context}: {source}")]
+    Name {
+        /// The file (or database) the name came from.
+        context: String,
+        #[source]
+        source: runfmt::NameError,
+    },
+    #[error("results database {path}: {message}")]
+    Schema { path: PathBuf, message: String },
+    #[error("{path}: {message}")]
+    Run { path: PathBuf, message: String },
     #[error("statistics: {0}")]
     Stats(String),
     #[error("plot {what}: {message}")]

@@ -34,6 +34,7 @@
 use crate::base_config;
 use crate::error::{io_err, BenchError, Result};
 use crate::runs::RunKind;
+use runfmt::SafeName;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -77,23 +78,70 @@ pub enum Seeds {
     Range(String),
 }
 
+/// Most seeds one study (or one `nb1s1 blackbox --seeds`) may name: the paper runs 500.
+pub const MAX_SEEDS: u64 = 100_000;
+
+/// Most run units one experiment may expand into (checked before any is built).
+pub const MAX_UNITS: u64 = 100_000;
+
+/// Largest seed value: seeds are written to TOML configs, whose integers are `i64`.
+pub const MAX_SEED: u64 = i64::MAX as u64;
+
 impl Seeds {
-    pub fn expand(&self) -> std::result::Result<Vec<u64>, String> {
+    /// How many seeds, without expanding a range.
+    pub fn count(&self) -> std::result::Result<u64, String> {
         match self {
-            Seeds::List(v) => Ok(v.clone()),
-            Seeds::Range(s) => {
-                let (a, b) = s
-                    .split_once("..")
-                    .ok_or_else(|| format!("seed range `{s}` is not `a..b`"))?;
-                let a: u64 = a.trim().parse().map_err(|_| format!("bad seed `{a}`"))?;
-                let b: u64 = b.trim().parse().map_err(|_| format!("bad seed `{b}`"))?;
-                if b <= a {
-                    return Err(format!("seed range `{s}` is empty"));
+            Seeds::List(v) => Ok(v.len() as u64),
+            Seeds::Range(s) => parse_range(s).map(|(a, b)| b - a),
+        }
+    }
+
+    /// Every seed, checked against [`MAX_SEEDS`] and [`MAX_SEED`] before anything is allocated.
+    pub fn expand(&self) -> std::result::Result<Vec<u64>, String> {
+        let n = self.count()?;
+        if n > MAX_SEEDS {
+            return Err(format!(
+                "`seeds` names {n} seeds, more than the limit of {MAX_SEEDS}"
+            ));
+        }
+        match self {
+            Seeds::List(v) => {
+                if let Some(s) = v.iter().find(|s| **s > MAX_SEED) {
+                    return Err(format!("`seeds`: seed {s} is larger than {MAX_SEED}"));
                 }
+                Ok(v.clone())
+            }
+            Seeds::Range(s) => {
+                let (a, b) = parse_range(s)?;
                 Ok((a..b).collect())
             }
         }
     }
+}
+
+/// `"a..b"` as `(a, b)` with `a < b <= MAX_SEED + 1`.
+fn parse_range(s: &str) -> std::result::Result<(u64, u64), String> {
+    let shown = runfmt::name::echo(s);
+    let (a, b) = s
+        .split_once("..")
+        .ok_or_else(|| format!("`seeds` range {shown} is not `a..b`"))?;
+    let num = |t: &str| {
+        t.trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|v| *v <= MAX_SEED + 1)
+            .ok_or_else(|| {
+                format!(
+                    "`seeds` range {shown}: {} is not a seed (0..={MAX_SEED})",
+                    runfmt::name::echo(t)
+                )
+            })
+    };
+    let (a, b) = (num(a)?, num(b)?);
+    if b <= a {
+        return Err(format!("`seeds` range {shown} is empty"));
+    }
+    Ok((a, b))
 }
 
 /// One block of runs.
@@ -210,9 +258,11 @@ impl Experiment {
 
     /// Expands the studies into run units below `out`, checking every value on the way.
     pub fn units(&self, out: &Path) -> std::result::Result<Vec<RunUnit>, String> {
+        SafeName::new("experiment `name`", &self.name).map_err(|e| e.to_string())?;
+        self.check_size()?;
         let mut units = Vec::new();
         for study in &self.studies {
-            let where_ = format!("study `{}`", study.name);
+            let where_ = format!("study `{}`", runfmt::name::shorten(&study.name));
             if study.optimizers.is_empty() || study.spaces.is_empty() {
                 return Err(format!(
                     "{where_}: `optimizers` and `spaces` must not be empty"
@@ -221,17 +271,15 @@ impl Experiment {
             if let Some(s) = study.spaces.iter().find(|s| !(1..=3).contains(*s)) {
                 return Err(format!("{where_}: space {s} is not 1, 2 or 3"));
             }
-            if !safe_name(&study.name) {
-                return Err(format!(
-                    "{where_}: name may use letters, digits, `-`, `_`, `.`"
-                ));
+            SafeName::new("study `name`", &study.name).map_err(|e| e.to_string())?;
+            if study.queries == Some(0) {
+                return Err(format!("{where_}: `queries` must be at least 1"));
             }
             let seeds = study.seeds.expand().map_err(|e| format!("{where_}: {e}"))?;
             let points = grid_points(&study.grid).map_err(|e| format!("{where_}: {e}"))?;
             for optimizer in &study.optimizers {
-                if !safe_name(optimizer) {
-                    return Err(format!("{where_}: bad optimizer name `{optimizer}`"));
-                }
+                SafeName::new(format!("{where_}: optimizer"), optimizer)
+                    .map_err(|e| e.to_string())?;
                 for &space in &study.spaces {
                     match study.kind {
                         StudyKind::Oneshot => {
@@ -248,6 +296,11 @@ impl Experiment {
                                 }
                                 config.insert("optimizer".into(), optimizer.clone().into());
                                 config.insert("space".into(), i64::from(space).into());
+                                let folder_variant = SafeName::new(
+                                    format!("{where_}: grid point folder"),
+                                    &folder_name(variant),
+                                )
+                                .map_err(|e| e.to_string())?;
                                 for &seed in &seeds {
                                     let mut config = config.clone();
                                     let seed_value = i64::try_from(seed).map_err(|_| {
@@ -255,9 +308,8 @@ impl Experiment {
                                     })?;
                                     config.insert("seed".into(), seed_value.into());
                                     let id = format!(
-                                        "{}/{optimizer}/space{space}/{}/seed{seed}",
+                                        "{}/{optimizer}/space{space}/{folder_variant}/seed{seed}",
                                         study.name,
-                                        folder_name(variant)
                                     );
                                     let folder = out.join(&id);
                                     let mut args = vec![
@@ -366,11 +418,36 @@ impl Experiment {
     }
 }
 
-fn safe_name(s: &str) -> bool {
-    !s.is_empty()
-        && !s.starts_with('.')
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+impl Experiment {
+    /// How many units the experiment expands into, counted without building any: refused
+    /// above [`MAX_UNITS`] (a grid or seed range typo would otherwise exhaust memory).
+    fn check_size(&self) -> std::result::Result<(), String> {
+        let mut total: u64 = 0;
+        for study in &self.studies {
+            let where_ = format!("study `{}`", runfmt::name::shorten(&study.name));
+            let mut n = study.seeds.count().map_err(|e| format!("{where_}: {e}"))?;
+            if n > MAX_SEEDS {
+                return Err(format!(
+                    "{where_}: `seeds` names {n} seeds, more than the limit of {MAX_SEEDS}"
+                ));
+            }
+            for values in study.grid.values() {
+                let k = values.as_array().map_or(1, |a| a.len() as u64);
+                n = n.saturating_mul(k);
+            }
+            n = n
+                .saturating_mul(study.optimizers.len() as u64)
+                .saturating_mul(study.spaces.len() as u64);
+            total = total.saturating_add(n);
+            if total > MAX_UNITS {
+                return Err(format!(
+                    "{where_}: optimizers × spaces × grid points × seeds make more than \
+                     {MAX_UNITS} runs; split the experiment"
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A grid point's folder name: the label with characters unsafe in paths replaced.

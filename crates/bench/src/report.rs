@@ -10,7 +10,7 @@ use crate::analysis::{
 };
 use crate::atomic::write_atomic;
 use crate::cell::cell_svg;
-use crate::error::Result;
+use crate::error::{BenchError, Result};
 use crate::plots::{self, Chart, Series};
 use crate::query::{self, Filter};
 use crate::store::Store;
@@ -287,7 +287,15 @@ fn study_page(
     finals: &[query::FinalRegret],
     opts: &ReportOptions,
 ) -> Result<Page> {
-    let mut page = Page::new(&format!("study-{study}.html"), &format!("Study: {study}"));
+    // The study comes from a database another program may have written: the page's file name
+    // goes through the one name check.
+    let file = runfmt::SafeName::new("study", &format!("study-{study}.html")).map_err(|e| {
+        BenchError::Name {
+            context: "results database".into(),
+            source: e,
+        }
+    })?;
+    let mut page = Page::new(file.as_str(), &format!("Study: {study}"));
     page.paragraph(&format!(
         "Mean test regret over seeds (solid, shaded ± one standard error; a single epoch is a \
 marker with its error bar) and mean one-shot validation error (dashed, right axis) per search \

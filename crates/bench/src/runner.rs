@@ -5,6 +5,9 @@
 //! other is launched again, and `nb1s1 search` / `nb1s1 blackbox` resume from what they left.
 //! A per-run lock file is handed to the child as its stdin, so the lock lives exactly as long as
 //! the child, even when the runner itself is killed: a second runner never launches a run twice.
+//! A runner that finds a unit running elsewhere waits for that process to end, then looks at
+//! the run folder again (skips it when finished, launches it when the other process left it
+//! unfinished), so it never exits 0 while one of its units is still running.
 //! Killing the runner at any moment loses no finished result, since each run writes its own
 //! folder atomically and the runner keeps nothing else that matters.
 
@@ -26,6 +29,9 @@ pub struct Launcher {
     pub prefix_args: Vec<String>,
 }
 
+/// Most parallel workers (`--workers`, `workers = N`): each is a thread with a child process.
+pub const MAX_WORKERS: usize = 1024;
+
 /// How many workers, which GPUs and how many retries.
 #[derive(Debug, Clone)]
 pub struct RunnerOptions {
@@ -44,7 +50,8 @@ pub enum Event {
         id: String,
         state: RunState,
     },
-    /// Another process holds the unit's lock: it is running elsewhere.
+    /// Another process holds the unit's lock: it is running elsewhere. The local runner waits
+    /// for it to end; a Slurm task reports it ([`BusyPolicy`]).
     Busy {
         id: String,
     },
@@ -71,6 +78,7 @@ pub struct RunReport {
     pub completed: Vec<String>,
     pub skipped: Vec<String>,
     pub diverged: Vec<String>,
+    /// Units running elsewhere, left to that process ([`BusyPolicy::Report`] only).
     pub busy: Vec<String>,
     /// Units that failed every attempt, with the last message.
     pub failed: Vec<(String, String)>,
@@ -174,6 +182,29 @@ pub fn is_live(out: &Path, id: &str) -> bool {
     }
 }
 
+/// Waits for the unit's lock (held by a run elsewhere) and takes it.
+fn wait_lock(out: &Path, id: &str) -> Result<File> {
+    use std::os::fd::AsRawFd;
+    let path = lock_path(out, id);
+    let f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(io_err(&path))?;
+    loop {
+        // SAFETY: flock on a file descriptor this `File` owns for the duration of the call.
+        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } == 0 {
+            return Ok(f);
+        }
+        let err = std::io::Error::last_os_error();
+        if err.kind() != std::io::ErrorKind::Interrupted {
+            return Err(io_err(&path)(err));
+        }
+    }
+}
+
 /// Takes the unit's lock, or `None` when another process holds it.
 fn take_lock(out: &Path, id: &str) -> Result<Option<File>> {
     let path = lock_path(out, id);
@@ -265,7 +296,17 @@ impl GpuPool {
     }
 }
 
-/// Runs every unit not yet finished, `workers` at a time; `observer` sees every event.
+/// What to do with a unit another process is running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BusyPolicy {
+    /// Wait until that process ends, then skip the unit if it finished or launch it if not.
+    Wait,
+    /// Leave it to that process and list it in [`RunReport::busy`] (a Slurm task).
+    Report,
+}
+
+/// Runs every unit not yet finished, `workers` at a time; `observer` sees every event. Units
+/// running elsewhere are waited for ([`BusyPolicy::Wait`]).
 pub fn run_experiment(
     units: &[RunUnit],
     out: &Path,
@@ -273,6 +314,27 @@ pub fn run_experiment(
     options: &RunnerOptions,
     observer: &(dyn Fn(&Event) + Sync),
 ) -> Result<RunReport> {
+    run_units(units, out, launcher, options, BusyPolicy::Wait, observer)
+}
+
+/// [`run_experiment`] with a choice of what to do with units running elsewhere.
+pub fn run_units(
+    units: &[RunUnit],
+    out: &Path,
+    launcher: &Launcher,
+    options: &RunnerOptions,
+    busy: BusyPolicy,
+    observer: &(dyn Fn(&Event) + Sync),
+) -> Result<RunReport> {
+    if options.workers > MAX_WORKERS {
+        return Err(BenchError::Experiment {
+            path: out.to_path_buf(),
+            message: format!(
+                "{} workers: more than the limit of {MAX_WORKERS}",
+                options.workers
+            ),
+        });
+    }
     std::fs::create_dir_all(state_dir(out)).map_err(io_err(state_dir(out)))?;
     let queue = Mutex::new(units.iter().collect::<VecDeque<_>>());
     let report = Mutex::new(RunReport::default());
@@ -281,14 +343,24 @@ pub fn run_experiment(
         free: Mutex::new(options.gpus.iter().rev().cloned().collect()),
         ready: Condvar::new(),
     };
-    let workers = options.workers.max(1);
+    // No more threads than units: each worker runs one unit at a time.
+    let workers = options.workers.clamp(1, units.len().max(1));
     std::thread::scope(|scope| {
         for _ in 0..workers {
             scope.spawn(|| loop {
                 let Some(unit) = queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front() else {
                     break;
                 };
-                if let Err(e) = run_unit(unit, out, launcher, options, &gpus, &report, observer) {
+                let ctx = Ctx {
+                    out,
+                    launcher,
+                    options,
+                    busy,
+                    gpus: &gpus,
+                    report: &report,
+                    observer,
+                };
+                if let Err(e) = run_unit(unit, &ctx) {
                     first_error
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
@@ -304,15 +376,27 @@ pub fn run_experiment(
     Ok(report.into_inner().unwrap_or_else(|p| p.into_inner()))
 }
 
-fn run_unit(
-    unit: &RunUnit,
-    out: &Path,
-    launcher: &Launcher,
-    options: &RunnerOptions,
-    gpus: &GpuPool,
-    report: &Mutex<RunReport>,
-    observer: &(dyn Fn(&Event) + Sync),
-) -> Result<()> {
+/// What every worker shares.
+struct Ctx<'a> {
+    out: &'a Path,
+    launcher: &'a Launcher,
+    options: &'a RunnerOptions,
+    busy: BusyPolicy,
+    gpus: &'a GpuPool,
+    report: &'a Mutex<RunReport>,
+    observer: &'a (dyn Fn(&Event) + Sync),
+}
+
+fn run_unit(unit: &RunUnit, ctx: &Ctx<'_>) -> Result<()> {
+    let Ctx {
+        out,
+        launcher,
+        options,
+        gpus,
+        report,
+        observer,
+        ..
+    } = *ctx;
     let push =
         |f: &dyn Fn(&mut RunReport)| f(&mut report.lock().unwrap_or_else(|p| p.into_inner()));
     let state = unit_state(unit)?;
@@ -324,12 +408,24 @@ fn run_unit(
         push(&|r| r.skipped.push(unit.id.clone()));
         return Ok(());
     }
-    let Some(lock) = take_lock(out, &unit.id)? else {
-        observer(&Event::Busy {
-            id: unit.id.clone(),
-        });
-        push(&|r| r.busy.push(unit.id.clone()));
-        return Ok(());
+    let lock = match take_lock(out, &unit.id)? {
+        Some(lock) => lock,
+        None => {
+            observer(&Event::Busy {
+                id: unit.id.clone(),
+            });
+            if ctx.busy == BusyPolicy::Report {
+                push(&|r| r.busy.push(unit.id.clone()));
+                return Ok(());
+            }
+            let lock = wait_lock(out, &unit.id)?;
+            if unit_state(unit)?.is_final() {
+                // Finished by the other process (already counted by the Busy event).
+                push(&|r| r.skipped.push(unit.id.clone()));
+                return Ok(());
+            }
+            lock
+        }
     };
     let mut bookkeeping = read_unit_state(out, &unit.id);
     let mut last_message = String::new();

@@ -176,7 +176,15 @@ pub fn read_run(dir: &Path) -> Result<RunFolder> {
     let kind = run_kind(dir).ok_or_else(|| BenchError::NotARun {
         path: dir.to_path_buf(),
     })?;
-    let tag: Option<ExperimentTag> = read_json_opt(&dir.join("experiment.json"))?;
+    let tag_path = dir.join("experiment.json");
+    let tag: Option<ExperimentTag> = read_json_opt(&tag_path)?;
+    if let Some(t) = tag.as_ref().filter(|t| !t.study.is_empty()) {
+        // The study names a report page: the one name check, as for experiment files.
+        runfmt::SafeName::new("field `study`", &t.study).map_err(|source| BenchError::Name {
+            context: tag_path.display().to_string(),
+            source,
+        })?;
+    }
     match kind {
         RunKind::OneShot => {
             let config_path = dir.join("config.toml");
@@ -223,6 +231,7 @@ pub fn read_run(dir: &Path) -> Result<RunFolder> {
             } else {
                 Vec::new()
             };
+            check_epochs(&epochs_path, &epochs, status.as_ref())?;
             let device = get_str(&meta, "device").or_else(|| tag.as_ref()?.device.clone());
             let synthetic = meta
                 .get("nb101_synthetic")
@@ -279,6 +288,51 @@ pub fn read_run(dir: &Path) -> Result<RunFolder> {
             })
         }
     }
+}
+
+/// A run's epoch records must be epochs 0, 1, 2, … each once and in order (a gap or a
+/// duplicate would put a wrong epoch or a double weight into the regret curves), and a run
+/// whose `status.json` says complete must hold one record for every epoch it says it finished.
+/// Status files without `epochs_total` (hand-made, older) are checked for order only.
+pub fn check_epochs(
+    path: &Path,
+    epochs: &[EpochRecord],
+    status: Option<&StatusFile>,
+) -> Result<()> {
+    let bad = |message: String| BenchError::Run {
+        path: path.to_path_buf(),
+        message,
+    };
+    for (i, e) in epochs.iter().enumerate() {
+        if e.epoch < i {
+            return Err(bad(format!(
+                "record {} is epoch {} again (or out of order): duplicated epoch records",
+                i + 1,
+                e.epoch
+            )));
+        }
+        if e.epoch > i {
+            return Err(bad(format!(
+                "record {} is epoch {}, but epoch {i} has no record: a gap in the epochs",
+                i + 1,
+                e.epoch
+            )));
+        }
+    }
+    if let Some(s) =
+        status.filter(|s| s.status == runfmt::RunStatus::Complete && s.epochs_total > 0)
+    {
+        if epochs.len() != s.epochs_done || s.epochs_done > s.epochs_total {
+            return Err(bad(format!(
+                "status.json says complete after {} of {} epochs, but the file holds {} epoch \
+                 record(s); the run is not counted",
+                s.epochs_done,
+                s.epochs_total,
+                epochs.len()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Every run folder below `root` (the root itself included), sorted by path. Checkpoint folders

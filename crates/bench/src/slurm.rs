@@ -718,11 +718,18 @@ pub fn run_task(
                 std::thread::sleep(Duration::from_millis(50));
             }
         });
-        let r = runner::run_experiment(std::slice::from_ref(unit), out, launcher, &options, &|e| {
-            if let Event::Failed { message, .. } = e {
-                eprintln!("{}: {message}", unit.id);
-            }
-        });
+        let r = runner::run_units(
+            std::slice::from_ref(unit),
+            out,
+            launcher,
+            &options,
+            runner::BusyPolicy::Report,
+            &|e| {
+                if let Event::Failed { message, .. } = e {
+                    eprintln!("{}: {message}", unit.id);
+                }
+            },
+        );
         finished.store(true, Ordering::Relaxed);
         r
     })?;

@@ -1,12 +1,16 @@
 //! The results store: an embedded SQLite database that indexes run folders (which stay the
 //! source of truth). Ingest is idempotent (keyed by the folder's canonical path and a SHA-256
 //! fingerprint of its files) and safe when several processes ingest at once (WAL journal, busy
-//! timeout, one `BEGIN IMMEDIATE` transaction per run).
+//! timeout, one `BEGIN IMMEDIATE` transaction per run). A run is counted once by its identity
+//! (kind, experiment, study, variant, optimizer, space, seed and a hash of its configuration),
+//! not by its folder: a copy of a run folder is reported as a duplicate, not as another seed.
+//! Readers ([`Store::open_read_only`]) never write to the file and refuse a database without
+//! the tables they read.
 
 use crate::correlation::{self, CorrelationFile};
 use crate::error::{io_err, BenchError, Result};
 use crate::runs::{self, RunFolder};
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
@@ -90,6 +94,35 @@ CREATE TABLE IF NOT EXISTS correlations (
 CREATE INDEX IF NOT EXISTS runs_group ON runs(kind, optimizer, space, variant);
 ";
 
+/// Every table and column the readers use: a database lacking one is refused, naming it.
+const READ_COLUMNS: &[(&str, &str)] = &[
+    (
+        "runs",
+        "id, path, fingerprint, kind, optimizer, space, seed, experiment, study, variant, \
+         status, message, device, config, ingested_unix, synthetic",
+    ),
+    (
+        "epochs",
+        "run_id, epoch, architecture, hash, valid_errors, test_errors, valid_error, test_error, \
+         valid_regret, test_regret, one_shot_valid_error, train_loss, seconds",
+    ),
+    ("epoch_metrics", "run_id, epoch, name, value"),
+    (
+        "queries",
+        "run_id, query, simulated_seconds, hash, valid_error, test_error, \
+         incumbent_valid_error, incumbent_test_error, incumbent_valid_regret, \
+         incumbent_test_regret",
+    ),
+    (
+        "correlation_files",
+        "id, path, fingerprint, run_path, optimizer, space, epoch, n",
+    ),
+    (
+        "correlations",
+        "file_id, metric, budget, n, spearman, kendall, top_k, spearman_top, kendall_top",
+    ),
+];
+
 /// An open results database.
 pub struct Store {
     conn: Connection,
@@ -105,6 +138,8 @@ pub struct IngestSummary {
     pub correlation_files: usize,
     /// Folders or files that could not be read, with the reason; the rest is still ingested.
     pub errors: Vec<(PathBuf, String)>,
+    /// Copies of a run already in the database (the copy, the folder counted), counted once.
+    pub duplicates: Vec<(PathBuf, String)>,
 }
 
 /// SHA-256 over the named files of a folder (name, length, bytes), absent files included as such.
@@ -148,6 +183,12 @@ fn now_unix() -> i64 {
 impl Store {
     /// Opens (creating if needed) the database at `path` in WAL mode with a busy timeout.
     pub fn open(path: &Path) -> Result<Store> {
+        if path.is_dir() {
+            return Err(BenchError::Schema {
+                path: path.to_path_buf(),
+                message: "is a directory, not a results database".into(),
+            });
+        }
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(io_err(dir))?;
         }
@@ -171,7 +212,64 @@ impl Store {
             tx.execute_batch("ALTER TABLE runs ADD COLUMN synthetic INTEGER NOT NULL DEFAULT 0")
                 .map_err(sql)?;
         }
+        // Likewise the run identity (older rows keep NULL until re-ingested).
+        if tx.prepare("SELECT identity FROM runs LIMIT 0").is_err() {
+            tx.execute_batch("ALTER TABLE runs ADD COLUMN identity TEXT")
+                .map_err(sql)?;
+        }
+        tx.execute_batch("CREATE INDEX IF NOT EXISTS runs_identity ON runs(identity)")
+            .map_err(sql)?;
         tx.commit().map_err(sql)?;
+        Ok(Store {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Opens an existing database for reading only (`report`, `results query`): the file is
+    /// never written, and one without the tables and columns the readers use is refused with
+    /// the missing table named.
+    pub fn open_read_only(path: &Path) -> Result<Store> {
+        let sql = |source| BenchError::Sql {
+            path: path.to_path_buf(),
+            source,
+        };
+        if path.is_dir() {
+            return Err(BenchError::Schema {
+                path: path.to_path_buf(),
+                message: "is a directory, not a results database".into(),
+            });
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags).map_err(sql)?;
+        conn.busy_timeout(std::time::Duration::from_secs(60))
+            .map_err(sql)?;
+        for (table, columns) in READ_COLUMNS {
+            let exists: bool = conn
+                .query_row(
+                    "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                    [table],
+                    |r| r.get::<_, i64>(0),
+                )
+                .map_err(sql)?
+                > 0;
+            let message = if !exists {
+                format!("no table `{table}`")
+            } else if let Err(e) = conn.prepare(&format!("SELECT {columns} FROM {table} LIMIT 0")) {
+                format!("table `{table}` lacks a column ({e})")
+            } else {
+                continue;
+            };
+            return Err(BenchError::Schema {
+                path: path.to_path_buf(),
+                message: format!(
+                    "{message}: not an nb1s1 results database, or a damaged or older one \
+                     (`nb1s1 results ingest` creates and upgrades it)"
+                ),
+            });
+        }
         Ok(Store {
             conn,
             path: path.to_path_buf(),
@@ -209,6 +307,7 @@ impl Store {
                 Ok(Outcome::Added) => summary.added += 1,
                 Ok(Outcome::Updated) => summary.updated += 1,
                 Ok(Outcome::Unchanged) => summary.unchanged += 1,
+                Ok(Outcome::Duplicate(of)) => summary.duplicates.push((dir.clone(), of)),
                 Err(e) => summary.errors.push((dir.clone(), e.to_string())),
             }
             let corr_dir = dir.join("correlation");
@@ -249,6 +348,7 @@ impl Store {
             return Ok(Outcome::Unchanged);
         }
         let run = runs::read_run(&canonical)?;
+        let identity = run_identity(&run);
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -261,6 +361,28 @@ impl Store {
             )
             .optional()
             .map_err(&sql)?;
+        // Another folder holding the same run (a backup, a copy of `runs/`): counted once, as
+        // the copy that got furthest.
+        let twin: Option<(i64, String, String, i64)> = tx
+            .query_row(
+                "SELECT id, path, status, (SELECT COUNT(*) FROM epochs WHERE run_id = runs.id)
+                 + (SELECT COUNT(*) FROM queries WHERE run_id = runs.id)
+                 FROM runs WHERE identity = ?1 AND path != ?2",
+                params![identity, key],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()
+            .map_err(&sql)?;
+        if let Some((twin_id, twin_path, twin_status, twin_records)) = twin {
+            let rank = |final_: bool, records: i64| (final_, records);
+            let twin_final = twin_status == "complete" || twin_status == "diverged";
+            let records = (run.epochs.len() + run.queries.len()) as i64;
+            if rank(run.state.is_final(), records) <= rank(twin_final, twin_records) {
+                return Ok(Outcome::Duplicate(twin_path));
+            }
+            tx.execute("DELETE FROM runs WHERE id = ?1", [twin_id])
+                .map_err(&sql)?;
+        }
         let outcome = match &existing {
             Some((_, old)) if *old == fp => return Ok(Outcome::Unchanged),
             Some((id, _)) => {
@@ -270,7 +392,7 @@ impl Store {
             }
             None => Outcome::Added,
         };
-        insert_run(&tx, &key, &fp, &run).map_err(&sql)?;
+        insert_run(&tx, &key, &fp, &identity, &run).map_err(&sql)?;
         tx.commit().map_err(&sql)?;
         Ok(outcome)
     }
@@ -358,11 +480,51 @@ impl Store {
 }
 
 /// What ingesting one folder did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     Added,
     Updated,
     Unchanged,
+    /// The same run is already in the database from this other folder, at least as far along.
+    Duplicate(String),
+}
+
+/// Fields of a black-box `run.json` that change as the run goes on or with where it lies, left
+/// out of its identity.
+const VOLATILE: &[&str] = &[
+    "complete",
+    "simulated_seconds",
+    "final_incumbent_test_regret",
+    "queries",
+    "nb101_file",
+];
+
+/// The run's identity: what it is, not where it lies (SHA-256, hex).
+pub fn run_identity(run: &RunFolder) -> String {
+    let mut config = run.config.clone();
+    if let Some(obj) = config.as_object_mut() {
+        for key in VOLATILE {
+            obj.remove(*key);
+        }
+    }
+    let tag = run.tag.clone().unwrap_or_default();
+    let variant = if tag.variant.is_empty() {
+        "default"
+    } else {
+        tag.variant.as_str()
+    };
+    let key = serde_json::json!([
+        run.kind.as_str(),
+        tag.experiment,
+        tag.study,
+        variant,
+        run.optimizer,
+        run.space,
+        run.seed,
+        config,
+    ]);
+    let digest = Sha256::digest(json(&key).as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn json(v: &impl serde::Serialize) -> String {
@@ -373,13 +535,14 @@ fn insert_run(
     tx: &rusqlite::Transaction<'_>,
     key: &str,
     fp: &str,
+    identity: &str,
     run: &RunFolder,
 ) -> rusqlite::Result<()> {
     let tag = run.tag.clone().unwrap_or_default();
     tx.execute(
         "INSERT INTO runs (path, fingerprint, kind, optimizer, space, seed, experiment, study,
-         variant, status, message, device, config, ingested_unix, synthetic)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+         variant, status, message, device, config, ingested_unix, synthetic, identity)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
         params![
             key,
             fp,
@@ -399,7 +562,8 @@ fn insert_run(
             run.device,
             json(&run.config),
             now_unix(),
-            run.synthetic
+            run.synthetic,
+            identity
         ],
     )?;
     let run_id = tx.last_insert_rowid();

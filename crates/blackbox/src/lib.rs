@@ -18,6 +18,8 @@ pub mod tpe;
 mod trajectory;
 
 pub use benchmark::{Benchmark, Evaluation, QueryError, TabularBenchmark};
-pub use optimizer::{run, run_with, Budget, BudgetUnit, OptimizerKind, UnknownOptimizer};
+pub use optimizer::{
+    run, run_with, Budget, BudgetUnit, OptimizerKind, UnknownOptimizer, MAX_BUDGET,
+};
 pub use output::{is_complete, read_trajectory, run_dir, write_run, OutputError, RunInfo};
 pub use trajectory::{QueryRecord, Tracker};

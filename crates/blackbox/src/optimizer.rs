@@ -134,7 +134,22 @@ pub struct Budget {
     pub unit: BudgetUnit,
 }
 
+/// Largest budget a run may be given, in its unit: far beyond the paper's 280 and the spaces'
+/// sizes, small enough that a typo is refused instead of exhausting memory.
+pub const MAX_BUDGET: usize = 1_000_000;
+
 impl Budget {
+    /// Refuses a budget of 0 (a complete but empty run) or above [`MAX_BUDGET`].
+    pub fn check(&self) -> Result<(), String> {
+        match self.count {
+            0 => Err("the budget must be at least 1".into()),
+            n if n > MAX_BUDGET => Err(format!(
+                "the budget {n} is larger than the limit of {MAX_BUDGET}"
+            )),
+            _ => Ok(()),
+        }
+    }
+
     pub fn queries(count: usize) -> Budget {
         Budget {
             count,

@@ -8,7 +8,9 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 use blackbox::{Budget, BudgetUnit, OptimizerKind, RunInfo, TabularBenchmark};
 use indicatif::{ProgressBar, ProgressStyle};
+use nb1s1_bench::experiment::{MAX_SEED, MAX_SEEDS};
 use rayon::prelude::*;
+use runfmt::name::echo;
 use searchspace::{Reference, SearchSpace, SpaceId, SpaceTable};
 
 /// Arguments of `nb1s1 blackbox`.
@@ -48,21 +50,42 @@ pub struct Args {
     force: bool,
 }
 
-/// Parses `A..B`, `A..=B`, `a,b,c` or `n`.
+/// Most worker threads `--threads` may ask for (spawning 100,000 would only hang the machine).
+const MAX_THREADS: usize = 1024;
+
+/// Parses `A..B`, `A..=B`, `a,b,c` or `n`, refusing more than [`MAX_SEEDS`] seeds before any
+/// is allocated.
 fn parse_seeds(s: &str) -> anyhow::Result<Vec<u64>> {
     let s = s.trim();
     let num = |t: &str| -> anyhow::Result<u64> {
         t.trim()
             .parse::<u64>()
-            .with_context(|| format!("--seeds: {t:?} is not a seed number"))
+            .ok()
+            .filter(|v| *v <= MAX_SEED)
+            .with_context(|| format!("--seeds: {} is not a seed number (0..={MAX_SEED})", echo(t)))
     };
-    if let Some((a, b)) = s.split_once("..=") {
-        return Ok((num(a)?..=num(b)?).collect());
-    }
-    if let Some((a, b)) = s.split_once("..") {
-        return Ok((num(a)?..num(b)?).collect());
-    }
-    s.split(',').map(num).collect()
+    let range = |a: u64, end: u64| -> anyhow::Result<Vec<u64>> {
+        // `end` is exclusive and at most MAX_SEED + 1, so nothing here overflows.
+        let n = end.saturating_sub(a);
+        if n > MAX_SEEDS {
+            bail!(
+                "--seeds {}: {n} seeds, more than the limit of {MAX_SEEDS}",
+                echo(s)
+            );
+        }
+        Ok((a..end).collect())
+    };
+    let seeds = if let Some((a, b)) = s.split_once("..=") {
+        range(num(a)?, num(b)? + 1)?
+    } else if let Some((a, b)) = s.split_once("..") {
+        range(num(a)?, num(b)?)?
+    } else {
+        if s.split(',').count() as u64 > MAX_SEEDS {
+            bail!("--seeds: more than the limit of {MAX_SEEDS} seeds");
+        }
+        s.split(',').map(num).collect::<anyhow::Result<Vec<_>>>()?
+    };
+    Ok(seeds)
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -81,6 +104,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("--budget-unit: {e} or original"))?,
         ),
     };
+    // Checked before the table is opened: a budget of 0 would write complete, empty runs.
+    Budget::queries(args.queries)
+        .check()
+        .map_err(|e| anyhow::anyhow!("--queries {}: {e}", args.queries))?;
+    if let Some(t) = args.threads.filter(|t| *t > MAX_THREADS) {
+        bail!("--threads {t}: more than the limit of {MAX_THREADS}");
+    }
     let nb = nasbench101::Nb101::open(&args.nb101)
         .with_context(|| format!("opening {}", args.nb101.display()))?;
     let sp = SearchSpace::new(args.space);
@@ -214,5 +244,18 @@ mod tests {
         assert_eq!(parse_seeds("5, 9").unwrap(), vec![5, 9]);
         assert_eq!(parse_seeds("7").unwrap(), vec![7]);
         assert!(parse_seeds("a..3").is_err());
+        // Near u64::MAX: an error naming the setting, not a capacity overflow.
+        for huge in [
+            "0..18446744073709551615",
+            "0..=18446744073709551614",
+            "5..=9223372036854775807",
+        ] {
+            let e = parse_seeds(huge).unwrap_err().to_string();
+            assert!(e.contains("--seeds"), "{e}");
+        }
+        assert_eq!(
+            parse_seeds("9223372036854775807").unwrap(),
+            vec![i64::MAX as u64]
+        );
     }
 }

@@ -465,8 +465,23 @@ fn read_specs(a: &SpecArgs) -> anyhow::Result<Vec<SpecInput>> {
         ))
     };
     let mut out = Vec::new();
-    for (i, line) in reader.lines().enumerate() {
+    // Bytes, not `lines()`: a line that is not UTF-8 is that line's error, and the batch goes on.
+    for (i, line) in reader.split(b'\n').enumerate() {
         let line = line.with_context(|| format!("{}: line {}", path.display(), i + 1))?;
+        let line = match String::from_utf8(line) {
+            Ok(l) => l,
+            Err(e) => {
+                out.push(SpecInput::Bad {
+                    code: "bad_json",
+                    message: format!(
+                        "line {} is not UTF-8 text (invalid byte at {})",
+                        i + 1,
+                        e.utf8_error().valid_up_to()
+                    ),
+                });
+                continue;
+            }
+        };
         if line.trim().is_empty() {
             continue;
         }
@@ -475,8 +490,19 @@ fn read_specs(a: &SpecArgs) -> anyhow::Result<Vec<SpecInput>> {
     Ok(out)
 }
 
+/// An error message with every echoed field cut short: a 50 MB field in a batch line is
+/// reported, not printed back.
+fn clip(message: &str) -> String {
+    const MAX: usize = 2 * runfmt::name::MAX_ECHO_CHARS;
+    if message.chars().count() <= MAX {
+        return message.to_string();
+    }
+    let head: String = message.chars().take(MAX).collect();
+    format!("{head}… (message of {} bytes shortened)", message.len())
+}
+
 fn error_json(code: &str, message: &str) -> Value {
-    json!({"error": code, "message": message})
+    json!({"error": code, "message": clip(message)})
 }
 
 fn print_line(out: &mut impl Write, v: &Value) -> anyhow::Result<()> {
@@ -499,7 +525,7 @@ fn validate_json(s: &SpecInput) -> Value {
             )
         }
         SpecInput::Bad { code, message } => {
-            (false, Some(*code), Some(message.clone()), None, None, None)
+            (false, Some(*code), Some(clip(message)), None, None, None)
         }
         SpecInput::Hash(_) => (
             false,
@@ -578,6 +604,7 @@ fn hash_cmd(a: SpecArgs) -> anyhow::Result<()> {
             Ok(h) => writeln!(out, "{h}")?,
             Err((code, message)) => {
                 failures += 1;
+                let message = clip(&message);
                 if a.json {
                     print_line(
                         &mut out,
@@ -640,6 +667,7 @@ fn params_cmd(a: ParamsArgs) -> anyhow::Result<()> {
             Ok(p) => writeln!(out, "{}", p.trainable_parameters())?,
             Err((code, message)) => {
                 failures += 1;
+                let message = clip(&message);
                 if a.specs.json {
                     print_line(
                         &mut out,
@@ -815,6 +843,7 @@ fn query(a: QueryArgs) -> anyhow::Result<()> {
             }
             Err((code, message)) => {
                 failures += 1;
+                let message = clip(&message);
                 if a.spec.json {
                     print_line(&mut out, &error_json(&code, &message))?;
                 } else {
@@ -864,7 +893,12 @@ fn generate_cmd(a: GenerateArgs) -> anyhow::Result<()> {
                         bail!("{}: spec line {}: a hash is not a spec", p.display(), i + 1)
                     }
                     SpecInput::Bad { code, message } => {
-                        bail!("{}: spec line {}: {code}: {message}", p.display(), i + 1)
+                        bail!(
+                            "{}: spec line {}: {code}: {}",
+                            p.display(),
+                            i + 1,
+                            clip(&message)
+                        )
                     }
                 }
             }
@@ -975,5 +1009,34 @@ mod tests {
             r#"{"matrix": [[0,1],[1,0]], "ops": ["input","output"]}"#,
         ));
         assert_eq!(v["error"], json!("not_upper_triangular"));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            cases: 512, failure_persistence: None, ..Default::default()
+        })]
+
+        /// Fuzz target of the batch line parser: any text is a spec, a hash or a coded error.
+        #[test]
+        fn any_batch_line_is_a_spec_a_hash_or_a_coded_error(line in "\\PC{0,120}") {
+            let v = validate_json(&spec_from_json(&line));
+            proptest::prop_assert!(v["valid"].is_boolean());
+        }
+
+        #[test]
+        fn near_valid_batch_lines_never_panic(
+            n in 0usize..9,
+            bits in proptest::collection::vec(0u8..3, 0..81),
+            ops in proptest::collection::vec("[a-z0-9x-]{0,16}", 0..10),
+        ) {
+            let matrix: Vec<Vec<u8>> = (0..n)
+                .map(|r| (0..n).map(|c| bits.get(r * n + c).copied().unwrap_or(0)).collect())
+                .collect();
+            let line = json!({"matrix": matrix, "ops": ops}).to_string();
+            let v = validate_json(&spec_from_json(&line));
+            if v["valid"] == json!(false) {
+                proptest::prop_assert!(v["error"].is_string(), "{}", v);
+            }
+        }
     }
 }

@@ -37,7 +37,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .split_once('x')
         .and_then(|(w, h)| Some((w.parse().ok()?, h.parse().ok()?)))
         .ok_or_else(|| anyhow::anyhow!("--size {}: expected WIDTHxHEIGHT", args.size))?;
-    let store = Store::open(&args.results)?;
+    // Read-only: the report never changes the database it reads (which may be another
+    // program's SQLite file).
+    let store = Store::open_read_only(&args.results)?;
     let pages = report::write_report(
         &store,
         &args.out,

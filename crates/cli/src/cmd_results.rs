@@ -99,6 +99,13 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 for (path, why) in &s.errors {
                     eprintln!("  skipped {}: {why}", path.display());
                 }
+                for (path, of) in &s.duplicates {
+                    eprintln!(
+                        "  counted once: {} is the same run as {of} (optimizer, variant, space, \
+                         seed and configuration)",
+                        path.display()
+                    );
+                }
                 failed += s.errors.len();
             }
             if failed > 0 {
@@ -107,7 +114,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Query(a) => {
-            let store = Store::open(&a.db.db)?;
+            let store = Store::open_read_only(&a.db.db)?;
             let filter = Filter {
                 optimizer: a.optimizer,
                 space: a.space,

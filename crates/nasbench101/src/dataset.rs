@@ -122,9 +122,7 @@ impl Nb101 {
         progress: Option<Progress<'_>>,
     ) -> Result<Nb101, Nb101Error> {
         let path = path.as_ref().to_path_buf();
-        let Some(map) = crate::mapped::map_input(&path)? else {
-            return Nb101::from_tfrecord_bytes(&[], &path, opts, progress);
-        };
+        let map = crate::mapped::map_input(&path)?;
         if map.get(..16) == Some(&MAGIC[..]) {
             Nb101::from_store(Backing::Map(map), path, opts.verify_store_data)
         } else {

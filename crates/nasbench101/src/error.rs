@@ -44,6 +44,12 @@ pub enum Nb101Error {
          length CRC does not match)"
     )]
     UnknownFormat { path: PathBuf },
+    #[error("{path}: the file is empty (0 bytes): neither an NB-101 store nor a tfrecord")]
+    Empty { path: PathBuf },
+    #[error("{path}: is a directory, not an NB-101 store or tfrecord")]
+    IsDirectory { path: PathBuf },
+    #[error("{output}: is the input file {input} itself; convert writes the store elsewhere")]
+    SameFile { input: PathBuf, output: PathBuf },
     #[error("{path}: already a store; convert reads official tfrecords")]
     AlreadyStore { path: PathBuf },
     #[error("{path}: not a valid nb1s1 NB-101 store (byte {offset}): {what}")]

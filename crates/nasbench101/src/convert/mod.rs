@@ -40,15 +40,22 @@ pub struct ConvertSummary {
 }
 
 /// Converts an official-format tfrecord into a store at `output` (written atomically).
-/// Refuses an input that already is a store.
+/// Refuses an input that already is a store, and an output that is the input itself (by
+/// device and inode, so through a symlink or a hard link too).
 pub fn convert(
     input: &Path,
     output: &Path,
     opts: crate::OpenOptions,
     progress: Option<Progress<'_>>,
 ) -> Result<ConvertSummary, Nb101Error> {
+    if crate::mapped::same_file(input, output) {
+        return Err(Nb101Error::SameFile {
+            input: input.to_path_buf(),
+            output: output.to_path_buf(),
+        });
+    }
     let map = crate::mapped::map_input(input)?;
-    let bytes: &[u8] = map.as_deref().unwrap_or(&[]);
+    let bytes: &[u8] = &map;
     if bytes.get(..16) == Some(&MAGIC[..]) {
         return Err(Nb101Error::AlreadyStore {
             path: input.to_path_buf(),
