@@ -180,7 +180,7 @@ impl Store {
     /// Positions of many hashes given as `count`×16 raw bytes (-1 where absent), as
     /// little-endian i64 bytes.
     fn lookup_raw<'py>(&self, py: Python<'py>, hashes: &[u8]) -> PyResult<Bound<'py, PyBytes>> {
-        if hashes.len() % 16 != 0 {
+        if !hashes.len().is_multiple_of(16) {
             return Err(PyValueError::new_err("hash bytes must be a multiple of 16"));
         }
         let out = py.detach(|| {
@@ -222,7 +222,7 @@ impl Store {
         epochs: u32,
         repeats: usize,
     ) -> PyResult<Bound<'py, PyBytes>> {
-        if indices.len() % 8 != 0 {
+        if !indices.len().is_multiple_of(8) {
             return Err(PyValueError::new_err("index bytes must be a multiple of 8"));
         }
         if !self.db.epochs().contains(&epochs) {
