@@ -17,11 +17,11 @@ OUT=$DIR/out
 mkdir -p "$OUT"
 load() { echo "$(date -u +%H:%M:%S) $(cut -d' ' -f1-3 /proc/loadavg) $*" >>"$OUT/load.log"; }
 rounds() { case $1 in syn7_full) echo 7 ;; *) echo 11 ;; esac; }
+have() { [ -f "$DIR/$1.tfrecord" ]; }
 FILES=""
 for f in syn7_108 syn7_full syntrue108 real_30_only108; do
-  [ -f "$DIR/$f.tfrecord" ] && FILES="$FILES $f"
+  if have $f; then FILES="$FILES $f"; fi
 done
-have() { [ -f "$DIR/$1.tfrecord" ]; }
 
 load start
 for s in $(seq "$SETS"); do
