@@ -159,17 +159,10 @@ pub fn unit_state(unit: &RunUnit) -> Result<RunState> {
 /// Takes an exclusive `flock` without waiting; `Ok(false)` when another open file holds it.
 /// The lock belongs to the open file description, so children that inherit it keep it.
 fn try_flock(f: &File) -> std::io::Result<bool> {
-    use std::os::fd::AsRawFd;
-    // SAFETY: flock on a file descriptor this `File` owns for the duration of the call.
-    let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-    if rc == 0 {
-        return Ok(true);
-    }
-    let err = std::io::Error::last_os_error();
-    if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
-        Ok(false)
-    } else {
-        Err(err)
+    match f.try_lock() {
+        Ok(()) => Ok(true),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(false),
+        Err(std::fs::TryLockError::Error(e)) => Err(e),
     }
 }
 
@@ -184,7 +177,6 @@ pub fn is_live(out: &Path, id: &str) -> bool {
 
 /// Waits for the unit's lock (held by a run elsewhere) and takes it.
 fn wait_lock(out: &Path, id: &str) -> Result<File> {
-    use std::os::fd::AsRawFd;
     let path = lock_path(out, id);
     let f = OpenOptions::new()
         .read(true)
@@ -194,13 +186,10 @@ fn wait_lock(out: &Path, id: &str) -> Result<File> {
         .open(&path)
         .map_err(io_err(&path))?;
     loop {
-        // SAFETY: flock on a file descriptor this `File` owns for the duration of the call.
-        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } == 0 {
-            return Ok(f);
-        }
-        let err = std::io::Error::last_os_error();
-        if err.kind() != std::io::ErrorKind::Interrupted {
-            return Err(io_err(&path)(err));
+        match f.lock() {
+            Ok(()) => return Ok(f),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(io_err(&path)(e)),
         }
     }
 }

@@ -299,37 +299,21 @@ pub fn check_epochs(
     epochs: &[EpochRecord],
     status: Option<&StatusFile>,
 ) -> Result<()> {
-    let bad = |message: String| BenchError::Run {
-        path: path.to_path_buf(),
-        message,
-    };
-    for (i, e) in epochs.iter().enumerate() {
-        if e.epoch < i {
-            return Err(bad(format!(
-                "record {} is epoch {} again (or out of order): duplicated epoch records",
-                i + 1,
-                e.epoch
-            )));
-        }
-        if e.epoch > i {
-            return Err(bad(format!(
-                "record {} is epoch {}, but epoch {i} has no record: a gap in the epochs",
-                i + 1,
-                e.epoch
-            )));
-        }
-    }
+    runfmt::check_epoch_order(path, epochs)?;
     if let Some(s) =
         status.filter(|s| s.status == runfmt::RunStatus::Complete && s.epochs_total > 0)
     {
         if epochs.len() != s.epochs_done || s.epochs_done > s.epochs_total {
-            return Err(bad(format!(
-                "status.json says complete after {} of {} epochs, but the file holds {} epoch \
-                 record(s); the run is not counted",
-                s.epochs_done,
-                s.epochs_total,
-                epochs.len()
-            )));
+            return Err(BenchError::Run {
+                path: path.to_path_buf(),
+                message: format!(
+                    "status.json says complete after {} of {} epochs, but the file holds {} \
+                     epoch record(s); the run is not counted",
+                    s.epochs_done,
+                    s.epochs_total,
+                    epochs.len()
+                ),
+            });
         }
     }
     Ok(())

@@ -116,13 +116,8 @@ fn load_config(args: &Args, out: &Path) -> anyhow::Result<SearchConfig> {
         (p, _) => p.clone(),
     };
     if let Some(p) = &path {
-        if p.is_dir() {
-            bail!(
-                "--config {}: is a folder, not a TOML config file",
-                p.display()
-            );
-        }
-        if !p.is_file() {
+        // A folder goes on to `SearchConfig::load`, which names it.
+        if !p.exists() {
             bail!("--config {}: no such file", p.display());
         }
     }

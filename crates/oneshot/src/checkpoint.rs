@@ -177,9 +177,8 @@ fn sha256_file(p: &Path) -> Result<String, OneShotError> {
     Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
-/// Checks the file `name` of `dir` against the checksum its `state.json` records.
-fn verify(dir: &Path, name: &str) -> Result<(), OneShotError> {
-    let state = read_state(dir)?;
+/// Checks the file `name` of `dir` against the checksum `state` records for it.
+fn verify(dir: &Path, name: &str, state: &CheckpointState) -> Result<(), OneShotError> {
     let Some(want) = state.checksums.get(name) else {
         return Ok(());
     };
@@ -205,8 +204,9 @@ pub fn load(
     arch: &mut nn::VarStore,
     controller: Option<&mut nn::VarStore>,
 ) -> Result<BTreeMap<String, Tensor>, OneShotError> {
+    let state = read_state(dir)?;
     for name in [WEIGHTS, ARCH, CONTROLLER, OPTIMIZERS] {
-        verify(dir, name)?;
+        verify(dir, name, &state)?;
     }
     let p = dir.join(WEIGHTS);
     weights.load(&p).map_err(|e| ck_err(&p, e))?;
@@ -228,7 +228,7 @@ pub fn load_weights(dir: &Path, weights: &mut nn::VarStore) -> Result<(), OneSho
         return Err(ck_err(&p, "missing (not a checkpoint folder?)"));
     }
     if dir.join(STATE).is_file() {
-        verify(dir, WEIGHTS)?;
+        verify(dir, WEIGHTS, &read_state(dir)?)?;
     }
     weights.load(&p).map_err(|e| ck_err(&p, e))
 }

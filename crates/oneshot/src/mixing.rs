@@ -47,6 +47,12 @@ pub trait Relaxation {
     fn temperature(&self) -> Option<f64> {
         None
     }
+    /// Before each epoch: a schedule of the relaxation's own settings (SDARTS' ε).
+    fn new_epoch(&mut self, _epoch: usize, _epochs: usize) {}
+    /// The relaxation's named numbers for the epoch record (SDARTS' `sdarts_epsilon`).
+    fn metrics(&self) -> crate::run_dir::Metrics {
+        crate::run_dir::Metrics::new()
+    }
 }
 
 /// DARTS: softmax over each architecture tensor, the same weights in every cell.

@@ -254,6 +254,7 @@ impl SearchOptimizer for OneShotOptimizer {
             self.relaxation
                 .set_temperature(gdas_tau(cx.epoch, cx.epochs, hi, lo));
         }
+        self.relaxation.new_epoch(cx.epoch, cx.epochs);
         Ok(())
     }
 
@@ -293,11 +294,11 @@ impl SearchOptimizer for OneShotOptimizer {
     }
 
     fn metrics(&self) -> Metrics {
-        self.relaxation
-            .temperature()
-            .map(|t| ("tau".to_string(), t))
-            .into_iter()
-            .collect()
+        let mut m = self.relaxation.metrics();
+        if let Some(t) = self.relaxation.temperature() {
+            m.insert("tau".to_string(), t);
+        }
+        m
     }
 
     fn learns_arch_weights(&self) -> bool {

@@ -114,7 +114,7 @@ pub static REGISTRY: &[Registered] = &[
         description: "SDARTS-RS (Chen & Hsieh 2020): DARTS whose weight steps see softmax(α) + U(−ε, ε), ε ramped 0.03 → 0.3",
         defaults_of: OptimizerKind::Darts,
         options: Some(options_section::<crate::sdarts::SdartsConfig>),
-        build: |c, m| boxed(crate::sdarts::SdartsRs::new(c, m)?),
+        build: |c, m| boxed(crate::sdarts::sdarts_rs(c, m)?),
     },
     Registered {
         name: "sdarts_adv",

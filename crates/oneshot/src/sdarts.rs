@@ -1,7 +1,7 @@
 //! SDARTS (Chen & Hsieh, ICML 2020, "Stabilizing differentiable architecture search via
 //! perturbation-based regularization"): DARTS whose weight steps see perturbed architecture
 //! weights, so the supernet is trained to be good in a neighbourhood of α and the loss landscape
-//! in α stays flat. SDARTS-RS ([`SdartsRs`]) adds U(−ε, ε) to softmax(α); SDARTS-ADV
+//! in α stays flat. SDARTS-RS ([`sdarts_rs`]) adds U(−ε, ε) to softmax(α); SDARTS-ADV
 //! ([`SdartsAdv`]) finds the perturbation by `steps` of L∞ PGD ascent on the training loss
 //! (step 2ε/steps, random start, eval-mode BatchNorm), as the original. Both clip to [0, 1];
 //! architecture steps and evaluation see the plain softmax ([`Phase`] tells them apart). ε grows
@@ -18,9 +18,9 @@ use tch::Tensor;
 use crate::arch_update::{ArchUpdate, FirstOrder};
 use crate::config::SearchConfig;
 use crate::error::OneShotError;
-use crate::mixing::{MixContext, Phase, Relaxation};
+use crate::mixing::{MixContext, Phase, Relaxation, Softmax};
 use crate::model::{OneShotModel, TensorBatch};
-use crate::optimizer::{arch_adam, EpochContext, SearchOptimizer, StepStats};
+use crate::optimizer::{arch_adam, EpochContext, OneShotOptimizer, SearchOptimizer, StepStats};
 use crate::run_dir::Metrics;
 use crate::selection::{Argmax, SelectContext, Selected, Selection};
 
@@ -55,9 +55,11 @@ impl SdartsConfig {
     }
 }
 
-/// Softmax mixing, perturbed by uniform noise of half-width `epsilon` in weight steps.
+/// Softmax mixing, perturbed by uniform noise of half-width `epsilon` in weight steps; with a
+/// `schedule`, `epsilon` follows it epoch by epoch and is reported as `sdarts_epsilon`.
 pub struct RandomSmoothing {
     pub epsilon: f64,
+    pub schedule: Option<SdartsConfig>,
 }
 
 /// `t` + U(−ε, ε) from `rng` (no gradient through the noise), clipped to [0, 1].
@@ -92,68 +94,37 @@ impl Relaxation for RandomSmoothing {
             active_ops: None,
         })))
     }
-}
-
-/// SDARTS-RS: first-order DARTS updates with randomly smoothed weight steps.
-pub struct SdartsRs {
-    pub relaxation: RandomSmoothing,
-    pub arch_update: Box<dyn ArchUpdate>,
-    pub settings: SdartsConfig,
-}
-
-impl SdartsRs {
-    pub fn new(cfg: &SearchConfig, model: &OneShotModel) -> Result<Self, OneShotError> {
-        let settings: SdartsConfig = cfg.options_as()?;
-        Ok(SdartsRs {
-            relaxation: RandomSmoothing {
-                epsilon: settings.epsilon_min,
-            },
-            arch_update: Box::new(FirstOrder(arch_adam(cfg, model))),
-            settings,
-        })
-    }
-}
-
-impl SearchOptimizer for SdartsRs {
-    fn new_epoch(&mut self, cx: &mut EpochContext<'_>) -> Result<(), OneShotError> {
-        self.relaxation.epsilon = self.settings.epsilon(cx.epoch, cx.epochs);
-        Ok(())
-    }
-    fn wants_valid_batches(&self, _epoch: usize) -> bool {
-        true
-    }
-    fn step(
-        &mut self,
-        cx: &mut EpochContext<'_>,
-        train: &TensorBatch,
-        valid: Option<&TensorBatch>,
-    ) -> Result<StepStats, OneShotError> {
-        if let Some(vb) = valid {
-            let mut acx = cx.arch_context(&mut self.relaxation);
-            self.arch_update.before_weight_step(&mut acx, train, vb)?;
+    fn new_epoch(&mut self, epoch: usize, epochs: usize) {
+        if let Some(s) = &self.schedule {
+            self.epsilon = s.epsilon(epoch, epochs);
         }
-        cx.weight_step(&mut self.relaxation, train)
-    }
-    fn select(&mut self, cx: &mut SelectContext<'_>) -> Result<Selected, OneShotError> {
-        Argmax.select(cx)
-    }
-    fn mixing(&mut self, cx: &mut MixContext<'_>) -> Result<Box<dyn MixingSource>, OneShotError> {
-        self.relaxation.mixing(cx)
     }
     fn metrics(&self) -> Metrics {
-        [("sdarts_epsilon".to_string(), self.relaxation.epsilon)]
-            .into_iter()
+        self.schedule
+            .iter()
+            .map(|_| (EPSILON.to_string(), self.epsilon))
             .collect()
     }
-    fn learns_arch_weights(&self) -> bool {
-        true
-    }
-    fn state(&self) -> Vec<(String, Tensor)> {
-        self.arch_update.state()
-    }
-    fn load_state(&mut self, tensors: &BTreeMap<String, Tensor>) -> Result<(), OneShotError> {
-        self.arch_update.load_state(tensors)
-    }
+}
+
+/// The metric both variants report.
+const EPSILON: &str = "sdarts_epsilon";
+
+/// SDARTS-RS: random smoothing on the ε schedule, first-order DARTS updates and argmax,
+/// composed by the shared [`OneShotOptimizer`].
+pub fn sdarts_rs(
+    cfg: &SearchConfig,
+    model: &OneShotModel,
+) -> Result<OneShotOptimizer, OneShotError> {
+    let settings: SdartsConfig = cfg.options_as()?;
+    Ok(OneShotOptimizer::new(
+        Box::new(RandomSmoothing {
+            epsilon: settings.epsilon_min,
+            schedule: Some(settings),
+        }),
+        Box::new(FirstOrder(arch_adam(cfg, model))),
+        Box::new(Argmax),
+    ))
 }
 
 /// The mixing tensors of `w` in a fixed order (ops, output, edges).
@@ -183,7 +154,7 @@ fn with_tensors(like: &MixingWeights, ts: &[Tensor]) -> MixingWeights {
 
 /// SDARTS-ADV: first-order DARTS updates, weight steps on the PGD-perturbed softmax(α).
 pub struct SdartsAdv {
-    pub plain: RandomSmoothing,
+    pub plain: Softmax,
     pub arch_update: Box<dyn ArchUpdate>,
     pub settings: SdartsConfig,
     pub epsilon: f64,
@@ -193,7 +164,7 @@ impl SdartsAdv {
     pub fn new(cfg: &SearchConfig, model: &OneShotModel) -> Result<Self, OneShotError> {
         let settings: SdartsConfig = cfg.options_as()?;
         Ok(SdartsAdv {
-            plain: RandomSmoothing { epsilon: 0.0 },
+            plain: Softmax,
             arch_update: Box::new(FirstOrder(arch_adam(cfg, model))),
             epsilon: settings.epsilon_min,
             settings,
@@ -272,9 +243,7 @@ impl SearchOptimizer for SdartsAdv {
         self.plain.mixing(cx)
     }
     fn metrics(&self) -> Metrics {
-        [("sdarts_epsilon".to_string(), self.epsilon)]
-            .into_iter()
-            .collect()
+        [(EPSILON.to_string(), self.epsilon)].into_iter().collect()
     }
     fn learns_arch_weights(&self) -> bool {
         true

@@ -30,6 +30,21 @@ pub fn tiny(optimizer: OptimizerKind, space: u8) -> SearchConfig {
     c
 }
 
+/// A registered optimizer's defaults with [`tiny`]'s sizes (model, data, selection, controller,
+/// epochs).
+pub fn tiny_registered(name: &str, space: u8) -> SearchConfig {
+    let mut cfg = SearchConfig::defaults_for(name, space).unwrap();
+    let t = tiny(oneshot::registry::lookup(name).unwrap().defaults_of, space);
+    (
+        cfg.model,
+        cfg.data,
+        cfg.selection,
+        cfg.controller,
+        cfg.epochs,
+    ) = (t.model, t.data, t.selection, t.controller, t.epochs);
+    cfg
+}
+
 /// `n` random images with random labels (deterministic in `seed`).
 pub fn random_split(n: usize, seed: u64) -> Split {
     nb1s1_data::bench::synthetic_split(n, seed)

@@ -3,7 +3,7 @@
 mod common;
 
 use oneshot::drnas::{dirichlet_rsample, kl_to_prior};
-use oneshot::{run_search, RunStatus, SearchConfig};
+use oneshot::{run_search, RunStatus};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use tch::{Device, Kind, Tensor};
@@ -44,9 +44,7 @@ fn kl_to_the_prior_is_zero_only_at_the_prior() {
 #[test]
 fn drnas_searches_and_learns_the_architecture() {
     let data = common::synthetic_data(48, 8);
-    let mut cfg = SearchConfig::defaults_for("drnas", 1).unwrap();
-    let t = common::tiny(oneshot::OptimizerKind::Darts, 1);
-    (cfg.model, cfg.data, cfg.selection) = (t.model, t.data, t.selection);
+    let mut cfg = common::tiny_registered("drnas", 1);
     cfg.epochs = 2;
     let tmp = tempfile::tempdir().unwrap();
     let out = run_search(

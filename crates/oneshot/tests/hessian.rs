@@ -91,9 +91,7 @@ fn power_iteration_finds_the_dominant_eigenvalue_of_the_exact_hessian() {
 }
 
 fn tiny_es(epochs: usize, threshold: f64) -> SearchConfig {
-    let mut cfg = SearchConfig::defaults_for("darts_es", 1).unwrap();
-    let t = common::tiny(oneshot::OptimizerKind::Darts, 1);
-    (cfg.model, cfg.data, cfg.selection) = (t.model, t.data, t.selection);
+    let mut cfg = common::tiny_registered("darts_es", 1);
     cfg.epochs = epochs;
     cfg.options.insert("window".into(), toml::Value::Integer(1));
     cfg.options.insert("lag".into(), toml::Value::Integer(1));

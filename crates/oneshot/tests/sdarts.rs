@@ -3,7 +3,7 @@
 mod common;
 
 use oneshot::sdarts::RandomSmoothing;
-use oneshot::{run_search, MixContext, OneShotModel, Phase, Relaxation, RunStatus, SearchConfig};
+use oneshot::{run_search, MixContext, OneShotModel, Phase, Relaxation, RunStatus};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -12,7 +12,10 @@ fn random_smoothing_perturbs_only_the_weight_step() {
     let cfg = common::tiny(oneshot::OptimizerKind::Darts, 3);
     tch::manual_seed(0);
     let model = OneShotModel::new(&cfg.model, tch::Device::Cpu).unwrap();
-    let mut relax = RandomSmoothing { epsilon: 0.2 };
+    let mut relax = RandomSmoothing {
+        epsilon: 0.2,
+        schedule: None,
+    };
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     let mut draw = |phase| {
         let mut cx = MixContext {
@@ -41,9 +44,7 @@ fn sdarts_rs_and_adv_search_with_a_growing_epsilon() {
 
 fn search_with_growing_epsilon(name: &str) {
     let data = common::synthetic_data(48, 8);
-    let mut cfg = SearchConfig::defaults_for(name, 2).unwrap();
-    let t = common::tiny(oneshot::OptimizerKind::Darts, 2);
-    (cfg.model, cfg.data, cfg.selection) = (t.model, t.data, t.selection);
+    let mut cfg = common::tiny_registered(name, 2);
     cfg.epochs = 2;
     let tmp = tempfile::tempdir().unwrap();
     let out = run_search(

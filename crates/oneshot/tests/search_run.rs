@@ -86,10 +86,7 @@ fn every_registered_optimizer_resumes_bit_identically() {
         .iter()
         .filter(|r| r.name != "darts")
     {
-        let mut cfg = oneshot::SearchConfig::defaults_for(r.name, 2).unwrap();
-        let t = tiny(r.defaults_of, 2);
-        (cfg.model, cfg.data, cfg.selection, cfg.controller) =
-            (t.model, t.data, t.selection, t.controller);
+        let mut cfg = common::tiny_registered(r.name, 2);
         cfg.data.train_images = 16;
         cfg.data.valid_images = 16;
         cfg.epochs = 2;

@@ -28,6 +28,6 @@ pub use jsonl::{read_json, read_json_opt, read_jsonl};
 pub use lock::{RunLock, LOCK_FILE};
 pub use meta::RunMeta;
 pub use name::{NameError, SafeName};
-pub use run_dir::{check_epochs_complete, kept_checkpoint_dir, RunDir};
+pub use run_dir::{check_epoch_order, check_epochs_complete, kept_checkpoint_dir, RunDir};
 pub use status::{now_unix, RunStatus, StatusFile};
 pub use trajectory::QueryRecord;

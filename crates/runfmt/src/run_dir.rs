@@ -131,6 +131,32 @@ impl RunDir {
     }
 }
 
+/// Checks that `records` are epochs 0, 1, 2, … each once and in order: a gap or a duplicate
+/// would put a wrong epoch or a double weight into the regret curves.
+pub fn check_epoch_order(path: &Path, records: &[EpochRecord]) -> Result<(), RunFmtError> {
+    let bad = |message: String| RunFmtError::Inconsistent {
+        path: path.to_path_buf(),
+        message,
+    };
+    for (i, e) in records.iter().enumerate() {
+        if e.epoch < i {
+            return Err(bad(format!(
+                "record {} is epoch {} again (or out of order): duplicated epoch records",
+                i + 1,
+                e.epoch
+            )));
+        }
+        if e.epoch > i {
+            return Err(bad(format!(
+                "record {} is epoch {}, but epoch {i} has no record: a gap in the epochs",
+                i + 1,
+                e.epoch
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Checks that `records` hold exactly one record for every epoch `0..epochs`, in order: what
 /// a complete run must hold (the results store ingests nothing less).
 pub fn check_epochs_complete(
@@ -138,24 +164,15 @@ pub fn check_epochs_complete(
     records: &[EpochRecord],
     epochs: usize,
 ) -> Result<(), RunFmtError> {
-    let bad = |message: String| RunFmtError::Inconsistent {
-        path: path.to_path_buf(),
-        message,
-    };
-    for (i, r) in records.iter().enumerate() {
-        if r.epoch != i {
-            return Err(bad(format!(
-                "record {} is of epoch {} where epoch {i} belongs (a gap or a duplicate)",
-                i + 1,
-                r.epoch
-            )));
-        }
-    }
+    check_epoch_order(path, records)?;
     if records.len() != epochs {
-        return Err(bad(format!(
-            "{} epoch records for a run of {epochs} epochs",
-            records.len()
-        )));
+        return Err(RunFmtError::Inconsistent {
+            path: path.to_path_buf(),
+            message: format!(
+                "{} epoch records for a run of {epochs} epochs",
+                records.len()
+            ),
+        });
     }
     Ok(())
 }
