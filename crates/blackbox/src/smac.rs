@@ -31,6 +31,10 @@ pub struct Settings {
     pub max_runs: usize,
     /// Stop after this many intensification rounds (else only the query budget stops it).
     pub iterations: Option<usize>,
+    /// Score the local-search starts themselves too, so expected improvement may propose a
+    /// configuration that already ran, as SMAC3's local search does when no neighbour beats its
+    /// start (the re-proposed one races the incumbent with more runs); `false`: only new ones.
+    pub repropose_seen: bool,
 }
 
 impl Default for Settings {
@@ -44,6 +48,7 @@ impl Default for Settings {
             max_depth: 20,
             max_runs: 4,
             iterations: None,
+            repropose_seen: true,
         }
     }
 }
@@ -294,6 +299,10 @@ fn challenger(
     let mut order: Vec<usize> = (0..ys.len()).collect();
     order.sort_by(|&a, &b| ys[a].total_cmp(&ys[b]).then(a.cmp(&b)));
     for &i in order.iter().take(settings.local_starts) {
+        // SMAC3's local search returns its start when no neighbour improves EI: a re-proposal.
+        if settings.repropose_seen {
+            candidates.push(xs[i].clone());
+        }
         for (f, &card) in cards.iter().enumerate() {
             for v in 0..card {
                 if xs[i][f] != v {
@@ -307,7 +316,7 @@ fn challenger(
     let seen: HashSet<&Vec<usize>> = xs.iter().collect();
     let mut best: Option<(f64, Vec<usize>)> = None;
     for c in candidates {
-        if seen.contains(&c) {
+        if c.as_slice() == incumbent || (!settings.repropose_seen && seen.contains(&c)) {
             continue;
         }
         let ei = expected_improvement(&forest, &c, best_y);
@@ -413,5 +422,34 @@ mod tests {
         let out = intensify(&mut hist, &bad, &good, 4, &mut tracker, &mut rng).unwrap();
         assert_eq!(out, Outcome::NewIncumbent);
         assert_eq!((hist.get(&bad).n, hist.get(&good).n), (3, 3));
+    }
+
+    #[test]
+    fn expected_improvement_reproposes_seen_configurations_only_when_asked() {
+        let b = bench();
+        let space = b.table().space();
+        let cards: Vec<usize> = space.decisions().iter().map(|d| d.cardinality).collect();
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let mut tracker = Tracker::new(&b, 1000);
+        let mut hist = RunHistory::default();
+        for _ in 0..60 {
+            let v = space.encode_categorical(&space.sample(&mut rng)).unwrap();
+            hist.run(&v, &mut tracker, &mut rng).unwrap();
+        }
+        let incumbent = hist.order[0].clone();
+        let seen_share = |repropose_seen: bool, rng: &mut ChaCha8Rng| {
+            let settings = Settings {
+                random_probability: 0.0,
+                repropose_seen,
+                ..Settings::default()
+            };
+            let picks: Vec<Vec<usize>> = (0..20)
+                .map(|_| challenger(&hist, &incumbent, &cards, &settings, &tracker, rng).unwrap())
+                .collect();
+            assert!(picks.iter().all(|c| *c != incumbent));
+            picks.iter().filter(|c| hist.runs.contains_key(*c)).count()
+        };
+        assert_eq!(seen_share(false, &mut rng), 0);
+        assert!(seen_share(true, &mut rng) > 0, "SMAC3 re-proposes good configurations");
     }
 }

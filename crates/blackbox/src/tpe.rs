@@ -1,8 +1,9 @@
-//! Tree-structured Parzen estimator over the categorical decisions (hyperopt-style, spec §6):
-//! after 20 random startup evaluations, observations are split into the best
-//! ⌈0.25·√n⌉ ("good") and the rest; per decision, smoothed category frequencies give
-//! densities l (good) and g (rest); 24 candidates drawn from l are scored by Π l/g and the
-//! best is evaluated.
+//! Tree-structured Parzen estimator over the categorical decisions, as hyperopt's `tpe.suggest`
+//! (spec §6): after 20 random startup evaluations, observations are split into the best
+//! ⌈0.25·√n⌉ ("good", at most 25) and the rest; per decision, category counts plus a prior
+//! pseudocount per category give densities l (good) and g (rest), where each set's older
+//! observations are weighed down linearly once it holds more than 25 (hyperopt's linear
+//! forgetting); 24 candidates drawn from l are scored by Π l/g and the best is evaluated.
 
 use rand_chacha::ChaCha8Rng;
 
@@ -16,8 +17,11 @@ pub struct Settings {
     pub startup: usize,
     pub gamma: f64,
     pub candidates: usize,
-    /// Weight of the uniform prior added to each category count.
+    /// Pseudocount of the uniform prior added to each category count.
     pub prior_weight: f64,
+    /// hyperopt's linear forgetting: in a set of more than this many observations, the
+    /// oldest ones weigh 1/N rising to 1; `None` weighs all equally.
+    pub linear_forgetting: Option<usize>,
 }
 
 impl Default for Settings {
@@ -27,16 +31,35 @@ impl Default for Settings {
             gamma: 0.25,
             candidates: 24,
             prior_weight: 1.0,
+            linear_forgetting: Some(25),
         }
     }
 }
 
-/// Category densities of one decision from the given observations.
-fn density(obs: &[&Vec<usize>], dim: usize, card: usize, prior: f64) -> Vec<f64> {
-    let mut counts = vec![prior / card as f64; card];
-    for o in obs {
+/// hyperopt's `linear_forgetting_weights(n, lf)`: the oldest `n − lf` observations ramp
+/// linearly from 1/n to 1, the newest `lf` weigh 1.
+fn forgetting_weights(n: usize, lf: Option<usize>) -> Vec<f64> {
+    match lf {
+        Some(lf) if n >= lf && lf > 0 => {
+            let ramp = n - lf;
+            let start = 1.0 / n as f64;
+            let step = |i: usize| match ramp {
+                1 => start,
+                _ => start + (1.0 - start) * i as f64 / (ramp - 1) as f64,
+            };
+            (0..ramp).map(step).chain(std::iter::repeat_n(1.0, lf)).collect()
+        }
+        _ => vec![1.0; n],
+    }
+}
+
+/// Category densities of one decision from the given observations (oldest first).
+fn density(obs: &[&Vec<usize>], dim: usize, card: usize, settings: &Settings) -> Vec<f64> {
+    let mut counts = vec![settings.prior_weight; card];
+    let weights = forgetting_weights(obs.len(), settings.linear_forgetting);
+    for (o, w) in obs.iter().zip(weights) {
         if let Some(c) = o.get(dim).and_then(|&v| counts.get_mut(v)) {
-            *c += 1.0;
+            *c += w;
         }
     }
     let s: f64 = counts.iter().sum();
@@ -53,19 +76,25 @@ fn propose(
 ) -> Vec<usize> {
     let mut order: Vec<usize> = (0..history.len()).collect();
     order.sort_by(|&a, &b| history[a].1.total_cmp(&history[b].1).then(a.cmp(&b)));
-    let n_good =
-        ((settings.gamma * (history.len() as f64).sqrt()).ceil() as usize).clamp(1, history.len());
-    let good: Vec<&Vec<usize>> = order[..n_good].iter().map(|&i| &history[i].0).collect();
-    let bad: Vec<&Vec<usize>> = order[n_good..].iter().map(|&i| &history[i].0).collect();
+    let n_good = ((settings.gamma * (history.len() as f64).sqrt()).ceil() as usize)
+        .min(settings.linear_forgetting.unwrap_or(usize::MAX))
+        .clamp(1, history.len());
+    // Each set in the order the observations were made, for the forgetting weights.
+    let mut good: Vec<usize> = order[..n_good].to_vec();
+    let mut bad: Vec<usize> = order[n_good..].to_vec();
+    good.sort_unstable();
+    bad.sort_unstable();
+    let good: Vec<&Vec<usize>> = good.iter().map(|&i| &history[i].0).collect();
+    let bad: Vec<&Vec<usize>> = bad.iter().map(|&i| &history[i].0).collect();
     let l: Vec<Vec<f64>> = cards
         .iter()
         .enumerate()
-        .map(|(d, &c)| density(&good, d, c, settings.prior_weight))
+        .map(|(d, &c)| density(&good, d, c, settings))
         .collect();
     let g: Vec<Vec<f64>> = cards
         .iter()
         .enumerate()
-        .map(|(d, &c)| density(&bad, d, c, settings.prior_weight))
+        .map(|(d, &c)| density(&bad, d, c, settings))
         .collect();
     let mut best: Option<(f64, Vec<usize>)> = None;
     for _ in 0..settings.candidates.max(1) {
@@ -116,6 +145,41 @@ pub fn run(
 mod tests {
     use super::*;
     use rand::{Rng, SeedableRng};
+
+    #[test]
+    fn forgetting_weights_are_hyperopts() {
+        assert_eq!(forgetting_weights(3, Some(25)), vec![1.0; 3]);
+        assert_eq!(forgetting_weights(30, None), vec![1.0; 30]);
+        // np.linspace(1/30, 1, 5) then 25 ones.
+        let w = forgetting_weights(30, Some(25));
+        assert_eq!(w.len(), 30);
+        let ramp = [1.0 / 30.0, 0.275, 0.5166666666666666, 0.7583333333333333, 1.0];
+        for (a, b) in w[..5].iter().zip(ramp) {
+            assert!((a - b).abs() < 1e-12, "{w:?}");
+        }
+        assert!(w[5..].iter().all(|&x| x == 1.0));
+        assert_eq!(forgetting_weights(26, Some(25))[0], 1.0 / 26.0);
+    }
+
+    #[test]
+    fn old_observations_count_less_than_new_ones() {
+        // 40 observations of a one-decision space: the 20 oldest pick 0, the 20 newest pick 1.
+        let obs: Vec<Vec<usize>> = (0..40).map(|i| vec![usize::from(i >= 20)]).collect();
+        let refs: Vec<&Vec<usize>> = obs.iter().collect();
+        let forget = density(&refs, 0, 2, &Settings::default());
+        assert!(forget[1] > 0.6, "{forget:?}");
+        let equal = Settings {
+            linear_forgetting: None,
+            ..Settings::default()
+        };
+        let flat = density(&refs, 0, 2, &equal);
+        assert!((flat[0] - 0.5).abs() < 1e-12, "{flat:?}");
+        // hyperopt's prior: one pseudocount per category.
+        let none = density(&[], 0, 4, &Settings::default());
+        assert_eq!(none, vec![0.25; 4]);
+        let one = density(&refs[..1], 0, 2, &Settings::default());
+        assert!((one[0] - 2.0 / 3.0).abs() < 1e-12, "{one:?}");
+    }
 
     #[test]
     fn proposals_concentrate_where_the_good_observations_are() {
