@@ -68,6 +68,9 @@ pub struct EpochPoint {
     pub one_shot_valid_error: Option<MeanSe>,
     /// Mean cumulative search seconds at the end of this epoch.
     pub seconds: Option<MeanSe>,
+    /// The same plus the NB-101 training seconds of this epoch's result: the simulated time
+    /// to have the result trained, as the black-box optimizers' time axis counts it.
+    pub seconds_with_nb101: Option<MeanSe>,
 }
 
 /// A regret-vs-epoch curve over the seeds of one series.
@@ -144,6 +147,7 @@ struct EpochRow {
     valid_regret: Option<f64>,
     one_shot: Option<f64>,
     seconds: Option<f64>,
+    nb101_seconds: Option<f64>,
 }
 
 /// Regret curves of complete one-shot runs, one per series; each series is truncated to its
@@ -156,7 +160,7 @@ pub fn regret_curves(store: &Store, reference: Reference) -> Result<Vec<RegretCu
         .prepare(
             "SELECT r.id, COALESCE(r.study, 'runs'), r.optimizer, r.variant, r.space, r.device,
                     e.epoch, e.valid_error, e.test_error, e.valid_regret, e.test_regret,
-                    e.one_shot_valid_error, e.seconds
+                    e.one_shot_valid_error, e.seconds, e.nb101_seconds
              FROM runs r JOIN epochs e ON e.run_id = r.id
              WHERE r.kind = 'oneshot' AND r.status = 'complete'
              ORDER BY r.id, e.epoch",
@@ -193,6 +197,7 @@ pub fn regret_curves(store: &Store, reference: Reference) -> Result<Vec<RegretCu
             valid_regret,
             one_shot: r.get(11).map_err(&sql)?,
             seconds: r.get(12).map_err(&sql)?,
+            nb101_seconds: r.get(13).map_err(&sql)?,
         });
     }
     let mut curves = Vec::new();
@@ -217,6 +222,11 @@ pub fn regret_curves(store: &Store, reference: Reference) -> Result<Vec<RegretCu
                 continue;
             };
             let has_seconds = rows.iter().all(|r| r.seconds.is_some());
+            let with_nb101: Option<Vec<f64>> = cumulative
+                .iter()
+                .zip(&rows)
+                .map(|(c, r)| Some(c + r.nb101_seconds?))
+                .collect();
             points.push(EpochPoint {
                 epoch,
                 test_regret,
@@ -227,6 +237,7 @@ pub fn regret_curves(store: &Store, reference: Reference) -> Result<Vec<RegretCu
                 } else {
                     None
                 },
+                seconds_with_nb101: with_nb101.filter(|_| has_seconds).and_then(|v| mean_se(&v)),
             });
         }
         curves.push(RegretCurve {

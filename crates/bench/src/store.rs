@@ -47,6 +47,7 @@ CREATE TABLE IF NOT EXISTS epochs (
     one_shot_valid_error REAL,
     train_loss REAL,
     seconds REAL,
+    nb101_seconds REAL,
     PRIMARY KEY (run_id, epoch)
 );
 CREATE TABLE IF NOT EXISTS epoch_metrics (
@@ -104,7 +105,7 @@ const READ_COLUMNS: &[(&str, &str)] = &[
     (
         "epochs",
         "run_id, epoch, architecture, hash, valid_errors, test_errors, valid_error, test_error, \
-         valid_regret, test_regret, one_shot_valid_error, train_loss, seconds",
+         valid_regret, test_regret, one_shot_valid_error, train_loss, seconds, nb101_seconds",
     ),
     ("epoch_metrics", "run_id, epoch, name, value"),
     (
@@ -215,6 +216,14 @@ impl Store {
         // Likewise the run identity (older rows keep NULL until re-ingested).
         if tx.prepare("SELECT identity FROM runs LIMIT 0").is_err() {
             tx.execute_batch("ALTER TABLE runs ADD COLUMN identity TEXT")
+                .map_err(sql)?;
+        }
+        // And the NB-101 training seconds of each epoch's result (NULL for older rows).
+        if tx
+            .prepare("SELECT nb101_seconds FROM epochs LIMIT 0")
+            .is_err()
+        {
+            tx.execute_batch("ALTER TABLE epochs ADD COLUMN nb101_seconds REAL")
                 .map_err(sql)?;
         }
         tx.execute_batch("CREATE INDEX IF NOT EXISTS runs_identity ON runs(identity)")
@@ -570,7 +579,8 @@ fn insert_run(
     let mut ep = tx.prepare(
         "INSERT OR REPLACE INTO epochs (run_id, epoch, architecture, hash, valid_errors,
          test_errors, valid_error, test_error, valid_regret, test_regret, one_shot_valid_error,
-         train_loss, seconds) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+         train_loss, seconds, nb101_seconds)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     )?;
     for e in &run.epochs {
         ep.execute(params![
@@ -586,7 +596,8 @@ fn insert_run(
             e.test_regret,
             e.one_shot_valid_error,
             e.train_loss,
-            e.seconds
+            e.seconds,
+            e.nb101_train_seconds
         ])?;
     }
     // The optimizers' own metrics, long format: one row per (epoch, name), whatever the name.

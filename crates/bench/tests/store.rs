@@ -184,6 +184,9 @@ fn final_regret_and_curves_match_hand_computation() {
     // Epoch 0: 0.03, 0.05, 0.04 → mean 0.04; cumulative seconds 10, 20, 30.
     assert!((darts.points[0].test_regret.mean - 0.04).abs() < 1e-12);
     assert!((darts.points[2].seconds.unwrap().mean - 30.0).abs() < 1e-12);
+    // Plus the NB-101 training seconds of epoch 2's result (300), not summed over epochs.
+    let with_nb101 = darts.points[2].seconds_with_nb101.unwrap().mean;
+    assert!((with_nb101 - 330.0).abs() < 1e-9, "{with_nb101}");
     assert!((darts.points[1].one_shot_valid_error.unwrap().mean - 0.49).abs() < 1e-12);
 
     let bb = analysis::blackbox_curves(&store, Reference::Exact).unwrap();

@@ -11,11 +11,13 @@ use searchspace::{Reference, ReferenceSource, SearchSpace, SpaceId};
 
 use crate::error::OneShotError;
 
-/// The NB-101 record of one cell: errors (1 − accuracy) of its repeats at 108 epochs.
-#[derive(Clone, Debug, PartialEq)]
+/// The NB-101 record of one cell: errors (1 − accuracy) of its repeats at 108 epochs, and
+/// their training seconds (empty where a table does not know them).
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Nb101Errors {
     pub valid: Vec<f64>,
     pub test: Vec<f64>,
+    pub train_seconds: Vec<f64>,
 }
 
 /// A NAS-Bench-101 table as the search sees it. The CLI implements it over `nasbench101`;
@@ -51,7 +53,7 @@ pub struct BudgetErrors {
     pub test: BTreeMap<u32, f64>,
 }
 
-fn mean(v: &[f64]) -> Option<f64> {
+pub(crate) fn mean(v: &[f64]) -> Option<f64> {
     (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
 }
 
@@ -121,7 +123,18 @@ impl Nb101Oracle for Nb101Table {
                 self.path.display()
             ))
         })?;
-        Ok(Some(Nb101Errors { valid, test }))
+        let train_seconds = self
+            .api
+            .get_metrics_from_hash(hash)
+            .ok()
+            .and_then(|(_, mut computed)| computed.remove(&108))
+            .map(|reps| reps.iter().map(|d| d.final_training_time).collect())
+            .unwrap_or_default();
+        Ok(Some(Nb101Errors {
+            valid,
+            test,
+            train_seconds,
+        }))
     }
     fn query_budgets(&self, hash: &ModelHash) -> Result<Option<BudgetErrors>, OneShotError> {
         Ok(self.errors(hash).map(|all| {

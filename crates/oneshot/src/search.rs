@@ -15,7 +15,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use tch::{Device, Kind, Tensor};
 
-use crate::anytime::{regret, Nb101Oracle};
+use crate::anytime::{mean, regret, Nb101Oracle};
 use crate::checkpoint::{self, CheckpointParts, CheckpointState};
 use crate::config::SearchConfig;
 use crate::correlation::Inline;
@@ -791,13 +791,16 @@ fn evaluate_epoch(
         (Some(o), Some(h)) => o.query(h)?,
         _ => None,
     };
-    let (valid_errors, test_errors) = errors.map(|e| (e.valid, e.test)).unwrap_or_default();
+    let errors = errors.unwrap_or_default();
+    let nb101_train_seconds = mean(&errors.train_seconds);
+    let (valid_errors, test_errors) = (errors.valid, errors.test);
     let reference = job.reference;
     Ok(EpochRecord {
         epoch,
         nb101_hash: hash.map(|h| h.to_string()),
         valid_regret: reference.and_then(|r| regret(&valid_errors, r.min_valid_error)),
         test_regret: reference.and_then(|r| regret(&test_errors, r.min_test_error)),
+        nb101_train_seconds,
         architecture,
         valid_errors,
         test_errors,

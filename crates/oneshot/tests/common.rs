@@ -112,6 +112,7 @@ impl Nb101Oracle for FakeTable {
         Ok(Some(Nb101Errors {
             valid: vec![e(0), e(1), e(2)],
             test: vec![e(3), e(4), e(5)],
+            train_seconds: vec![1000.0 + e(6), 1000.0 + e(7), 1000.0 + e(8)],
         }))
     }
     fn reference(&self, space: SpaceId) -> Option<Reference> {

@@ -183,6 +183,9 @@ fn every_optimizer_writes_complete_epoch_records() {
             (3, 3),
             "{opt:?}"
         );
+        // The fake table's training seconds lie in [1000, 1001).
+        let t = r.nb101_train_seconds.unwrap();
+        assert!((1000.0..1001.0).contains(&t), "{opt:?}: {t}");
         let vr = r.valid_regret.unwrap();
         let mean = r.valid_errors.iter().sum::<f64>() / 3.0;
         assert!((vr - (mean - 0.05)).abs() < 1e-12);

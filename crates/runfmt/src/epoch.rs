@@ -25,6 +25,11 @@ pub struct EpochRecord {
     /// Mean of the 3 repeats minus the space reference; null without table or reference.
     pub valid_regret: Option<f64>,
     pub test_regret: Option<f64>,
+    /// Mean NB-101 training seconds of the selected cell at 108 epochs (over the repeats): what
+    /// training the result stand-alone costs, for the report's time axis; null when the table
+    /// lacks the cell.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nb101_train_seconds: Option<f64>,
     /// Error of the supernet on the architecture half, evaluated with the run's mixing.
     pub one_shot_valid_error: f64,
     pub train_loss: f64,
@@ -62,6 +67,8 @@ struct EpochRecordWire {
     valid_regret: Option<f64>,
     #[serde(default)]
     test_regret: Option<f64>,
+    #[serde(default)]
+    nb101_train_seconds: Option<f64>,
     one_shot_valid_error: f64,
     train_loss: f64,
     train_accuracy: f64,
@@ -89,6 +96,7 @@ impl From<EpochRecordWire> for EpochRecord {
             test_errors: w.test_errors,
             valid_regret: w.valid_regret,
             test_regret: w.test_regret,
+            nb101_train_seconds: w.nb101_train_seconds,
             one_shot_valid_error: w.one_shot_valid_error,
             train_loss: w.train_loss,
             train_accuracy: w.train_accuracy,
@@ -114,6 +122,7 @@ pub(crate) mod tests {
             test_errors: vec![],
             valid_regret: None,
             test_regret: None,
+            nb101_train_seconds: None,
             one_shot_valid_error: 0.5,
             train_loss: 1.0,
             train_accuracy: 0.3,
