@@ -450,6 +450,9 @@ mod tests {
             picks.iter().filter(|c| hist.runs.contains_key(*c)).count()
         };
         assert_eq!(seen_share(false, &mut rng), 0);
-        assert!(seen_share(true, &mut rng) > 0, "SMAC3 re-proposes good configurations");
+        assert!(
+            seen_share(true, &mut rng) > 0,
+            "SMAC3 re-proposes good configurations"
+        );
     }
 }

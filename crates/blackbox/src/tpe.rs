@@ -47,7 +47,10 @@ fn forgetting_weights(n: usize, lf: Option<usize>) -> Vec<f64> {
                 1 => start,
                 _ => start + (1.0 - start) * i as f64 / (ramp - 1) as f64,
             };
-            (0..ramp).map(step).chain(std::iter::repeat_n(1.0, lf)).collect()
+            (0..ramp)
+                .map(step)
+                .chain(std::iter::repeat_n(1.0, lf))
+                .collect()
         }
         _ => vec![1.0; n],
     }
@@ -153,7 +156,13 @@ mod tests {
         // np.linspace(1/30, 1, 5) then 25 ones.
         let w = forgetting_weights(30, Some(25));
         assert_eq!(w.len(), 30);
-        let ramp = [1.0 / 30.0, 0.275, 0.5166666666666666, 0.7583333333333333, 1.0];
+        let ramp = [
+            1.0 / 30.0,
+            0.275,
+            0.5166666666666666,
+            0.7583333333333333,
+            1.0,
+        ];
         for (a, b) in w[..5].iter().zip(ramp) {
             assert!((a - b).abs() < 1e-12, "{w:?}");
         }
