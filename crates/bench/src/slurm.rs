@@ -16,8 +16,10 @@
 //! The array index of an element is the unit's index in the expanded experiment, so a
 //! resubmission of unit 7 is element 7 of a new job. Tasks ask for `--signal=B:USR1@<lead>`: on
 //! it (or on SIGTERM) the task stops its run, whose last epoch checkpoint is complete (checkpoints
-//! are swapped in atomically), and exits with [`EXIT_INTERRUPTED`]; the submitter resubmits it
-//! and `nb1s1 search --resume` continues from that checkpoint. Tasks never touch the results
+//! are swapped in atomically), and exits with [`EXIT_INTERRUPTED`]. Stopped by USR1 (the time
+//! limit coming), it requeues its own element ([`requeue_self`], up to the retry limit), so the
+//! run continues with no submitter alive; otherwise (scancel, preemption) the submitter
+//! resubmits it. Either way `nb1s1 search --resume` continues from that checkpoint. Tasks never touch the results
 //! store: the submitter ingests the run folders when the grid is done.
 
 use crate::atomic::write_atomic;
@@ -598,6 +600,9 @@ pub fn job_script(name: &str, indices: &[usize], opts: &SlurmOptions) -> String 
         format!("--job-name={name}"),
         format!("--array={}", array_spec(indices, opts.settings.parallel)),
         format!("--output={}/%A_%a.out", logs.display()),
+        // A self-requeued element (see `requeue_self`) appends to its log instead of wiping it.
+        "--open-mode=append".to_string(),
+        "--requeue".to_string(),
     ];
     lines.extend(opts.settings.sbatch_options());
     for l in lines {
@@ -610,10 +615,11 @@ pub fn job_script(name: &str, indices: &[usize], opts: &SlurmOptions) -> String 
     }
     // `exec`: the task is the batch shell, so `--signal=B:` reaches it.
     s.push_str(&format!(
-        "exec {} experiment task {} --out {} --index \"$SLURM_ARRAY_TASK_ID\"\n",
+        "exec {} experiment task {} --out {} --index \"$SLURM_ARRAY_TASK_ID\" --requeue-limit {}\n",
         sh_quote(&opts.program.to_string_lossy()),
         sh_quote(&opts.file.to_string_lossy()),
         sh_quote(&opts.out.to_string_lossy()),
+        opts.max_retries,
     ));
     s
 }
@@ -667,8 +673,11 @@ pub enum TaskOutcome {
     Done(RunState),
     /// Another process holds the unit's lock: it runs elsewhere.
     Busy,
-    /// Stopped by a signal (time limit coming, scancel, preemption); resumable.
-    Interrupted,
+    /// Stopped by a signal after its last checkpoint; resumable. `time_limit`: the signal was
+    /// the USR1 asked for before the time limit (not scancel or preemption, which send TERM).
+    Interrupted {
+        time_limit: bool,
+    },
     Failed(String),
 }
 
@@ -691,9 +700,12 @@ pub fn run_task(
     })?;
     check_submitted_id(out, index, &unit.id)?;
     let signalled = Arc::new(AtomicBool::new(false));
+    let warned = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGUSR1, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, Arc::clone(&signalled)).map_err(io_err("signal"))?;
     }
+    signal_hook::flag::register(signal_hook::consts::SIGUSR1, Arc::clone(&warned))
+        .map_err(io_err("signal"))?;
     // Lead a process group, so the run (our child) can be stopped with one kill.
     // SAFETY: plain syscalls on this process; failure (already a session leader) is harmless.
     unsafe {
@@ -739,11 +751,36 @@ pub fn run_task(
     } else if !report.busy.is_empty() {
         TaskOutcome::Busy
     } else if signalled.load(Ordering::Relaxed) {
-        TaskOutcome::Interrupted
+        TaskOutcome::Interrupted {
+            time_limit: warned.load(Ordering::Relaxed),
+        }
     } else {
         let message = report.failed.first().map(|(_, m)| m.clone());
         TaskOutcome::Failed(message.unwrap_or_else(|| format!("run state {}", state.as_str())))
     })
+}
+
+/// Inside an element stopped before its time limit: puts the element back in the queue itself
+/// (`scontrol requeue <job>_<index>`), so it resumes from its checkpoint even when no submitter
+/// is watching. At most `limit` times per element (Slurm counts them in `SLURM_RESTART_COUNT`);
+/// `None` when not inside an array element or past the limit, and the submitter decides.
+pub fn requeue_self(cluster: &Cluster, limit: usize) -> Result<Option<String>> {
+    let (Ok(job), Ok(index)) = (
+        std::env::var("SLURM_ARRAY_JOB_ID"),
+        std::env::var("SLURM_ARRAY_TASK_ID"),
+    ) else {
+        return Ok(None);
+    };
+    let restarts: usize = std::env::var("SLURM_RESTART_COUNT")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(0);
+    if restarts >= limit {
+        return Ok(None);
+    }
+    let element = format!("{job}_{index}");
+    cluster.output("scontrol", &["requeue", &element])?;
+    Ok(Some(element))
 }
 
 /// Inside an element: the unit at `index` must be the one submitted there (an experiment file
@@ -816,6 +853,8 @@ mod tests {
             "#SBATCH --signal=B:USR1@300\n",
             "#SBATCH --constraint=a100\n",
             "#SBATCH --output=/s/runs/e/.experiment/slurm/logs/%A_%a.out\n",
+            "#SBATCH --open-mode=append\n#SBATCH --requeue\n",
+            "--index \"$SLURM_ARRAY_TASK_ID\" --requeue-limit 1\n",
             "module load cuda\nexec /s/bin/nb1s1 experiment task '/s/exp'\\''s.toml' --out",
         ] {
             assert!(s.contains(line), "{line} missing in\n{s}");

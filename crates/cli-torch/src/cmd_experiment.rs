@@ -118,6 +118,10 @@ struct TaskArgs {
     /// The unit's index in the expanded experiment (the array index).
     #[arg(long, env = "SLURM_ARRAY_TASK_ID")]
     index: usize,
+    /// Requeue this element itself when it stops before its time limit, at most this many
+    /// times (the job script passes the submitter's `--max-retries`).
+    #[arg(long, default_value_t = 0)]
+    requeue_limit: usize,
 }
 
 #[derive(clap::Args)]
@@ -492,11 +496,17 @@ fn task(a: TaskArgs) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        TaskOutcome::Interrupted => {
-            eprintln!(
-                "{}: stopped by a signal; resumes from its last checkpoint",
-                units[a.index].id
-            );
+        TaskOutcome::Interrupted { time_limit } => {
+            let id = &units[a.index].id;
+            eprintln!("{id}: stopped by a signal; resumes from its last checkpoint");
+            if time_limit {
+                // Resume without waiting for a submitter; Slurm ends this process on requeue.
+                match slurm::requeue_self(&Cluster::default(), a.requeue_limit) {
+                    Ok(Some(element)) => eprintln!("{id}: requeued itself as {element}"),
+                    Ok(None) => {}
+                    Err(e) => eprintln!("{id}: could not requeue itself: {e}"),
+                }
+            }
             std::process::exit(slurm::EXIT_INTERRUPTED)
         }
         TaskOutcome::Failed(m) => anyhow::bail!("{}: {m}", units[a.index].id),

@@ -421,11 +421,11 @@ fn status_rows_with(exp: &Path, out: &Path, state: &str) -> usize {
 }
 
 #[test]
-fn a_run_past_its_time_limit_checkpoints_on_the_signal_and_is_requeued() {
+fn a_run_past_its_time_limit_checkpoints_on_the_signal_and_requeues_itself() {
     let _turn = take_turn();
     let fx = fixture();
-    // Far longer than the two-minute limit; USR1 60 s before the end. The test ends once an
-    // element stopped by the signal after a checkpoint has been resubmitted and resumed.
+    // Far longer than the two-minute limit; USR1 60 s before the end. The submitter returns
+    // right after `sbatch`: the element must come back by itself, from its checkpoint.
     let exp = fx.experiment(
         "limit",
         "\"darts\"",
@@ -434,54 +434,47 @@ fn a_run_past_its_time_limit_checkpoints_on_the_signal_and_is_requeued() {
         "time = \"2\"\nsignal_seconds = 60",
     );
     let out = fx.dir.join("out");
-    let mut submitter = command(env!("CARGO_BIN_EXE_nb1s1-torch"))
-        .args([
-            "experiment",
-            "run",
-            p(&exp),
-            "--out",
-            p(&out),
-            "--backend",
-            "slurm",
-        ])
-        .args(["--poll", "0.5", "--max-retries", "8"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    ok(
+        &run_slurm(&exp, &out, &["--no-wait", "--max-retries", "3"]),
+        "submit",
+    );
+    let job = submissions(&out).jobs[0].job_id.clone().unwrap();
+    let element = format!("{job}_0");
+    let restarts = || {
+        let info = slurm("scontrol", &["-o", "show", "job", &element]);
+        info.split_whitespace()
+            .find_map(|w| w.strip_prefix("Restarts="))
+            .and_then(|r| r.parse::<usize>().ok())
+            .unwrap_or(0)
+    };
     let run = out.join("tiny/darts/space1/default/seed0");
-    let jobs = || submissions(&out).jobs.len();
     let checks = std::panic::catch_unwind(|| {
         wait_until("a first checkpoint", 240, || epochs_done(&run) >= 1);
-        let k = jobs();
-        wait_until("the element to be submitted again", 240, || jobs() > k);
+        wait_until("the element to requeue itself", 240, || restarts() >= 1);
         let done_at_signal = epochs_done(&run);
-        wait_until("the resumed run to train on", 240, || {
+        wait_until("the requeued run to train on", 300, || {
             epochs_done(&run) > done_at_signal
         });
     });
-    let _ = submitter.kill();
-    let _ = submitter.wait();
-    let subs = submissions(&out);
-    let ids: Vec<String> = subs.jobs.iter().filter_map(|j| j.job_id.clone()).collect();
-    let _ = command("scancel").args(&ids).status();
-    wait_until("the cancelled elements to leave", 60, || {
+    let info = slurm("scontrol", &["-o", "show", "job", &element]);
+    let _ = command("scancel").arg(&job).status();
+    wait_until("the cancelled element to leave", 60, || {
         unit_elements_live(&exp, &out) == 0
     });
-    assert!(checks.is_ok(), "the run was not interrupted and resumed");
-    // The first element stopped cleanly on the signal (exit 75), not killed at the limit.
-    let first = &ids[0];
-    let log = std::fs::read_to_string(out.join(format!(".experiment/slurm/logs/{first}_0.out")))
+    assert!(
+        checks.is_ok(),
+        "the run was not requeued and resumed: {info}"
+    );
+    assert_eq!(submissions(&out).jobs.len(), 1, "nothing was resubmitted");
+    assert!(!info.contains("TIMEOUT"), "{info}");
+    // The log of both attempts (appended): the first stopped cleanly on the signal.
+    let log = std::fs::read_to_string(out.join(format!(".experiment/slurm/logs/{element}.out")))
         .unwrap_or_default();
     assert!(
         log.contains("stopped by a signal; resumes from its last checkpoint"),
         "{log}"
     );
-    let info = slurm("scontrol", &["-o", "show", "job", first]);
-    assert!(
-        info.contains("ExitCode=75:0") && !info.contains("TIMEOUT"),
-        "{info}"
-    );
+    assert_eq!(event_files(&run), 2, "two processes wrote the run");
 }
 
 fn unit_elements_live(exp: &Path, out: &Path) -> usize {
