@@ -258,8 +258,13 @@ pub struct SearchConfig {
     pub options: toml::Table,
 }
 
+/// The one-shot epochs whose checkpoints the paper's correlation study evaluates (spec §4.3).
+pub const PAPER_CHECKPOINTS: [usize; 5] = [5, 15, 25, 35, 45];
+
 impl SearchConfig {
-    /// The defaults of spec §3 for one optimizer on one space.
+    /// The defaults of spec §3 for one optimizer on one space: the paper's setup wherever the
+    /// paper or the original code fixes a value (supernet quirks included, see
+    /// `supernet::SupernetConfig`), so a run without a config file is the paper's.
     pub fn defaults(optimizer: OptimizerKind, space: u8) -> Self {
         use OptimizerKind::*;
         let sampling = matches!(optimizer, Enas | RandomWs);
@@ -272,7 +277,7 @@ impl SearchConfig {
                 _ => 100,
             },
             divergence_loss: 1e4,
-            keep_checkpoints: Vec::new(),
+            keep_checkpoints: PAPER_CHECKPOINTS.to_vec(),
             data: DataConfig {
                 train_images: 0,
                 valid_images: 0,
@@ -280,11 +285,14 @@ impl SearchConfig {
                 eval_batch_size: if sampling { 64 } else { 96 },
                 cutout: false,
                 cutout_length: 16,
-                cutout_prob: 0.0,
+                // The original's argparse default: with `cutout = true` every image is cut.
+                cutout_prob: 1.0,
             },
             model: SupernetConfig {
                 space: SpaceId::try_from(space).unwrap_or(SpaceId::Three),
                 partial_channels: if optimizer == PcDarts { Some(4) } else { None },
+                // GDAS' MixedOp runs only the drawn op; every other original runs all of them.
+                run_all_ops: optimizer != Gdas,
                 ..SupernetConfig::default()
             },
             weights: WeightConfig {
@@ -633,7 +641,8 @@ mod tests {
         // A run folder's config.toml from before these keys still loads, with the defaults.
         let old = SearchConfig::from_toml("optimizer = \"darts\"\nspace = 1\n", "old", None, None)
             .unwrap();
-        assert!(old.keep_checkpoints.is_empty() && old.correlation.epochs.is_empty());
+        assert_eq!(old.keep_checkpoints, PAPER_CHECKPOINTS);
+        assert!(old.correlation.epochs.is_empty());
         let e = SearchConfig::from_toml(
             "[correlation]\nsamples = 3\n",
             "c.toml",
