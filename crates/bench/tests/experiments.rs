@@ -104,7 +104,12 @@ fn the_correlation_study_keeps_the_originals_checkpoints() {
             "{}",
             u.id
         );
-        assert_eq!(c["correlation"]["set"].as_str(), Some("original"), "{}", u.id);
+        assert_eq!(
+            c["correlation"]["set"].as_str(),
+            Some("original"),
+            "{}",
+            u.id
+        );
         assert!(int(u, "epochs").unwrap() > 45, "{}", u.id);
         let mixing = c["correlation"]["mixing"].as_str().unwrap();
         assert_eq!(mixing == "one_hot", u.optimizer == "random_ws", "{}", u.id);

@@ -81,7 +81,10 @@ fn shipped_experiments_resolve_to_the_papers_settings() {
     let corr = shipped("correlation.toml");
     for r in &corr {
         let c = &r["config"];
-        assert_eq!(c["correlation"]["epochs"], serde_json::json!([5, 15, 25, 35, 45]));
+        assert_eq!(
+            c["correlation"]["epochs"],
+            serde_json::json!([5, 15, 25, 35, 45])
+        );
         assert_eq!(c["keep_checkpoints"], c["correlation"]["epochs"]);
         assert_eq!(c["faithful"]["record_at_epoch_start"], true);
         assert_eq!(c["correlation"]["set"], "original");

@@ -804,7 +804,10 @@ mod tests {
         assert_eq!(defaults.correlation.set, CorrelationSet::Unique);
         for (bad, key) in [
             ("[correlation]\nset = \"all\"\n", "set"),
-            ("[faithful]\nrecord_at_epoch_start = 1\n", "record_at_epoch_start"),
+            (
+                "[faithful]\nrecord_at_epoch_start = 1\n",
+                "record_at_epoch_start",
+            ),
             ("[faithful]\nargpartition_tie = true\n", "argpartition_tie"),
         ] {
             let e = SearchConfig::from_toml(bad, "b.toml", Some("darts"), Some(1))

@@ -28,9 +28,9 @@ use serde::{Deserialize, Serialize};
 use supernet::{one_hot_mixing, MixingWeights, SharedMixing, Supernet};
 use tch::{nn, Device, Kind, Tensor};
 
+use crate::anytime::BudgetErrors;
 use crate::anytime::Nb101Oracle;
 use crate::checkpoint;
-use crate::anytime::BudgetErrors;
 use crate::config::{CorrelationConfig, CorrelationSet, EvalMixing, SearchConfig};
 use crate::error::OneShotError;
 use crate::model::TensorBatch;
@@ -162,8 +162,15 @@ impl EvalImages {
         let total = split.len();
         let indices: Vec<usize> = (0..n).map(|i| i * total / n).collect();
         let eval = Augment::eval().with_normalize(normalize);
-        let mut loader = Loader::new(split.clone(), indices, batch_size.max(1), Some(eval), 0, false)
-            .map_err(|e| OneShotError::Data(e.to_string()))?;
+        let mut loader = Loader::new(
+            split.clone(),
+            indices,
+            batch_size.max(1),
+            Some(eval),
+            0,
+            false,
+        )
+        .map_err(|e| OneShotError::Data(e.to_string()))?;
         let batches: Vec<TensorBatch> = std::iter::from_fn(|| loader.next_batch())
             .map(|b| TensorBatch::from_batch(&b, device))
             .collect();
@@ -713,8 +720,13 @@ impl<'a> Inline<'a> {
                 SpaceId::try_from(self.space).map_err(|e| OneShotError::Invalid(e.to_string()))?;
             let s = self.settings;
             let cands = candidates_in(space, s.set, s.sample, s.seed);
-            let images =
-                EvalImages::load_with(self.test, s.images, s.batch_size, net.device(), self.normalize)?;
+            let images = EvalImages::load_with(
+                self.test,
+                s.images,
+                s.batch_size,
+                net.device(),
+                self.normalize,
+            )?;
             self.prepared = Some((cands, images));
         }
         let Some((cands, images)) = &self.prepared else {

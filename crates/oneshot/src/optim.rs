@@ -286,7 +286,10 @@ mod tests {
         let [a, b, c] = run(true);
         assert!((a + 1.64).abs() < 1e-12, "{a}");
         assert!((b + 0.64).abs() < 1e-12, "{b}");
-        assert_eq!(c, 1.0, "a weight never graded has no .grad in PyTorch either");
+        assert_eq!(
+            c, 1.0,
+            "a weight never graded has no .grad in PyTorch either"
+        );
         let [a_off, b_off, c_off] = run(false);
         assert_eq!((a_off, c_off), (a, 1.0));
         assert!((b_off + 0.1).abs() < 1e-12, "not stepped again: {b_off}");

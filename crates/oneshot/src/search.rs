@@ -672,9 +672,7 @@ fn search_loop(job: &Job<'_>, done: &mut usize) -> Result<SearchOutcome, OneShot
         });
     }
     let mut inline = match job.oracle {
-        Some(o) if !cfg.correlation.epochs.is_empty() => {
-            Some(Inline::new(cfg, &job.data.test, o))
-        }
+        Some(o) if !cfg.correlation.epochs.is_empty() => Some(Inline::new(cfg, &job.data.test, o)),
         _ => None,
     };
     let mut events: Option<Events> = None;
@@ -980,7 +978,11 @@ mod tests {
     fn augmented_valid_queue_uses_the_training_transform_except_for_enas() {
         let mut cfg = SearchConfig::defaults(OptimizerKind::Darts, 1);
         cfg.data.eval_batch_size = 8;
-        (cfg.data.cutout, cfg.data.cutout_length, cfg.data.cutout_prob) = (true, 64, 1.0);
+        (
+            cfg.data.cutout,
+            cfg.data.cutout_length,
+            cfg.data.cutout_prob,
+        ) = (true, 64, 1.0);
         cfg.faithful.cutout_constant = true;
         let (plain, enas) = (
             mass(&cfg, DataSplit::Halves, 0),
@@ -993,7 +995,10 @@ mod tests {
         // Crop and flip without Cutout: drawn afresh each epoch.
         cfg.data.cutout = false;
         cfg.faithful.augment_valid = true;
-        let (e0, e1) = (mass(&cfg, DataSplit::Halves, 0), mass(&cfg, DataSplit::Halves, 1));
+        let (e0, e1) = (
+            mass(&cfg, DataSplit::Halves, 0),
+            mass(&cfg, DataSplit::Halves, 1),
+        );
         assert!(e0 != plain && e0 != e1, "{plain} {e0} {e1}");
     }
 }

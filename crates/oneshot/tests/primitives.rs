@@ -248,11 +248,25 @@ fn argmax_breaks_parent_ties_as_argpartition_when_asked() {
     let v = |p: &[usize]| p.to_vec();
     assert_eq!(
         low.parents,
-        [v(&[0]), v(&[0]), v(&[0]), v(&[0, 1]), v(&[0, 1]), v(&[0, 1])]
+        [
+            v(&[0]),
+            v(&[0]),
+            v(&[0]),
+            v(&[0, 1]),
+            v(&[0, 1]),
+            v(&[0, 1])
+        ]
     );
     assert_eq!(
         np.parents,
-        [v(&[0]), v(&[1]), v(&[2]), v(&[2, 3]), v(&[1, 4]), v(&[1, 5])]
+        [
+            v(&[0]),
+            v(&[1]),
+            v(&[2]),
+            v(&[2, 3]),
+            v(&[1, 4]),
+            v(&[1, 5])
+        ]
     );
     assert_eq!(np.ops, low.ops);
 }
