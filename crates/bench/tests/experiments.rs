@@ -95,9 +95,22 @@ fn the_correlation_study_keeps_the_originals_checkpoints() {
             .iter()
             .map(|v| v.as_integer().unwrap())
             .collect();
-        assert_eq!(kept, vec![4, 14, 24, 34, 44], "{}", u.id);
+        // The original's one_shot_model_e: the state after e epochs, e < the run's epochs.
+        assert_eq!(kept, vec![5, 15, 25, 35, 45], "{}", u.id);
         assert_eq!(c["correlation"]["epochs"], c["keep_checkpoints"]);
-        assert!(int(u, "epochs").unwrap() > 44, "{}", u.id);
+        assert_eq!(
+            c["faithful"]["record_at_epoch_start"].as_bool(),
+            Some(true),
+            "{}",
+            u.id
+        );
+        assert_eq!(
+            c["correlation"]["set"].as_str(),
+            Some("original"),
+            "{}",
+            u.id
+        );
+        assert!(int(u, "epochs").unwrap() > 45, "{}", u.id);
         let mixing = c["correlation"]["mixing"].as_str().unwrap();
         assert_eq!(mixing == "one_hot", u.optimizer == "random_ws", "{}", u.id);
     }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use oneshot::correlation::{correlate_run, read_run_meta, CorrelateOptions, EpochOutcome};
-use oneshot::{CorrelationConfig, EvalMixing, Nb101Table};
+use oneshot::{CorrelationConfig, CorrelationSet, EvalMixing, Nb101Table};
 
 /// Arguments of `nb1s1 correlation`.
 #[derive(clap::Args)]
@@ -19,7 +19,8 @@ pub struct Args {
     #[arg(long)]
     pub run: PathBuf,
     /// Epochs (0-based) to evaluate, e.g. 5,15,25; default: every checkpoint the run has
-    /// (`checkpoints/epoch<E>/` kept by `keep_checkpoints`, and the latest `checkpoint/`).
+    /// (`checkpoints/epoch<E>/` kept by `keep_checkpoints`, or `checkpoints/one_shot_model_<e>/`
+    /// under `faithful.record_at_epoch_start`, and the latest `checkpoint/`).
     #[arg(long, value_delimiter = ',')]
     pub epochs: Vec<usize>,
     /// Evaluate a seeded sample of N unique architectures instead of all of them.
@@ -46,6 +47,10 @@ pub struct Args {
     /// Replicate the original's spaces-1/2 bug that zeroes node 4's output weight.
     #[arg(long)]
     pub gamma4_bug: bool,
+    /// Evaluate the original enumerator's (incomplete) set of configurations, one point per
+    /// NB-101 repeat, instead of every unique model.
+    #[arg(long)]
+    pub original_set: bool,
     /// Evaluate again epochs whose correlation file exists.
     #[arg(long)]
     pub force: bool,
@@ -107,6 +112,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         batch_archs: args.batch_archs.unwrap_or(0),
         mixing,
         gamma4_bug: args.gamma4_bug,
+        set: match args.original_set {
+            true => CorrelationSet::Original,
+            false => CorrelationSet::Unique,
+        },
     };
     let opts = CorrelateOptions {
         settings,

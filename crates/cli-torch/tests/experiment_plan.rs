@@ -77,10 +77,33 @@ fn shipped_experiments_resolve_to_the_papers_settings() {
         .filter(|r| r["study"] == "weight-decay" && r["optimizer"] == "gdas")
         .collect();
     assert!(wd.iter().all(|r| r["config"]["epochs"] == 100));
+    // The original's checkpoints under its own epoch numbering, on its enumerator's set.
     let corr = shipped("correlation.toml");
-    assert!(corr
-        .iter()
-        .all(|r| r["config"]["correlation"]["epochs"] == serde_json::json!([4, 14, 24, 34, 44])));
+    for r in &corr {
+        let c = &r["config"];
+        assert_eq!(
+            c["correlation"]["epochs"],
+            serde_json::json!([5, 15, 25, 35, 45])
+        );
+        assert_eq!(c["keep_checkpoints"], c["correlation"]["epochs"]);
+        assert_eq!(c["faithful"]["record_at_epoch_start"], true);
+        assert_eq!(c["correlation"]["set"], "original");
+    }
+    // The DARTS family records at the start of an epoch, the sampling methods after it.
+    for r in shipped("oneshot-optimizers.toml") {
+        let f = &r["config"]["faithful"];
+        let darts_family = !matches!(r["optimizer"].as_str(), Some("enas" | "random_ws"));
+        assert_eq!(f["record_at_epoch_start"], darts_family, "{}", r["id"]);
+        for key in [
+            "step_zero_grads",
+            "augment_valid",
+            "rank_next_batches",
+            "original_normalization",
+            "argpartition_ties",
+        ] {
+            assert_eq!(f[key], true, "{} {key}", r["id"]);
+        }
+    }
 }
 
 #[test]
@@ -108,8 +131,8 @@ fn a_bad_override_fails_the_plan_naming_run_and_key() {
     let runs = plan(&file).unwrap();
     assert_eq!(runs[0]["base"], "none");
     assert_eq!(runs[0]["config"]["epochs"], 50);
-    assert!(runs[0]["config"]["keep_checkpoints"]
-        .as_array()
-        .unwrap()
-        .is_empty());
+    assert_eq!(
+        runs[0]["config"]["keep_checkpoints"],
+        serde_json::json!([5, 15, 25, 35, 45])
+    );
 }

@@ -109,10 +109,24 @@ pub struct Normalize {
 }
 
 impl Normalize {
-    /// The CIFAR-10 statistics used by DARTS and NAS-Bench-1Shot1.
+    /// The CIFAR-10 statistics used by DARTS and NAS-Bench-1Shot1, rounded to 4 digits.
     pub const CIFAR10: Normalize = Normalize {
         mean: [0.4914, 0.4822, 0.4465],
         std: [0.2470, 0.2435, 0.2616],
+    };
+
+    /// The same statistics unrounded, as the original DARTS pipeline (`optimizers/darts/utils.py`,
+    /// used by DARTS, GDAS, PC-DARTS and Random-WS) writes them.
+    pub const CIFAR10_DARTS: Normalize = Normalize {
+        mean: [0.491_399_68, 0.482_158_27, 0.446_531_24],
+        std: [0.247_032_33, 0.243_485_05, 0.261_587_68],
+    };
+
+    /// The original ENAS data pipeline's (`optimizers/enas/data.py`): the rounded means with
+    /// the widely copied standard deviations 0.2023 / 0.1994 / 0.2010.
+    pub const CIFAR10_ENAS: Normalize = Normalize {
+        mean: [0.4914, 0.4822, 0.4465],
+        std: [0.2023, 0.1994, 0.2010],
     };
 
     /// Converts CHW bytes to normalized CHW floats.
@@ -228,6 +242,12 @@ impl Augment {
             normalize: Normalize::CIFAR10,
             cutout: None,
         }
+    }
+
+    /// Returns this pipeline with other normalization statistics.
+    pub fn with_normalize(mut self, normalize: Normalize) -> Augment {
+        self.normalize = normalize;
+        self
     }
 
     /// Returns this pipeline with Cutout of side `length` applied with probability `prob`.

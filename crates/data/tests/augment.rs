@@ -120,6 +120,32 @@ fn normalization_matches_the_formula_and_statistics() {
     assert!(mean.abs() < 1e-5 && (var.sqrt() - 1.0).abs() < 1e-5);
 }
 
+/// The original pipelines' statistics (`[faithful] original_normalization`): ENAS' standard
+/// deviations, the DARTS pipeline's unrounded values; `with_normalize` swaps them in.
+#[test]
+fn original_pipelines_normalization_statistics() {
+    let mut src = [0u8; IMAGE_BYTES];
+    src[0] = 255;
+    src[1024] = 255;
+    src[2048] = 255;
+    let mut dst = [0f32; IMAGE_BYTES];
+    Normalize::CIFAR10_ENAS.apply(&src, &mut dst);
+    assert!((dst[0] - (1.0 - 0.4914) / 0.2023).abs() < 1e-5);
+    assert!((dst[1024] - (1.0 - 0.4822) / 0.1994).abs() < 1e-5);
+    assert!((dst[2048] - (1.0 - 0.4465) / 0.2010).abs() < 1e-5);
+    Normalize::CIFAR10_DARTS.apply(&src, &mut dst);
+    assert!((dst[0] - (1.0 - 0.49139968) / 0.24703233).abs() < 1e-6);
+    assert!((dst[1024] - (1.0 - 0.48215827) / 0.24348505).abs() < 1e-6);
+    assert!((dst[2048] - (1.0 - 0.44653124) / 0.26158768).abs() < 1e-6);
+    // Not the rounded values: the difference shows in the fourth digit.
+    let mut rounded = [0f32; IMAGE_BYTES];
+    Normalize::CIFAR10.apply(&src, &mut rounded);
+    assert!((dst[0] - rounded[0]).abs() > 1e-4);
+    let enas = Augment::eval().with_normalize(Normalize::CIFAR10_ENAS);
+    assert_eq!(enas.normalize, Normalize::CIFAR10_ENAS);
+    assert!(enas.is_deterministic());
+}
+
 #[test]
 fn cutout_zeroes_at_most_length_squared_per_channel() {
     let cutout = Cutout {

@@ -44,7 +44,17 @@ pub trait Nb101Oracle {
             }
         }))
     }
+    /// Every repeat's errors at every budget the table holds (`correlation.set = "original"`).
+    /// The default knows only 108 epochs.
+    fn query_repeats(&self, hash: &ModelHash) -> Result<Option<RepeatErrors>, OneShotError> {
+        Ok(self
+            .query(hash)?
+            .map(|e| [(108, (e.valid, e.test))].into_iter().collect()))
+    }
 }
+
+/// Validation and test errors of every repeat, per training budget in epochs.
+pub type RepeatErrors = BTreeMap<u32, (Vec<f64>, Vec<f64>)>;
 
 /// Mean NB-101 errors (1 − accuracy, averaged over the repeats) per training budget in epochs.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -147,6 +157,9 @@ impl Nb101Oracle for Nb101Table {
             }
             out
         }))
+    }
+    fn query_repeats(&self, hash: &ModelHash) -> Result<Option<RepeatErrors>, OneShotError> {
+        Ok(self.errors(hash))
     }
     fn reference(&self, space: SpaceId) -> Option<Reference> {
         let (mut valid, mut test) = (f64::INFINITY, f64::INFINITY);

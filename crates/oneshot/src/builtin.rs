@@ -23,7 +23,7 @@ use crate::optimizer::{
 use crate::run_dir::Metrics;
 use crate::sampler::{ArchSampler, FromController, Uniform};
 use crate::schedule::cosine_lr;
-use crate::selection::{Argmax, SampleAndRank, SelectContext, Selected, Selection};
+use crate::selection::{Argmax, RankOn, SampleAndRank, SelectContext, Selected, Selection};
 
 /// First or second order as `[arch] order` says; `no_momentum` drops the momentum term of the
 /// second-order virtual step.
@@ -39,13 +39,23 @@ pub fn darts_update(
     }
 }
 
-/// Sample-and-rank selection with the `[selection]` settings.
-pub fn sample_and_rank(cfg: &SearchConfig, sampler: Box<dyn ArchSampler>) -> Box<dyn Selection> {
+/// Sample-and-rank selection with the `[selection]` settings. `shuffled`: whether the
+/// original's validation iterator was shuffled (Random-WS' valid half) or ran in order (ENAS'
+/// test set), for `faithful.rank_next_batches`.
+pub fn sample_and_rank(
+    cfg: &SearchConfig,
+    sampler: Box<dyn ArchSampler>,
+    shuffled: bool,
+) -> Box<dyn Selection> {
     Box::new(SampleAndRank {
         sampler,
         samples: cfg.selection.samples,
         rank_batches: cfg.selection.rank_batches,
         top_k: cfg.selection.top_k,
+        rank_on: match cfg.faithful.rank_next_batches {
+            true => RankOn::Next { shuffled },
+            false => RankOn::First,
+        },
     })
 }
 
@@ -79,7 +89,7 @@ pub fn random_ws(cfg: &SearchConfig) -> OneShotOptimizer {
     OneShotOptimizer::new(
         Box::new(SampledOneHot::new(Box::new(Uniform))),
         Box::new(NoArchUpdate),
-        sample_and_rank(cfg, Box::new(Uniform)),
+        sample_and_rank(cfg, Box::new(Uniform), true),
     )
 }
 
@@ -124,7 +134,7 @@ impl Enas {
                     controller.clone(),
                 )))),
                 Box::new(update),
-                sample_and_rank(cfg, Box::new(FromController(controller))),
+                sample_and_rank(cfg, Box::new(FromController(controller)), false),
             )
         };
         let w = &cfg.weights;

@@ -137,6 +137,40 @@ pub struct FaithfulConfig {
     pub enas_per_batch_lr: bool,
     /// GDAS' unrolled step drops the momentum term (the `musl_` typo).
     pub gdas_unrolled_no_momentum: bool,
+    /// The original `train_search.py`'s epoch indexing: the record of epoch e holds the
+    /// architecture at the *start* of epoch e (epoch 0 = the initialization; the last epoch's
+    /// weights are never evaluated), and the epochs named by `keep_checkpoints` and
+    /// `correlation.epochs` count the epochs trained before the state, kept as
+    /// `checkpoints/one_shot_model_<e>/` (the original's `one_shot_model_e`). Default: the
+    /// record of epoch E is taken after training epoch E.
+    #[serde(default)]
+    pub record_at_epoch_start: bool,
+    /// PyTorch 1.x's zeroed gradients: a weight that got a gradient before but none in this step
+    /// (GDAS with `run_all_ops = false`: an op not drawn) still gets its weight-decay and
+    /// momentum step. Default: it is not stepped (PyTorch's `set_to_none`).
+    #[serde(default)]
+    pub step_zero_grads: bool,
+    /// The one-shot validation error (and every other use of the validation batches: the
+    /// sampling methods' ranking) on images under the training transform of the epoch (crop,
+    /// flip, Cutout), as the original's valid queue. No effect for ENAS, whose original valid
+    /// queue is the un-augmented test set. Default: un-augmented images.
+    #[serde(default)]
+    pub augment_valid: bool,
+    /// Random-WS and ENAS rank each candidate on the next `selection.rank_batches` batches of
+    /// a cycling iterator (reshuffled per pass for Random-WS, in order for ENAS' test set), as
+    /// the original's `next(valid_iter)`. Default: every candidate on the same first batches.
+    #[serde(default)]
+    pub rank_next_batches: bool,
+    /// The original pipelines' normalization statistics: ENAS' (std 0.2023, 0.1994, 0.2010)
+    /// for ENAS, the DARTS pipeline's unrounded ones (0.49139968 ... / 0.24703233 ...) for the
+    /// others. Default: the rounded DARTS statistics (0.4914 ... / 0.2470 ...) for every optimizer.
+    #[serde(default)]
+    pub original_normalization: bool,
+    /// Top-k parents chosen as the original's `np.argpartition` on float32 softmax values
+    /// (numpy's introselect: ties mostly go to higher indices). Default: ties go to the lower
+    /// index.
+    #[serde(default)]
+    pub argpartition_ties: bool,
 }
 
 /// How the correlation evaluation turns a discrete cell into the supernet's mixing weights
@@ -159,6 +193,29 @@ impl EvalMixing {
         match self {
             Self::OneHot => "one_hot",
             Self::DartsSoftmax => "darts_softmax",
+        }
+    }
+}
+
+/// Which architectures the correlation evaluation covers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CorrelationSet {
+    /// Every unique NB-101 model of the space (2,685 / 7,773 / 55,854), one point each with
+    /// the mean over NB-101's repeats.
+    #[default]
+    Unique,
+    /// The original enumerator's configurations (2,487 / 3,609 / 24,066; it misses part of each
+    /// space, spec §1.5), one point per NB-101 repeat with that repeat's errors, as
+    /// `evaluate_one_shot_models.py` (each one-shot error repeated for the 3 repeats).
+    Original,
+}
+
+impl CorrelationSet {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Unique => "unique",
+            Self::Original => "original",
         }
     }
 }
@@ -189,6 +246,8 @@ pub struct CorrelationConfig {
     /// Replicate the original's row-deletion bug of spaces 1 and 2: node 4's output weight γ[4]
     /// is always 0 (spec §4.3 step 2). No effect in space 3.
     pub gamma4_bug: bool,
+    /// Every unique model, or the original enumerator's set with per-repeat errors.
+    pub set: CorrelationSet,
 }
 
 impl Default for CorrelationConfig {
@@ -202,6 +261,7 @@ impl Default for CorrelationConfig {
             batch_archs: 0,
             mixing: EvalMixing::OneHot,
             gamma4_bug: false,
+            set: CorrelationSet::Unique,
         }
     }
 }
@@ -258,8 +318,13 @@ pub struct SearchConfig {
     pub options: toml::Table,
 }
 
+/// The one-shot epochs whose checkpoints the paper's correlation study evaluates (spec §4.3).
+pub const PAPER_CHECKPOINTS: [usize; 5] = [5, 15, 25, 35, 45];
+
 impl SearchConfig {
-    /// The defaults of spec §3 for one optimizer on one space.
+    /// The defaults of spec §3 for one optimizer on one space: the paper's setup wherever the
+    /// paper or the original code fixes a value (supernet quirks included, see
+    /// `supernet::SupernetConfig`), so a run without a config file is the paper's.
     pub fn defaults(optimizer: OptimizerKind, space: u8) -> Self {
         use OptimizerKind::*;
         let sampling = matches!(optimizer, Enas | RandomWs);
@@ -272,7 +337,7 @@ impl SearchConfig {
                 _ => 100,
             },
             divergence_loss: 1e4,
-            keep_checkpoints: Vec::new(),
+            keep_checkpoints: PAPER_CHECKPOINTS.to_vec(),
             data: DataConfig {
                 train_images: 0,
                 valid_images: 0,
@@ -280,11 +345,14 @@ impl SearchConfig {
                 eval_batch_size: if sampling { 64 } else { 96 },
                 cutout: false,
                 cutout_length: 16,
-                cutout_prob: 0.0,
+                // The original's argparse default: with `cutout = true` every image is cut.
+                cutout_prob: 1.0,
             },
             model: SupernetConfig {
                 space: SpaceId::try_from(space).unwrap_or(SpaceId::Three),
                 partial_channels: if optimizer == PcDarts { Some(4) } else { None },
+                // GDAS' MixedOp runs only the drawn op; every other original runs all of them.
+                run_all_ops: optimizer != Gdas,
                 ..SupernetConfig::default()
             },
             weights: WeightConfig {
@@ -340,6 +408,18 @@ impl SearchConfig {
             c.options = (o().defaults)();
         }
         Ok(c)
+    }
+
+    /// The per-channel normalization of every image the run sees (`faithful.original_normalization`).
+    pub fn normalization(&self) -> nb1s1_data::Normalize {
+        use nb1s1_data::Normalize;
+        if !self.faithful.original_normalization {
+            return Normalize::CIFAR10;
+        }
+        match crate::registry::lookup(&self.optimizer).map(|r| r.defaults_of) {
+            Ok(OptimizerKind::Enas) => Normalize::CIFAR10_ENAS,
+            _ => Normalize::CIFAR10_DARTS,
+        }
     }
 
     /// The `[options]` section as the optimizer's typed settings.
@@ -633,7 +713,8 @@ mod tests {
         // A run folder's config.toml from before these keys still loads, with the defaults.
         let old = SearchConfig::from_toml("optimizer = \"darts\"\nspace = 1\n", "old", None, None)
             .unwrap();
-        assert!(old.keep_checkpoints.is_empty() && old.correlation.epochs.is_empty());
+        assert_eq!(old.keep_checkpoints, PAPER_CHECKPOINTS);
+        assert!(old.correlation.epochs.is_empty());
         let e = SearchConfig::from_toml(
             "[correlation]\nsamples = 3\n",
             "c.toml",
@@ -685,6 +766,54 @@ mod tests {
                 SearchConfig::from_toml("", "defaults", Some(r.name), Some(space))
                     .unwrap_or_else(|e| panic!("{} space {space}: {e}", r.name));
             }
+        }
+    }
+
+    #[test]
+    fn original_normalization_follows_each_optimizers_pipeline() {
+        use nb1s1_data::Normalize;
+        let load = |opt: &str, on: bool| {
+            let text = format!("[faithful]\noriginal_normalization = {on}\n");
+            SearchConfig::from_toml(&text, "n.toml", Some(opt), Some(2))
+                .unwrap()
+                .normalization()
+        };
+        assert_eq!(load("enas", false), Normalize::CIFAR10);
+        assert_eq!(load("darts", false), Normalize::CIFAR10);
+        assert_eq!(load("enas", true), Normalize::CIFAR10_ENAS);
+        for opt in ["darts", "gdas", "pc_darts", "random_ws", "drnas"] {
+            assert_eq!(load(opt, true), Normalize::CIFAR10_DARTS, "{opt}");
+        }
+    }
+
+    #[test]
+    fn fidelity_options_load_and_bad_values_name_their_key() {
+        let text = "[faithful]\nrecord_at_epoch_start = true\nstep_zero_grads = true\n\
+                    augment_valid = true\nrank_next_batches = true\n\
+                    original_normalization = true\nargpartition_ties = true\n\
+                    [correlation]\nset = \"original\"\n";
+        let cfg = SearchConfig::from_toml(text, "f.toml", Some("gdas"), Some(3)).unwrap();
+        let f = &cfg.faithful;
+        assert!(f.record_at_epoch_start && f.step_zero_grads && f.augment_valid);
+        assert!(f.rank_next_batches && f.original_normalization && f.argpartition_ties);
+        assert_eq!(cfg.correlation.set, CorrelationSet::Original);
+        let again = SearchConfig::from_toml(&cfg.to_toml(), "again", None, None).unwrap();
+        assert_eq!(again, cfg);
+        let defaults = SearchConfig::from_toml("", "d", Some("gdas"), Some(3)).unwrap();
+        assert_eq!(defaults.faithful, FaithfulConfig::default());
+        assert_eq!(defaults.correlation.set, CorrelationSet::Unique);
+        for (bad, key) in [
+            ("[correlation]\nset = \"all\"\n", "set"),
+            (
+                "[faithful]\nrecord_at_epoch_start = 1\n",
+                "record_at_epoch_start",
+            ),
+            ("[faithful]\nargpartition_tie = true\n", "argpartition_tie"),
+        ] {
+            let e = SearchConfig::from_toml(bad, "b.toml", Some("darts"), Some(1))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("b.toml") && e.contains(key), "{bad}: {e}");
         }
     }
 }

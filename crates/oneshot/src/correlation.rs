@@ -20,7 +20,7 @@ use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use nasbench101::ModelHash;
-use nb1s1_data::{Loader, Split};
+use nb1s1_data::{Augment, Loader, Normalize, Split};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use searchspace::{Architecture, SearchSpace, SpaceId};
@@ -28,12 +28,13 @@ use serde::{Deserialize, Serialize};
 use supernet::{one_hot_mixing, MixingWeights, SharedMixing, Supernet};
 use tch::{nn, Device, Kind, Tensor};
 
+use crate::anytime::BudgetErrors;
 use crate::anytime::Nb101Oracle;
 use crate::checkpoint;
-use crate::config::{CorrelationConfig, EvalMixing, SearchConfig};
+use crate::config::{CorrelationConfig, CorrelationSet, EvalMixing, SearchConfig};
 use crate::error::OneShotError;
 use crate::model::TensorBatch;
-use crate::run_dir::{kept_checkpoint_dir, RunDir, RunMeta};
+use crate::run_dir::{RunDir, RunMeta};
 
 /// One architecture to evaluate: a unique NB-101 model of the space and the first
 /// configuration of the space that becomes it.
@@ -46,7 +47,25 @@ pub struct Candidate {
 /// The unique models of `space` (2,685 / 7,773 / 55,854), or a sample of `sample` of them drawn
 /// with `seed` (0 or more than there are = all), in enumeration order.
 pub fn candidates(space: SpaceId, sample: usize, seed: u64) -> Vec<Candidate> {
-    let all = SearchSpace::new(space).unique_models();
+    candidates_in(space, CorrelationSet::Unique, sample, seed)
+}
+
+/// [`candidates`] from `set`: the unique models, or the original enumerator's configurations
+/// (2,487 / 3,609 / 24,066, several per hash), in the enumerator's order.
+pub fn candidates_in(
+    space: SpaceId,
+    set: CorrelationSet,
+    sample: usize,
+    seed: u64,
+) -> Vec<Candidate> {
+    let all: Vec<(ModelHash, Architecture)> = match set {
+        CorrelationSet::Unique => SearchSpace::new(space).unique_models(),
+        CorrelationSet::Original => SearchSpace::new(space)
+            .original_enumeration()
+            .into_iter()
+            .filter_map(|a| a.hash().ok().map(|h| (h, a)))
+            .collect(),
+    };
     let take_all = sample == 0 || sample >= all.len();
     let mut keep = vec![take_all; all.len()];
     if !take_all {
@@ -111,6 +130,17 @@ impl EvalImages {
         batch_size: usize,
         device: Device,
     ) -> Result<Self, OneShotError> {
+        Self::load_with(split, images, batch_size, device, Normalize::CIFAR10)
+    }
+
+    /// [`EvalImages::load`] with the run's normalization (`SearchConfig::normalization`).
+    pub fn load_with(
+        split: &Arc<Split>,
+        images: usize,
+        batch_size: usize,
+        device: Device,
+        normalize: Normalize,
+    ) -> Result<Self, OneShotError> {
         if images > split.len() {
             return Err(OneShotError::Config {
                 file: "correlation images".into(),
@@ -131,8 +161,16 @@ impl EvalImages {
         }
         let total = split.len();
         let indices: Vec<usize> = (0..n).map(|i| i * total / n).collect();
-        let mut loader = Loader::eval(split.clone(), indices, batch_size.max(1))
-            .map_err(|e| OneShotError::Data(e.to_string()))?;
+        let eval = Augment::eval().with_normalize(normalize);
+        let mut loader = Loader::new(
+            split.clone(),
+            indices,
+            batch_size.max(1),
+            Some(eval),
+            0,
+            false,
+        )
+        .map_err(|e| OneShotError::Data(e.to_string()))?;
         let batches: Vec<TensorBatch> = std::iter::from_fn(|| loader.next_batch())
             .map(|b| TensorBatch::from_batch(&b, device))
             .collect();
@@ -239,6 +277,40 @@ fn forward_eval(net: &Supernet, x: &Tensor, w: MixingWeights) -> Result<Tensor, 
 
 pub use runfmt::CorrelationPoint;
 
+/// The NB-101 errors written for one architecture: one point with the means over the repeats
+/// ([`CorrelationSet::Unique`]), or one per repeat with that repeat's errors at every budget
+/// ([`CorrelationSet::Original`]). `None` when the table lacks the cell.
+fn nb101_points(
+    oracle: &dyn Nb101Oracle,
+    hash: &ModelHash,
+    set: CorrelationSet,
+) -> Result<Option<Vec<BudgetErrors>>, OneShotError> {
+    if set == CorrelationSet::Unique {
+        return Ok(oracle
+            .query_budgets(hash)?
+            .filter(|e| !e.test.is_empty())
+            .map(|e| vec![e]));
+    }
+    let Some(all) = oracle.query_repeats(hash)? else {
+        return Ok(None);
+    };
+    let repeats = all.values().map(|(_, t)| t.len()).max().unwrap_or(0);
+    Ok(Some(
+        (0..repeats)
+            .map(|i| {
+                let mut e = BudgetErrors::default();
+                for (&budget, (valid, test)) in &all {
+                    if let (Some(&v), Some(&t)) = (valid.get(i), test.get(i)) {
+                        e.valid.insert(budget, v);
+                        e.test.insert(budget, t);
+                    }
+                }
+                e
+            })
+            .collect(),
+    ))
+}
+
 /// `correlation/epoch<E>.meta.json`: how a correlation file was made.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CorrelationMeta {
@@ -257,6 +329,9 @@ pub struct CorrelationMeta {
     pub batch_archs: usize,
     pub mixing: EvalMixing,
     pub gamma4_bug: bool,
+    /// Unique models, or the original enumerator's set with one point per repeat.
+    #[serde(default)]
+    pub set: CorrelationSet,
     pub device: String,
     pub nb101_path: String,
     pub nb101_synthetic: bool,
@@ -300,8 +375,8 @@ pub fn evaluate_epoch(
     let mut known = Vec::with_capacity(inputs.candidates.len());
     let mut missing = 0usize;
     for c in inputs.candidates {
-        match inputs.oracle.query_budgets(&c.hash)? {
-            Some(e) if !e.test.is_empty() => known.push((c, e)),
+        match nb101_points(inputs.oracle, &c.hash, s.set)? {
+            Some(e) if !e.is_empty() => known.push((c, e)),
             _ => missing += 1,
         }
     }
@@ -329,16 +404,18 @@ pub fn evaluate_epoch(
     std::fs::create_dir_all(&dir).map_err(|e| OneShotError::io(&dir, e))?;
     let io = |e: std::io::Error| OneShotError::io(&path, e);
     nasbench101::atomic_write_with(&path, |w| {
-        for ((c, nb), one_shot_error) in known.iter().zip(&errors) {
-            let point = CorrelationPoint {
-                hash: c.hash.to_string(),
-                epoch: Some(epoch),
-                one_shot_error: *one_shot_error,
-                nb101_test_error: keyed(&nb.test),
-                nb101_valid_error: keyed(&nb.valid),
-            };
-            serde_json::to_writer(&mut *w, &point).map_err(std::io::Error::other)?;
-            w.write_all(b"\n")?;
+        for ((c, points), one_shot_error) in known.iter().zip(&errors) {
+            for nb in points {
+                let point = CorrelationPoint {
+                    hash: c.hash.to_string(),
+                    epoch: Some(epoch),
+                    one_shot_error: *one_shot_error,
+                    nb101_test_error: keyed(&nb.test),
+                    nb101_valid_error: keyed(&nb.valid),
+                };
+                serde_json::to_writer(&mut *w, &point).map_err(std::io::Error::other)?;
+                w.write_all(b"\n")?;
+            }
         }
         Ok(())
     })
@@ -356,6 +433,7 @@ pub fn evaluate_epoch(
         batch_archs,
         mixing: s.mixing,
         gamma4_bug: s.gamma4_bug,
+        set: s.set,
         device: format!("{device:?}"),
         nb101_path: inputs.oracle.path(),
         nb101_synthetic: inputs.oracle.is_synthetic(),
@@ -381,14 +459,26 @@ pub struct CheckpointRef {
     pub dir: PathBuf,
 }
 
-fn checkpoint_epoch(dir: &Path) -> Result<Option<usize>, OneShotError> {
+/// The epoch label of a checkpoint folder: its last epoch trained, or under the original's
+/// convention (`record_at_epoch_start`) the number of epochs trained.
+fn checkpoint_epoch(dir: &Path, original: bool) -> Result<Option<usize>, OneShotError> {
     let state = checkpoint::read_state(dir)?;
-    Ok(state.next_epoch.checked_sub(1))
+    Ok(match original {
+        true => Some(state.next_epoch),
+        false => state.next_epoch.checked_sub(1),
+    })
 }
 
-/// The kept checkpoints `checkpoints/epoch<E>/` and the rolling `checkpoint/` of a run, by
-/// epoch (a kept one wins when both hold the same epoch).
+/// The kept checkpoints `checkpoints/epoch<E>/` (or `checkpoints/one_shot_model_<e>/` when the
+/// run's config has `faithful.record_at_epoch_start`) and the rolling `checkpoint/` of a run, by
+/// epoch label (a kept one wins when both hold the same epoch).
 pub fn run_checkpoints(run: &Path) -> Result<Vec<CheckpointRef>, OneShotError> {
+    let config = run.join("config.toml");
+    let original = config.is_file()
+        && SearchConfig::load(Some(&config), None, None)?
+            .faithful
+            .record_at_epoch_start;
+    let prefix = if original { "one_shot_model_" } else { "epoch" };
     let mut found: BTreeMap<usize, PathBuf> = BTreeMap::new();
     let kept = run.join("checkpoints");
     if kept.is_dir() {
@@ -397,13 +487,13 @@ pub fn run_checkpoints(run: &Path) -> Result<Vec<CheckpointRef>, OneShotError> {
             let named = dir
                 .file_name()
                 .and_then(|n| n.to_str())
-                .and_then(|n| n.strip_prefix("epoch"))
+                .and_then(|n| n.strip_prefix(prefix))
                 .and_then(|n| n.parse::<usize>().ok());
             let Some(named) = named else { continue };
             if !dir.join("state.json").is_file() {
                 continue;
             }
-            match checkpoint_epoch(&dir)? {
+            match checkpoint_epoch(&dir, original)? {
                 Some(e) if e == named => {
                     found.insert(e, dir);
                 }
@@ -419,7 +509,7 @@ pub fn run_checkpoints(run: &Path) -> Result<Vec<CheckpointRef>, OneShotError> {
         }
     }
     if let Some(dir) = checkpoint::locate(&run.join("checkpoint")) {
-        if let Some(e) = checkpoint_epoch(&dir)? {
+        if let Some(e) = checkpoint_epoch(&dir, original)? {
             found.entry(e).or_insert(dir);
         }
     }
@@ -494,7 +584,7 @@ pub fn correlate_run(
     let available = run_checkpoints(run)?;
     if available.is_empty() {
         return Err(run_err(
-            "no checkpoint (checkpoint/ or checkpoints/epoch<E>/): the search has not finished an epoch"
+            "no checkpoint (checkpoint/ or checkpoints/epoch<E>/ or one_shot_model_<e>/): the search has not finished an epoch"
                 .into(),
         ));
     }
@@ -511,7 +601,7 @@ pub fn correlate_run(
                     run_err(format!(
                         "no checkpoint of epoch {e} (expected {}); checkpoints exist for epochs {}. \
                          Set `keep_checkpoints` in the search config to keep more",
-                        kept_checkpoint_dir(run, e).display(),
+                        crate::search::kept_dir(&cfg, run, e).display(),
                         have.join(", ")
                     ))
                 })
@@ -536,8 +626,14 @@ pub fn correlate_run(
     }
     let space = SpaceId::try_from(cfg.space).map_err(|e| OneShotError::Invalid(e.to_string()))?;
     let s = &opts.settings;
-    let cands = candidates(space, s.sample, s.seed);
-    let images = EvalImages::load(test, s.images, s.batch_size, opts.device)?;
+    let cands = candidates_in(space, s.set, s.sample, s.seed);
+    let images = EvalImages::load_with(
+        test,
+        s.images,
+        s.batch_size,
+        opts.device,
+        cfg.normalization(),
+    )?;
     let inputs = EpochInputs {
         candidates: &cands,
         images: &images,
@@ -593,21 +689,18 @@ pub(crate) struct Inline<'a> {
     pub space: u8,
     pub test: &'a Arc<Split>,
     pub oracle: &'a dyn Nb101Oracle,
+    normalize: Normalize,
     prepared: Option<(Vec<Candidate>, EvalImages)>,
 }
 
 impl<'a> Inline<'a> {
-    pub fn new(
-        settings: &'a CorrelationConfig,
-        space: u8,
-        test: &'a Arc<Split>,
-        oracle: &'a dyn Nb101Oracle,
-    ) -> Self {
+    pub fn new(cfg: &'a SearchConfig, test: &'a Arc<Split>, oracle: &'a dyn Nb101Oracle) -> Self {
         Inline {
-            settings,
-            space,
+            settings: &cfg.correlation,
+            space: cfg.space,
             test,
             oracle,
+            normalize: cfg.normalization(),
             prepared: None,
         }
     }
@@ -626,8 +719,14 @@ impl<'a> Inline<'a> {
             let space =
                 SpaceId::try_from(self.space).map_err(|e| OneShotError::Invalid(e.to_string()))?;
             let s = self.settings;
-            let cands = candidates(space, s.sample, s.seed);
-            let images = EvalImages::load(self.test, s.images, s.batch_size, net.device())?;
+            let cands = candidates_in(space, s.set, s.sample, s.seed);
+            let images = EvalImages::load_with(
+                self.test,
+                s.images,
+                s.batch_size,
+                net.device(),
+                self.normalize,
+            )?;
             self.prepared = Some((cands, images));
         }
         let Some((cands, images)) = &self.prepared else {

@@ -37,7 +37,9 @@ pub mod torch_guard;
 
 pub use anytime::{BudgetErrors, Nb101Errors, Nb101Oracle, Nb101Table};
 pub use arch_update::{ArchStepContext, ArchUpdate};
-pub use config::{CorrelationConfig, EvalMixing, OptimizerKind, SearchConfig, TensorboardConfig};
+pub use config::{
+    CorrelationConfig, CorrelationSet, EvalMixing, OptimizerKind, SearchConfig, TensorboardConfig,
+};
 pub use error::OneShotError;
 pub use mixing::{MixContext, Phase, Relaxation};
 pub use model::{OneShotModel, TensorBatch};

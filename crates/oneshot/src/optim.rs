@@ -59,6 +59,10 @@ pub struct Sgd {
     pub weight_decay: f64,
     /// Momentum buffers by parameter name; absent until the parameter's first step.
     pub buffers: BTreeMap<String, Tensor>,
+    /// PyTorch 1.x's `zero_grad` (`[faithful] step_zero_grads`): a parameter that got a gradient
+    /// once (it has a momentum buffer) and none now is stepped as if its gradient were zero, so
+    /// weight decay and momentum still move it. Off: it is left as is (`set_to_none`).
+    pub step_zero_grads: bool,
 }
 
 impl Sgd {
@@ -69,16 +73,23 @@ impl Sgd {
             momentum,
             weight_decay,
             buffers: BTreeMap::new(),
+            step_zero_grads: false,
         }
     }
 
     /// One update from explicit gradients, one per parameter in order; `None` (a parameter the
-    /// loss did not reach, e.g. an operation GDAS did not run) leaves it and its buffer as is.
+    /// loss did not reach, e.g. an operation GDAS did not run) leaves it and its buffer as is,
+    /// unless [`Sgd::step_zero_grads`] treats it as a zero gradient.
     pub fn step_with(&mut self, grads: &[Option<Tensor>]) {
         tch::no_grad(|| {
             for ((name, p), g) in self.params.iter().zip(grads) {
-                let Some(g) = g else { continue };
-                let d = g + p * self.weight_decay;
+                let d = match g {
+                    Some(g) => g + p * self.weight_decay,
+                    None if self.step_zero_grads && self.buffers.contains_key(name) => {
+                        p * self.weight_decay
+                    }
+                    None => continue,
+                };
                 let d = if self.momentum != 0.0 {
                     match self.buffers.get_mut(name) {
                         Some(buf) => {
@@ -242,4 +253,45 @@ pub fn clip_explicit(grads: &mut [Option<Tensor>], max_norm: f64) -> f64 {
         }
     }
     total
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scalar(v: f64) -> Tensor {
+        Tensor::from_slice(&[v]).to_kind(tch::Kind::Double)
+    }
+
+    /// Two steps of lr 1, momentum 0.5, weight decay 0.1 on three weights: `a` graded twice, `b`
+    /// graded then not, `c` never graded.
+    fn run(step_zero_grads: bool) -> [f64; 3] {
+        let params: Vec<(String, Tensor)> = ["a", "b", "c"]
+            .iter()
+            .map(|n| (n.to_string(), scalar(1.0)))
+            .collect();
+        let mut sgd = Sgd::new(params, 1.0, 0.5, 0.1);
+        sgd.step_zero_grads = step_zero_grads;
+        sgd.step_with(&[Some(scalar(1.0)), Some(scalar(1.0)), None]);
+        sgd.step_with(&[Some(scalar(1.0)), None, None]);
+        let v = |i: usize| sgd.params[i].1.double_value(&[0]);
+        [v(0), v(1), v(2)]
+    }
+
+    #[test]
+    fn zero_grad_steps_decay_and_carry_momentum_for_weights_graded_before() {
+        // Step 1 for a and b: d = 1 + 0.1 = 1.1, buffer 1.1, weight 1 - 1.1 = -0.1.
+        // Step 2 for a: d = 1 + 0.1·(-0.1) = 0.99, buffer 0.5·1.1 + 0.99 = 1.54, weight -1.64.
+        // Step 2 for b with a zero gradient: d = -0.01, buffer 0.54, weight -0.64.
+        let [a, b, c] = run(true);
+        assert!((a + 1.64).abs() < 1e-12, "{a}");
+        assert!((b + 0.64).abs() < 1e-12, "{b}");
+        assert_eq!(
+            c, 1.0,
+            "a weight never graded has no .grad in PyTorch either"
+        );
+        let [a_off, b_off, c_off] = run(false);
+        assert_eq!((a_off, c_off), (a, 1.0));
+        assert!((b_off + 0.1).abs() < 1e-12, "not stepped again: {b_off}");
+    }
 }

@@ -73,12 +73,36 @@ const TAG_TORCH: u64 = 1;
 const TAG_RNG: u64 = 2;
 const TAG_TRAIN: u64 = 3;
 const TAG_ARCH: u64 = 4;
+const TAG_VALID: u64 = 5;
+
+/// The epoch label of the state after `trained` epochs: nb1s1's convention names it by the last
+/// epoch trained (none for the initialization), the original's (`record_at_epoch_start`) by the
+/// number of epochs trained.
+fn state_label(cfg: &SearchConfig, trained: usize) -> Option<usize> {
+    match cfg.faithful.record_at_epoch_start {
+        true => Some(trained),
+        false => trained.checked_sub(1),
+    }
+}
+
+/// Where the kept checkpoint of epoch label `label` goes: `checkpoints/epoch<E>/`, or the
+/// original's name `checkpoints/one_shot_model_<e>/` under `record_at_epoch_start`.
+pub fn kept_dir(cfg: &SearchConfig, run: &Path, label: usize) -> std::path::PathBuf {
+    match cfg.faithful.record_at_epoch_start {
+        true => run
+            .join("checkpoints")
+            .join(format!("one_shot_model_{label}")),
+        false => crate::run_dir::kept_checkpoint_dir(run, label),
+    }
+}
 
 /// The weight and architecture index sets, the validation split and its indices.
 struct Plan {
     split: SearchSplit,
     valid: Arc<Split>,
     valid_indices: Vec<usize>,
+    /// `faithful.augment_valid` where the valid images are training images (not ENAS' test set).
+    augment_valid: bool,
 }
 
 fn plan(cfg: &SearchConfig, data: &SearchData, how: DataSplit) -> Result<Plan, OneShotError> {
@@ -140,6 +164,7 @@ fn plan(cfg: &SearchConfig, data: &SearchData, how: DataSplit) -> Result<Plan, O
         split,
         valid,
         valid_indices,
+        augment_valid: cfg.faithful.augment_valid && how != DataSplit::Enas,
     })
 }
 
@@ -471,16 +496,7 @@ fn loaders(
     arch_state: LoaderState,
 ) -> Result<(Loader, Loader), OneShotError> {
     let derr = |e: nb1s1_data::DataError| OneShotError::Data(e.to_string());
-    let mut augment = Augment::darts();
-    if cfg.data.cutout {
-        let p = cutout_prob(
-            epoch,
-            cfg.epochs,
-            cfg.data.cutout_prob,
-            cfg.faithful.cutout_constant,
-        );
-        augment = augment.with_cutout(cfg.data.cutout_length, p);
-    }
+    let augment = train_augment(cfg, epoch);
     let train_seed = derive_seed(cfg.seed, 0, TAG_TRAIN);
     let mut train = Loader::new(
         data.train.clone(),
@@ -512,6 +528,21 @@ fn loaders(
     Ok((train, arch))
 }
 
+/// The training transform of `epoch`: crop, flip, and Cutout at the epoch's probability.
+fn train_augment(cfg: &SearchConfig, epoch: usize) -> Augment {
+    let augment = Augment::darts().with_normalize(cfg.normalization());
+    if !cfg.data.cutout {
+        return augment;
+    }
+    let p = cutout_prob(
+        epoch,
+        cfg.epochs,
+        cfg.data.cutout_prob,
+        cfg.faithful.cutout_constant,
+    );
+    augment.with_cutout(cfg.data.cutout_length, p)
+}
+
 /// The next batch of the architecture queue, on `dev`.
 fn next_arch_batch(arch: &mut Loader, dev: Device) -> Result<TensorBatch, OneShotError> {
     let b = arch
@@ -520,16 +551,27 @@ fn next_arch_batch(arch: &mut Loader, dev: Device) -> Result<TensorBatch, OneSho
     Ok(TensorBatch::from_batch(&b, dev))
 }
 
-/// The validation set as batches, in a fixed order.
+/// The validation set as batches, in a fixed order: un-augmented, or under
+/// `faithful.augment_valid` with `epoch`'s training transform drawn afresh (the original's
+/// valid queue).
 fn valid_batches(
     cfg: &SearchConfig,
     plan: &Plan,
     dev: Device,
+    epoch: usize,
 ) -> Result<Vec<TensorBatch>, OneShotError> {
-    let mut l = Loader::eval(
+    let augment = match plan.augment_valid {
+        true => train_augment(cfg, epoch),
+        false => Augment::eval().with_normalize(cfg.normalization()),
+    };
+    let seed = derive_seed(cfg.seed, epoch as u64, TAG_VALID);
+    let mut l = Loader::new(
         plan.valid.clone(),
         plan.valid_indices.clone(),
         cfg.data.eval_batch_size,
+        Some(augment),
+        seed,
+        false,
     )
     .map_err(|e| OneShotError::Data(e.to_string()))?;
     Ok(std::iter::from_fn(|| l.next_batch())
@@ -552,6 +594,7 @@ fn build_or_resume(job: &Job<'_>) -> Result<Resumed, OneShotError> {
     let mut opt = (job.variant.build)(cfg, &model)?;
     let w = &cfg.weights;
     let mut sgd = Sgd::new(model.weight_params(), w.lr, w.momentum, w.weight_decay);
+    sgd.step_zero_grads = cfg.faithful.step_zero_grads;
     let mut state = CheckpointState {
         next_epoch: 0,
         global_step: 0,
@@ -577,9 +620,9 @@ fn build_or_resume(job: &Job<'_>) -> Result<Resumed, OneShotError> {
         opt.load_state(&tensors)?;
     }
     // A kill between the checkpoint and its kept copy: make the copy now.
-    if let Some(last) = state.next_epoch.checked_sub(1) {
-        let kept = job.run.kept_checkpoint_dir(last);
-        if cfg.keep_checkpoints.contains(&last) && !kept.join("state.json").is_file() {
+    if let Some(label) = state_label(cfg, state.next_epoch) {
+        let kept = kept_dir(cfg, &job.run.root, label);
+        if cfg.keep_checkpoints.contains(&label) && !kept.join("state.json").is_file() {
             if let Some(dir) = checkpoint::locate(&ck_dir) {
                 checkpoint::keep(&dir, &kept)?;
             }
@@ -629,13 +672,14 @@ fn search_loop(job: &Job<'_>, done: &mut usize) -> Result<SearchOutcome, OneShot
         });
     }
     let mut inline = match job.oracle {
-        Some(o) if !cfg.correlation.epochs.is_empty() => {
-            Some(Inline::new(&cfg.correlation, cfg.space, &job.data.test, o))
-        }
+        Some(o) if !cfg.correlation.epochs.is_empty() => Some(Inline::new(cfg, &job.data.test, o)),
         _ => None,
     };
     let mut events: Option<Events> = None;
-    let valid = valid_batches(cfg, &plan, dev)?;
+    let mut valid = match plan.augment_valid {
+        true => Vec::new(),
+        false => valid_batches(cfg, &plan, dev, 0)?,
+    };
     let batches_per_epoch = plan.split.weights.len().div_ceil(cfg.data.batch_size);
     let remaining = cfg.epochs - state.next_epoch.min(cfg.epochs);
     let bar = progress_bar(job.opts.progress, remaining * batches_per_epoch);
@@ -658,6 +702,9 @@ fn search_loop(job: &Job<'_>, done: &mut usize) -> Result<SearchOutcome, OneShot
             epoch + 1,
             cfg.epochs
         ));
+        if plan.augment_valid {
+            valid = valid_batches(cfg, &plan, dev, epoch)?;
+        }
         tch::manual_seed(derive_seed(cfg.seed, epoch as u64, TAG_TORCH) as i64);
         let mut rng = ChaCha8Rng::seed_from_u64(derive_seed(cfg.seed, epoch as u64, TAG_RNG));
         let w = &cfg.weights;
@@ -680,6 +727,17 @@ fn search_loop(job: &Job<'_>, done: &mut usize) -> Result<SearchOutcome, OneShot
             weights: w,
             divergence_loss: cfg.divergence_loss,
             valid: &valid,
+        };
+        // The original's convention: the epoch's architecture is the one it starts from.
+        let at_start = match cfg.faithful.record_at_epoch_start {
+            true => {
+                if epoch == 0 {
+                    initial_state(job, &model, opt.as_ref(), cx.sgd, &state, inline.as_mut())?;
+                }
+                let sel = select(cfg, &model, opt.as_mut(), cx.rng, &valid)?;
+                Some(sel)
+            }
+            false => None,
         };
         opt.new_epoch(&mut cx)?;
         let arch_steps = opt.wants_valid_batches(epoch);
@@ -721,7 +779,11 @@ fn search_loop(job: &Job<'_>, done: &mut usize) -> Result<SearchOutcome, OneShot
                 msg: "weights or architecture weights are not finite".into(),
             });
         }
-        let rec = evaluate_epoch(job, &model, opt.as_mut(), &mut rng, &valid, epoch)?;
+        let sel = match at_start {
+            Some(sel) => sel,
+            None => select(cfg, &model, opt.as_mut(), &mut rng, &valid)?,
+        };
+        let rec = evaluate_epoch(job, &model, opt.as_mut(), &mut rng, &valid, epoch, sel)?;
         let rec = EpochRecord {
             train_loss: totals.loss / totals.seen.max(1) as f64,
             train_accuracy: totals.correct as f64 / totals.seen.max(1) as f64,
@@ -738,16 +800,16 @@ fn search_loop(job: &Job<'_>, done: &mut usize) -> Result<SearchOutcome, OneShot
         }
         records.push(rec);
         // Before the checkpoint: a kill during the evaluation repeats the epoch on resume.
-        if let Some(inline) = inline.as_mut() {
-            bar.set_message(format!("correlation evaluation of epoch {epoch}"));
-            inline.maybe_evaluate(&run.root, &model.net, epoch)?;
+        if let (Some(inline), Some(label)) = (inline.as_mut(), state_label(cfg, epoch + 1)) {
+            bar.set_message(format!("correlation evaluation of epoch {label}"));
+            inline.maybe_evaluate(&run.root, &model.net, label)?;
         }
         state.next_epoch = epoch + 1;
         state.arch_loader = arch_loader.state();
         if let EpochEnd::Stop(why) = &end {
             state.stopped_early = Some(why.clone());
         }
-        save_checkpoint(job, &model, opt.as_ref(), &sgd, &state, epoch)?;
+        save_checkpoint(job, &model, opt.as_ref(), &sgd, &state)?;
         *done = epoch + 1;
         run.write_status(&StatusFile {
             status: RunStatus::Running,
@@ -768,8 +830,50 @@ fn search_loop(job: &Job<'_>, done: &mut usize) -> Result<SearchOutcome, OneShot
     })
 }
 
-/// The epoch's selection, its anytime NB-101 look-up and the optimizer's metrics, as a record
-/// whose training totals and time the loop fills in.
+/// The optimizer's choice of architecture for the model as it is now.
+fn select(
+    cfg: &SearchConfig,
+    model: &OneShotModel,
+    opt: &mut dyn SearchOptimizer,
+    rng: &mut ChaCha8Rng,
+    valid: &[TensorBatch],
+) -> Result<(Selected, Option<serde_json::Value>), OneShotError> {
+    let ties = match cfg.faithful.argpartition_ties {
+        true => supernet::TopKTies::Argpartition,
+        false => supernet::TopKTies::LowerIndex,
+    };
+    let sel = opt.select(&mut SelectContext {
+        model,
+        rng,
+        valid,
+        ties,
+    })?;
+    let weights = opt.learns_arch_weights().then(|| arch_json(model));
+    Ok((sel, weights))
+}
+
+/// `record_at_epoch_start`, before the first epoch: the initialization is epoch 0 of the kept
+/// checkpoints and the correlation evaluation.
+fn initial_state(
+    job: &Job<'_>,
+    model: &OneShotModel,
+    opt: &dyn SearchOptimizer,
+    sgd: &Sgd,
+    state: &CheckpointState,
+    inline: Option<&mut Inline<'_>>,
+) -> Result<(), OneShotError> {
+    if let Some(inline) = inline {
+        inline.maybe_evaluate(&job.run.root, &model.net, 0)?;
+    }
+    if job.cfg.keep_checkpoints.contains(&0) {
+        save_checkpoint(job, model, opt, sgd, state)?;
+    }
+    Ok(())
+}
+
+/// The epoch's selection (`sel`, with the architecture weights it was made from), its anytime
+/// NB-101 look-up and the optimizer's metrics, as a record whose training totals and time the
+/// loop fills in. A selection that measured no one-shot error gets the relaxed supernet's now.
 fn evaluate_epoch(
     job: &Job<'_>,
     model: &OneShotModel,
@@ -777,11 +881,15 @@ fn evaluate_epoch(
     rng: &mut ChaCha8Rng,
     valid: &[TensorBatch],
     epoch: usize,
+    sel: (Selected, Option<serde_json::Value>),
 ) -> Result<EpochRecord, OneShotError> {
-    let Selected {
-        architecture,
-        one_shot_valid_error,
-    } = opt.select(&mut SelectContext { model, rng, valid })?;
+    let (
+        Selected {
+            architecture,
+            one_shot_valid_error,
+        },
+        arch_weights,
+    ) = sel;
     let one_shot_valid_error = match one_shot_valid_error {
         Some(e) => e,
         None => relaxed_error(model, opt, rng, valid)?,
@@ -809,19 +917,18 @@ fn evaluate_epoch(
         train_accuracy: 0.0,
         lr: 0.0,
         metrics: opt.metrics(),
-        arch_weights: opt.learns_arch_weights().then(|| arch_json(model)),
+        arch_weights,
         seconds: 0.0,
     })
 }
 
-/// The rolling checkpoint after `epoch`, and its kept copy when the config asks for one.
+/// The rolling checkpoint of `state`, and its kept copy when the config asks for one.
 fn save_checkpoint(
     job: &Job<'_>,
     model: &OneShotModel,
     opt: &dyn SearchOptimizer,
     sgd: &Sgd,
     state: &CheckpointState,
-    epoch: usize,
 ) -> Result<(), OneShotError> {
     let ck_dir = job.run.checkpoint_dir();
     let mut optimizers = sgd.state("sgd.");
@@ -836,8 +943,65 @@ fn save_checkpoint(
             state,
         },
     )?;
-    if job.cfg.keep_checkpoints.contains(&epoch) {
-        checkpoint::keep(&ck_dir, &job.run.kept_checkpoint_dir(epoch))?;
+    if let Some(label) = state_label(job.cfg, state.next_epoch) {
+        if job.cfg.keep_checkpoints.contains(&label) {
+            checkpoint::keep(&ck_dir, &kept_dir(job.cfg, &job.run.root, label))?;
+        }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::OptimizerKind;
+
+    fn data() -> SearchData {
+        SearchData {
+            train: Arc::new(nb1s1_data::bench::synthetic_split(40, 1)),
+            test: Arc::new(nb1s1_data::bench::synthetic_split(20, 2)),
+            source: "synthetic".into(),
+        }
+    }
+
+    /// Sum of |x| over every validation image.
+    fn mass(cfg: &SearchConfig, how: DataSplit, epoch: usize) -> f64 {
+        let p = plan(cfg, &data(), how).unwrap();
+        valid_batches(cfg, &p, Device::Cpu, epoch)
+            .unwrap()
+            .iter()
+            .map(|b| b.x.abs().sum(Kind::Double).double_value(&[]))
+            .sum()
+    }
+
+    /// `faithful.augment_valid` puts the validation images through the epoch's training
+    /// transform: a Cutout of side 64 (past the config's limit, unchecked here) and probability
+    /// 1 blanks every image wherever its centre falls (0 after normalization). ENAS' validation images (the test set) stay un-augmented.
+    #[test]
+    fn augmented_valid_queue_uses_the_training_transform_except_for_enas() {
+        let mut cfg = SearchConfig::defaults(OptimizerKind::Darts, 1);
+        cfg.data.eval_batch_size = 8;
+        (
+            cfg.data.cutout,
+            cfg.data.cutout_length,
+            cfg.data.cutout_prob,
+        ) = (true, 64, 1.0);
+        cfg.faithful.cutout_constant = true;
+        let (plain, enas) = (
+            mass(&cfg, DataSplit::Halves, 0),
+            mass(&cfg, DataSplit::Enas, 0),
+        );
+        assert!(plain > 0.0);
+        cfg.faithful.augment_valid = true;
+        assert_eq!(mass(&cfg, DataSplit::Halves, 0), 0.0);
+        assert_eq!(mass(&cfg, DataSplit::Enas, 0), enas);
+        // Crop and flip without Cutout: drawn afresh each epoch.
+        cfg.data.cutout = false;
+        cfg.faithful.augment_valid = true;
+        let (e0, e1) = (
+            mass(&cfg, DataSplit::Halves, 0),
+            mass(&cfg, DataSplit::Halves, 1),
+        );
+        assert!(e0 != plain && e0 != e1, "{plain} {e0} {e1}");
+    }
 }

@@ -44,3 +44,32 @@ fn shipped_configs_load_and_validate() {
         SearchConfig::load(Some(&root.join("darts_second_order.toml")), None, None).unwrap();
     assert_eq!(second.arch.order, oneshot::config::ArchOrder::Second);
 }
+
+/// The code defaults are the paper's setup: each built-in optimizer's shipped config differs
+/// from `SearchConfig::defaults` only in the seed (the cluster scripts' first one).
+#[test]
+fn code_defaults_equal_the_paper_configs() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
+    for kind in [
+        OptimizerKind::Darts,
+        OptimizerKind::Gdas,
+        OptimizerKind::PcDarts,
+        OptimizerKind::Enas,
+        OptimizerKind::RandomWs,
+    ] {
+        let file = root.join(format!("{}.toml", kind.name()));
+        let mut shipped = SearchConfig::load(Some(&file), None, None).unwrap();
+        let defaults = SearchConfig::from_toml("", "defaults", Some(kind.name()), Some(3)).unwrap();
+        shipped.seed = defaults.seed;
+        assert_eq!(shipped, defaults, "{}", file.display());
+    }
+    let d = SearchConfig::from_toml("", "defaults", Some("darts"), Some(1)).unwrap();
+    assert_eq!(
+        (d.model.bn_momentum, d.model.downsample_padding),
+        (0.997, 1)
+    );
+    assert!(d.model.run_all_ops && !d.model.fuse_projections);
+    assert_eq!(d.data.cutout_prob, 1.0);
+    let g = SearchConfig::from_toml("", "defaults", Some("gdas"), Some(1)).unwrap();
+    assert!(!g.model.run_all_ops, "GDAS runs only the drawn op");
+}

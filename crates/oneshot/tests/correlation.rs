@@ -13,10 +13,13 @@ use indicatif::ProgressBar;
 use nasbench101::generate::{generate_from_specs, FULL_BUDGETS};
 use nasbench101::{Api, Nb101};
 use oneshot::correlation::{
-    candidates, correlate_run, eval_mixing, one_shot_errors, run_checkpoints, CorrelateOptions,
-    CorrelationMeta, EpochOutcome, EvalImages,
+    candidates, candidates_in, correlate_run, eval_mixing, one_shot_errors, run_checkpoints,
+    CorrelateOptions, CorrelationMeta, EpochOutcome, EvalImages,
 };
-use oneshot::{run_search, CorrelationConfig, EvalMixing, Nb101Table, OneShotError, OptimizerKind};
+use oneshot::{
+    run_search, CorrelationConfig, CorrelationSet, EvalMixing, Nb101Oracle, Nb101Table,
+    OneShotError, OptimizerKind,
+};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use searchspace::{Architecture, SpaceId};
@@ -456,4 +459,66 @@ fn search_evaluates_inline_and_writes_live_tensorboard_scalars() {
     let mut store = nb1s1_bench::store::Store::open(&tmp.path().join("r.sqlite")).unwrap();
     let summary = store.ingest_dir(&run).unwrap();
     assert_eq!((summary.added, summary.correlation_files), (1, 1));
+}
+
+/// The original enumerator's set (spec §1.5): 2,487 / 3,609 / 24,066 configurations of
+/// 2,127 / 3,258 / 17,940 NB-101 hashes; all of them valid architectures of the space.
+#[test]
+fn original_enumerator_set_has_the_specs_counts() {
+    for (space, configs, hashes) in [
+        (SpaceId::One, 2_487, 2_127),
+        (SpaceId::Two, 3_609, 3_258),
+        (SpaceId::Three, 24_066, 17_940),
+    ] {
+        let all = candidates_in(space, CorrelationSet::Original, 0, 0);
+        assert_eq!(all.len(), configs, "space {space}");
+        let unique: std::collections::HashSet<_> = all.iter().map(|c| c.hash).collect();
+        assert_eq!(unique.len(), hashes, "space {space}");
+        assert!(all.iter().all(|c| c.architecture.validate().is_ok()));
+    }
+}
+
+/// `[correlation] set = "original"`: one line per NB-101 repeat with that repeat's errors, the
+/// configuration's one-shot error repeated, as `evaluate_one_shot_models.py`.
+#[test]
+fn original_set_writes_one_point_per_repeat() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = oneshot::SearchData {
+        train: Arc::new(structured_split(32, 1)),
+        test: Arc::new(structured_split(16, 2)),
+        source: "structured (tests)".into(),
+    };
+    let mut cfg = tiny(OptimizerKind::Darts, 1);
+    cfg.epochs = 1;
+    let run = tmp.path().join("run");
+    run_search(&cfg, &data, Some(&FakeTable), &run, &cpu_options()).unwrap();
+    let settings = CorrelationConfig {
+        sample: 5,
+        images: 16,
+        batch_size: 16,
+        set: CorrelationSet::Original,
+        ..CorrelationConfig::default()
+    };
+    let opts = CorrelateOptions {
+        settings,
+        force: false,
+        device: Device::Cpu,
+        progress: false,
+    };
+    correlate_run(&run, &data.test, &FakeTable, &opts).unwrap();
+    let path = run.join("correlation").join("epoch0.jsonl");
+    let points = nb1s1_bench::correlation::CorrelationFile::read(&path)
+        .unwrap()
+        .points;
+    assert_eq!(points.len(), 15);
+    for triple in points.chunks(3) {
+        assert!(triple
+            .iter()
+            .all(|p| p.hash == triple[0].hash && p.one_shot_error == triple[0].one_shot_error));
+        let hash: nasbench101::ModelHash = triple[0].hash.parse().unwrap();
+        let want = FakeTable.query(&hash).unwrap().unwrap().test;
+        let got: Vec<f64> = triple.iter().map(|p| p.nb101_test_error["108"]).collect();
+        assert_eq!(got, want);
+    }
+    assert_eq!(meta(&run, 0).set, CorrelationSet::Original);
 }

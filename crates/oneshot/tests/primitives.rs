@@ -18,6 +18,7 @@ use oneshot::OptimizerKind;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use searchspace::{Architecture, SearchSpace, SpaceId};
+use supernet::TopKTies;
 use tch::{nn, Device, Kind, Tensor};
 
 fn random_batch(n: i64, seed: i64) -> TensorBatch {
@@ -212,10 +213,62 @@ fn argmax_discretizes_to_the_intended_cell() {
             model: &model,
             rng: &mut rng,
             valid: &[],
+            ties: TopKTies::LowerIndex,
         })
         .unwrap();
     assert_eq!(sel.architecture, target);
     assert_eq!(sel.architecture.hash().unwrap(), target.hash().unwrap());
+}
+
+/// `faithful.argpartition_ties`: with all architecture weights equal (zeros) the original's
+/// `np.argpartition` picks the parents numpy's introselect leaves at the end.
+#[test]
+fn argmax_breaks_parent_ties_as_argpartition_when_asked() {
+    let model = tiny_model(OptimizerKind::Darts, 3);
+    tch::no_grad(|| {
+        for t in model.arch.tensors() {
+            let _ = t.shallow_clone().zero_();
+        }
+    });
+    let pick = |ties| {
+        let mut rng = ChaCha8Rng::seed_from_u64(0);
+        Argmax
+            .select(&mut SelectContext {
+                model: &model,
+                rng: &mut rng,
+                valid: &[],
+                ties,
+            })
+            .unwrap()
+            .architecture
+    };
+    let (low, np) = (pick(TopKTies::LowerIndex), pick(TopKTies::Argpartition));
+    // Space 3: nodes 2 and 3 take 1 of 2 and 3 candidates, nodes 4 and 5 2 of 4 and 5, the
+    // output 2 of 6; the ops are the first maximum either way.
+    let v = |p: &[usize]| p.to_vec();
+    assert_eq!(
+        low.parents,
+        [
+            v(&[0]),
+            v(&[0]),
+            v(&[0]),
+            v(&[0, 1]),
+            v(&[0, 1]),
+            v(&[0, 1])
+        ]
+    );
+    assert_eq!(
+        np.parents,
+        [
+            v(&[0]),
+            v(&[1]),
+            v(&[2]),
+            v(&[2, 3]),
+            v(&[1, 4]),
+            v(&[1, 5])
+        ]
+    );
+    assert_eq!(np.ops, low.ops);
 }
 
 /// A tiny smooth problem in f64 (so central differences are exact to many digits): two

@@ -243,3 +243,49 @@ fn divergence_stops_with_status_and_keeps_last_good_checkpoint() {
     assert_eq!(file_bytes(&dir, "weights.safetensors"), good);
     assert_eq!(read_records(&dir).len(), 1);
 }
+
+/// `faithful.record_at_epoch_start`: the record of epoch e holds the architecture the epoch
+/// started from (epoch 0 = the initialization), and kept checkpoints are named by the epochs
+/// trained, as the original's `one_shot_model_e`. DARTS' selection draws no random numbers, so
+/// the training is the same as nb1s1's convention, shifted by one epoch.
+#[test]
+fn original_epoch_indexing_records_the_state_an_epoch_starts_from() {
+    let data = synthetic_data(64, 16);
+    let mut after = tiny(OptimizerKind::Darts, 1);
+    after.keep_checkpoints = vec![1];
+    let mut start = after.clone();
+    start.faithful.record_at_epoch_start = true;
+    start.keep_checkpoints = vec![0, 2];
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, s) = (tmp.path().join("after"), tmp.path().join("start"));
+    run_search(&after, &data, Some(&FakeTable), &a, &cpu_options()).unwrap();
+    run_search(&start, &data, Some(&FakeTable), &s, &cpu_options()).unwrap();
+    let (ra, rs) = (read_records(&a), read_records(&s));
+    assert_eq!(rs.iter().map(|r| r.epoch).collect::<Vec<_>>(), [0, 1, 2]);
+    // Start of epoch e+1 = end of epoch e; the last epoch's weights are never recorded.
+    for e in 0..2 {
+        assert_eq!(rs[e + 1].arch_weights, ra[e].arch_weights, "epoch {e}");
+        assert_eq!(rs[e + 1].architecture, ra[e].architecture, "epoch {e}");
+        assert_eq!(rs[e].train_loss, ra[e].train_loss, "epoch {e}");
+    }
+    assert_ne!(rs[0].arch_weights, ra[0].arch_weights);
+    let weights = |d: &std::path::Path| std::fs::read(d.join("weights.safetensors")).unwrap();
+    let kept = s.join("checkpoints");
+    assert_eq!(
+        weights(&kept.join("one_shot_model_2")),
+        weights(&a.join("checkpoints/epoch1"))
+    );
+    let state0: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(kept.join("one_shot_model_0/state.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(state0["next_epoch"], 0);
+    assert!(!kept.join("epoch1").exists() && !kept.join("one_shot_model_1").exists());
+    // The correlation evaluation finds them under the same labels, the final rolling one as 3.
+    let labels: Vec<usize> = oneshot::correlation::run_checkpoints(&s)
+        .unwrap()
+        .iter()
+        .map(|c| c.epoch)
+        .collect();
+    assert_eq!(labels, [0, 2, 3]);
+}

@@ -7,6 +7,7 @@ mod encoding;
 mod enumerate;
 mod graph;
 mod index;
+mod original_enumeration;
 mod reference;
 mod sampling;
 mod space;
@@ -18,6 +19,7 @@ pub use architecture::{ArchError, Architecture};
 pub use encoding::{ArchitectureWeights, Decision, EncodingError};
 pub use graph::PrunedGraph;
 pub use index::{ModelIndex, UniqueModel};
+pub use original_enumeration::original_enumeration;
 pub use reference::{Reference, ReferenceSource};
 pub use sampling::Mutation;
 pub use space::{

@@ -18,7 +18,7 @@ pub use arch::{
     one_hot_mixing, softmax_mixing, ArchParams, MixingSource, MixingWeights, SharedMixing,
 };
 pub use config::{SupernetConfig, WeightInit};
-pub use discretize::discretize;
+pub use discretize::{discretize, discretize_with, TopKTies};
 pub use error::SupernetError;
 pub use network::Supernet;
 pub use ops::{channel_shuffle, to_channels_last};
