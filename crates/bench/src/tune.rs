@@ -982,3 +982,51 @@ pub fn trajectories(store: &crate::store::Store) -> Result<(Vec<Trajectory>, Vec
     }
     Ok((trajectories, summaries))
 }
+
+/// The Slurm backend: each rung is one array job (crate::slurm), its units written to
+/// `.experiment/tune-rungs/<first evaluation>.json` for the elements (`nb1s1 tune-task`).
+pub struct SlurmBackend {
+    pub options: crate::slurm::SlurmOptions,
+    pub cluster: crate::slurm::Cluster,
+    pub observer: Box<dyn Fn(&crate::slurm::SlurmEvent)>,
+}
+
+/// Where a rung's units are written for its Slurm elements.
+pub fn rung_file(out: &Path, units: &[RunUnit]) -> PathBuf {
+    let first = units.first().map_or("empty", |u| u.variant.as_str());
+    crate::runner::state_dir(out)
+        .join("tune-rungs")
+        .join(format!("{first}.json"))
+}
+
+impl Backend for SlurmBackend {
+    fn run(&self, units: &[RunUnit]) -> Result<()> {
+        let file = rung_file(&self.options.out, units);
+        let text = serde_json::to_string_pretty(units).unwrap_or_default();
+        write_atomic(&file, text.as_bytes())?;
+        let options = crate::slurm::SlurmOptions {
+            task: Some(vec![
+                "tune-task".into(),
+                "--units".into(),
+                file.to_string_lossy().into_owned(),
+                "--out".into(),
+                self.options.out.to_string_lossy().into_owned(),
+            ]),
+            wait: true,
+            ..self.options.clone()
+        };
+        let report = crate::slurm::run_slurm(units, &self.cluster, &options, &*self.observer)?;
+        if let Some((id, message)) = report.failed.first() {
+            return Err(BenchError::Run {
+                path: crate::runner::log_path(&self.options.out, id),
+                message: format!("evaluation {id} failed every submission: {message}"),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Reads the units of a rung file (written by [`SlurmBackend`]).
+pub fn read_rung_file(file: &Path) -> Result<Vec<RunUnit>> {
+    runs::read_json(file)
+}
