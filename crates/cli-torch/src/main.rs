@@ -37,7 +37,7 @@ enum Command {
     /// Train the NB-101 network of one cell from scratch (NB-101 protocol or a proxy).
     Train(cmd_train::Args),
     /// BOHB over a one-shot optimizer's hyperparameters, each evaluation a search run.
-    Tune(cmd_tune::Args),
+    Tune(Box<cmd_tune::Args>),
     /// One evaluation of a tuning rung as a Slurm array element (written by `tune --backend slurm`).
     #[command(hide = true)]
     TuneTask(cmd_tune::TaskArgs),
@@ -52,7 +52,7 @@ fn main() -> std::process::ExitCode {
         Command::Demo(a) => cmd_demo::run(a),
         Command::Experiment(a) => cmd_experiment::run(a),
         Command::Train(a) => cmd_train::run(a),
-        Command::Tune(a) => cmd_tune::run(a),
+        Command::Tune(a) => cmd_tune::run(*a),
         Command::TuneTask(a) => cmd_tune::task(a),
     };
     nb1s1::exit_code(result)
