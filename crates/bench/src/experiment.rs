@@ -187,8 +187,8 @@ pub enum StudyKind {
     Blackbox,
 }
 
-/// One launch of the `nb1s1` binary.
-#[derive(Debug, Clone, PartialEq)]
+/// One launch of the `nb1s1` binary (serialized for the tuner's Slurm tasks).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, Deserialize)]
 pub struct RunUnit {
     /// Unique within the experiment, also its folder below the output root (one-shot).
     pub id: String,

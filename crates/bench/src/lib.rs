@@ -23,3 +23,4 @@ pub mod slurm;
 pub mod store;
 pub mod table;
 pub mod tensorboard;
+pub mod tune;

@@ -16,6 +16,7 @@ use crate::plots::{self, Chart, Series};
 use crate::query::{self, Filter};
 use crate::store::Store;
 use crate::table::{format_float, Table};
+use crate::tune;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
@@ -608,11 +609,56 @@ vertical line; the final architecture each optimizer found best is a marker.",
     Ok(page)
 }
 
-/// The paper's figures the store cannot hold yet, named on the index page.
-const NOT_YET: &[&str] = &[
-    "BOHB tuning trajectories (incumbent against tuning time, per budget): need `nb1s1 tune` \
-results in the store.",
-];
+/// The BOHB tuning trajectories: per tuning, the incumbent's NB-101 validation error at each
+/// budget against tuning time (the summed search seconds of the evaluations so far).
+fn tuning_page(
+    lines: &[tune::Trajectory],
+    summaries: &[tune::TuningSummary],
+    opts: &ReportOptions,
+) -> Result<Page> {
+    let mut page = Page::new("tuning.html", "BOHB tuning of one-shot hyperparameters");
+    page.paragraph(
+        "Each `nb1s1 tune` run (docs/tuning.md): the best NB-101 validation error found so far \
+at each budget (search epochs), against tuning time: the summed search seconds of the \
+evaluations so far, in the tuner's order (one worker's clock). The loss of an evaluation is the \
+validation error of one NB-101 repeat of its final architecture, as the tuner read it.",
+    );
+    for s in summaries {
+        page.heading(&format!("Tuning {}", s.study));
+        let series = lines
+            .iter()
+            .filter(|l| l.study == s.study)
+            .enumerate()
+            .map(|(i, l)| Series {
+                label: format!("budget {} epochs: {} evaluations", l.budget, l.evaluations),
+                points: l.points.iter().map(|(t, e)| (*t, *e, 0.0)).collect(),
+                color: i,
+                ..Default::default()
+            })
+            .collect();
+        let chart = Chart {
+            series,
+            ..base_chart(
+                format!("{}: incumbent per budget", s.study),
+                "tuning time (summed search seconds)",
+                "incumbent NB-101 validation error",
+                opts,
+            )
+        };
+        let caption = match &s.incumbent {
+            Some((name, loss)) => format!(
+                "{} evaluations, {:.0} s of search; incumbent {name}: {loss:.4}",
+                s.evaluations, s.seconds
+            ),
+            None => format!(
+                "{} evaluations, {:.0} s of search; none finished at the largest budget yet",
+                s.evaluations, s.seconds
+            ),
+        };
+        page.plot(&chart, &caption)?;
+    }
+    Ok(page)
+}
 
 /// One plot per optimizer metric and space (Hessian eigenvalue, temperature, …), every series
 /// that reports it, from `epoch_metrics`: new metrics appear without code here.
@@ -688,11 +734,7 @@ fn index_page(
     index.body.push_str(&list);
     index.heading("Figures without data");
     let mut list = String::from("<ul class=\"nodata\">");
-    for m in missing
-        .iter()
-        .map(String::as_str)
-        .chain(NOT_YET.iter().copied())
-    {
+    for m in missing {
         list.push_str(&format!("<li>{}</li>", escape(m)));
     }
     list.push_str("</ul>\n");
@@ -718,13 +760,25 @@ fn index_page(
 /// Writes the report into `out` (index.html plus one page per figure group) and returns its
 /// pages.
 pub fn write_report(store: &Store, out: &Path, opts: &ReportOptions) -> Result<Vec<PageSummary>> {
-    let curves = analysis::regret_curves(store, opts.reference)?;
+    // Tuning evaluations get their own page, not study pages or sweeps of their own.
+    let tunings = tune::studies(store)?;
+    let curves: Vec<RegretCurve> = analysis::regret_curves(store, opts.reference)?
+        .into_iter()
+        .filter(|c| !tunings.contains(&c.key.study))
+        .collect();
     let blackbox = analysis::blackbox_curves(store, opts.reference)?;
     let correlations = analysis::correlation_series(store)?;
     let (scatters, scatter_problems) = analysis::scatters(store)?;
     let (dists, dist_problems) = analysis::error_distributions(store)?;
-    let sweeps = analysis::sweeps(&analysis::run_finals(store, opts.reference)?);
-    let finals = query::final_regrets(store, &Filter::default(), opts.reference)?;
+    let sweeps: Vec<Sweep> = analysis::sweeps(&analysis::run_finals(store, opts.reference)?)
+        .into_iter()
+        .filter(|s| !tunings.contains(&s.study))
+        .collect();
+    let finals: Vec<query::FinalRegret> =
+        query::final_regrets(store, &Filter::default(), opts.reference)?
+            .into_iter()
+            .filter(|f| !tunings.contains(&f.key.study))
+            .collect();
     let best = query::best_architectures(store, &Filter::default())?;
 
     let mut pages = Vec::new();
@@ -771,6 +825,16 @@ pub fn write_report(store: &Store, out: &Path, opts: &ReportOptions) -> Result<V
     } else {
         pages.push(distribution_page(&dists, &best, &dist_problems, opts)?);
     }
+    let (tuning_lines, tuning_summaries) = tune::trajectories(store)?;
+    if tuning_summaries.is_empty() {
+        missing.push(
+            "BOHB tuning trajectories (incumbent against tuning time, per budget): no `nb1s1 \
+             tune` evaluations in the store."
+                .to_string(),
+        );
+    } else {
+        pages.push(tuning_page(&tuning_lines, &tuning_summaries, opts)?);
+    }
     let metrics = analysis::metric_curves(store)?;
     if !metrics.iter().any(|c| c.metric.starts_with("hessian")) {
         missing.push(
@@ -813,6 +877,8 @@ pub fn write_report(store: &Store, out: &Path, opts: &ReportOptions) -> Result<V
         "error_distributions": dists,
         "final_regrets": finals,
         "best_architectures": best,
+        "tuning_trajectories": tuning_lines,
+        "tunings": tuning_summaries,
     });
     write_atomic(
         &out.join("data.json"),

@@ -396,6 +396,9 @@ pub struct SlurmOptions {
     /// Wait until every unit is done (resubmitting failures), or return after submitting.
     pub wait: bool,
     pub poll: Duration,
+    /// What an element runs after the program, before `--index`: `None` for
+    /// `experiment task <file> --out <out>`; the tuner's rungs use `tune-task --units <file>`.
+    pub task: Option<Vec<String>>,
 }
 
 /// Something that happened, for progress display.
@@ -613,13 +616,23 @@ pub fn job_script(name: &str, indices: &[usize], opts: &SlurmOptions) -> String 
         s.push_str(setup);
         s.push('\n');
     }
+    let task = match &opts.task {
+        Some(args) => args
+            .iter()
+            .map(|a| sh_quote(a))
+            .collect::<Vec<_>>()
+            .join(" "),
+        None => format!(
+            "experiment task {} --out {} --requeue-limit {}",
+            sh_quote(&opts.file.to_string_lossy()),
+            sh_quote(&opts.out.to_string_lossy()),
+            opts.max_retries
+        ),
+    };
     // `exec`: the task is the batch shell, so `--signal=B:` reaches it.
     s.push_str(&format!(
-        "exec {} experiment task {} --out {} --index \"$SLURM_ARRAY_TASK_ID\" --requeue-limit {}\n",
+        "exec {} {task} --index \"$SLURM_ARRAY_TASK_ID\"\n",
         sh_quote(&opts.program.to_string_lossy()),
-        sh_quote(&opts.file.to_string_lossy()),
-        sh_quote(&opts.out.to_string_lossy()),
-        opts.max_retries,
     ));
     s
 }
@@ -843,6 +856,7 @@ mod tests {
             max_retries: 1,
             wait: true,
             poll: Duration::from_secs(1),
+            task: None,
         };
         let s = job_script("nb1s1-e-0", &[2, 3], &opts);
         for line in [
@@ -854,12 +868,26 @@ mod tests {
             "#SBATCH --constraint=a100\n",
             "#SBATCH --output=/s/runs/e/.experiment/slurm/logs/%A_%a.out\n",
             "#SBATCH --open-mode=append\n#SBATCH --requeue\n",
-            "--index \"$SLURM_ARRAY_TASK_ID\" --requeue-limit 1\n",
+            "--requeue-limit 1 --index \"$SLURM_ARRAY_TASK_ID\"\n",
             "module load cuda\nexec /s/bin/nb1s1 experiment task '/s/exp'\\''s.toml' --out",
         ] {
             assert!(s.contains(line), "{line} missing in\n{s}");
         }
         assert!(!s.contains("4:00:00"), "{s}");
+        // The tuner's rungs run their own task command.
+        let tune = SlurmOptions {
+            task: Some(vec![
+                "tune-task".into(),
+                "--units".into(),
+                "/t/r 1.json".into(),
+            ]),
+            ..opts
+        };
+        let s = job_script("nb1s1-bohb-tune-0", &[0, 1], &tune);
+        assert!(
+            s.contains("exec /s/bin/nb1s1 tune-task --units '/t/r 1.json' --index \"$SLURM_ARRAY_TASK_ID\""),
+            "{s}"
+        );
     }
 
     #[test]

@@ -76,10 +76,26 @@ fn small_report(tmp: &Path) -> (PathBuf, Vec<report::PageSummary>) {
             std::fs::write(dir.join(format!("epoch{epoch}.jsonl")), lines).unwrap();
         }
     }
+    // A tiny BOHB tuning: budgets 1/2, two iterations (3 + 2 evaluations).
+    let tuning = out.join("tune");
+    let settings = nb1s1_bench::tune::TuneSettings {
+        budgets: vec![1, 2],
+        iterations: 2,
+        ..nb1s1_bench::tune::TuneSettings::original(
+            "darts",
+            1,
+            nb1s1_bench::tune::ConfigSpaceId::Cs1,
+        )
+    };
+    let backend = common::tune_backend(tmp, &tuning, &tmp.join("tune.log"), "0");
+    nb1s1_bench::tune::Tuner::open(settings, &tuning, Vec::new())
+        .unwrap()
+        .run(&backend, &|_| {})
+        .unwrap();
     let mut store = Store::open(&tmp.join("results.sqlite")).unwrap();
     let summary = store.ingest_dir(&out).unwrap();
     assert!(summary.errors.is_empty(), "{:?}", summary.errors);
-    assert_eq!(summary.added, 12 + 4 + 12);
+    assert_eq!(summary.added, 12 + 4 + 12 + 5);
     let report_dir = tmp.join("report");
     let pages = report::write_report(
         &store,
@@ -119,6 +135,7 @@ fn report_pages_have_the_expected_plots() {
             ("correlation.html", 7),
             ("oneshot-vs-blackbox.html", 2), // one per space
             ("distribution.html", 2),        // one per space with a correlation file
+            ("tuning.html", 1),              // one tuning, a line per budget
             ("metrics.html", 2),             // GDAS' `tau`, one per space
         ]
     );
@@ -156,11 +173,18 @@ fn report_pages_have_the_expected_plots() {
         index.contains("Hessian") && index.contains("BOHB"),
         "missing figures named"
     );
+    let tuning = std::fs::read_to_string(dir.join("tuning.html")).unwrap();
+    assert!(
+        tuning.contains("darts-space1-cs1") && tuning.contains("budget 2 epochs: 3 evaluations"),
+        "the tuning page"
+    );
+    assert!(tuning.contains("tuning time (summed search seconds)"));
     let metrics = std::fs::read_to_string(dir.join("metrics.html")).unwrap();
     assert!(metrics.contains("tau, search space 1") && metrics.contains("gdas"));
     let data: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("data.json")).unwrap()).unwrap();
     assert_eq!(data["regret_curves"].as_array().unwrap().len(), 4 + 2);
+    assert_eq!(data["tunings"][0]["evaluations"].as_u64(), Some(5));
     let sweeps = data["sweeps"].as_array().unwrap();
     assert_eq!(sweeps.len(), 1, "{sweeps:?}");
     let xs: Vec<f64> = sweeps[0]["lines"][0]["points"]

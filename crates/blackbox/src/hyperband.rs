@@ -7,37 +7,17 @@
 //! configurations, except a `random_fraction` of them, with the best of `num_samples` draws
 //! around good observations, scored by l(x)/g(x) of two Aitchison–Aitken kernel densities
 //! (statsmodels' normal-reference bandwidths) fitted on the largest budget with enough
-//! observations.
+//! observations: the model of [`crate::kde`], which the BOHB tuning of one-shot
+//! hyperparameters shares (`nb1s1 tune`, with its numeric dimensions).
 
-use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use searchspace::SearchSpace;
 
 use crate::benchmark::QueryError;
+use crate::kde::{self, Dim};
 use crate::trajectory::Tracker;
 
-/// BOHB's model settings (the black-box runs' values).
-#[derive(Clone, Copy, Debug)]
-pub struct BohbSettings {
-    pub top_n_percent: usize,
-    pub num_samples: usize,
-    pub random_fraction: f64,
-    /// Widens continuous kernels only (hpbandster): there are none here, kept for the record.
-    pub bandwidth_factor: f64,
-    pub min_bandwidth: f64,
-}
-
-impl Default for BohbSettings {
-    fn default() -> Self {
-        BohbSettings {
-            top_n_percent: 15,
-            num_samples: 64,
-            random_fraction: 1.0 / 3.0,
-            bandwidth_factor: 3.0,
-            min_bandwidth: 0.3,
-        }
-    }
-}
+pub use crate::kde::BohbSettings;
 
 /// HyperBand settings; `bohb: Some(..)` makes it BOHB.
 #[derive(Clone, Copy, Debug)]
@@ -79,6 +59,14 @@ pub fn bracket(iteration: usize, budgets: usize, eta: usize) -> Bracket {
     }
 }
 
+/// hpbandster's budgets from `min` to `max`: s_max + 1 = ⌊log_η(max/min)⌋ + 1 of them,
+/// max·η^−k, smallest first (25/50/100 for η = 2 over 25..100).
+pub fn budgets(min: f64, max: f64, eta: usize) -> Vec<f64> {
+    let eta = eta.max(2) as f64;
+    let steps = ((max / min).ln() / eta.ln() + 1e-9).floor().max(0.0) as i32;
+    (0..=steps).rev().map(|k| max * eta.powi(-k)).collect()
+}
+
 /// The brackets of one HyperBand cycle, in order.
 pub fn schedule(budgets: usize, eta: usize) -> Vec<Bracket> {
     (0..budgets.max(1))
@@ -86,84 +74,16 @@ pub fn schedule(budgets: usize, eta: usize) -> Vec<Bracket> {
         .collect()
 }
 
-/// Per-dimension categorical KDE: the observed value vectors and a bandwidth per dimension.
-struct Kde {
-    points: Vec<Vec<usize>>,
-    bandwidth: Vec<f64>,
+/// Observations per budget: (values as floats, loss), the model's vector form.
+type History = Vec<Vec<kde::Observation>>;
+
+/// The cell decisions as the model's dimensions (all categorical).
+fn dims(cards: &[usize]) -> Vec<Dim> {
+    cards.iter().map(|&c| Dim::Categorical(c)).collect()
 }
 
-impl Kde {
-    /// statsmodels' `normal_reference` bandwidth on the raw category indices (ConfigSpace's
-    /// vector form), 1.06·σ·n^(−1/(4+d)), clipped below at `min_bw` as hpbandster does.
-    fn fit(points: Vec<Vec<usize>>, cards: &[usize], min_bw: f64) -> Kde {
-        let n = points.len().max(1) as f64;
-        let d = cards.len() as f64;
-        let bandwidth = (0..cards.len())
-            .map(|dim| {
-                let xs: Vec<f64> = points
-                    .iter()
-                    .map(|p| p.get(dim).copied().unwrap_or(0) as f64)
-                    .collect();
-                let mean = xs.iter().sum::<f64>() / n;
-                let sd = (xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n).sqrt();
-                (1.06 * sd * n.powf(-1.0 / (4.0 + d))).max(min_bw)
-            })
-            .collect();
-        Kde { points, bandwidth }
-    }
-
-    fn kernel(v: usize, x: usize, bw: f64, card: usize) -> f64 {
-        if v == x {
-            1.0 - bw
-        } else {
-            bw / (card.saturating_sub(1).max(1)) as f64
-        }
-    }
-
-    fn pdf(&self, v: &[usize], cards: &[usize]) -> f64 {
-        let s: f64 = self
-            .points
-            .iter()
-            .map(|p| {
-                v.iter()
-                    .enumerate()
-                    .map(|(d, &vd)| Kde::kernel(vd, p[d], self.bandwidth[d], cards[d]).max(1e-32))
-                    .product::<f64>()
-            })
-            .sum();
-        s / self.points.len().max(1) as f64
-    }
-}
-
-/// Observations per budget: (values, loss).
-type History = Vec<Vec<(Vec<usize>, f64)>>;
-
-/// The good and bad densities of one budget's observations, if there are enough
-/// (hpbandster's `new_result`): the best max(d+1, 15 %) are good, the next max(d+1, 85 %)
-/// bad, and both sets need more points than dimensions.
-fn fit_models(obs: &[(Vec<usize>, f64)], cards: &[usize], b: &BohbSettings) -> Option<(Kde, Kde)> {
-    let d = cards.len();
-    let n = obs.len();
-    let min_points = d + 1;
-    if n < min_points {
-        return None;
-    }
-    let mut order: Vec<usize> = (0..n).collect();
-    order.sort_by(|&x, &y| obs[x].1.total_cmp(&obs[y].1).then(x.cmp(&y)));
-    let n_good = (b.top_n_percent * n / 100).max(min_points).min(n);
-    let n_bad = ((100 - b.top_n_percent) * n / 100).max(min_points);
-    let good: Vec<Vec<usize>> = order[..n_good].iter().map(|&i| obs[i].0.clone()).collect();
-    let bad: Vec<Vec<usize>> = order[n_good..(n_good + n_bad).min(n)]
-        .iter()
-        .map(|&i| obs[i].0.clone())
-        .collect();
-    if good.len() <= d || bad.len() <= d {
-        return None;
-    }
-    Some((
-        Kde::fit(good, cards, b.min_bandwidth),
-        Kde::fit(bad, cards, b.min_bandwidth),
-    ))
+fn to_vector(values: &[usize]) -> Vec<f64> {
+    values.iter().map(|&v| v as f64).collect()
 }
 
 /// A new configuration and whether the model picked it (else it is a uniform sample).
@@ -180,36 +100,8 @@ pub(crate) fn propose(
     let Some(b) = bohb else {
         return random(rng);
     };
-    // The largest budget with a model.
-    let Some((good, bad)) = history.iter().rev().find_map(|o| fit_models(o, cards, &b)) else {
-        return random(rng);
-    };
-    if rng.gen::<f64>() < b.random_fraction {
-        return random(rng);
-    }
-    let mut best: Option<(f64, Vec<usize>)> = None;
-    for _ in 0..b.num_samples.max(1) {
-        let center = &good.points[rng.gen_range(0..good.points.len())];
-        // Categorical dimensions keep the centre's value with probability 1 − bandwidth, else
-        // draw uniformly (hpbandster widens only continuous kernels by the bandwidth factor).
-        let cand: Vec<usize> = cards
-            .iter()
-            .enumerate()
-            .map(|(d, &c)| {
-                if rng.gen::<f64>() < 1.0 - good.bandwidth[d].min(1.0) {
-                    center[d]
-                } else {
-                    rng.gen_range(0..c.max(1))
-                }
-            })
-            .collect();
-        let score = good.pdf(&cand, cards).max(1e-32) / bad.pdf(&cand, cards).max(1e-32);
-        if best.as_ref().is_none_or(|(s, _)| score > *s) {
-            best = Some((score, cand));
-        }
-    }
-    match best {
-        Some((_, v)) => Ok((v, true)),
+    match kde::propose(history, &dims(cards), &b, rng) {
+        Some(v) => Ok((v.iter().map(|&x| x as usize).collect(), true)),
         None => random(rng),
     }
 }
@@ -244,7 +136,7 @@ pub fn run(
                     return Ok(());
                 };
                 let loss = 1.0 - e.validation_accuracy;
-                history[plan.first_budget + i].push((values.clone(), loss));
+                history[plan.first_budget + i].push((to_vector(&values), loss));
                 results.push((loss, values));
             }
             let keep = plan.configs.get(i + 1).copied().unwrap_or(0);
@@ -258,7 +150,7 @@ pub fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand::SeedableRng;
+    use rand::{Rng, SeedableRng};
     use searchspace::SpaceId;
 
     #[test]
@@ -298,7 +190,7 @@ mod tests {
             .map(|_| {
                 let v = space.encode_categorical(&space.sample(rng)).unwrap();
                 let loss = if v[0] == 0 { 0.05 } else { 0.2 } + rng.gen::<f64>() * 0.01;
-                (v, loss)
+                (to_vector(&v), loss)
             })
             .collect();
         vec![obs]

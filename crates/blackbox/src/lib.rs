@@ -9,6 +9,7 @@
 mod benchmark;
 pub mod evolution;
 pub mod hyperband;
+pub mod kde;
 mod optimizer;
 mod output;
 pub mod random_search;

@@ -43,7 +43,7 @@ enum Backend {
 
 /// `[slurm]` settings from the command line; each one overrides the file's.
 #[derive(clap::Args)]
-struct SlurmFlags {
+pub(crate) struct SlurmFlags {
     /// Slurm partition.
     #[arg(long, help_heading = "Slurm")]
     partition: Option<String>,
@@ -86,14 +86,14 @@ struct SlurmFlags {
     setup: Option<String>,
     /// Submit and return instead of waiting for the runs (a later `run` adopts them).
     #[arg(long, help_heading = "Slurm")]
-    no_wait: bool,
+    pub(crate) no_wait: bool,
     /// Seconds between queue polls while waiting.
     #[arg(long, default_value_t = 30.0, help_heading = "Slurm")]
-    poll: f64,
+    pub(crate) poll: f64,
 }
 
 impl SlurmFlags {
-    fn settings(&self) -> SlurmSettings {
+    pub(crate) fn settings(&self) -> SlurmSettings {
         SlurmSettings {
             partition: self.partition.clone(),
             account: self.account.clone(),
@@ -254,7 +254,7 @@ fn load(at: &Where) -> anyhow::Result<(Experiment, PathBuf, Vec<RunUnit>)> {
 }
 
 /// GPU ids: the flag, else CUDA_VISIBLE_DEVICES, else what nvidia-smi lists.
-fn detect_gpus(flag: Option<&str>) -> Vec<String> {
+pub(crate) fn detect_gpus(flag: Option<&str>) -> Vec<String> {
     let split = |s: &str| -> Vec<String> {
         s.split(',')
             .map(str::trim)
@@ -409,6 +409,7 @@ fn run_slurm(a: RunArgs) -> anyhow::Result<()> {
         max_retries: a.max_retries.unwrap_or(exp.max_retries),
         wait: !a.slurm.no_wait,
         poll: std::time::Duration::from_secs_f64(a.slurm.poll.max(0.1)),
+        task: None,
     };
     eprintln!(
         "experiment {}: {} runs into {} on Slurm",

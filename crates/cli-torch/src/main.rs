@@ -1,5 +1,5 @@
 //! `nb1s1-torch`: the `nb1s1` command line with the commands that need libtorch (`search`,
-//! `correlation`, `demo`, `experiment`). It also runs every tabular command ([`nb1s1::Command`]), so it is a
+//! `correlation`, `demo`, `experiment`, `train`, `tune`). It also runs every tabular command ([`nb1s1::Command`]), so it is a
 //! complete CLI on its own; users call `nb1s1`, which hands the torch commands over to this
 //! binary when it sits next to it (or where `NB1S1_TORCH_BIN` says).
 
@@ -8,6 +8,7 @@ mod cmd_demo;
 mod cmd_experiment;
 mod cmd_search;
 mod cmd_train;
+mod cmd_tune;
 mod torch_runtime;
 
 use clap::{Parser, Subcommand};
@@ -35,6 +36,11 @@ enum Command {
     Experiment(cmd_experiment::Args),
     /// Train the NB-101 network of one cell from scratch (NB-101 protocol or a proxy).
     Train(cmd_train::Args),
+    /// BOHB over a one-shot optimizer's hyperparameters, each evaluation a search run.
+    Tune(Box<cmd_tune::Args>),
+    /// One evaluation of a tuning rung as a Slurm array element (written by `tune --backend slurm`).
+    #[command(hide = true)]
+    TuneTask(cmd_tune::TaskArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -46,6 +52,8 @@ fn main() -> std::process::ExitCode {
         Command::Demo(a) => cmd_demo::run(a),
         Command::Experiment(a) => cmd_experiment::run(a),
         Command::Train(a) => cmd_train::run(a),
+        Command::Tune(a) => cmd_tune::run(*a),
+        Command::TuneTask(a) => cmd_tune::task(a),
     };
     nb1s1::exit_code(result)
 }

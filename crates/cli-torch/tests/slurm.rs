@@ -542,3 +542,65 @@ fn drained_node_keeps_runs_pending_and_the_grid_completes_when_it_returns() {
         .iter()
         .all(|r| field(r, "state") == "complete"));
 }
+
+/// `nb1s1 tune --backend slurm`: each rung of the tuning is one array job, the evaluations are
+/// ordinary search runs, and a rerun submits nothing.
+#[test]
+fn a_tuning_submits_each_rung_as_an_array_job() {
+    let _turn = take_turn();
+    let fx = fixture();
+    let base = fx.dir.join("tiny.toml");
+    std::fs::write(
+        &base,
+        "optimizer = \"darts\"\n[data]\ntrain_images = 24\nvalid_images = 24\nbatch_size = 8\n\
+         eval_batch_size = 16\n[model]\ninit_channels = 4\nlayers = 3\n",
+    )
+    .unwrap();
+    let out = fx.dir.join("tune");
+    let args = [
+        "tune",
+        "--space",
+        "1",
+        "--cs",
+        "cs1",
+        "--out",
+        p(&out),
+        "--iterations",
+        "1",
+        "--budgets",
+        "1,2",
+        "--base",
+        p(&base),
+        "--nb101",
+        p(&fx.nb),
+        "--data",
+        p(&fx.cifar),
+        "--device",
+        "cpu",
+        "--threads",
+        "1",
+        "--backend",
+        "slurm",
+        "--poll",
+        "0.5",
+        "--cpus-per-task",
+        "1",
+    ];
+    let err = ok(&nb1s1(&args), "tune on slurm");
+    assert!(err.contains("submitted array job"), "{err}");
+    let subs = submissions(&out);
+    let sizes: Vec<usize> = subs.jobs.iter().map(|j| j.units.len()).collect();
+    assert_eq!(sizes, vec![2, 1], "a job per rung: {subs:?}");
+    let state: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("tune.json")).unwrap()).unwrap();
+    let evals = state["evaluations"].as_array().unwrap();
+    assert_eq!(evals.len(), 3);
+    for e in evals {
+        assert!(e["loss"].as_f64().is_some(), "{e}");
+        let run = out.join("runs").join(e["name"].as_str().unwrap());
+        assert_eq!(records(&run).len() as u64, e["budget"].as_u64().unwrap());
+    }
+    let err = ok(&nb1s1(&args), "second tune");
+    assert!(!err.contains("submitted array job"), "{err}");
+    assert_eq!(submissions(&out).jobs.len(), 2);
+}

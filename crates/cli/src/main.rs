@@ -34,6 +34,10 @@ enum Command {
     /// Train the NB-101 network of one cell from scratch (NB-101 protocol or a proxy) [nb1s1-torch].
     #[command(disable_help_flag = true)]
     Train(HandOff),
+    /// BOHB over a one-shot optimizer's hyperparameters, each evaluation a search run
+    /// [nb1s1-torch].
+    #[command(disable_help_flag = true)]
+    Tune(HandOff),
 }
 
 fn main() -> std::process::ExitCode {
@@ -45,6 +49,7 @@ fn main() -> std::process::ExitCode {
         Command::Demo(a) => hand_over("demo", a),
         Command::Experiment(a) => hand_over("experiment", a),
         Command::Train(a) => hand_over("train", a),
+        Command::Tune(a) => hand_over("tune", a),
     };
     nb1s1::exit_code(result)
 }

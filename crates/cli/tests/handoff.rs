@@ -44,6 +44,7 @@ fn help_lists_every_command() {
         "search",
         "correlation",
         "demo",
+        "tune",
     ] {
         assert!(
             help.lines().any(|l| l.trim_start().starts_with(cmd)),

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+use nb1s1_bench::runner::{Launcher, RunnerOptions};
+use nb1s1_bench::tune::{self, LocalBackend};
 use std::path::{Path, PathBuf};
 
 /// The fake `nb1s1`: `search` writes `epochs` epochs (resuming), `blackbox` writes seed folders.
@@ -136,4 +138,57 @@ pub fn write_blackbox_run(dir: &Path, optimizer: &str, space: u8, seed: u64) {
         ),
     )
     .unwrap();
+}
+
+/// A fake `nb1s1 search`: `epochs` records (resuming what is there), whose NB-101 validation
+/// errors are lowest for a weight decay of 1e-4 and fall with the budget.
+pub const FAKE_TUNE_SEARCH: &str = r#"#!/bin/sh
+cmd=$1; shift
+while [ $# -gt 0 ]; do
+  case $1 in --out) out=$2; shift;; --config) config=$2; shift;; esac
+  shift
+done
+[ "$cmd" = search ] || exit 2
+mkdir -p "$out"
+echo "start $out" >> "$FAKE_LOG"
+epochs=$(awk '/^\[/{sec=$0} sec=="" && $1=="epochs"{print $3}' "$config")
+wd=$(awk '/^\[/{sec=$0} sec=="[weights]" && $1=="weight_decay"{print $3}' "$config")
+loss=$(awk -v wd="$wd" -v e="$epochs" 'BEGIN{l=log(wd)/log(10)+4; if(l<0)l=-l; printf "%.6f", 0.05+0.05*l+0.1/e}')
+cp "$config" "$out/config.toml"
+printf '{"status": "running", "message": ""}' > "$out/status.json"
+e=0
+[ -f "$out/epochs.jsonl" ] && e=$(wc -l < "$out/epochs.jsonl")
+while [ "$e" -lt "$epochs" ]; do
+  sleep ${FAKE_SLEEP:-0}
+  printf '{"epoch": %s, "architecture": {"space": 1, "ops": ["conv3x3-bn-relu", "maxpool3x3"], "parents": [[0], [0, 1], [1, 2]]}, "nb101_hash": "h", "valid_errors": [%s, %s, %s], "test_errors": [0.1, 0.1, 0.1], "valid_regret": 0.01, "test_regret": 0.01, "one_shot_valid_error": 0.5, "train_loss": 1.0, "train_accuracy": 0.5, "lr": 0.1, "seconds": 2.0}\n' "$e" "$loss" "$loss" "$loss" >> "$out/epochs.jsonl"
+  e=$((e + 1))
+done
+printf '{"status": "complete", "message": ""}' > "$out/status.tmp" && mv "$out/status.tmp" "$out/status.json"
+echo "complete $out" >> "$FAKE_LOG"
+"#;
+
+/// The tuner's local backend over [`FAKE_TUNE_SEARCH`], logging to `log`.
+pub fn tune_backend(dir: &Path, out: &Path, log: &Path, sleep: &str) -> LocalBackend {
+    use std::os::unix::fs::PermissionsExt;
+    let script = dir.join("fake-search.sh");
+    std::fs::write(&script, FAKE_TUNE_SEARCH).unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    LocalBackend {
+        out: out.to_path_buf(),
+        launcher: Launcher {
+            program: "env".into(),
+            prefix_args: vec![
+                format!("FAKE_LOG={}", log.display()),
+                format!("FAKE_SLEEP={sleep}"),
+                script.to_string_lossy().into_owned(),
+            ],
+        },
+        options: RunnerOptions {
+            workers: 2,
+            gpus: Vec::new(),
+            max_retries: 0,
+            experiment: tune::EXPERIMENT.into(),
+        },
+        observer: Box::new(|_| {}),
+    }
 }
