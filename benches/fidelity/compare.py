@@ -373,7 +373,7 @@ def run_case(orig, binary, optimizer, space, batch, folder, seed, channels_last=
 def max_diff(ours, theirs, prefix):
     """Largest |difference| and largest |value| over the named gradients (an undefined gradient
     counts as zero: tch leaves it undefined where PyTorch 2 also has none or zeros)."""
-    worst, scale = 0.0, 0.0
+    worst, scale, diff_sq, norm_sq = 0.0, 0.0, 0.0, 0.0
     for name, g in theirs.items():
         g = torch.zeros(0) if g is None else g
         o = ours.get(f"{prefix}{name}")
@@ -383,10 +383,13 @@ def max_diff(ours, theirs, prefix):
             g = torch.zeros_like(o)
         worst = max(worst, (o - g).abs().max().item() if o.numel() else 0.0)
         scale = max(scale, g.abs().max().item() if g.numel() else 0.0)
+        if o.numel():
+            diff_sq += (o - g).double().square().sum().item()
+            norm_sq += g.double().square().sum().item()
     extra = [k for k in ours if k.startswith(prefix) and k[len(prefix):] not in theirs]
     if extra:
         raise SystemExit(f"nb1s1 reports gradients the original has no parameter for: {extra[:5]}")
-    return worst, scale
+    return worst, scale, (diff_sq / norm_sq) ** 0.5 if norm_sq else 0.0
 
 
 def compare(model, mapped, structure, loss, logits, logits_eval, grads, arch_grads, ours):
@@ -399,8 +402,9 @@ def compare(model, mapped, structure, loss, logits, logits_eval, grads, arch_gra
         missing = sorted(our_vars - set(mapped))[:5]
         extra = sorted(set(mapped) - our_vars)[:5]
         raise SystemExit(f"name mapping incomplete: ours only {missing}, original only {extra}")
-    grad_diff, grad_scale = max_diff(ours, grads, "grad.")
-    arch_diff, arch_scale = max_diff(ours, arch_grads, "grad_arch.") if arch_grads else (None, None)
+    grad_diff, grad_scale, grad_rel = max_diff(ours, grads, "grad.")
+    arch_diff, arch_scale, arch_rel = (max_diff(ours, arch_grads, "grad_arch.") if arch_grads
+                                       else (None, None, None))
     lt, le = ours["logits_train"], ours["logits_eval"]
     return {
         "params_original": sum(p.numel() for p in params),
@@ -419,6 +423,9 @@ def compare(model, mapped, structure, loss, logits, logits_eval, grads, arch_gra
         "grad_max_abs": grad_scale,
         "arch_grad_max_diff": arch_diff,
         "arch_grad_max_abs": arch_scale,
+        # ‖Δ‖ / ‖grad‖ over all entries: tells rounding spread everywhere from a few flips.
+        "grad_rel_norm": grad_rel,
+        "arch_grad_rel_norm": arch_rel,
     }
 
 

@@ -91,9 +91,15 @@ fn read_tensors(path: &Path) -> Result<HashMap<String, Tensor>> {
 }
 
 /// Writes through a temporary file and a rename, so a reader never sees half a file.
+/// Tensors are made contiguous first (channels-last weights and their gradients are not, and
+/// safetensors stores plain row-major data).
 fn write_tensors(path: &Path, tensors: &[(String, Tensor)]) -> Result<()> {
     let tmp = path.with_extension("safetensors.tmp");
-    Tensor::write_safetensors(tensors, &tmp).with_context(|| format!("writing {tmp:?}"))?;
+    let plain: Named = tensors
+        .iter()
+        .map(|(n, t)| (n.clone(), t.contiguous()))
+        .collect();
+    Tensor::write_safetensors(&plain, &tmp).with_context(|| format!("writing {tmp:?}"))?;
     std::fs::rename(&tmp, path).with_context(|| format!("renaming {tmp:?} to {path:?}"))
 }
 
@@ -195,14 +201,17 @@ fn active_ops(ops: &Tensor) -> Result<Vec<usize>> {
     Ok(idx.into_iter().map(|i| i as usize).collect())
 }
 
+/// Tensors with their names, in file order.
+type Named = Vec<(String, Tensor)>;
+
 /// The mixing source of a case and the tensors whose gradients are reported (`grad_arch.*`).
 fn mixing(
     case: &ForwardCase,
     inputs: &HashMap<String, Tensor>,
     num_cells: usize,
-) -> Result<(Box<dyn MixingSource>, Vec<(String, Tensor)>)> {
+) -> Result<(Box<dyn MixingSource>, Named)> {
     let space = SearchSpace::new(case.config.space);
-    let named = |prefix: &str, arch: &ArchParams| -> Vec<(String, Tensor)> {
+    let named = |prefix: &str, arch: &ArchParams| -> Named {
         let mut v = vec![
             (format!("{prefix}alphas_mixed_op"), arch.ops.shallow_clone()),
             (
@@ -399,16 +408,29 @@ mod tests {
     }
 
     #[test]
+    fn channels_last_tensors_are_written_in_plain_layout() {
+        let t = Tensor::randn([2, 3, 4, 5], tch::kind::FLOAT_CPU);
+        let nhwc = supernet::to_channels_last(&t);
+        assert!(!nhwc.is_contiguous());
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("t.safetensors");
+        write_tensors(&path, &[("t".into(), nhwc)]).expect("write");
+        let back = read_tensors(&path).expect("read");
+        assert!(back["t"].equal(&t));
+    }
+
+    #[test]
     fn load_refuses_missing_misshapen_and_unknown_entries() {
         let (vs, _net) = build(&tiny(SpaceId::One));
-        let full: HashMap<String, Tensor> = vs.variables().into_iter().collect();
+        // Tensor is not Clone: each variant starts from a fresh map of shallow copies.
+        let full = || -> HashMap<String, Tensor> { vs.variables().into_iter().collect() };
 
-        let mut missing = full.clone();
+        let mut missing = full();
         missing.remove("classifier.bias");
         let e = load_weights(&vs, &missing, "w").unwrap_err().to_string();
         assert!(e.contains("classifier.bias"), "{e}");
 
-        let mut wrong = full.clone();
+        let mut wrong = full();
         wrong.insert(
             "classifier.bias".into(),
             Tensor::zeros([1], tch::kind::FLOAT_CPU),
@@ -416,7 +438,7 @@ mod tests {
         let e = load_weights(&vs, &wrong, "w").unwrap_err().to_string();
         assert!(e.contains("shape"), "{e}");
 
-        let mut extra = full;
+        let mut extra = full();
         extra.insert(
             "cell0.bogus".into(),
             Tensor::zeros([1], tch::kind::FLOAT_CPU),
