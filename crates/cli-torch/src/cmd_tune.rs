@@ -121,7 +121,7 @@ pub fn task(a: TaskArgs) -> anyhow::Result<()> {
     match slurm::run_task(&units, a.index, &a.out, &launcher, &options)? {
         TaskOutcome::Done(state) => eprintln!("{id}: {}", state.as_str()),
         TaskOutcome::Busy => eprintln!("{id}: running elsewhere (its lock is held)"),
-        TaskOutcome::Interrupted => {
+        TaskOutcome::Interrupted { .. } => {
             eprintln!("{id}: stopped by a signal; resumes from its last checkpoint");
             std::process::exit(slurm::EXIT_INTERRUPTED)
         }
