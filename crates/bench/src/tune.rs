@@ -298,6 +298,7 @@ impl TuneSettings {
             random_fraction: self.random_fraction,
             bandwidth_factor: self.bandwidth_factor,
             min_bandwidth: self.min_bandwidth,
+            levels_from_data: false,
         }
     }
 

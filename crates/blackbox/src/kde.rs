@@ -21,6 +21,10 @@ pub struct BohbSettings {
     /// Widens continuous kernels when proposing (hpbandster).
     pub bandwidth_factor: f64,
     pub min_bandwidth: f64,
+    /// statsmodels' Aitchison–Aitken kernel as hpbandster calls it: h/(L − 1) off the
+    /// observed value with L the number of levels *present in the data* (infinite with one
+    /// level); `false` divides by the decision's cardinality.
+    pub levels_from_data: bool,
 }
 
 impl Default for BohbSettings {
@@ -31,6 +35,7 @@ impl Default for BohbSettings {
             random_fraction: 1.0 / 3.0,
             bandwidth_factor: 3.0,
             min_bandwidth: 0.3,
+            levels_from_data: false,
         }
     }
 }
@@ -51,6 +56,9 @@ pub type Observation = (Vec<f64>, f64);
 pub struct Kde {
     pub points: Vec<Vec<f64>>,
     pub bandwidth: Vec<f64>,
+    /// Per dimension, the level count of the categorical kernel (its cardinality unless
+    /// [`Kde::with_data_levels`]).
+    pub levels: Vec<usize>,
 }
 
 impl Kde {
@@ -70,16 +78,48 @@ impl Kde {
                 (1.06 * sd * n.powf(-1.0 / (4.0 + d))).max(min_bw)
             })
             .collect();
-        Kde { points, bandwidth }
+        let levels = dims
+            .iter()
+            .map(|d| match d {
+                Dim::Categorical(card) => *card,
+                Dim::Continuous => 0,
+            })
+            .collect();
+        Kde {
+            points,
+            bandwidth,
+            levels,
+        }
     }
 
-    fn kernel(v: f64, x: f64, bw: f64, dim: Dim) -> f64 {
+    /// Categorical kernels count the levels present in the points, as statsmodels does.
+    pub fn with_data_levels(mut self) -> Kde {
+        for (d, l) in self.levels.iter_mut().enumerate() {
+            if *l > 0 {
+                let mut seen: Vec<u64> = self.points.iter().map(|p| p[d].to_bits()).collect();
+                seen.sort_unstable();
+                seen.dedup();
+                *l = seen.len();
+            }
+        }
+        self
+    }
+
+    fn kernel(v: f64, x: f64, bw: f64, dim: Dim, levels: usize) -> f64 {
         match dim {
-            Dim::Categorical(card) => {
+            Dim::Categorical(card) if levels == card => {
                 if v == x {
                     1.0 - bw
                 } else {
                     bw / (card.saturating_sub(1).max(1)) as f64
+                }
+            }
+            // statsmodels: h / (L − 1), infinite when the data hold one level.
+            Dim::Categorical(_) => {
+                if v == x {
+                    1.0 - bw
+                } else {
+                    bw / levels.saturating_sub(1) as f64
                 }
             }
             Dim::Continuous => {
@@ -99,7 +139,7 @@ impl Kde {
                     .zip(dims)
                     .enumerate()
                     .map(|(d, (&vd, &dim))| {
-                        Kde::kernel(vd, p[d], self.bandwidth[d], dim).max(1e-32)
+                        Kde::kernel(vd, p[d], self.bandwidth[d], dim, self.levels[d]).max(1e-32)
                     })
                     .product::<f64>()
             })
@@ -130,10 +170,15 @@ pub fn fit_models(obs: &[Observation], dims: &[Dim], b: &BohbSettings) -> Option
     if good.len() <= d || bad.len() <= d {
         return None;
     }
-    Some((
-        Kde::fit(good, dims, b.min_bandwidth),
-        Kde::fit(bad, dims, b.min_bandwidth),
-    ))
+    let fit = |points| {
+        let kde = Kde::fit(points, dims, b.min_bandwidth);
+        if b.levels_from_data {
+            kde.with_data_levels()
+        } else {
+            kde
+        }
+    };
+    Some((fit(good), fit(bad)))
 }
 
 /// A draw from N(m, sd) truncated to [0, 1] (by rejection; a uniform draw after 1000
@@ -254,6 +299,22 @@ mod tests {
         assert!(cat > 0.8, "picks with the good category: {cat}");
         // The irrelevant dimension is not pinned to one value.
         assert!(spread / picks as f64 > 0.1);
+    }
+
+    #[test]
+    fn data_levels_divide_by_the_categories_present_as_statsmodels() {
+        let dims = [Dim::Categorical(4)];
+        let points = vec![vec![0.0], vec![1.0], vec![1.0]];
+        let card = Kde::fit(points.clone(), &dims, 0.3);
+        let data = Kde::fit(points, &dims, 0.3).with_data_levels();
+        assert_eq!((card.levels[0], data.levels[0]), (4, 2));
+        let bw = card.bandwidth[0];
+        // Value 3 was never observed: h/3 by cardinality, h/1 by the two levels present.
+        assert!((card.pdf(&[3.0], &dims) - bw / 3.0).abs() < 1e-12);
+        assert!((data.pdf(&[3.0], &dims) - bw).abs() < 1e-12);
+        // One level present: statsmodels' kernel is infinite off it.
+        let one = Kde::fit(vec![vec![2.0], vec![2.0]], &dims, 0.3).with_data_levels();
+        assert!(one.pdf(&[0.0], &dims).is_infinite());
     }
 
     #[test]
