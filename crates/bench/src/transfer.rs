@@ -98,13 +98,13 @@ fn runs(store: &Store) -> Result<Vec<(RunRow, f64, f64)>> {
     rows.collect::<rusqlite::Result<Vec<_>>>().map_err(&sql)
 }
 
+/// Hash → mean one-shot error of the cells of one (experiment, space).
+type OneShotErrors = BTreeMap<(Option<String>, u8), BTreeMap<String, f64>>;
+
 /// Hash → mean one-shot error, per (experiment, space): the last evaluated epoch of every
 /// search run whose correlation files the store indexes. A file that can no longer be read is
 /// reported in `problems`.
-fn one_shot_errors(
-    store: &Store,
-    problems: &mut Vec<String>,
-) -> Result<BTreeMap<(Option<String>, u8), BTreeMap<String, f64>>> {
+fn one_shot_errors(store: &Store, problems: &mut Vec<String>) -> Result<OneShotErrors> {
     let sql = store.sql_err();
     let mut stmt = store
         .conn()
@@ -127,7 +127,9 @@ fn one_shot_errors(
         .map_err(&sql)?
         .collect::<rusqlite::Result<Vec<_>>>()
         .map_err(&sql)?;
-    let mut sums: BTreeMap<(Option<String>, u8), BTreeMap<String, (f64, usize)>> = BTreeMap::new();
+    // (sum, count) per hash, averaged below.
+    type Sums = BTreeMap<(Option<String>, u8), BTreeMap<String, (f64, usize)>>;
+    let mut sums: Sums = BTreeMap::new();
     for (experiment, space, path) in files {
         let space = space.and_then(|s| u8::try_from(s).ok()).unwrap_or(0);
         let file = match crate::correlation::CorrelationFile::read(Path::new(&path)) {
