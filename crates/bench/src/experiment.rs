@@ -28,6 +28,24 @@
 //! Keys left unset take the optimizer's code defaults when `nb1s1 search` reads the file;
 //! `nb1s1 experiment plan` prints the result fully resolved.
 //!
+//! A `kind = "standalone"` study trains architectures from scratch (`nb1s1 train`): the first
+//! `architectures` of the seeded sample `nb1s1 correlation --sample <architectures> --seed
+//! <sample_seed>` evaluates, in each space, for each training seed; its `config` and `grid`
+//! are `nb1s1 train` options (`epochs`, `channels`, `cells`, `train_images`, …), so a grid over
+//! `channels` × `cells` is the inductive-bias study. A one-shot study with `correlation = {
+//! sample = <architectures>, seed = <sample_seed> }` evaluates the same cells on its supernet.
+//!
+//! ```toml
+//! [[study]]
+//! name = "transfer"
+//! kind = "standalone"
+//! spaces = [1, 2, 3]
+//! seeds = [0]
+//! architectures = 10
+//! config = { epochs = 12, train_images = 10000 }
+//! grid = { channels = [8, 16], cells = [1, 2] }
+//! ```
+//!
 //! Several `[[study]]` blocks may share a name: they form one study (one report page), e.g. the
 //! six one-shot optimizers are five optimizers plus DARTS with `"arch.order" = ["second"]`.
 
@@ -150,6 +168,8 @@ fn parse_range(s: &str) -> std::result::Result<(u64, u64), String> {
 pub struct Study {
     pub name: String,
     pub kind: StudyKind,
+    /// One-shot and black-box optimizers (stand-alone studies take none).
+    #[serde(default)]
     pub optimizers: Vec<String>,
     pub spaces: Vec<u8>,
     pub seeds: Seeds,
@@ -178,6 +198,12 @@ pub struct Study {
     /// Black-box: seeds per launched process (default: all of them at once).
     #[serde(default)]
     pub seeds_per_run: Option<usize>,
+    /// Stand-alone: architectures per space, the seeded sample of the correlation evaluation.
+    #[serde(default)]
+    pub architectures: Option<usize>,
+    /// Stand-alone: the seed of that sample.
+    #[serde(default)]
+    pub sample_seed: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -185,6 +211,49 @@ pub struct Study {
 pub enum StudyKind {
     Oneshot,
     Blackbox,
+    Standalone,
+}
+
+/// `nb1s1 train` options a stand-alone study may set in `config` or `grid` (underscores for
+/// the hyphens); the cell, seed and folder come from the unit.
+pub const TRAIN_OPTIONS: &[&str] = &[
+    "epochs",
+    "batch_size",
+    "eval_batch_size",
+    "channels",
+    "cells",
+    "stacks",
+    "train_images",
+    "valid_images",
+    "test_images",
+    "lr",
+    "bn_momentum",
+    "no_augment",
+    "threads",
+    "device",
+];
+
+/// A stand-alone setting as `nb1s1 train` arguments (`true` a bare flag, `false` nothing).
+fn train_flag(key: &str, value: &toml::Value) -> std::result::Result<Vec<String>, String> {
+    if !TRAIN_OPTIONS.contains(&key) {
+        return Err(format!(
+            "`{}` is not an `nb1s1 train` option of a stand-alone study (one of {})",
+            runfmt::name::shorten(key),
+            TRAIN_OPTIONS.join(", ")
+        ));
+    }
+    let flag = format!("--{}", key.replace('_', "-"));
+    Ok(match value {
+        toml::Value::Boolean(true) => vec![flag],
+        toml::Value::Boolean(false) => vec![],
+        toml::Value::String(s) => vec![flag, s.clone()],
+        toml::Value::Integer(_) | toml::Value::Float(_) => vec![flag, value.to_string()],
+        other => {
+            return Err(format!(
+                "`{key}` = {other}: expected a number, string or boolean"
+            ))
+        }
+    })
 }
 
 /// One launch of the `nb1s1` binary (serialized for the tuner's Slurm tasks).
@@ -213,7 +282,7 @@ pub struct RunUnit {
 impl RunUnit {
     /// Whether the run trains a network (and so takes a GPU when there are any).
     pub fn needs_gpu(&self) -> bool {
-        self.kind == RunKind::OneShot
+        matches!(self.kind, RunKind::OneShot | RunKind::Standalone)
     }
 
     /// Where the config started, for display (`-` for black-box runs).
@@ -224,7 +293,7 @@ impl RunUnit {
     /// The folders whose status decides whether the unit is done.
     pub fn run_folders(&self) -> Vec<PathBuf> {
         match self.kind {
-            RunKind::OneShot => vec![self.out.clone()],
+            RunKind::OneShot | RunKind::Standalone => vec![self.out.clone()],
             RunKind::BlackBox => self
                 .seeds
                 .iter()
@@ -263,6 +332,10 @@ impl Experiment {
         let mut units = Vec::new();
         for study in &self.studies {
             let where_ = format!("study `{}`", runfmt::name::shorten(&study.name));
+            if study.kind == StudyKind::Standalone {
+                units.extend(self.standalone_units(study, out)?);
+                continue;
+            }
             if study.optimizers.is_empty() || study.spaces.is_empty() {
                 return Err(format!(
                     "{where_}: `optimizers` and `spaces` must not be empty"
@@ -402,6 +475,8 @@ impl Experiment {
                                 });
                             }
                         }
+                        // Expanded by `standalone_units` above.
+                        StudyKind::Standalone => {}
                     }
                 }
             }
@@ -419,6 +494,92 @@ impl Experiment {
 }
 
 impl Experiment {
+    /// The units of a stand-alone study: space × grid point × architecture × seed.
+    fn standalone_units(
+        &self,
+        study: &Study,
+        out: &Path,
+    ) -> std::result::Result<Vec<RunUnit>, String> {
+        let where_ = format!("study `{}`", runfmt::name::shorten(&study.name));
+        if !study.optimizers.is_empty() || study.base.is_some() || study.queries.is_some() {
+            return Err(format!(
+                "{where_}: a stand-alone study takes no `optimizers`, `base` or `queries`"
+            ));
+        }
+        if study.spaces.is_empty() {
+            return Err(format!("{where_}: `spaces` must not be empty"));
+        }
+        if let Some(s) = study.spaces.iter().find(|s| !(1..=3).contains(*s)) {
+            return Err(format!("{where_}: space {s} is not 1, 2 or 3"));
+        }
+        let n = study
+            .architectures
+            .filter(|n| *n > 0)
+            .ok_or_else(|| format!("{where_}: `architectures` (at least 1) is required"))?;
+        let seeds = study.seeds.expand().map_err(|e| format!("{where_}: {e}"))?;
+        let points = grid_points(&study.grid).map_err(|e| format!("{where_}: {e}"))?;
+        let mut units = Vec::new();
+        for &space in &study.spaces {
+            for (variant, overrides) in &points {
+                let folder_variant = SafeName::new(
+                    format!("{where_}: grid point folder"),
+                    &folder_name(variant),
+                )
+                .map_err(|e| e.to_string())?;
+                // The grid point over the study's config, one flag per option.
+                let mut merged = study.config.clone();
+                for (key, value) in overrides {
+                    merged.insert(key.clone(), value.clone());
+                }
+                let mut settings = Vec::new();
+                for (key, value) in &merged {
+                    settings.extend(train_flag(key, value).map_err(|e| format!("{where_}: {e}"))?);
+                }
+                for index in 0..n {
+                    for &seed in &seeds {
+                        let id = format!(
+                            "{}/standalone/space{space}/{folder_variant}/arch{index}/seed{seed}",
+                            study.name
+                        );
+                        let folder = out.join(&id);
+                        let mut args = vec![
+                            "train".to_string(),
+                            "--space".into(),
+                            space.to_string(),
+                            "--sample".into(),
+                            n.to_string(),
+                            "--sample-seed".into(),
+                            study.sample_seed.to_string(),
+                            "--index".into(),
+                            index.to_string(),
+                            "--seed".into(),
+                            seed.to_string(),
+                            "--out".into(),
+                            folder.to_string_lossy().into_owned(),
+                        ];
+                        args.extend(settings.iter().cloned());
+                        args.extend(self.extra_args.iter().cloned());
+                        args.extend(study.extra_args.iter().cloned());
+                        units.push(RunUnit {
+                            id,
+                            kind: RunKind::Standalone,
+                            study: study.name.clone(),
+                            optimizer: "standalone".into(),
+                            space,
+                            variant: variant.clone(),
+                            seeds: vec![seed],
+                            out: folder,
+                            config: None,
+                            base: None,
+                            args,
+                        });
+                    }
+                }
+            }
+        }
+        Ok(units)
+    }
+
     /// How many units the experiment expands into, counted without building any: refused
     /// above [`MAX_UNITS`] (a grid or seed range typo would otherwise exhaust memory).
     fn check_size(&self) -> std::result::Result<(), String> {
@@ -435,8 +596,13 @@ impl Experiment {
                 let k = values.as_array().map_or(1, |a| a.len() as u64);
                 n = n.saturating_mul(k);
             }
+            let per_space = if study.kind == StudyKind::Standalone {
+                study.architectures.unwrap_or(0) as u64
+            } else {
+                study.optimizers.len() as u64
+            };
             n = n
-                .saturating_mul(study.optimizers.len() as u64)
+                .saturating_mul(per_space)
                 .saturating_mul(study.spaces.len() as u64);
             total = total.saturating_add(n);
             if total > MAX_UNITS {
@@ -663,6 +829,65 @@ mod tests {
         std::fs::remove_file(dir.path().join("cfg/mine.toml")).unwrap();
         let e = Experiment::load(&exp_path).unwrap_err().to_string();
         assert!(e.contains("mine.toml"), "{e}");
+    }
+
+    #[test]
+    fn a_standalone_study_trains_the_correlation_sample_per_grid_point() {
+        let text = r#"
+            name = "t"
+            [[study]]
+            name = "transfer"
+            kind = "standalone"
+            spaces = [1, 3]
+            seeds = [0, 1]
+            architectures = 3
+            sample_seed = 7
+            config = { epochs = 4, train_images = 1024, channels = 32, no_augment = true }
+            grid = { channels = [8, 16], cells = [1] }
+        "#;
+        let exp: Experiment = toml::from_str(text).unwrap();
+        let units = exp.units(Path::new("/o")).unwrap();
+        assert_eq!(units.len(), 2 * 2 * 3 * 2);
+        assert!(units
+            .iter()
+            .all(|u| u.kind == RunKind::Standalone && u.needs_gpu()));
+        let u = units
+            .iter()
+            .find(|u| u.id == "transfer/standalone/space3/cells=1+channels=16/arch2/seed1")
+            .expect("unit present");
+        assert_eq!((u.space, u.variant.as_str()), (3, "cells=1,channels=16"));
+        let args = u.args.join(" ");
+        assert!(
+            args.starts_with("train --space 3 --sample 3 --sample-seed 7 --index 2 --seed 1 --out /o/transfer/standalone/space3/cells=1+channels=16/arch2/seed1"),
+            "{args}"
+        );
+        // The grid point overrides the study's config; one flag each; `true` is a bare flag.
+        assert!(
+            args.contains("--channels 16") && !args.contains("--channels 32"),
+            "{args}"
+        );
+        assert!(args.contains("--epochs 4") && args.contains("--train-images 1024"));
+        assert!(args.contains("--no-augment") && args.contains("--cells 1"));
+        assert_eq!(u.run_folders(), vec![u.out.clone()]);
+
+        // An option `nb1s1 train` does not have, optimizers, or no architectures: refused.
+        for (from, to, needle) in [
+            (
+                "epochs = 4",
+                "epoch = 4",
+                "`epoch` is not an `nb1s1 train` option",
+            ),
+            (
+                "architectures = 3",
+                "optimizers = [\"darts\"]",
+                "takes no `optimizers`",
+            ),
+            ("architectures = 3", "", "`architectures`"),
+        ] {
+            let exp: Experiment = toml::from_str(&text.replace(from, to)).unwrap();
+            let e = exp.units(Path::new("o")).unwrap_err();
+            assert!(e.contains("study `transfer`") && e.contains(needle), "{e}");
+        }
     }
 
     #[test]

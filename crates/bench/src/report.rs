@@ -20,6 +20,8 @@ use crate::tune;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
+mod transfer;
+
 /// Most lines in one regret plot; a study with more series in a space gets a plot per optimizer.
 const MAX_LINES: usize = 8;
 
@@ -846,6 +848,16 @@ pub fn write_report(store: &Store, out: &Path, opts: &ReportOptions) -> Result<V
     if !metrics.is_empty() {
         pages.push(metrics_page(&metrics, opts)?);
     }
+    let (transfers, transfer_problems) = crate::transfer::transfer_groups(store)?;
+    if transfers.is_empty() {
+        missing.push("Transfer studies: no complete stand-alone runs (`nb1s1 train`).".into());
+    } else {
+        pages.push(transfer::transfer_page(
+            &transfers,
+            &transfer_problems,
+            opts,
+        )?);
+    }
     pages.insert(0, index_page(&pages, &finals, &best, &missing, opts));
     let synthetic = store.synthetic_runs()?;
     if synthetic > 0 {
@@ -879,6 +891,7 @@ pub fn write_report(store: &Store, out: &Path, opts: &ReportOptions) -> Result<V
         "best_architectures": best,
         "tuning_trajectories": tuning_lines,
         "tunings": tuning_summaries,
+        "transfer": transfers,
     });
     write_atomic(
         &out.join("data.json"),

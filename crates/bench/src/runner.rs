@@ -139,7 +139,7 @@ pub fn unit_state(unit: &RunUnit) -> Result<RunState> {
         .run_folders()
         .iter()
         .map(|d| match unit.kind {
-            RunKind::OneShot => runs::oneshot_state(d),
+            RunKind::OneShot | RunKind::Standalone => runs::oneshot_state(d),
             RunKind::BlackBox => runs::blackbox_state(d),
         })
         .collect::<Result<Vec<_>>>()?;

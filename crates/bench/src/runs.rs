@@ -2,6 +2,8 @@
 //!
 //! * One-shot run (`nb1s1 search`): `config.toml`, `run.json`, `status.json`, `epochs.jsonl`.
 //! * Black-box run (`nb1s1 blackbox`): `<opt>/space<N>/seed<S>/{run.json, trajectory.jsonl}`.
+//! * Stand-alone training (`nb1s1 train`): `run.json` (with `cell` and `config`), `status.json`,
+//!   `epochs.jsonl` of validation and test accuracies.
 //! * Experiment sidecar written by the runner: `experiment.json` (study, variant, grid point).
 //!
 //! The record types are the run format's (`runfmt`, shared with the search); they accept extra
@@ -79,6 +81,7 @@ pub struct ExperimentTag {
 pub enum RunKind {
     OneShot,
     BlackBox,
+    Standalone,
 }
 
 impl RunKind {
@@ -86,6 +89,7 @@ impl RunKind {
         match self {
             RunKind::OneShot => "oneshot",
             RunKind::BlackBox => "blackbox",
+            RunKind::Standalone => "standalone",
         }
     }
 }
@@ -93,7 +97,20 @@ impl RunKind {
 /// Classifies a folder by the files it holds; `None` if it is no run folder.
 pub fn run_kind(dir: &Path) -> Option<RunKind> {
     if dir.join("epochs.jsonl").is_file() || dir.join("status.json").is_file() {
-        Some(RunKind::OneShot)
+        // Both write these files; a stand-alone run's `run.json` names its cell.
+        let meta = read_json_opt::<serde_json::Value>(&dir.join("run.json"))
+            .ok()
+            .flatten();
+        Some(
+            if meta
+                .as_ref()
+                .is_some_and(runfmt::standalone::is_standalone_meta)
+            {
+                RunKind::Standalone
+            } else {
+                RunKind::OneShot
+            },
+        )
     } else if dir.join("trajectory.jsonl").is_file() {
         Some(RunKind::BlackBox)
     } else {
@@ -153,6 +170,94 @@ pub struct RunFolder {
     pub tag: Option<ExperimentTag>,
     pub epochs: Vec<EpochRecord>,
     pub queries: Vec<QueryRecord>,
+    /// Stand-alone runs: the cell, the settings and the accuracies per epoch.
+    pub standalone: Option<StandaloneRun>,
+}
+
+/// What a stand-alone training folder holds.
+#[derive(Debug, Clone)]
+pub struct StandaloneRun {
+    pub meta: runfmt::StandaloneMeta<serde_json::Value>,
+    pub epochs: Vec<runfmt::StandaloneEpoch>,
+}
+
+impl StandaloneRun {
+    /// Stem channels and cells per stack of the trained network (the heatmap's axes).
+    pub fn network(&self) -> (Option<u64>, Option<u64>) {
+        let net = &self.meta.config["network"];
+        (
+            net["stem_channels"].as_u64(),
+            net["cells_per_stack"].as_u64(),
+        )
+    }
+}
+
+/// Reads a stand-alone training folder (`nb1s1 train`): `run.json`, `status.json`,
+/// `epochs.jsonl`, checked to be epochs 0, 1, 2, … in order.
+fn read_standalone(dir: &Path, tag: Option<ExperimentTag>) -> Result<RunFolder> {
+    let meta_path = dir.join("run.json");
+    let meta: runfmt::StandaloneMeta<serde_json::Value> = read_json(&meta_path)?;
+    let status: Option<StatusFile> = read_json_opt(&dir.join("status.json"))?;
+    let epochs_path = dir.join("epochs.jsonl");
+    let epochs: Vec<runfmt::StandaloneEpoch> = if epochs_path.exists() {
+        read_jsonl(&epochs_path)?
+    } else {
+        Vec::new()
+    };
+    if let Some((i, e)) = epochs.iter().enumerate().find(|(i, e)| e.epoch != *i) {
+        return Err(BenchError::Run {
+            path: epochs_path,
+            message: format!(
+                "record {} is epoch {} where epoch {i} belongs (a gap or a duplicate)",
+                i + 1,
+                e.epoch
+            ),
+        });
+    }
+    let total = meta.config["epochs"].as_u64().unwrap_or(0) as usize;
+    let state = status
+        .as_ref()
+        .map(|s| s.status.into())
+        .unwrap_or(RunState::Missing);
+    if state == RunState::Complete && epochs.len() != total {
+        return Err(BenchError::Run {
+            path: epochs_path,
+            message: format!(
+                "status.json says complete but the file holds {} of {total} epoch records; \
+                 the run is not counted",
+                epochs.len()
+            ),
+        });
+    }
+    let seed = meta.config["seed"]
+        .as_u64()
+        .ok_or_else(|| field_err(&meta_path, "config.seed", "missing"))?;
+    let space = meta
+        .origin
+        .as_ref()
+        .and_then(|o| o.space)
+        .map_or(0, |s| s.number());
+    // The identity: the cell and the settings (not where the cell came from).
+    let config = serde_json::json!({
+        "cell": meta.cell.hash,
+        "train": meta.config,
+    });
+    Ok(RunFolder {
+        path: dir.to_path_buf(),
+        kind: RunKind::Standalone,
+        optimizer: "standalone".into(),
+        space,
+        seed,
+        state,
+        message: status.map(|s| s.message).unwrap_or_default(),
+        device: tag.as_ref().and_then(|t| t.device.clone()),
+        synthetic: false,
+        config,
+        tag,
+        epochs: Vec::new(),
+        queries: Vec::new(),
+        standalone: Some(StandaloneRun { meta, epochs }),
+    })
 }
 
 fn field_err(path: &Path, field: &str, message: &str) -> BenchError {
@@ -186,6 +291,7 @@ pub fn read_run(dir: &Path) -> Result<RunFolder> {
         })?;
     }
     match kind {
+        RunKind::Standalone => read_standalone(dir, tag),
         RunKind::OneShot => {
             let config_path = dir.join("config.toml");
             let config: serde_json::Value = if config_path.exists() {
@@ -254,6 +360,7 @@ pub fn read_run(dir: &Path) -> Result<RunFolder> {
                 tag,
                 epochs,
                 queries: Vec::new(),
+                standalone: None,
             })
         }
         RunKind::BlackBox => {
@@ -285,6 +392,7 @@ pub fn read_run(dir: &Path) -> Result<RunFolder> {
                 tag,
                 epochs: Vec::new(),
                 queries,
+                standalone: None,
             })
         }
     }

@@ -4,6 +4,8 @@
 //! timeout, one `BEGIN IMMEDIATE` transaction per run). A run is counted once by its identity
 //! (kind, experiment, study, variant, optimizer, space, seed and a hash of its configuration),
 //! not by its folder: a copy of a run folder is reported as a duplicate, not as another seed.
+//! Stand-alone trainings (`nb1s1 train`) add their cell (`standalone_runs`) and per-epoch
+//! accuracies (`standalone_epochs`), by the same identity (the cell and the settings).
 //! Readers ([`Store::open_read_only`]) never write to the file and refuse a database without
 //! the tables they read.
 
@@ -92,6 +94,30 @@ CREATE TABLE IF NOT EXISTS correlations (
     kendall_top REAL,
     PRIMARY KEY (file_id, metric, budget)
 );
+CREATE TABLE IF NOT EXISTS standalone_runs (
+    run_id INTEGER PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,
+    hash TEXT NOT NULL,
+    matrix TEXT NOT NULL,
+    ops TEXT NOT NULL,
+    trainable_parameters INTEGER NOT NULL,
+    stem_channels INTEGER,
+    cells_per_stack INTEGER,
+    epochs INTEGER,
+    origin TEXT,
+    nb101_valid_error REAL,
+    nb101_test_error REAL
+);
+CREATE TABLE IF NOT EXISTS standalone_epochs (
+    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    epoch INTEGER NOT NULL,
+    valid_accuracy REAL NOT NULL,
+    test_accuracy REAL NOT NULL,
+    train_loss REAL,
+    train_accuracy REAL,
+    lr REAL,
+    seconds REAL,
+    PRIMARY KEY (run_id, epoch)
+);
 CREATE INDEX IF NOT EXISTS runs_group ON runs(kind, optimizer, space, variant);
 ";
 
@@ -121,6 +147,15 @@ const READ_COLUMNS: &[(&str, &str)] = &[
     (
         "correlations",
         "file_id, metric, budget, n, spearman, kendall, top_k, spearman_top, kendall_top",
+    ),
+    (
+        "standalone_runs",
+        "run_id, hash, matrix, ops, trainable_parameters, stem_channels, cells_per_stack, \
+         epochs, origin, nb101_valid_error, nb101_test_error",
+    ),
+    (
+        "standalone_epochs",
+        "run_id, epoch, valid_accuracy, test_accuracy, train_loss, train_accuracy, lr, seconds",
     ),
 ];
 
@@ -376,6 +411,7 @@ impl Store {
             .query_row(
                 "SELECT id, path, status, (SELECT COUNT(*) FROM epochs WHERE run_id = runs.id)
                  + (SELECT COUNT(*) FROM queries WHERE run_id = runs.id)
+                 + (SELECT COUNT(*) FROM standalone_epochs WHERE run_id = runs.id)
                  FROM runs WHERE identity = ?1 AND path != ?2",
                 params![identity, key],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
@@ -385,7 +421,10 @@ impl Store {
         if let Some((twin_id, twin_path, twin_status, twin_records)) = twin {
             let rank = |final_: bool, records: i64| (final_, records);
             let twin_final = twin_status == "complete" || twin_status == "diverged";
-            let records = (run.epochs.len() + run.queries.len()) as i64;
+            let records = (run.epochs.len()
+                + run.queries.len()
+                + run.standalone.as_ref().map_or(0, |s| s.epochs.len()))
+                as i64;
             if rank(run.state.is_final(), records) <= rank(twin_final, twin_records) {
                 return Ok(Outcome::Duplicate(twin_path));
             }
@@ -626,6 +665,61 @@ fn insert_run(
             r.incumbent_test_error,
             r.incumbent_valid_regret,
             r.incumbent_test_regret
+        ])?;
+    }
+    if let Some(sa) = &run.standalone {
+        insert_standalone(tx, run_id, sa)?;
+    }
+    Ok(())
+}
+
+/// A stand-alone run's cell, network size and accuracies per epoch.
+fn insert_standalone(
+    tx: &rusqlite::Transaction<'_>,
+    run_id: i64,
+    sa: &runs::StandaloneRun,
+) -> rusqlite::Result<()> {
+    let (channels, cells) = sa.network();
+    // NB-101's full budget, what the transfer study compares with.
+    let at_108 =
+        |pick: fn(&runfmt::StandaloneNb101) -> &std::collections::BTreeMap<String, f64>| {
+            sa.meta
+                .nb101
+                .as_ref()
+                .and_then(|n| pick(n).get("108").copied())
+        };
+    tx.execute(
+        "INSERT INTO standalone_runs (run_id, hash, matrix, ops, trainable_parameters,
+         stem_channels, cells_per_stack, epochs, origin, nb101_valid_error, nb101_test_error)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        params![
+            run_id,
+            sa.meta.cell.hash,
+            json(&sa.meta.cell.matrix),
+            json(&sa.meta.cell.ops),
+            sa.meta.trainable_parameters as i64,
+            channels.map(|c| c as i64),
+            cells.map(|c| c as i64),
+            sa.meta.config["epochs"].as_u64().map(|e| e as i64),
+            sa.meta.origin.as_ref().map(json),
+            at_108(|n| &n.valid_error),
+            at_108(|n| &n.test_error),
+        ],
+    )?;
+    let mut ep = tx.prepare(
+        "INSERT OR REPLACE INTO standalone_epochs (run_id, epoch, valid_accuracy, test_accuracy,
+         train_loss, train_accuracy, lr, seconds) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?;
+    for e in &sa.epochs {
+        ep.execute(params![
+            run_id,
+            e.epoch as i64,
+            e.valid_accuracy,
+            e.test_accuracy,
+            e.train_loss,
+            e.train_accuracy,
+            e.lr,
+            e.seconds
         ])?;
     }
     Ok(())

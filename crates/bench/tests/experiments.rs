@@ -219,3 +219,41 @@ fn one_shot_against_black_box_and_the_smoke_test() {
         .all(|u| int(u, "epochs") == Some(100)));
     assert_eq!(self::units("smoke.toml").len(), 4);
 }
+
+#[test]
+fn the_transfer_studies_train_the_cells_the_searches_score() {
+    let units = units("transfer.toml");
+    let sa: Vec<_> = units
+        .iter()
+        .filter(|u| u.kind == RunKind::Standalone)
+        .collect();
+    assert_eq!(
+        sa.len(),
+        3 * 9 * 30,
+        "spaces x channels x cells x architectures"
+    );
+    let sizes: std::collections::BTreeSet<&str> = sa.iter().map(|u| u.variant.as_str()).collect();
+    assert_eq!(sizes.len(), 9);
+    assert!(sizes.contains("cells=3,channels=64"));
+    assert!(sa.iter().all(|u| {
+        let a = u.args.join(" ");
+        a.contains("--sample 30 --sample-seed 0") && a.contains("--epochs 12")
+    }));
+    // The searches score the same sample at their last epoch.
+    let os: Vec<_> = units
+        .iter()
+        .filter(|u| u.kind == RunKind::OneShot)
+        .collect();
+    assert_eq!(os.len(), 3);
+    for u in os {
+        let c = cfg(u)["correlation"].as_table().unwrap();
+        assert_eq!(c["sample"].as_integer(), Some(30));
+        assert_eq!(c["seed"].as_integer(), Some(0));
+        assert_eq!(
+            c["epochs"].as_array().unwrap()[0].as_integer(),
+            Some(int(u, "epochs").unwrap() - 1)
+        );
+    }
+    let tiny = self::units("transfer-tiny.toml");
+    assert_eq!(tiny.len(), 3 * 4 + 1);
+}

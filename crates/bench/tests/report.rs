@@ -35,6 +35,39 @@ seeds = "0..3"
 queries = 6
 "#;
 
+/// Stand-alone runs of the transfer study: 6 cells of space 3 (hashes of the DARTS run's
+/// correlation files) at 2 x 2 network sizes; the largest network ranks them as NB-101 does.
+fn transfer_runs(root: &Path) {
+    for (channels, cells) in [(8, 1), (8, 2), (16, 1), (16, 2)] {
+        for i in 0..6u64 {
+            let dir = root.join(format!("c{channels}-n{cells}/arch{i}"));
+            let nb101_error = 0.06 + 0.001 * i as f64;
+            let wobble = if (channels, cells) == (16, 2) {
+                0.0
+            } else {
+                0.02 * ((i * 5) % 6) as f64
+            };
+            let acc = 0.6 - 0.01 * i as f64 + wobble;
+            let accs = [(acc - 0.1, acc - 0.1), (acc, acc)];
+            common::write_standalone_run(
+                &dir,
+                &format!("a{i}"),
+                3,
+                (channels, cells),
+                0,
+                &accs,
+                nb101_error,
+            );
+            let tag = r#"{"experiment": "small", "study": "transfer", "variant": "v"}"#;
+            std::fs::write(
+                dir.join("experiment.json"),
+                tag.replace("\"v\"", &format!("\"channels={channels},cells={cells}\"")),
+            )
+            .unwrap();
+        }
+    }
+}
+
 /// Runs the small experiment and writes its report; returns (report dir, pages).
 fn small_report(tmp: &Path) -> (PathBuf, Vec<report::PageSummary>) {
     let out = tmp.join("runs");
@@ -96,6 +129,9 @@ fn small_report(tmp: &Path) -> (PathBuf, Vec<report::PageSummary>) {
     let summary = store.ingest_dir(&out).unwrap();
     assert!(summary.errors.is_empty(), "{:?}", summary.errors);
     assert_eq!(summary.added, 12 + 4 + 12 + 5);
+    transfer_runs(&tmp.join("transfer"));
+    let summary = store.ingest_dir(&tmp.join("transfer")).unwrap();
+    assert_eq!((summary.added, summary.errors.len()), (4 * 6, 0));
     let report_dir = tmp.join("report");
     let pages = report::write_report(
         &store,
@@ -137,6 +173,7 @@ fn report_pages_have_the_expected_plots() {
             ("distribution.html", 2),        // one per space with a correlation file
             ("tuning.html", 1),              // one tuning, a line per budget
             ("metrics.html", 2),             // GDAS' `tau`, one per space
+            ("transfer.html", 3),            // space 3: heatmap, vs NB-101, vs one-shot
         ]
     );
     for p in &pages {
@@ -195,6 +232,22 @@ fn report_pages_have_the_expected_plots() {
         .collect();
     assert_eq!(xs, vec![1e-4, 81e-4]);
     assert_eq!(data["error_distributions"].as_array().unwrap().len(), 2);
+    // Transfer: the largest network ranks the 6 cells exactly as NB-101 (Spearman 1), and
+    // every cell meets its one-shot error in the DARTS run's last correlation file.
+    let groups = data["transfer"].as_array().unwrap();
+    assert_eq!(groups.len(), 4);
+    let big = groups
+        .iter()
+        .find(|g| g["channels"] == 16 && g["cells"] == 2)
+        .unwrap();
+    assert!(
+        (big["spearman_nb101"].as_f64().unwrap() - 1.0).abs() < 1e-12,
+        "{big}"
+    );
+    assert_eq!(big["n_one_shot"], 6);
+    let transfer = std::fs::read_to_string(dir.join("transfer.html")).unwrap();
+    assert!(transfer.contains("Spearman with NB-101: transfer, space 3"));
+    assert!(transfer.contains("cells per stack") && transfer.contains("1.00"));
 }
 
 fn chromium() -> Option<PathBuf> {

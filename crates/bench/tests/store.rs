@@ -293,3 +293,92 @@ fn optimizer_metrics_are_stored_long_format_under_the_run_json_name() {
         ]
     );
 }
+
+#[test]
+fn standalone_runs_are_ingested_once_with_their_cell_and_accuracies() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("runs");
+    let accs = [(0.3, 0.29), (0.45, 0.44), (0.5, 0.52)];
+    common::write_standalone_run(&root.join("sa/a"), "cafe", 2, (16, 1), 3, &accs, 0.06);
+    // A search run beside it stays a one-shot run.
+    common::write_oneshot_run(&root.join("darts/seed0"), "darts", 1, 0, &[0.02]);
+    let mut store = Store::open(&tmp.path().join("results.sqlite")).unwrap();
+    let s = store.ingest_dir(&root).unwrap();
+    assert!(s.errors.is_empty(), "{:?}", s.errors);
+    assert_eq!(s.added, 2);
+    let (kind, optimizer, space, seed, status): (String, String, i64, i64, String) = store
+        .conn()
+        .query_row(
+            "SELECT kind, optimizer, space, seed, status FROM runs WHERE kind != 'oneshot'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        (
+            kind.as_str(),
+            optimizer.as_str(),
+            space,
+            seed,
+            status.as_str()
+        ),
+        ("standalone", "standalone", 2, 3, "complete")
+    );
+    let (hash, channels, cells, epochs, nb101): (String, i64, i64, i64, f64) = store
+        .conn()
+        .query_row(
+            "SELECT hash, stem_channels, cells_per_stack, epochs, nb101_test_error
+             FROM standalone_runs",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        (hash.as_str(), channels, cells, epochs, nb101),
+        ("cafe", 16, 1, 3, 0.06)
+    );
+    let rows: Vec<(i64, f64, f64)> = {
+        let mut st = store
+            .conn()
+            .prepare(
+                "SELECT epoch, valid_accuracy, test_accuracy FROM standalone_epochs ORDER BY epoch",
+            )
+            .unwrap();
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    assert_eq!(rows, vec![(0, 0.3, 0.29), (1, 0.45, 0.44), (2, 0.5, 0.52)]);
+    assert_eq!(
+        count(&store, "epochs"),
+        1,
+        "no search epochs from the stand-alone run"
+    );
+
+    // Again: unchanged. A copy of the folder is the same run (its identity is the cell and
+    // the settings), counted once; another seed is another run.
+    assert_eq!(store.ingest_dir(&root).unwrap().unchanged, 2);
+    let copy = tmp.path().join("backup/a");
+    common::write_standalone_run(&copy, "cafe", 2, (16, 1), 3, &accs, 0.06);
+    assert!(matches!(
+        store.ingest_run(&copy).unwrap(),
+        Outcome::Duplicate(_)
+    ));
+    common::write_standalone_run(&root.join("sa/b"), "cafe", 2, (16, 1), 4, &accs, 0.06);
+    assert_eq!(
+        store.ingest_run(&root.join("sa/b")).unwrap(),
+        Outcome::Added
+    );
+    assert_eq!(count(&store, "standalone_runs"), 2);
+    assert_eq!(count(&store, "standalone_epochs"), 6);
+
+    // A complete run missing an epoch record is refused, naming the file.
+    let short = root.join("sa/short");
+    common::write_standalone_run(&short, "beef", 1, (16, 1), 0, &accs, 0.06);
+    let text = std::fs::read_to_string(short.join("epochs.jsonl")).unwrap();
+    let two: String = text.lines().take(2).map(|l| format!("{l}\n")).collect();
+    std::fs::write(short.join("epochs.jsonl"), two).unwrap();
+    let e = store.ingest_run(&short).unwrap_err().to_string();
+    assert!(e.contains("epochs.jsonl") && e.contains("2 of 3"), "{e}");
+}

@@ -190,6 +190,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 /// A one-shot unit's config as `nb1s1 search` will see it: the run file over the optimizer's
 /// code defaults, every key present.
 fn resolve(unit: &RunUnit) -> anyhow::Result<Option<oneshot::SearchConfig>> {
+    if unit.kind == nb1s1_bench::runs::RunKind::Standalone {
+        // Its settings are `nb1s1 train` options: they must parse before anything runs.
+        crate::cmd_train::check_args(unit.args.get(1..).unwrap_or_default())
+            .with_context(|| format!("run `{}`", unit.id))?;
+        return Ok(None);
+    }
     let Some(table) = &unit.config else {
         return Ok(None);
     };

@@ -136,3 +136,30 @@ fn a_bad_override_fails_the_plan_naming_run_and_key() {
         serde_json::json!([5, 15, 25, 35, 45])
     );
 }
+
+#[test]
+fn transfer_studies_plan_their_training_runs() {
+    let runs = shipped("transfer-tiny.toml");
+    let sa: Vec<&Value> = runs.iter().filter(|r| r["kind"] == "standalone").collect();
+    assert_eq!(sa.len(), 3 * 4);
+    assert!(sa
+        .iter()
+        .all(|r| r["args"][0] == "train" && r["config"].is_null()));
+    let os: Vec<&Value> = runs.iter().filter(|r| r["kind"] == "oneshot").collect();
+    assert_eq!(os[0]["config"]["correlation"]["sample"], 3);
+    assert_eq!(shipped("transfer.toml").len(), 3 * 9 * 30 + 3);
+    // A value `nb1s1 train` refuses fails the plan, naming the run and the option.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.toml");
+    std::fs::write(
+        &file,
+        "name = \"b\"\n[[study]]\nname = \"t\"\nkind = \"standalone\"\nspaces = [1]\n\
+         seeds = [0]\narchitectures = 1\nconfig = { epochs = \"many\" }\n",
+    )
+    .unwrap();
+    let e = plan(&file).unwrap_err();
+    assert!(
+        e.contains("t/standalone/space1/default/arch0/seed0") && e.contains("--epochs"),
+        "{e}"
+    );
+}

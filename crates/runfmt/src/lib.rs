@@ -6,7 +6,8 @@
 //! One-shot run folder (field by field in docs/oneshot.md): `config.toml`, [`RunMeta`]
 //! (`run.json`), [`StatusFile`] (`status.json`), [`EpochRecord`]s (`epochs.jsonl`),
 //! [`CorrelationPoint`]s (`correlation/epoch<E>.jsonl`). Black-box seed folder: `run.json` and
-//! [`QueryRecord`]s (`trajectory.jsonl`).
+//! [`QueryRecord`]s (`trajectory.jsonl`). Stand-alone run folder (`nb1s1 train`):
+//! [`StandaloneMeta`] (`run.json`), [`StandaloneEpoch`]s (`epochs.jsonl`), `status.json`.
 
 pub mod atomic;
 pub mod correlation;
@@ -17,6 +18,7 @@ pub mod lock;
 pub mod meta;
 pub mod name;
 pub mod run_dir;
+pub mod standalone;
 pub mod status;
 pub mod trajectory;
 
@@ -29,5 +31,8 @@ pub use lock::{RunLock, LOCK_FILE};
 pub use meta::RunMeta;
 pub use name::{NameError, SafeName};
 pub use run_dir::{check_epoch_order, check_epochs_complete, kept_checkpoint_dir, RunDir};
+pub use standalone::{
+    CellOrigin, StandaloneCell, StandaloneEpoch, StandaloneMeta, StandaloneNb101,
+};
 pub use status::{now_unix, RunStatus, StatusFile};
 pub use trajectory::QueryRecord;

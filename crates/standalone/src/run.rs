@@ -29,49 +29,17 @@ pub const STATE_FILE: &str = "state.json";
 /// `model.safetensors`, the export of a finished run.
 pub const MODEL_FILE: &str = "model.safetensors";
 
-/// The cell a run trains, as given and as hashed.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct CellInfo {
-    /// The adjacency matrix as given.
-    pub matrix: Vec<Vec<u8>>,
-    /// The full op names as given.
-    pub ops: Vec<String>,
-    /// NB-101 hash of the pruned cell.
-    pub hash: String,
-}
+pub use runfmt::CellOrigin;
+/// The cell a run trains (the run format's, shared with the results store).
+pub use runfmt::StandaloneCell as CellInfo;
+/// One line of `epochs.jsonl`.
+pub use runfmt::StandaloneEpoch as EpochRecord;
 
 /// `run.json`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct RunMeta {
-    pub cell: CellInfo,
-    pub config: TrainConfig,
-    /// Trainable parameters of the network (the NB-101 field for the default network).
-    pub trainable_parameters: u64,
-    /// Vertex channels of the first cell of each stack.
-    pub vertex_channels: Vec<Vec<usize>>,
-    /// Where the images came from.
-    pub data: String,
-    pub nb1s1_version: String,
-}
+pub type RunMeta = runfmt::StandaloneMeta<TrainConfig>;
 
-/// One line of `epochs.jsonl`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct EpochRecord {
-    /// From 0.
-    pub epoch: usize,
-    /// Optimizer steps taken after this epoch.
-    pub steps: u64,
-    /// Learning rate of the epoch's last step.
-    pub lr: f64,
-    /// Mean cross-entropy over the epoch's batches (without the L2 term).
-    pub train_loss: f64,
-    /// Accuracy on the epoch's augmented training batches, as they were trained on.
-    pub train_accuracy: f64,
-    pub valid_accuracy: f64,
-    pub test_accuracy: f64,
-    /// Wall-clock seconds of the epoch, training and evaluation.
-    pub seconds: f64,
-}
+/// `status.json` (the run format's): running, complete or diverged.
+pub const STATUS_FILE: &str = "status.json";
 
 /// `state.json`: where the run continues.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -198,6 +166,24 @@ impl RunFolder {
     /// Replaces `state.json`.
     pub fn write_state(&self, state: &TrainState) -> Result<(), StandaloneError> {
         write_json(&self.path(STATE_FILE), state)
+    }
+
+    /// Replaces `status.json` (how the results store and the experiment runner see the run).
+    pub fn write_status(
+        &self,
+        status: runfmt::RunStatus,
+        message: String,
+        epochs_done: usize,
+        epochs_total: usize,
+    ) -> Result<(), StandaloneError> {
+        let file = runfmt::StatusFile {
+            status,
+            message,
+            epochs_done,
+            epochs_total,
+            updated_unix: runfmt::now_unix(),
+        };
+        write_json(&self.path(STATUS_FILE), &file)
     }
 
     /// Writes a checkpoint file, then the state naming it, then removes the previous one.

@@ -18,7 +18,7 @@ use crate::config::{spread, TrainConfig, NB101_RGB_MEAN, NB101_RGB_STD, NB101_TR
 use crate::model::{build, count_trainable, Nb101Network};
 use crate::optim::{cosine_lr, RmsProp};
 use crate::run::{
-    write_tensors, CellInfo, EpochRecord, RunFolder, RunMeta, TrainState, MODEL_FILE,
+    write_tensors, CellInfo, EpochRecord, RunFolder, RunMeta, TrainState, MODEL_FILE, STATUS_FILE,
 };
 use crate::StandaloneError;
 
@@ -41,6 +41,10 @@ pub struct TrainOptions {
     pub progress: bool,
     /// Stop after this many epochs in total (a later call continues).
     pub stop_after: Option<usize>,
+    /// Where the cell came from, for `run.json` (the first call's is kept).
+    pub origin: Option<runfmt::CellOrigin>,
+    /// The cell's NAS-Bench-101 record, for `run.json` (the first call's is kept).
+    pub nb101: Option<runfmt::StandaloneNb101>,
 }
 
 impl Default for TrainOptions {
@@ -50,6 +54,8 @@ impl Default for TrainOptions {
             channels_last: None,
             progress: false,
             stop_after: None,
+            origin: None,
+            nb101: None,
         }
     }
 }
@@ -119,6 +125,7 @@ fn run_meta(
     plan: &NetworkPlan,
     cfg: &TrainConfig,
     data: &TrainData,
+    opts: &TrainOptions,
 ) -> Result<RunMeta, StandaloneError> {
     let hash = spec
         .hash()
@@ -129,7 +136,9 @@ fn run_meta(
             ops: spec.original_ops().to_vec(),
             hash: hash.to_string(),
         },
+        origin: opts.origin.clone(),
         config: cfg.clone(),
+        nb101: opts.nb101.clone(),
         trainable_parameters: plan.trainable_parameters(),
         vertex_channels: plan
             .stacks
@@ -223,7 +232,7 @@ pub fn train(
         path: dir.to_path_buf(),
         msg: e.to_string(),
     })?;
-    folder.claim(&run_meta(spec, &plan, cfg, data)?)?;
+    folder.claim(&run_meta(spec, &plan, cfg, data, opts)?)?;
 
     let device = opts.device;
     let nhwc = opts.channels_last.unwrap_or(device == Device::Cpu);
@@ -257,6 +266,12 @@ pub fn train(
     }
     // Records written after the last checkpoint belong to epochs that run again.
     records.truncate(epoch);
+    let running = |done: usize| {
+        folder.write_status(runfmt::RunStatus::Running, String::new(), done, cfg.epochs)
+    };
+    if epoch < cfg.epochs {
+        running(epoch)?;
+    }
 
     let last = opts.stop_after.map_or(cfg.epochs, |s| s.min(cfg.epochs));
     let total = cfg.total_steps();
@@ -281,7 +296,15 @@ pub fn train(
             opt.step(lr);
             let l = loss.double_value(&[]);
             if !l.is_finite() {
-                return Err(StandaloneError::Diverged { step, loss: l });
+                let err = StandaloneError::Diverged { step, loss: l };
+                // A result, not a failure: the store counts it and the runner does not retry.
+                folder.write_status(
+                    runfmt::RunStatus::Diverged,
+                    err.to_string(),
+                    epoch,
+                    cfg.epochs,
+                )?;
+                return Err(err);
             }
             loss_sum += l;
             right += logits
@@ -331,12 +354,24 @@ pub fn train(
         };
         folder.checkpoint(&tensors, &st, previous.as_deref())?;
         previous = Some(st.checkpoint);
+        if epoch < cfg.epochs {
+            running(epoch)?;
+        }
     }
     bar.finish_and_clear();
     let complete = epoch >= cfg.epochs;
     if complete {
         write_tensors(&folder.path(MODEL_FILE), &named_variables(&vs))?;
-        if let Some(st) = folder.state()?.filter(|s| !s.complete) {
+        let first_completion = folder.state()?.filter(|s| !s.complete);
+        if first_completion.is_some() || !folder.path(STATUS_FILE).exists() {
+            folder.write_status(
+                runfmt::RunStatus::Complete,
+                String::new(),
+                epoch,
+                cfg.epochs,
+            )?;
+        }
+        if let Some(st) = first_completion {
             folder.write_state(&TrainState {
                 complete: true,
                 ..st

@@ -191,4 +191,52 @@ pub fn tune_backend(dir: &Path, out: &Path, log: &Path, sleep: &str) -> LocalBac
         },
         observer: Box::new(|_| {}),
     }
+
+/// Writes a complete stand-alone training folder (`nb1s1 train`) of cell `hash` sampled from
+/// `space`, on a network of `channels` stem channels and `cells` cells per stack, with
+/// (valid, test) accuracies per epoch; NB-101 records the cell's test error at 108 epochs as
+/// `nb101_test_error`.
+pub fn write_standalone_run(
+    dir: &Path,
+    hash: &str,
+    space: u8,
+    (channels, cells): (u64, u64),
+    seed: u64,
+    accuracies: &[(f64, f64)],
+    nb101_test_error: f64,
+) {
+    std::fs::create_dir_all(dir).unwrap();
+    let meta = serde_json::json!({
+        "cell": {"matrix": [[0, 1], [0, 0]], "ops": ["input", "output"], "hash": hash},
+        "origin": {"source": "sample", "space": space, "sample": 8, "seed": 0, "index": 0},
+        "config": {"network": {"stem_channels": channels, "stacks": 3, "cells_per_stack": cells,
+                               "num_labels": 10},
+                   "epochs": accuracies.len(), "seed": seed, "batch_size": 64},
+        "nb101": {"file": "nb101.store", "test_error": {"108": nb101_test_error},
+                  "valid_error": {"108": nb101_test_error + 0.005}},
+        "trainable_parameters": 1234,
+        "vertex_channels": [[channels, channels]],
+        "data": "test",
+        "nb1s1_version": "0",
+    });
+    std::fs::write(dir.join("run.json"), meta.to_string()).unwrap();
+    let mut lines = String::new();
+    for (e, (valid, test)) in accuracies.iter().enumerate() {
+        let rec = serde_json::json!({
+            "epoch": e, "steps": 10 * (e + 1), "lr": 0.1, "train_loss": 2.0 - e as f64 * 0.1,
+            "train_accuracy": 0.3, "valid_accuracy": valid, "test_accuracy": test,
+            "seconds": 1.5,
+        });
+        lines.push_str(&rec.to_string());
+        lines.push('\n');
+    }
+    std::fs::write(dir.join("epochs.jsonl"), lines).unwrap();
+    std::fs::write(
+        dir.join("status.json"),
+        format!(
+            r#"{{"status": "complete", "message": "", "epochs_done": {n}, "epochs_total": {n}}}"#,
+            n = accuracies.len()
+        ),
+    )
+    .unwrap();
 }
