@@ -24,5 +24,5 @@ pub mod slurm;
 pub mod store;
 pub mod table;
 pub mod tensorboard;
-pub mod tune;
 pub mod transfer;
+pub mod tune;
