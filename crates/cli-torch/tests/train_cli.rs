@@ -155,6 +155,7 @@ fn search_run(dir: &Path, archs: &[searchspace::Architecture]) {
             test_errors: vec![],
             valid_regret: None,
             test_regret: None,
+            nb101_train_seconds: None,
             one_shot_valid_error: 0.5,
             train_loss: 1.0,
             train_accuracy: 0.5,

@@ -191,6 +191,7 @@ pub fn tune_backend(dir: &Path, out: &Path, log: &Path, sleep: &str) -> LocalBac
         },
         observer: Box::new(|_| {}),
     }
+}
 
 /// Writes a complete stand-alone training folder (`nb1s1 train`) of cell `hash` sampled from
 /// `space`, on a network of `channels` stem channels and `cells` cells per stack, with
