@@ -309,10 +309,16 @@ fn a_killed_tuning_resumes_with_no_evaluation_lost_or_repeated() {
             .join(&e.name)
             .to_string_lossy()
             .into_owned();
-        assert_eq!(
-            after.get(&format!("complete {f}")),
-            Some(&1),
-            "{f} completed once"
+        // Completed once. The fake logs "complete" just after marking its run complete, so a
+        // kill between the two leaves a finished run with no log line, which must not rerun.
+        let status = std::fs::read_to_string(format!("{f}/status.json")).unwrap();
+        let completes = after.get(&format!("complete {f}")).copied();
+        let unlogged = completes.is_none()
+            && status.contains("\"complete\"")
+            && after.get(&format!("start {f}")) == Some(&1);
+        assert!(
+            completes == Some(1) || unlogged,
+            "{f} completed once: {after:?}"
         );
         if before.contains_key(&format!("complete {f}")) {
             assert_eq!(
@@ -328,10 +334,8 @@ fn a_killed_tuning_resumes_with_no_evaluation_lost_or_repeated() {
             "{f}: each epoch once"
         );
     }
-    assert_eq!(
-        after.keys().filter(|l| l.starts_with("complete")).count(),
-        20
-    );
+    let logged = after.keys().filter(|l| l.starts_with("complete")).count();
+    assert!((19..=20).contains(&logged), "{logged} completions logged");
 
     // The resumed tuning is the uninterrupted one.
     let clean_out = tmp.path().join("clean");
