@@ -382,7 +382,7 @@ fn run_file(a: RunArgs) -> anyhow::Result<()> {
 }
 
 /// The single writer of the store: the submitter merges the run folders when they are done.
-fn ingest(db: &Path, out: &Path) -> anyhow::Result<()> {
+pub(crate) fn ingest(db: &Path, out: &Path) -> anyhow::Result<()> {
     let mut store = nb1s1_bench::store::Store::open(db)?;
     let s = store.ingest_dir(out)?;
     eprintln!(

@@ -271,15 +271,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         out.join("incumbent.toml").display()
     );
     if let Some(db) = &a.results {
-        let mut store = nb1s1_bench::store::Store::open(db)?;
-        let s = store.ingest_dir(&out.join("runs"))?;
-        eprintln!(
-            "ingested into {}: {} added, {} updated, {} unchanged",
-            db.display(),
-            s.added,
-            s.updated,
-            s.unchanged
-        );
+        crate::cmd_experiment::ingest(db, &out.join("runs"))?;
     }
     Ok(())
 }

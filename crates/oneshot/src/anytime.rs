@@ -67,8 +67,8 @@ pub(crate) fn mean(v: &[f64]) -> Option<f64> {
     (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
 }
 
-/// Validation and test errors of the repeats at one budget.
-type Repeats = (Vec<f64>, Vec<f64>);
+/// Validation errors, test errors and training seconds of the repeats at one budget.
+type Repeats = (Vec<f64>, Vec<f64>, Vec<f64>);
 
 /// A NAS-Bench-101 file (converted store or official tfrecord) as the search sees it: the three
 /// repeats at 108 epochs through the official API's `get_metrics_from_hash`, all budgets of the
@@ -100,7 +100,8 @@ impl Nb101Table {
         self.api.data()
     }
 
-    /// Every repeat at every budget, as 1 − accuracy; `None` for an unknown cell.
+    /// Every repeat at every budget, as 1 − accuracy and training seconds; `None` for an
+    /// unknown cell.
     fn errors(&self, hash: &ModelHash) -> Option<BTreeMap<u32, Repeats>> {
         let (_, computed) = self.api.get_metrics_from_hash(hash).ok()?;
         Some(
@@ -109,7 +110,8 @@ impl Nb101Table {
                 .map(|(epochs, reps)| {
                     let valid = reps.iter().map(|d| 1.0 - d.final_validation_accuracy);
                     let test = reps.iter().map(|d| 1.0 - d.final_test_accuracy);
-                    (epochs, (valid.collect(), test.collect()))
+                    let seconds = reps.iter().map(|d| d.final_training_time);
+                    (epochs, (valid.collect(), test.collect(), seconds.collect()))
                 })
                 .collect(),
         )
@@ -127,19 +129,12 @@ impl Nb101Oracle for Nb101Table {
         let Some(mut all) = self.errors(hash) else {
             return Ok(None);
         };
-        let (valid, test) = all.remove(&108).ok_or_else(|| {
+        let (valid, test, train_seconds) = all.remove(&108).ok_or_else(|| {
             OneShotError::Nb101(format!(
                 "{}: model {hash} has no repeats at 108 epochs",
                 self.path.display()
             ))
         })?;
-        let train_seconds = self
-            .api
-            .get_metrics_from_hash(hash)
-            .ok()
-            .and_then(|(_, mut computed)| computed.remove(&108))
-            .map(|reps| reps.iter().map(|d| d.final_training_time).collect())
-            .unwrap_or_default();
         Ok(Some(Nb101Errors {
             valid,
             test,
@@ -149,7 +144,7 @@ impl Nb101Oracle for Nb101Table {
     fn query_budgets(&self, hash: &ModelHash) -> Result<Option<BudgetErrors>, OneShotError> {
         Ok(self.errors(hash).map(|all| {
             let mut out = BudgetErrors::default();
-            for (epochs, (valid, test)) in all {
+            for (epochs, (valid, test, _)) in all {
                 if let (Some(v), Some(t)) = (mean(&valid), mean(&test)) {
                     out.valid.insert(epochs, v);
                     out.test.insert(epochs, t);
@@ -159,7 +154,11 @@ impl Nb101Oracle for Nb101Table {
         }))
     }
     fn query_repeats(&self, hash: &ModelHash) -> Result<Option<RepeatErrors>, OneShotError> {
-        Ok(self.errors(hash))
+        Ok(self.errors(hash).map(|all| {
+            all.into_iter()
+                .map(|(epochs, (valid, test, _))| (epochs, (valid, test)))
+                .collect()
+        }))
     }
     fn reference(&self, space: SpaceId) -> Option<Reference> {
         let (mut valid, mut test) = (f64::INFINITY, f64::INFINITY);
