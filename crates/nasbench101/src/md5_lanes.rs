@@ -64,9 +64,8 @@ impl Vector for u32x8 {
     }
     #[inline(always)]
     fn active(blocks: Self, k: u32) -> Self {
-        // The sign bit of k - blocks, spread over the lane.
-        let below = (u32x8::splat(k) - blocks) >> 31;
-        u32x8::splat(0) - below
+        let b = blocks.to_array();
+        u32x8::new(std::array::from_fn(|l| if k < b[l] { u32::MAX } else { 0 }))
     }
     #[inline(always)]
     fn add(self, o: Self) -> Self {
