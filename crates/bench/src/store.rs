@@ -216,6 +216,50 @@ fn now_unix() -> i64 {
         .unwrap_or(0)
 }
 
+/// How long a connection waits for another's lock before giving up.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Runs `f` again while SQLite answers busy or locked, for up to [`BUSY_TIMEOUT`].
+fn retry_while_busy<T>(mut f: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+    let start = std::time::Instant::now();
+    loop {
+        match f() {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(
+                    e.code,
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                ) && start.elapsed() < BUSY_TIMEOUT =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// The tables, and the columns and index that older databases lack, in one transaction.
+fn create_schema(conn: &mut Connection) -> rusqlite::Result<()> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    tx.execute_batch(SCHEMA)?;
+    // Databases written before the `synthetic` column existed get it added (as 0).
+    if tx.prepare("SELECT synthetic FROM runs LIMIT 0").is_err() {
+        tx.execute_batch("ALTER TABLE runs ADD COLUMN synthetic INTEGER NOT NULL DEFAULT 0")?;
+    }
+    // Likewise the run identity (older rows keep NULL until re-ingested).
+    if tx.prepare("SELECT identity FROM runs LIMIT 0").is_err() {
+        tx.execute_batch("ALTER TABLE runs ADD COLUMN identity TEXT")?;
+    }
+    // And the NB-101 training seconds of each epoch's result (NULL for older rows).
+    if tx
+        .prepare("SELECT nb101_seconds FROM epochs LIMIT 0")
+        .is_err()
+    {
+        tx.execute_batch("ALTER TABLE epochs ADD COLUMN nb101_seconds REAL")?;
+    }
+    tx.execute_batch("CREATE INDEX IF NOT EXISTS runs_identity ON runs(identity)")?;
+    tx.commit()
+}
+
 impl Store {
     /// Opens (creating if needed) the database at `path` in WAL mode with a busy timeout.
     pub fn open(path: &Path) -> Result<Store> {
@@ -233,37 +277,14 @@ impl Store {
             source,
         };
         let mut conn = Connection::open(path).map_err(sql)?;
-        conn.busy_timeout(std::time::Duration::from_secs(60))
-            .map_err(sql)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(sql)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(sql)?;
+        // Switching a fresh file to WAL, and the first schema transaction, can be refused as
+        // busy at once (SQLite's deadlock avoidance skips the busy handler) while other
+        // processes open the same new database: tried again until the busy timeout.
+        retry_while_busy(|| conn.pragma_update(None, "journal_mode", "WAL")).map_err(sql)?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(sql)?;
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(sql)?;
-        tx.execute_batch(SCHEMA).map_err(sql)?;
-        // Databases written before the `synthetic` column existed get it added (as 0).
-        if tx.prepare("SELECT synthetic FROM runs LIMIT 0").is_err() {
-            tx.execute_batch("ALTER TABLE runs ADD COLUMN synthetic INTEGER NOT NULL DEFAULT 0")
-                .map_err(sql)?;
-        }
-        // Likewise the run identity (older rows keep NULL until re-ingested).
-        if tx.prepare("SELECT identity FROM runs LIMIT 0").is_err() {
-            tx.execute_batch("ALTER TABLE runs ADD COLUMN identity TEXT")
-                .map_err(sql)?;
-        }
-        // And the NB-101 training seconds of each epoch's result (NULL for older rows).
-        if tx
-            .prepare("SELECT nb101_seconds FROM epochs LIMIT 0")
-            .is_err()
-        {
-            tx.execute_batch("ALTER TABLE epochs ADD COLUMN nb101_seconds REAL")
-                .map_err(sql)?;
-        }
-        tx.execute_batch("CREATE INDEX IF NOT EXISTS runs_identity ON runs(identity)")
-            .map_err(sql)?;
-        tx.commit().map_err(sql)?;
+        retry_while_busy(|| create_schema(&mut conn)).map_err(sql)?;
         Ok(Store {
             conn,
             path: path.to_path_buf(),
@@ -288,8 +309,7 @@ impl Store {
             | OpenFlags::SQLITE_OPEN_URI
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(path, flags).map_err(sql)?;
-        conn.busy_timeout(std::time::Duration::from_secs(60))
-            .map_err(sql)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(sql)?;
         for (table, columns) in READ_COLUMNS {
             let exists: bool = conn
                 .query_row(

@@ -144,6 +144,32 @@ fn concurrent_ingest_from_several_processes_keeps_one_copy() {
     assert_eq!(count(&store, "queries"), 10);
 }
 
+/// Many connections opening one fresh database at the same instant (each switches it to WAL
+/// and creates the schema): every open succeeds, none is refused as busy.
+#[test]
+fn simultaneous_opens_of_a_fresh_database_all_succeed() {
+    for round in 0..30 {
+        let tmp = tempfile::tempdir().unwrap();
+        let db = tmp.path().join("results.sqlite");
+        let start = std::sync::Barrier::new(6);
+        let failures: Vec<String> = std::thread::scope(|s| {
+            let opens: Vec<_> = (0..6)
+                .map(|_| {
+                    s.spawn(|| {
+                        start.wait();
+                        Store::open(&db).err().map(|e| e.to_string())
+                    })
+                })
+                .collect();
+            opens
+                .into_iter()
+                .filter_map(|h| h.join().unwrap())
+                .collect()
+        });
+        assert!(failures.is_empty(), "round {round}: {failures:?}");
+    }
+}
+
 #[test]
 fn final_regret_and_curves_match_hand_computation() {
     let tmp = tempfile::tempdir().unwrap();
