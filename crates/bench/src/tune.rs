@@ -1012,6 +1012,10 @@ impl Backend for SlurmBackend {
                 file.to_string_lossy().into_owned(),
                 "--out".into(),
                 self.options.out.to_string_lossy().into_owned(),
+                // Elements stopped before their time limit requeue themselves, as a search
+                // element does (`experiment task --requeue-limit`).
+                "--requeue-limit".into(),
+                self.options.max_retries.to_string(),
             ]),
             wait: true,
             ..self.options.clone()

@@ -504,20 +504,26 @@ fn task(a: TaskArgs) -> anyhow::Result<()> {
             Ok(())
         }
         TaskOutcome::Interrupted { time_limit } => {
-            let id = &units[a.index].id;
-            eprintln!("{id}: stopped by a signal; resumes from its last checkpoint");
-            if time_limit {
-                // Resume without waiting for a submitter; Slurm ends this process on requeue.
-                match slurm::requeue_self(&Cluster::default(), a.requeue_limit) {
-                    Ok(Some(element)) => eprintln!("{id}: requeued itself as {element}"),
-                    Ok(None) => {}
-                    Err(e) => eprintln!("{id}: could not requeue itself: {e}"),
-                }
-            }
-            std::process::exit(slurm::EXIT_INTERRUPTED)
+            interrupted(&units[a.index].id, time_limit, a.requeue_limit)
         }
         TaskOutcome::Failed(m) => anyhow::bail!("{}: {m}", units[a.index].id),
     }
+}
+
+/// A Slurm element stopped by a signal: before its time limit it requeues itself (up to
+/// `requeue_limit` times), so it resumes from its checkpoint without waiting for a submitter;
+/// then it exits with [`slurm::EXIT_INTERRUPTED`].
+pub(crate) fn interrupted(id: &str, time_limit: bool, requeue_limit: usize) -> ! {
+    eprintln!("{id}: stopped by a signal; resumes from its last checkpoint");
+    if time_limit {
+        // Slurm ends this process on requeue.
+        match slurm::requeue_self(&Cluster::default(), requeue_limit) {
+            Ok(Some(element)) => eprintln!("{id}: requeued itself as {element}"),
+            Ok(None) => {}
+            Err(e) => eprintln!("{id}: could not requeue itself: {e}"),
+        }
+    }
+    std::process::exit(slurm::EXIT_INTERRUPTED)
 }
 
 fn status(a: StatusArgs) -> anyhow::Result<()> {

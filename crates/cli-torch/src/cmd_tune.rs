@@ -99,6 +99,10 @@ pub struct TaskArgs {
     /// The element's index in the rung.
     #[arg(long, env = "SLURM_ARRAY_TASK_ID")]
     index: usize,
+    /// Requeue this element itself when it stops before its time limit, at most this many
+    /// times (the rung's job script passes the tuner's `--max-retries`).
+    #[arg(long, default_value_t = 0)]
+    requeue_limit: usize,
 }
 
 /// Runs one evaluation of a rung inside a Slurm element, as `experiment task` does.
@@ -121,9 +125,8 @@ pub fn task(a: TaskArgs) -> anyhow::Result<()> {
     match slurm::run_task(&units, a.index, &a.out, &launcher, &options)? {
         TaskOutcome::Done(state) => eprintln!("{id}: {}", state.as_str()),
         TaskOutcome::Busy => eprintln!("{id}: running elsewhere (its lock is held)"),
-        TaskOutcome::Interrupted { .. } => {
-            eprintln!("{id}: stopped by a signal; resumes from its last checkpoint");
-            std::process::exit(slurm::EXIT_INTERRUPTED)
+        TaskOutcome::Interrupted { time_limit } => {
+            crate::cmd_experiment::interrupted(&id, time_limit, a.requeue_limit)
         }
         TaskOutcome::Failed(m) => anyhow::bail!("{id}: {m}"),
     }

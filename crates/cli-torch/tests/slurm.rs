@@ -591,6 +591,21 @@ fn a_tuning_submits_each_rung_as_an_array_job() {
     let subs = submissions(&out);
     let sizes: Vec<usize> = subs.jobs.iter().map(|j| j.units.len()).collect();
     assert_eq!(sizes, vec![2, 1], "a job per rung: {subs:?}");
+    // Each rung's elements run `tune-task` and requeue themselves before a time limit, up to
+    // the tuner's retry limit, as search elements do.
+    let dir = out.join(".experiment").join("slurm");
+    let mut scripts = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "sh") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            assert!(text.contains(" tune-task --units "), "{text}");
+            assert!(text.contains(" --requeue-limit 2 --index "), "{text}");
+            assert!(text.contains("#SBATCH --requeue"), "{text}");
+            scripts += 1;
+        }
+    }
+    assert_eq!(scripts, 2, "one job script per rung in {}", dir.display());
     let state: Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("tune.json")).unwrap()).unwrap();
     let evals = state["evaluations"].as_array().unwrap();
