@@ -219,16 +219,16 @@ fn now_unix() -> i64 {
 /// How long a connection waits for another's lock before giving up.
 const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// Runs `f` again while SQLite answers busy or locked, for up to [`BUSY_TIMEOUT`].
+/// Runs `f` again while SQLite answers busy ("database is locked"), as long as the first
+/// attempt began less than [`BUSY_TIMEOUT`] ago (an attempt may itself wait in the busy
+/// handler).
 fn retry_while_busy<T>(mut f: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
     let start = std::time::Instant::now();
     loop {
         match f() {
             Err(rusqlite::Error::SqliteFailure(e, _))
-                if matches!(
-                    e.code,
-                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
-                ) && start.elapsed() < BUSY_TIMEOUT =>
+                if e.code == rusqlite::ErrorCode::DatabaseBusy
+                    && start.elapsed() < BUSY_TIMEOUT =>
             {
                 std::thread::sleep(std::time::Duration::from_millis(10));
             }
@@ -280,7 +280,7 @@ impl Store {
         conn.busy_timeout(BUSY_TIMEOUT).map_err(sql)?;
         // Switching a fresh file to WAL, and the first schema transaction, can be refused as
         // busy at once (SQLite's deadlock avoidance skips the busy handler) while other
-        // processes open the same new database: tried again until the busy timeout.
+        // processes open the same new database: tried again, within the busy timeout.
         retry_while_busy(|| conn.pragma_update(None, "journal_mode", "WAL")).map_err(sql)?;
         conn.pragma_update(None, "foreign_keys", "ON")
             .map_err(sql)?;

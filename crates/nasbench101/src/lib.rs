@@ -34,7 +34,7 @@
 //! | module | owns |
 //! |---|---|
 //! | `op`, `spec` | NB-101 ops; `ModelSpec` with the official pruning and validity rules |
-//! | `hash` (+ `md5_lanes`) | `ModelHash` and the graph hash (SIMD lanes: SSE2, or AVX2 / AVX-512VL chosen at run time; tested against a plain reference) |
+//! | `hash` (+ `md5_lanes`) | `ModelHash` and the graph hash (SIMD lanes: `wide`'s baseline, or on x86-64 AVX2 / AVX-512VL chosen at run time; tested against a plain reference) |
 //! | [`tfrecord`] | TFRecord framing and its masked CRC |
 //! | [`record`] | a record's JSON payload: the reference decoder, and the encoder |
 //! | [`proto`] | the `ModelMetrics` protobuf: the reference decoder, its fixed-layout fast path, the encoder |

@@ -9,7 +9,7 @@
 //! for the baseline target (on x86-64 two SSE2 halves, rotates from shifts), and on x86-64 for
 //! one 256-bit register with AVX2, or with AVX-512VL and its native rotate. The widest the CPU
 //! has is chosen once at run time; it makes the graph hash 1.18x (AVX2) and 1.29x (AVX-512VL)
-//! faster. Every path is checked against the `md-5` crate in the tests below.
+//! faster. The tests below check every path the test machine has against the `md-5` crate.
 
 use wide::u32x8;
 
@@ -217,13 +217,10 @@ fn digest_lanes<V: Vector>(msgs: &[&[u8]], out: &mut [[u8; 16]]) {
 /// MD5 digests of any number of messages: `out[i]` is the digest of `msgs[i]`.
 pub(crate) fn digest_many(msgs: &[&[u8]], out: &mut [[u8; 16]]) {
     assert_eq!(msgs.len(), out.len(), "one digest per message");
-    digest_many_on(path(), msgs, out);
-}
-
-/// The path the graph hash uses (see `avx::chosen`).
-#[cfg(target_arch = "x86_64")]
-fn path() -> avx::Path {
-    avx::chosen()
+    #[cfg(target_arch = "x86_64")]
+    digest_many_on(avx::chosen(), msgs, out);
+    #[cfg(not(target_arch = "x86_64"))]
+    digest_many_with::<u32x8>(msgs, out);
 }
 
 /// [`digest_many`] on a given path; `path` must be one the CPU runs.
@@ -240,14 +237,6 @@ fn digest_many_on(path: avx::Path, msgs: &[&[u8]], out: &mut [[u8; 16]]) {
         Path::Avx2 => unsafe { avx::digest_many_avx2(msgs, out) },
         Path::Baseline => digest_many_with::<u32x8>(msgs, out),
     }
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-fn path() {}
-
-#[cfg(not(target_arch = "x86_64"))]
-fn digest_many_on(_: (), msgs: &[&[u8]], out: &mut [[u8; 16]]) {
-    digest_many_with::<u32x8>(msgs, out);
 }
 
 #[inline(always)]
@@ -275,9 +264,11 @@ mod avx {
     pub(super) fn detected() -> Path {
         static DETECTED: std::sync::OnceLock<Path> = std::sync::OnceLock::new();
         *DETECTED.get_or_init(|| {
-            if is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512vl") {
+            let avx2 = is_x86_feature_detected!("avx2");
+            // The AVX-512 path also runs AVX2 instructions (the gather, the compare).
+            if avx2 && is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512vl") {
                 Path::Avx512
-            } else if is_x86_feature_detected!("avx2") {
+            } else if avx2 {
                 Path::Avx2
             } else {
                 Path::Baseline
@@ -286,7 +277,7 @@ mod avx {
     }
 
     /// What the graph hash uses: [`detected`], lowered by `NB1S1_MD5_LANES=baseline|avx2`
-    /// (to measure the narrower paths on a wide CPU; never raised).
+    /// (to measure the narrower paths on a wide CPU; never raised; other values: no cap).
     pub(super) fn chosen() -> Path {
         static CHOSEN: std::sync::OnceLock<Path> = std::sync::OnceLock::new();
         *CHOSEN.get_or_init(|| {
@@ -300,6 +291,9 @@ mod avx {
     }
 
     /// Eight lanes in a 256-bit register; `ROL`: rotate with AVX-512VL's `vprold`.
+    ///
+    /// Its methods are safe to call only inside `digest_many_avx2` / `digest_many_avx512`
+    /// (they run the intrinsics unchecked): nothing outside this module names the type.
     #[derive(Clone, Copy)]
     pub(super) struct V<const ROL: bool>(__m256i);
 
@@ -365,6 +359,7 @@ mod avx {
                 if ROL {
                     _mm256_rol_epi32::<S>(self.0)
                 } else {
+                    // Counts in a register: `32 - S` cannot be a const argument on stable.
                     let (l, r) = (_mm_cvtsi32_si128(S), _mm_cvtsi32_si128(32 - S));
                     _mm256_or_si256(_mm256_sll_epi32(self.0, l), _mm256_srl_epi32(self.0, r))
                 }
@@ -393,32 +388,27 @@ mod tests {
         Md5::digest(m).into()
     }
 
-    /// Every path this CPU runs (in CI on x86-64: the baseline and whatever it has of AVX2
-    /// and AVX-512VL; the test output names them).
+    /// `digest_many` on every path this CPU runs (on x86-64 the baseline and whatever it has
+    /// of AVX2 and AVX-512VL), each checked to agree with the first.
     #[cfg(target_arch = "x86_64")]
-    fn paths() -> Vec<avx::Path> {
-        use avx::Path;
-        let all = [Path::Baseline, Path::Avx2, Path::Avx512];
-        let run: Vec<Path> = all.into_iter().filter(|&p| p <= avx::detected()).collect();
-        eprintln!("md5 lanes tested on {run:?}");
-        run
-    }
-
-    #[cfg(not(target_arch = "x86_64"))]
-    fn paths() -> Vec<()> {
-        vec![()]
-    }
-
-    /// `digest_many` on every path, each checked to agree with the first.
     fn digest_on_every_path(msgs: &[&[u8]], out: &mut [[u8; 16]]) {
+        use avx::Path;
         let mut first: Option<Vec<[u8; 16]>> = None;
-        for p in paths() {
+        for p in [Path::Baseline, Path::Avx2, Path::Avx512] {
+            if p > avx::detected() {
+                continue;
+            }
             digest_many_on(p, msgs, out);
             match &first {
                 None => first = Some(out.to_vec()),
                 Some(f) => assert_eq!(f.as_slice(), &*out, "path {p:?}"),
             }
         }
+    }
+
+    #[cfg(not(target_arch = "x86_64"))]
+    fn digest_on_every_path(msgs: &[&[u8]], out: &mut [[u8; 16]]) {
+        digest_many(msgs, out);
     }
 
     #[test]
