@@ -11,7 +11,7 @@ use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use nasbench101::generate::{generate_from_specs, FULL_BUDGETS};
-use nb1s1_bench::slurm::Submissions;
+use nb1s1_bench::slurm::{slurm_dir, Submissions};
 use nb1s1_data::Cifar10;
 use searchspace::{SearchSpace, SpaceId};
 use serde_json::Value;
@@ -593,7 +593,7 @@ fn a_tuning_submits_each_rung_as_an_array_job() {
     assert_eq!(sizes, vec![2, 1], "a job per rung: {subs:?}");
     // Each rung's elements run `tune-task` and requeue themselves before a time limit, up to
     // the tuner's retry limit, as search elements do.
-    let dir = out.join(".experiment").join("slurm");
+    let dir = slurm_dir(&out);
     let mut scripts = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();

@@ -252,7 +252,7 @@ mod avx {
     use super::{Vector, LANES};
     use std::arch::x86_64::*;
 
-    /// The widest path this CPU runs (detected once).
+    /// An MD5 lanes path, narrowest first (the order `detected` and `chosen` compare by).
     #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
     pub(super) enum Path {
         Baseline,
