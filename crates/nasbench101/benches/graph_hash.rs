@@ -1,6 +1,5 @@
 //! The graph hash (`hash_module`) on 7-vertex cells with 9 edges, the largest NB-101 cells:
-//! 1,000 distinct cells an iteration. The MD5 lanes take the widest path the CPU has;
-//! `NB1S1_MD5_LANES=baseline` or `avx2` measures a narrower one.
+//! 1,000 distinct cells an iteration.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use rand::{Rng, SeedableRng};
