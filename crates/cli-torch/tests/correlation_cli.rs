@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use nasbench101::generate::{generate_from_specs, FULL_BUDGETS};
+use nb1s1_synthetic::{generate_from_specs, FULL_BUDGETS};
 use nb1s1_data::Cifar10;
 use searchspace::{SearchSpace, SpaceId};
 

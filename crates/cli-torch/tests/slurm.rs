@@ -10,7 +10,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
-use nasbench101::generate::{generate_from_specs, FULL_BUDGETS};
+use nb1s1_synthetic::{generate_from_specs, FULL_BUDGETS};
 use nb1s1_bench::slurm::{slurm_dir, Submissions};
 use nb1s1_data::Cifar10;
 use searchspace::{SearchSpace, SpaceId};

@@ -5,7 +5,7 @@
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use nasbench101::generate::{
+use nb1s1_synthetic::{
     generate, generate_from_specs, GenerateConfig, FULL_BUDGETS, ONLY108_BUDGETS,
 };
 use nasbench101::{

@@ -34,7 +34,7 @@
 //! | module | owns |
 //! |---|---|
 //! | `op`, `spec` | NB-101 ops; `ModelSpec` with the official pruning and validity rules |
-//! | `hash` (+ `md5_lanes`) | `ModelHash` and the graph hash (SIMD lanes: `wide`'s baseline, or on x86-64 AVX2 / AVX-512VL chosen at run time; tested against a plain reference) |
+//! | `hash` (+ `md5_lanes`) | `ModelHash` and the graph hash (eight MD5s side by side in `wide` SIMD lanes; tested against a plain reference) |
 //! | [`tfrecord`] | TFRecord framing and its masked CRC |
 //! | [`record`] | a record's JSON payload: the reference decoder, and the encoder |
 //! | [`proto`] | the `ModelMetrics` protobuf: the reference decoder, its fixed-layout fast path, the encoder |
@@ -43,7 +43,6 @@
 //! | `api` (+ `mt`) | queries with the official API's semantics and its seeded repeat draws |
 //! | `error` | every error type, naming the file, record and byte offset |
 //! | `convert` | tfrecord → store: the parallel pipeline, the fast record decode, the one table builder |
-//! | [`generate`] | synthetic files in the official format |
 //! | [`audit`], [`bench`], [`official`] | whole-file checks, speed measurements, the official constants |
 //! | `atomic`, `mapped` | atomic output files; read-only mappings |
 //!
@@ -57,7 +56,6 @@ pub mod bench;
 mod convert;
 mod dataset;
 mod error;
-pub mod generate;
 mod hash;
 mod layout;
 mod mapped;

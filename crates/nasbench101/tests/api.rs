@@ -163,7 +163,7 @@ fn hash_cache_returns_true_hashes() {
     let api = Api::new(db, 0);
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(4);
     let specs: Vec<ModelSpec> = (0..300)
-        .map(|_| nasbench101::generate::random_valid_spec(&mut rng))
+        .map(|_| nb1s1_synthetic::random_valid_spec(&mut rng))
         .collect();
     for _ in 0..2 {
         for s in &specs {
@@ -180,7 +180,7 @@ fn hash_cache_returns_true_hashes() {
 
 #[test]
 fn budget_counters_on_synthetic_data() {
-    use nasbench101::generate::{generate, GenerateConfig};
+    use nb1s1_synthetic::{generate, GenerateConfig};
     let cfg = GenerateConfig {
         models: 20,
         seed: 8,

@@ -2,7 +2,7 @@
 //! without the official file. Every value is made up; the files carry the synthetic marker.
 
 use crate::spec::cells;
-use nasbench101::generate::{GenerateConfig, GenerateError};
+use nb1s1_synthetic::{GenerateConfig, GenerateError};
 use pyo3::exceptions::{PyOSError, PyValueError};
 use pyo3::prelude::*;
 use std::path::{Path, PathBuf};
@@ -54,7 +54,7 @@ pub fn generate(
     };
     py.detach(|| {
         write(&path, |w| {
-            nasbench101::generate::generate(w, &cfg, &mut |_| {}).map(|s| s.models as u64)
+            nb1s1_synthetic::generate(w, &cfg, &mut |_| {}).map(|s| s.models as u64)
         })
     })
 }
@@ -77,7 +77,7 @@ pub fn generate_from_specs(
     let specs = cells(matrices, ops, count, v)?;
     py.detach(|| {
         write(&path, |w| {
-            nasbench101::generate::generate_from_specs(w, &specs, &budgets, repeats, &mut |_| {})
+            nb1s1_synthetic::generate_from_specs(w, &specs, &budgets, repeats, &mut |_| {})
                 .map(|s| s.models as u64)
         })
     })

@@ -1,14 +1,13 @@
-//! Synthetic data files in the official tfrecord format, for tests and benchmarks. Every file
-//! starts with a marker record (hash [`SYNTHETIC_MARKER`]) that readers recognise and skip,
-//! so synthetic numbers can never pass for real ones.
+//! Synthetic NAS-Bench-101 data files in the official tfrecord format, for tests, benchmarks
+//! and the demo when the released file is absent. Every file starts with a marker record (hash
+//! [`SYNTHETIC_MARKER`]) that readers recognise and skip, so synthetic numbers can never pass
+//! for real ones. Its own crate: the generator is a tool around the NB-101 engine, not part of
+//! the semantics `nasbench101` owns, and only tests, benchmarks and the CLI's `generate` use it.
 
-use crate::hash::ModelHash;
-use crate::layout::SYNTHETIC_MARKER;
-use crate::op::{Op, INPUT, OUTPUT};
-use crate::proto::{EvaluationData, ModelMetrics};
-use crate::record::encode_payload;
-use crate::spec::ModelSpec;
-use crate::tfrecord::Writer;
+use nasbench101::proto::{EvaluationData, ModelMetrics};
+use nasbench101::record::encode_payload;
+use nasbench101::tfrecord::Writer;
+use nasbench101::{ModelHash, ModelSpec, Op, SpecError, INPUT, OUTPUT, SYNTHETIC_MARKER};
 use md5::{Digest, Md5};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -67,7 +66,7 @@ pub enum GenerateError {
     #[error("spec {index} is not a valid NB-101 cell: {error}")]
     InvalidSpec {
         index: usize,
-        error: crate::spec::SpecError,
+        error: SpecError,
     },
     #[error("no budgets or no repeats requested")]
     Empty,
@@ -187,10 +186,10 @@ fn normal(hash: &ModelHash, salt: u64) -> f64 {
 }
 
 /// Trainable parameters of the NAS-Bench-101 network of a cell (the original `model_builder`'s
-/// network, [`crate::network`]); `None` for a cell that has no network. Equals
+/// network, [`nasbench101::network`]); `None` for a cell that has no network. Equals
 /// `trainable_parameters` of every real record we have (the fixtures).
 pub fn nb101_parameters(spec: &ModelSpec) -> Option<i64> {
-    let params = crate::network::trainable_parameters(spec, Default::default()).ok()?;
+    let params = nasbench101::network::trainable_parameters(spec, Default::default()).ok()?;
     i64::try_from(params).ok()
 }
 

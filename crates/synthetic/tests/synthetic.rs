@@ -2,7 +2,7 @@
 //! and survives tfrecord → store conversion with every value bit-identical to a record-by-record
 //! reference decode.
 
-use nasbench101::generate::{generate, generate_from_specs, GenerateConfig, ONLY108_BUDGETS};
+use nb1s1_synthetic::{generate, generate_from_specs, GenerateConfig, ONLY108_BUDGETS};
 use nasbench101::record::decode_payload;
 use nasbench101::tfrecord::Frames;
 use nasbench101::{Api, ModelHash, Nb101, OpenOptions, SYNTHETIC_MARKER};

@@ -296,7 +296,7 @@ pub(crate) fn build_store<S: Sink + Send>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::generate::{generate, GenerateConfig, FULL_BUDGETS};
+    use nb1s1_synthetic::{generate, GenerateConfig, FULL_BUDGETS};
     use crate::tfrecord::Frames;
 
     fn sample(models: usize) -> Vec<u8> {
