@@ -10,9 +10,9 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
-use nb1s1_synthetic::{generate_from_specs, FULL_BUDGETS};
 use nb1s1_bench::slurm::{slurm_dir, Submissions};
 use nb1s1_data::Cifar10;
+use nb1s1_synthetic::{generate_from_specs, FULL_BUDGETS};
 use searchspace::{SearchSpace, SpaceId};
 use serde_json::Value;
 

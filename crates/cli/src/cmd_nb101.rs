@@ -5,11 +5,11 @@
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use nb1s1_synthetic::{
-    generate, generate_from_specs, GenerateConfig, FULL_BUDGETS, ONLY108_BUDGETS,
-};
 use nasbench101::{
     atomic_write_with, Api, ModelHash, ModelSpec, Nb101, OpenOptions, RepeatSampler, SpecError,
+};
+use nb1s1_synthetic::{
+    generate, generate_from_specs, GenerateConfig, FULL_BUDGETS, ONLY108_BUDGETS,
 };
 use serde_json::{json, Value};
 use std::io::{BufRead, Write};
@@ -180,7 +180,7 @@ struct BenchArgs {
     samples: usize,
     /// Rounds of (read, convert) behind the convert figures (more give steadier medians on a
     /// busy machine).
-    #[arg(long, default_value_t = nasbench101::bench::CONVERT_ROUNDS as u64,
+    #[arg(long, default_value_t = crate::nb101_bench::CONVERT_ROUNDS as u64,
           value_parser = clap::value_parser!(u64).range(1..))]
     rounds: u64,
 }
@@ -968,7 +968,7 @@ fn bench(a: BenchArgs) -> anyhow::Result<()> {
         .store
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("{}.nb101", a.tfrecord.display())));
-    let report = nasbench101::bench::run(&a.tfrecord, &store, a.samples, a.rounds as usize)?;
+    let report = crate::nb101_bench::run(&a.tfrecord, &store, a.samples, a.rounds as usize)?;
     println!("{}", report.to_markdown());
     Ok(())
 }

@@ -14,6 +14,7 @@ pub mod cmd_report;
 pub mod cmd_results;
 pub mod cmd_space;
 pub mod handoff;
+pub mod nb101_bench;
 
 use clap::Subcommand;
 

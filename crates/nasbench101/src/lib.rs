@@ -43,7 +43,7 @@
 //! | `api` (+ `mt`) | queries with the official API's semantics and its seeded repeat draws |
 //! | `error` | every error type, naming the file, record and byte offset |
 //! | `convert` | tfrecord → store: the parallel pipeline, the fast record decode, the one table builder |
-//! | [`audit`], [`bench`], [`official`] | whole-file checks, speed measurements, the official constants |
+//! | [`audit`], [`official`] | whole-file checks, the official constants |
 //! | `atomic`, `mapped` | atomic output files; read-only mappings |
 //!
 //! Dependencies run one way: the reader uses `layout` and (to open a tfrecord) `convert`;
@@ -52,7 +52,6 @@
 mod api;
 mod atomic;
 pub mod audit;
-pub mod bench;
 mod convert;
 mod dataset;
 mod error;

@@ -72,7 +72,14 @@ fn padded_block(msg: &[u8], k: usize, blocks: usize, block: &mut [u8; 64]) {
 /// One MD5 step on every lane: `a = b + rotl(a + fun(b, c, d) + km, S)`, where `km` is the
 /// message word plus the step constant.
 #[inline(always)]
-fn step<const S: i32>(a: &mut u32x8, b: u32x8, c: u32x8, d: u32x8, km: u32x8, fun: fn(u32x8, u32x8, u32x8) -> u32x8) {
+fn step<const S: i32>(
+    a: &mut u32x8,
+    b: u32x8,
+    c: u32x8,
+    d: u32x8,
+    km: u32x8,
+    fun: fn(u32x8, u32x8, u32x8) -> u32x8,
+) {
     *a = b + rotl::<S>(*a + fun(b, c, d) + km);
 }
 

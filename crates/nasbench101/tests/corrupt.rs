@@ -2,11 +2,11 @@
 //! panic: flipped bytes, truncation, broken JSON, bad base64, bad protobuf, missing files,
 //! corrupt stores. Plus a proptest of the record parser on arbitrary and mutated bytes.
 
-use nb1s1_synthetic::{generate, GenerateConfig, ONLY108_BUDGETS};
 use nasbench101::proto::{EvaluationData, ModelMetrics};
 use nasbench101::record::{decode_payload, decode_raw, encode_mime_base64, PayloadError};
 use nasbench101::tfrecord::{write_record, FrameError, Frames};
 use nasbench101::{ModelHash, Nb101, Nb101Error, OpenOptions};
+use nb1s1_synthetic::{generate, GenerateConfig, ONLY108_BUDGETS};
 use proptest::prelude::*;
 use std::path::Path;
 

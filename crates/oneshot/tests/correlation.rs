@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use common::{cpu_options, structured_split, synthetic_data, tiny, FakeTable};
 use indicatif::ProgressBar;
-use nb1s1_synthetic::{generate_from_specs, FULL_BUDGETS};
 use nasbench101::{Api, Nb101};
+use nb1s1_synthetic::{generate_from_specs, FULL_BUDGETS};
 use oneshot::correlation::{
     candidates, candidates_in, correlate_run, eval_mixing, one_shot_errors, run_checkpoints,
     CorrelateOptions, CorrelationMeta, EpochOutcome, EvalImages,

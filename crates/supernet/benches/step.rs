@@ -170,7 +170,7 @@ fn clip_grad_norm(vars: &[Tensor], max: f64) {
 
 /// CPU time of the whole process (all threads), in ms.
 fn process_cpu_ms() -> f64 {
-    nasbench101::bench::process_cpu_s() * 1e3
+    cpu_time::ProcessTime::try_now().map_or(f64::NAN, |t| t.as_duration().as_secs_f64()) * 1e3
 }
 
 /// Median of `v` (sorted in place); NaN for an empty slice.

@@ -4,11 +4,11 @@
 //! for real ones. Its own crate: the generator is a tool around the NB-101 engine, not part of
 //! the semantics `nasbench101` owns, and only tests, benchmarks and the CLI's `generate` use it.
 
+use md5::{Digest, Md5};
 use nasbench101::proto::{EvaluationData, ModelMetrics};
 use nasbench101::record::encode_payload;
 use nasbench101::tfrecord::Writer;
 use nasbench101::{ModelHash, ModelSpec, Op, SpecError, INPUT, OUTPUT, SYNTHETIC_MARKER};
-use md5::{Digest, Md5};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::HashSet;
@@ -64,10 +64,7 @@ pub enum GenerateError {
         attempts: u64,
     },
     #[error("spec {index} is not a valid NB-101 cell: {error}")]
-    InvalidSpec {
-        index: usize,
-        error: SpecError,
-    },
+    InvalidSpec { index: usize, error: SpecError },
     #[error("no budgets or no repeats requested")]
     Empty,
 }

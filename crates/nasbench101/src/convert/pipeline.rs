@@ -296,8 +296,8 @@ pub(crate) fn build_store<S: Sink + Send>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use nb1s1_synthetic::{generate, GenerateConfig, FULL_BUDGETS};
     use crate::tfrecord::Frames;
+    use nb1s1_synthetic::{generate, GenerateConfig, FULL_BUDGETS};
 
     fn sample(models: usize) -> Vec<u8> {
         let cfg = GenerateConfig {

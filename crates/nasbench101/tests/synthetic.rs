@@ -2,10 +2,10 @@
 //! and survives tfrecord → store conversion with every value bit-identical to a record-by-record
 //! reference decode.
 
-use nb1s1_synthetic::{generate, generate_from_specs, GenerateConfig, ONLY108_BUDGETS};
 use nasbench101::record::decode_payload;
 use nasbench101::tfrecord::Frames;
 use nasbench101::{Api, ModelHash, Nb101, OpenOptions, SYNTHETIC_MARKER};
+use nb1s1_synthetic::{generate, generate_from_specs, GenerateConfig, ONLY108_BUDGETS};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -420,47 +420,4 @@ fn seven_vertex_cells_have_seven_vertices() {
         let per_record = bytes.len() as f64 / 601.0;
         assert!((400.0..430.0).contains(&per_record), "{per_record}");
     }
-}
-
-/// `bench::run` on a small file: the store it leaves is the file's, every round counted, the
-/// ratio's quartiles around its median; a stale file where the store goes is replaced.
-#[test]
-fn bench_measures_a_small_file() {
-    let cfg = GenerateConfig {
-        models: 300,
-        budgets: ONLY108_BUDGETS.to_vec(),
-        seed: 12,
-        true_hashes: true,
-        ..GenerateConfig::default()
-    };
-    let mut bytes = Vec::new();
-    generate(&mut bytes, &cfg, &mut |_| {}).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let (input, store) = (dir.path().join("in.tfrecord"), dir.path().join("in.nb101"));
-    std::fs::write(&input, &bytes).unwrap();
-    std::fs::write(&store, b"not a store").unwrap();
-    let r = nasbench101::bench::run(&input, &store, 500, 3).unwrap();
-    assert_eq!((r.models, r.runs, r.convert_rounds), (300, 900, 3));
-    assert!(r.synthetic);
-    let (q1, q3) = r.convert_ratio_quartiles;
-    assert!(q1 > 0.0 && q1 <= r.convert_ratio_median && r.convert_ratio_median <= q3);
-    assert!(r.read_s > 0.0 && r.convert_s > 0.0);
-    // Every cell has its true hash, so queries by spec were timed.
-    assert!(r.query_by_spec_median_s > 0.0);
-    let db = Nb101::open(&store).unwrap();
-    db.verify().unwrap();
-    assert_eq!(db.len(), 300);
-    assert_eq!(r.store_bytes, std::fs::metadata(&store).unwrap().len());
-    // The mean test accuracy the scan found is the one of the file's own values.
-    let (want, _) = reference(&bytes);
-    let all: Vec<f64> = want
-        .values()
-        .flat_map(|b| b[&108].iter().map(|v| v[7]))
-        .collect();
-    let mean = all.iter().sum::<f64>() / all.len() as f64;
-    assert!(
-        (r.scan_mean_test_accuracy - mean).abs() < 1e-9,
-        "{}",
-        r.scan_mean_test_accuracy
-    );
 }

@@ -1,12 +1,8 @@
-//! Side-by-side speed measurements on one data file (used by `nb1s1 nb101 bench` and the
-//! criterion-free bench target): raw read vs convert, store open, queries by hash and by spec,
-//! and a full scan.
+//! Side-by-side speed measurements of the NB-101 engine on one data file (`nb1s1 nb101 bench`):
+//! raw read vs convert, store open, queries by hash and by spec, and a full scan. It lives with
+//! the binary, not in `nasbench101`: it is a harness around the library, not its semantics.
 
-use crate::api::{Api, RepeatSampler};
-use crate::dataset::{Nb101, OpenOptions};
-use crate::error::Nb101Error;
-use crate::hash::ModelHash;
-use crate::spec::ModelSpec;
+use nasbench101::{Api, ModelHash, ModelSpec, Nb101, Nb101Error, OpenOptions, RepeatSampler};
 use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
@@ -93,17 +89,7 @@ pub fn read_time(path: &Path) -> std::io::Result<Duration> {
 /// CPU seconds (user + system, all threads) this process used so far, to the nanosecond
 /// (`/proc/self/stat` counts in 10 ms ticks, too coarse for per-call figures).
 pub fn process_cpu_s() -> f64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime only writes one timespec through the pointer it is given, which
-    // points at a live local.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
-    if rc != 0 {
-        return f64::NAN;
-    }
-    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+    cpu_time::ProcessTime::try_now().map_or(f64::NAN, |t| t.as_duration().as_secs_f64())
 }
 
 /// Peak resident set size of this process from `/proc/self/status` (0 where unavailable).
@@ -185,7 +171,7 @@ pub fn run(
         let read = read_time(tfrecord).map_err(io)?.as_secs_f64();
         let cpu0 = process_cpu_s();
         let t = Instant::now();
-        crate::convert::convert(tfrecord, store, OpenOptions::default(), None)?;
+        nasbench101::convert(tfrecord, store, OpenOptions::default(), None)?;
         let convert = t.elapsed().as_secs_f64();
         convert_cpus.push(process_cpu_s() - cpu0);
         reads.push(read);
@@ -217,7 +203,7 @@ pub fn run(
         name.push(".write-reference");
         let reference = std::path::PathBuf::from(name);
         let t = Instant::now();
-        let written = crate::atomic_write(&reference, &zeros);
+        let written = nasbench101::atomic_write(&reference, &zeros);
         let s = t.elapsed().as_secs_f64();
         let _ = std::fs::remove_file(&reference);
         written.map_err(|error| Nb101Error::Io {

@@ -2,10 +2,10 @@
 //! the whole table plus a full scan (the worst case: every page of the store touched), then
 //! prints the peak resident set size next to the file size.
 //!
-//! `cargo run --release -p nasbench101 --example query_rss -- STORE [N]`
+//! `cargo run --release -p nb1s1 --example query_rss -- STORE [N]`
 
-use nasbench101::bench::{peak_rss_bytes, scan_mean_test_accuracy};
 use nasbench101::Nb101;
+use nb1s1::nb101_bench::{peak_rss_bytes, scan_mean_test_accuracy};
 use std::time::Instant;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
