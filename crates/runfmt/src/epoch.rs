@@ -30,7 +30,9 @@ pub struct EpochRecord {
     /// lacks the cell.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nb101_train_seconds: Option<f64>,
-    /// Error of the supernet on the architecture half, evaluated with the run's mixing.
+    /// Error of the supernet on the architecture half, evaluated with the run's mixing. This and
+    /// the next three are NaN (`null` in the file) where a run recorded outside nb1s1 did not
+    /// report them.
     pub one_shot_valid_error: f64,
     pub train_loss: f64,
     pub train_accuracy: f64,
@@ -69,9 +71,13 @@ struct EpochRecordWire {
     test_regret: Option<f64>,
     #[serde(default)]
     nb101_train_seconds: Option<f64>,
+    #[serde(deserialize_with = "null_as_nan")]
     one_shot_valid_error: f64,
+    #[serde(deserialize_with = "null_as_nan")]
     train_loss: f64,
+    #[serde(deserialize_with = "null_as_nan")]
     train_accuracy: f64,
+    #[serde(deserialize_with = "null_as_nan")]
     lr: f64,
     #[serde(default)]
     tau: Option<f64>,
@@ -79,7 +85,14 @@ struct EpochRecordWire {
     metrics: Metrics,
     #[serde(default)]
     arch_weights: Option<serde_json::Value>,
+    #[serde(deserialize_with = "null_as_nan")]
     seconds: f64,
+}
+
+/// `null` as NaN: a run recorded outside nb1s1 may not measure its supernet's error, loss,
+/// accuracy, rate or time, and JSON writes the NaN it records for them as `null`.
+fn null_as_nan<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 impl From<EpochRecordWire> for EpochRecord {
@@ -148,5 +161,17 @@ pub(crate) mod tests {
         assert_eq!(old.metrics.len(), 1);
         // Records without metrics write no `metrics` key (older readers stay happy).
         assert!(!serde_json::to_string(&rec(1)).unwrap().contains("metrics"));
+    }
+
+    #[test]
+    fn unmeasured_numbers_are_written_as_null_and_read_as_nan() {
+        let mut r = rec(2);
+        r.one_shot_valid_error = f64::NAN;
+        r.lr = f64::NAN;
+        let text = serde_json::to_string(&r).unwrap();
+        assert!(text.contains("\"one_shot_valid_error\":null"), "{text}");
+        let back: EpochRecord = serde_json::from_str(&text).unwrap();
+        assert!(back.one_shot_valid_error.is_nan() && back.lr.is_nan());
+        assert_eq!(back.train_loss, 1.0);
     }
 }

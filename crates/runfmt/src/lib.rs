@@ -28,7 +28,7 @@ pub use epoch::{EpochRecord, Metrics};
 pub use error::RunFmtError;
 pub use jsonl::{read_json, read_json_opt, read_jsonl};
 pub use lock::{RunLock, LOCK_FILE};
-pub use meta::RunMeta;
+pub use meta::{ExternalKind, ExternalOrigin, ExternalRunMeta, RunMeta};
 pub use name::{NameError, SafeName};
 pub use run_dir::{check_epoch_order, check_epochs_complete, kept_checkpoint_dir, RunDir};
 pub use standalone::{

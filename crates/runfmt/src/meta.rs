@@ -20,3 +20,37 @@ pub struct RunMeta {
     pub regret_reference: Option<searchspace::Reference>,
     pub nb1s1_version: String,
 }
+
+/// How a run recorded outside nb1s1 came to be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExternalKind {
+    /// Written epoch by epoch by the Python recorder (`nb1s1.Recorder`) in the method's own loop.
+    Recorded,
+    /// Converted from a run folder of the original NAS-Bench-1Shot1 code
+    /// (`one_shot_architecture_<e>.obj`) by `nb1s1 import original`.
+    Imported,
+}
+
+/// `run.json`'s `external` object: the method ran outside nb1s1, which only discretized its
+/// architecture weights and looked them up.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ExternalOrigin {
+    pub kind: ExternalKind,
+    /// The folder an imported run came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// The tie-break its weights were discretized with.
+    pub ties: searchspace::TopKTies,
+    /// The method's settings as its author gave them (an imported run: its `config.json`).
+    #[serde(default)]
+    pub settings: serde_json::Value,
+}
+
+/// `run.json` of a run recorded outside nb1s1: the fields of [`RunMeta`] and `external`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ExternalRunMeta {
+    #[serde(flatten)]
+    pub run: RunMeta,
+    pub external: ExternalOrigin,
+}

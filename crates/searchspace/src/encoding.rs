@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::architecture::{ArchError, Architecture};
+use crate::discretize::{discretize_weights, DiscretizeError, TopKTies};
 use crate::space::{mask_to_vec, primitive_index, SearchSpace, PRIMITIVES};
 
 /// One categorical decision: its ConfigSpace name and number of values.
@@ -35,6 +36,8 @@ pub enum EncodingError {
     Missing { space: crate::SpaceId, name: String },
     #[error(transparent)]
     Arch(#[from] ArchError),
+    #[error(transparent)]
+    Discretize(#[from] DiscretizeError),
 }
 
 /// ConfigSpace value names of the operations, in [`PRIMITIVES`] order.
@@ -235,42 +238,9 @@ impl SearchSpace {
     /// Discretizes architecture weights (spec §2.4, §9.6): the argmax operation per block, the
     /// top-k parents per node with k its parent count. Ties go to the lower index, so the
     /// result is deterministic. Softmax does not change the ranking, so raw logits work too.
+    /// [`crate::discretize::discretize_weights`] offers the original's tie-break.
     pub fn discretize(&self, w: &ArchitectureWeights) -> Result<Architecture, EncodingError> {
-        let n = self.num_choice_blocks();
-        let edge_nodes = self.edge_weight_nodes();
-        let shape_err = |expected: usize, found: usize| EncodingError::Length {
-            space: self.id(),
-            expected,
-            found,
-        };
-        if w.ops.len() != n {
-            return Err(shape_err(n, w.ops.len()));
-        }
-        if w.output.len() != n + 1 {
-            return Err(shape_err(n + 1, w.output.len()));
-        }
-        if w.inputs.len() != edge_nodes.len() {
-            return Err(shape_err(edge_nodes.len(), w.inputs.len()));
-        }
-        let ops = w.ops.iter().map(|row| PRIMITIVES[argmax(row)]).collect();
-        let mut parents: Vec<Vec<usize>> = Vec::with_capacity(n + 1);
-        for node in 1..=n {
-            if let Some(pos) = edge_nodes.iter().position(|&k| k == node) {
-                let v = &w.inputs[pos];
-                if v.len() != node {
-                    return Err(shape_err(node, v.len()));
-                }
-                parents.push(top_k(v, self.num_parents(node)));
-            } else {
-                parents.push((0..self.num_parents(node)).collect());
-            }
-        }
-        parents.push(top_k(&w.output, self.num_parents(n + 1)));
-        let arch = Architecture {
-            space: self.id(),
-            ops,
-            parents,
-        };
+        let arch = discretize_weights(self, w, TopKTies::LowerIndex)?;
         arch.validate()?;
         Ok(arch)
     }
@@ -286,28 +256,4 @@ impl ArchitectureWeights {
         }
         out
     }
-}
-
-fn argmax(v: &[f32]) -> usize {
-    let mut best = 0;
-    for (i, &x) in v.iter().enumerate() {
-        if x > v[best] {
-            best = i;
-        }
-    }
-    best
-}
-
-/// Indices of the `k` largest values (NaN ranks lowest), sorted ascending; ties to the lower index.
-fn top_k(v: &[f32], k: usize) -> Vec<usize> {
-    let mut idx: Vec<usize> = (0..v.len()).collect();
-    idx.sort_by(|&a, &b| {
-        let (x, y) = (v[a], v[b]);
-        y.partial_cmp(&x)
-            .unwrap_or_else(|| x.is_nan().cmp(&y.is_nan()))
-            .then(a.cmp(&b))
-    });
-    let mut out: Vec<usize> = idx.into_iter().take(k).collect();
-    out.sort_unstable();
-    out
 }

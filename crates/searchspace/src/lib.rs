@@ -3,6 +3,7 @@
 //! sampling, mutation and encodings. No libtorch here.
 
 mod architecture;
+pub mod discretize;
 mod encoding;
 mod enumerate;
 mod graph;
@@ -16,6 +17,7 @@ pub mod synthetic;
 mod table;
 
 pub use architecture::{ArchError, Architecture};
+pub use discretize::{discretize_scores, discretize_weights, DiscretizeError, Scores, TopKTies};
 pub use encoding::{ArchitectureWeights, Decision, EncodingError};
 pub use graph::PrunedGraph;
 pub use index::{ModelIndex, UniqueModel};

@@ -1,24 +1,19 @@
 //! From continuous architecture weights to one discrete architecture of the search space:
-//! argmax op per choice block, top-k parents per node (§2.4 "Discretization").
+//! argmax op per choice block, top-k parents per node (§2.4 "Discretization"). The rule lives in
+//! the torch-free [`searchspace::discretize`], shared with the recorder of external methods and
+//! the import of the original's runs; this module extracts the tensors' values for it.
 
 use tch::{Kind, Tensor};
 
 use crate::arch::{check_layout, ArchParams};
 use crate::error::SupernetError;
 use crate::topology::Topology;
-use searchspace::{Architecture, SearchSpace, PRIMITIVES};
+use searchspace::discretize::{discretize_scores, Scores};
+use searchspace::{Architecture, DiscretizeError, SearchSpace};
 
-/// How equal edge weights are broken when the top-k parents are chosen.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum TopKTies {
-    /// The lower index wins, on the logits (deterministic and documented).
-    #[default]
-    LowerIndex,
-    /// The original's `np.argpartition(softmax(β), -k)[-k:]` on float32 softmax values, as
-    /// numpy's introselect picks (classic numpy, before its AVX-512 selection): mostly the
-    /// higher indices, e.g. all-equal weights of 6 candidates give parents {1, 5} for k = 2.
-    Argpartition,
-}
+#[cfg(test)]
+use searchspace::discretize::{argpartition_top_k, top_k};
+pub use searchspace::TopKTies;
 
 /// The architecture the weights point at.
 ///
@@ -40,38 +35,27 @@ pub fn discretize_with(
 ) -> Result<Architecture, SupernetError> {
     let topo = Topology::of(space);
     check_layout(&topo, &arch.ops, &arch.output, &arch.inputs, None)?;
-    let n = topo.n;
-    // The original ranks float32 softmax values (np.argmax: the first maximum).
-    let alpha = match ties {
-        TopKTies::LowerIndex => values(&arch.ops)?,
-        TopKTies::Argpartition => softmax_f32(&arch.ops)?.into_iter().map(f64::from).collect(),
+    // LowerIndex ranks the logits; the original ranked float32 softmax values.
+    let rank = |t: &Tensor| -> Result<Vec<f64>, SupernetError> {
+        match ties {
+            TopKTies::LowerIndex => values(t),
+            TopKTies::Argpartition => Ok(softmax_f32(t)?.into_iter().map(f64::from).collect()),
+        }
     };
-    let mut ops = Vec::with_capacity(n);
-    for row in alpha.chunks_exact(3) {
-        let best = top_k(row, 1).first().copied().unwrap_or(0);
-        ops.push(PRIMITIVES[best.min(PRIMITIVES.len() - 1)]);
-    }
-    let pick = |t: &Tensor, k: usize| -> Result<Vec<usize>, SupernetError> {
-        Ok(match ties {
-            TopKTies::LowerIndex => top_k(&values(t)?, k),
-            TopKTies::Argpartition => argpartition_top_k(&softmax_f32(t)?, k),
-        })
+    let scores = Scores {
+        ops: rank(&arch.ops)?,
+        output: rank(&arch.output)?,
+        inputs: arch
+            .inputs
+            .iter()
+            .map(|b| b.as_ref().map(&rank).transpose())
+            .collect::<Result<_, _>>()?,
     };
-    let mut parents = Vec::with_capacity(n + 1);
-    for (i, beta) in arch.inputs.iter().enumerate() {
-        let node = i + 1;
-        let need = topo.parents.get(i).copied().unwrap_or(node);
-        parents.push(match beta {
-            Some(b) => pick(b, need)?,
-            None => (0..node).collect(),
-        });
-    }
-    let need_out = topo.parents.get(n).copied().unwrap_or(n + 1);
-    parents.push(pick(&arch.output, need_out)?);
-    Ok(Architecture {
-        space: space.id(),
-        ops,
-        parents,
+    discretize_scores(space, &scores, ties).map_err(|e| match e {
+        DiscretizeError::Layout { array, reason, .. } => SupernetError::ArchLayout {
+            tensor: array,
+            reason,
+        },
     })
 }
 
@@ -93,113 +77,6 @@ fn softmax_f32(t: &Tensor) -> Result<Vec<f32>, SupernetError> {
         .to_device(tch::Device::Cpu)
         .flatten(0, -1);
     Ok(Vec::<f32>::try_from(&sm)?)
-}
-
-/// numpy's float order: NaN after every number.
-fn np_less(a: f32, b: f32) -> bool {
-    a < b || (b.is_nan() && !a.is_nan())
-}
-
-/// `sorted(np.argpartition(v, -k)[-k:])`: numpy's introselect (median-of-3 quickselect, a
-/// selection sort for small `kth`, a max scan for the last position) replayed on an index
-/// array. Exact for the search spaces' sizes (at most 6 candidates), where numpy never falls
-/// back to its median-of-medians pivot (that needs ⌊log₂ n⌋·2 rounds on 6+ elements).
-pub(crate) fn argpartition_top_k(v: &[f32], k: usize) -> Vec<usize> {
-    let n = v.len();
-    if k == 0 || n == 0 {
-        return Vec::new();
-    }
-    let kth = n - k.min(n);
-    let mut t: Vec<usize> = (0..n).collect();
-    introselect(v, &mut t, kth);
-    let mut out = t[kth..].to_vec();
-    out.sort_unstable();
-    out
-}
-
-fn introselect(v: &[f32], t: &mut [usize], kth: usize) {
-    let num = t.len();
-    let at = |t: &[usize], i: usize| v[t[i]];
-    if kth < 3 {
-        // dumb_select: selection sort of the first kth + 1 positions (strict `<`: the first
-        // of equal minima moves forward).
-        for i in 0..=kth {
-            let mut m = i;
-            for j in i + 1..num {
-                if np_less(at(t, j), at(t, m)) {
-                    m = j;
-                }
-            }
-            t.swap(i, m);
-        }
-        return;
-    }
-    if kth == num - 1 {
-        // The maximum to the end; `!less` makes the last of equal maxima win.
-        let mut m = 0;
-        for j in 1..num {
-            if !np_less(at(t, j), at(t, m)) {
-                m = j;
-            }
-        }
-        t.swap(kth, m);
-        return;
-    }
-    let (mut low, mut high) = (0isize, num as isize - 1);
-    let kth = kth as isize;
-    let u = |i: isize| i as usize;
-    while low + 1 < high {
-        let (mut ll, mut hh) = (low + 1, high);
-        let mid = low + (high - low) / 2;
-        // median3_swap: the median to `low`, the minimum to `low + 1`.
-        if np_less(at(t, u(high)), at(t, u(mid))) {
-            t.swap(u(high), u(mid));
-        }
-        if np_less(at(t, u(high)), at(t, u(low))) {
-            t.swap(u(high), u(low));
-        }
-        if np_less(at(t, u(low)), at(t, u(mid))) {
-            t.swap(u(low), u(mid));
-        }
-        t.swap(u(mid), u(low + 1));
-        // unguarded_partition around the pivot at `low`.
-        let pivot = at(t, u(low));
-        loop {
-            ll += 1;
-            while np_less(at(t, u(ll)), pivot) {
-                ll += 1;
-            }
-            hh -= 1;
-            while np_less(pivot, at(t, u(hh))) {
-                hh -= 1;
-            }
-            if hh < ll {
-                break;
-            }
-            t.swap(u(ll), u(hh));
-        }
-        t.swap(u(low), u(hh));
-        if hh >= kth {
-            high = hh - 1;
-        }
-        if hh <= kth {
-            low = ll;
-        }
-    }
-    if high == low + 1 && np_less(at(t, u(high)), at(t, u(low))) {
-        t.swap(u(high), u(low));
-    }
-}
-
-/// Indices of the `k` largest values, sorted ascending; equal values prefer the lower index.
-/// NaN ranks below every number so a diverged weight never wins.
-pub(crate) fn top_k(v: &[f64], k: usize) -> Vec<usize> {
-    let key = |x: f64| if x.is_nan() { f64::NEG_INFINITY } else { x };
-    let mut idx: Vec<usize> = (0..v.len()).collect();
-    idx.sort_by(|&a, &b| key(v[b]).total_cmp(&key(v[a])).then(a.cmp(&b)));
-    idx.truncate(k);
-    idx.sort_unstable();
-    idx
 }
 
 #[cfg(test)]
