@@ -189,7 +189,11 @@ impl Validate for EarlyStopConfig {
     fn validate(&self) -> Result<(), String> {
         at_least_one("window", self.window)?;
         at_least_one("lag", self.lag)?;
-        positive("threshold", self.threshold)
+        // Any number (−inf: never stop), but not NaN, which would silently never stop.
+        match self.threshold.is_nan() {
+            true => Err("`threshold` must be a number, got NaN".into()),
+            false => Ok(()),
+        }
     }
 }
 
