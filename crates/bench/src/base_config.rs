@@ -38,14 +38,17 @@ pub fn shipped(name: &str) -> Option<&'static str> {
 
 /// Resolves a study's `base`: a shipped name, `none`, or a path (a name ending in `.toml`,
 /// relative to the experiment file's folder `dir`). `None` means the optimizer's own shipped
-/// config. Returns the table and a label for `experiment plan`.
+/// config where there is one, else its registry defaults (the method's paper defaults, as
+/// `none`: the one-shot config loader resolves the name, so every registered method and every
+/// composition of one's own works without a list here). Returns the table and a label for
+/// `experiment plan`.
 pub fn load(
     base: Option<&str>,
     optimizer: &str,
     dir: &Path,
 ) -> Result<(String, toml::Table), String> {
     let name = base.unwrap_or(optimizer);
-    if name == NONE {
+    if name == NONE || (base.is_none() && shipped(name).is_none()) {
         return Ok((NONE.to_string(), toml::Table::new()));
     }
     let (label, text) = if name.ends_with(".toml") {
@@ -106,7 +109,10 @@ mod tests {
         assert_eq!(t["seed"].as_integer(), Some(13));
         let e = load(Some("darts"), "gdas", Path::new(".")).unwrap_err();
         assert!(e.contains("for optimizer `darts`"), "{e}");
-        let e = load(None, "sdarts", Path::new(".")).unwrap_err();
+        // A method without a shipped file starts from its registry defaults.
+        let (label, t) = load(None, "drnas", Path::new(".")).unwrap();
+        assert_eq!((label.as_str(), t.is_empty()), (NONE, true));
+        let e = load(Some("sdarts"), "sdarts", Path::new(".")).unwrap_err();
         assert!(e.contains("no shipped config `sdarts`"), "{e}");
         assert!(load(Some("none"), "x", Path::new("."))
             .unwrap()

@@ -14,6 +14,7 @@ use crate::error::OneShotError;
 use crate::mixing::{one_hot, MixContext, Phase, Relaxation};
 use crate::model::{OneShotModel, TensorBatch};
 use crate::optim::{clip_explicit, grads_or_zeros, Adam, Sgd};
+use crate::regularizer::Regularizer;
 use supernet::SharedMixing;
 
 /// Everything an architecture step may touch.
@@ -22,6 +23,8 @@ pub struct ArchStepContext<'a> {
     /// The weight optimizer (its lr and momentum buffers enter the second-order virtual step).
     pub sgd: &'a Sgd,
     pub relaxation: &'a mut dyn Relaxation,
+    /// Terms [`ArchStepContext::arch_loss`] adds to the validation loss.
+    pub regularizers: &'a mut [Box<dyn Regularizer>],
     pub rng: &'a mut ChaCha8Rng,
 }
 
@@ -38,6 +41,18 @@ impl ArchStepContext<'_> {
         };
         let mut mix = self.relaxation.mixing(&mut cx)?;
         Ok(self.model.loss(batch, mix.as_mut(), true).0)
+    }
+
+    /// [`ArchStepContext::loss`] of the architecture batch plus every regularizer's term: what
+    /// an architecture update minimizes (the plain loss when there are none).
+    pub fn arch_loss(&mut self, batch: &TensorBatch) -> Result<Tensor, OneShotError> {
+        let mut loss = self.loss(batch)?;
+        for r in self.regularizers.iter_mut() {
+            if let Some(t) = r.arch_term(self.model) {
+                loss = loss + t;
+            }
+        }
+        Ok(loss)
     }
 }
 
@@ -125,7 +140,7 @@ impl ArchUpdate for FirstOrder {
         _train: &TensorBatch,
         valid: &TensorBatch,
     ) -> Result<(), OneShotError> {
-        let loss = cx.loss(valid)?;
+        let loss = cx.arch_loss(valid)?;
         let grads = grads_of(&loss, &self.0.adam.params);
         self.0.apply(grads.into_iter().map(Some).collect());
         Ok(())
@@ -240,8 +255,10 @@ impl SecondOrder {
             .iter()
             .map(|(n, t)| (n.clone(), t.shallow_clone()))
             .collect();
-        unrolled_hypergradient(&weights, &arch, &step, &mut |v| {
-            cx.loss(if v { valid } else { train })
+        // The regularizers depend on α only: they enter dα of the validation loss at w′.
+        unrolled_hypergradient(&weights, &arch, &step, &mut |v| match v {
+            true => cx.arch_loss(valid),
+            false => cx.loss(train),
         })
     }
 }

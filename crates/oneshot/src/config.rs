@@ -11,40 +11,7 @@ use supernet::SupernetConfig;
 
 use crate::error::OneShotError;
 
-/// The one-shot optimizers of spec §3, whose defaults every registered optimizer starts from
-/// (`crate::registry`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OptimizerKind {
-    Darts,
-    Gdas,
-    PcDarts,
-    Enas,
-    RandomWs,
-}
-
-impl OptimizerKind {
-    pub fn parse(s: &str) -> Option<Self> {
-        match s.to_ascii_lowercase().replace('-', "_").as_str() {
-            "darts" => Some(Self::Darts),
-            "gdas" => Some(Self::Gdas),
-            "pc_darts" | "pcdarts" => Some(Self::PcDarts),
-            "enas" => Some(Self::Enas),
-            "random_ws" | "randomws" | "random_search_ws" => Some(Self::RandomWs),
-            _ => None,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Darts => "darts",
-            Self::Gdas => "gdas",
-            Self::PcDarts => "pc_darts",
-            Self::Enas => "enas",
-            Self::RandomWs => "random_ws",
-        }
-    }
-}
+pub use crate::method::{Composition, OptimizerKind};
 
 /// DARTS' architecture gradient: first order, or the finite-difference second order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -313,7 +280,11 @@ pub struct SearchConfig {
     pub correlation: CorrelationConfig,
     #[serde(default)]
     pub tensorboard: TensorboardConfig,
-    /// The optimizer's own settings (`[options]`), checked against its registered section.
+    /// The method's parts (`crate::method`): the registered composition of `optimizer` (or of
+    /// `[method] base` for a composition of one's own), with the parts the file overrides.
+    pub method: Composition,
+    /// The settings of the parts that take any, `[options.<part>]` (`crate::settings`),
+    /// complete: every part's defaults under what the file sets.
     #[serde(default, skip_serializing_if = "toml::Table::is_empty")]
     pub options: toml::Table,
 }
@@ -328,6 +299,10 @@ impl SearchConfig {
     pub fn defaults(optimizer: OptimizerKind, space: u8) -> Self {
         use OptimizerKind::*;
         let sampling = matches!(optimizer, Enas | RandomWs);
+        let method = crate::registry::lookup(optimizer.name())
+            .map(|r| r.default_composition())
+            .unwrap_or_else(|_| Composition::darts(optimizer.name()));
+        let options = part_defaults(&method);
         SearchConfig {
             optimizer: optimizer.name().to_string(),
             space,
@@ -394,7 +369,8 @@ impl SearchConfig {
             faithful: FaithfulConfig::default(),
             correlation: CorrelationConfig::default(),
             tensorboard: TensorboardConfig::default(),
-            options: toml::Table::new(),
+            method,
+            options,
         }
     }
 
@@ -404,9 +380,8 @@ impl SearchConfig {
         let r = crate::registry::lookup(name)?;
         let mut c = Self::defaults(r.defaults_of, space);
         c.optimizer = r.name.to_string();
-        if let Some(o) = r.options {
-            c.options = (o().defaults)();
-        }
+        c.method = r.default_composition();
+        c.options = part_defaults(&c.method);
         Ok(c)
     }
 
@@ -416,18 +391,30 @@ impl SearchConfig {
         if !self.faithful.original_normalization {
             return Normalize::CIFAR10;
         }
-        match crate::registry::lookup(&self.optimizer).map(|r| r.defaults_of) {
-            Ok(OptimizerKind::Enas) => Normalize::CIFAR10_ENAS,
-            _ => Normalize::CIFAR10_DARTS,
+        match self.method.data_split {
+            crate::method::DataSplit::Enas => Normalize::CIFAR10_ENAS,
+            crate::method::DataSplit::Halves => Normalize::CIFAR10_DARTS,
         }
     }
 
-    /// The `[options]` section as the optimizer's typed settings.
-    pub fn options_as<T: serde::de::DeserializeOwned>(&self) -> Result<T, OneShotError> {
-        crate::registry::parse_options(&self.options).map_err(|msg| OneShotError::Config {
-            file: format!("optimizer `{}`", self.optimizer),
-            msg,
-        })
+    /// `[options.<part>]` as the part's typed settings (its defaults when absent).
+    pub fn part_options<T: serde::de::DeserializeOwned>(
+        &self,
+        part: &str,
+    ) -> Result<T, OneShotError> {
+        let table = match self.options.get(part) {
+            Some(toml::Value::Table(t)) => t.clone(),
+            Some(_) => return Err(self.part_error(part, "must be a table".into())),
+            None => toml::Table::new(),
+        };
+        crate::settings::parse(&table).map_err(|msg| self.part_error(part, msg))
+    }
+
+    fn part_error(&self, part: &str, msg: String) -> OneShotError {
+        OneShotError::Config {
+            file: format!("method `{}`", self.optimizer),
+            msg: format!("[options.{part}]: {msg}"),
+        }
     }
 
     /// Reads a TOML file over the defaults of its optimizer; `optimizer` and `space` given on
@@ -473,10 +460,8 @@ impl SearchConfig {
         if let Some(s) = space {
             user.insert("space".into(), toml::Value::Integer(s as i64));
         }
-        let opt = match user.get("optimizer") {
-            Some(toml::Value::String(s)) => {
-                crate::registry::lookup(s).map_err(|e| bad(format!("field `optimizer`: {e}")))?
-            }
+        let name = match user.get("optimizer") {
+            Some(toml::Value::String(s)) => s.clone(),
             Some(_) => return Err(bad("field `optimizer` must be a string".into())),
             None => {
                 return Err(bad(
@@ -484,7 +469,13 @@ impl SearchConfig {
                 ))
             }
         };
-        user.insert("optimizer".into(), toml::Value::String(opt.name.into()));
+        let own_method = match user.remove("method") {
+            Some(toml::Value::Table(t)) => t,
+            Some(_) => return Err(bad("`method` must be a table ([method])".into())),
+            None => toml::Table::new(),
+        };
+        let (name, base) = resolve_name(&name, &own_method).map_err(bad)?;
+        user.insert("optimizer".into(), toml::Value::String(name.clone()));
         let space_id = match user.get("space") {
             Some(toml::Value::Integer(s)) if (1..=3).contains(s) => *s as u8,
             Some(v) => return Err(bad(format!("field `space` must be 1, 2 or 3, got {v}"))),
@@ -494,8 +485,16 @@ impl SearchConfig {
                 ))
             }
         };
-        let defaults = toml::Table::try_from(Self::defaults_for(opt.name, space_id).map_err(bad)?)
-            .map_err(|e| bad(e.to_string()))?;
+        let mut start = Self::defaults_for(base.name, space_id).map_err(bad)?;
+        start.optimizer = name;
+        let method = toml::Table::try_from(&start.method).map_err(|e| bad(e.to_string()))?;
+        let method = merge(method, own_method);
+        start.method = toml::Value::Table(method)
+            .try_into()
+            .map_err(|e: toml::de::Error| bad(format!("[method]: {}", e.message())))?;
+        start.method.validate().map_err(bad)?;
+        start.options = part_defaults(&start.method);
+        let defaults = toml::Table::try_from(&start).map_err(|e| bad(e.to_string()))?;
         let merged = merge(defaults, user);
         let cfg: SearchConfig = toml::Value::Table(merged)
             .try_into()
@@ -504,20 +503,27 @@ impl SearchConfig {
         Ok(cfg)
     }
 
-    /// The `[options]` section against the optimizer's registered one: unknown keys, or any
-    /// options for an optimizer without a section, are errors that name them.
+    /// `[options]` against the composition: a table per part that takes settings, each parsed
+    /// and range-checked; any other key is an error that names it.
     fn check_options(&self) -> Result<(), String> {
-        let r = crate::registry::lookup(&self.optimizer)?;
-        match r.options {
-            Some(o) => (o().check)(&self.options),
-            None => match self.options.keys().next() {
-                Some(k) => Err(format!(
-                    "[options]: optimizer `{}` takes no options, got `{k}`",
-                    r.name
-                )),
-                None => Ok(()),
-            },
+        self.method.validate()?;
+        let parts = self.method.option_parts();
+        for (k, v) in &self.options {
+            if !parts.contains(&k.as_str()) {
+                return Err(format!(
+                    "[options]: `{k}` is not a part of method `{}` that takes settings (its parts with settings: {}); settings go under [options.<part>]",
+                    self.optimizer,
+                    if parts.is_empty() { "none".to_string() } else { parts.join(", ") }
+                ));
+            }
+            let t = v
+                .as_table()
+                .ok_or_else(|| format!("[options]: `{k}` must be a table ([options.{k}])"))?;
+            let section = crate::settings::section(k)
+                .ok_or_else(|| format!("[options]: part `{k}` takes no settings"))?;
+            (section.check)(t).map_err(|e| format!("[options.{k}]: {e}"))?;
         }
+        Ok(())
     }
 
     /// Rejects values that would make the run meaningless before any training starts.
@@ -657,6 +663,57 @@ fn in_range(key: &str, v: f64, lo: f64, hi: f64, what: &str) -> Result<(), Strin
         Ok(())
     } else {
         Err(format!("field `{key}` must lie between {what}, got {v}"))
+    }
+}
+
+/// The default settings of every part of `method` that takes some, as `[options]`.
+pub fn part_defaults(method: &Composition) -> toml::Table {
+    method
+        .option_parts()
+        .into_iter()
+        .filter_map(|p| crate::settings::section(p).map(|s| (p.to_string(), (s.defaults)())))
+        .map(|(p, t)| (p, toml::Value::Table(t)))
+        .collect()
+}
+
+/// The name a run is recorded under and the registered method its composition starts from:
+/// a registered name (aliases resolved) is its own base; a name of one's own needs a
+/// registered `[method] base` and must be a plain identifier (it names store rows and folders).
+fn resolve_name(
+    name: &str,
+    own_method: &toml::Table,
+) -> Result<(String, &'static crate::registry::Registered), String> {
+    let registered = crate::registry::lookup(name);
+    let base = match own_method.get("base") {
+        None => None,
+        Some(toml::Value::String(b)) => {
+            Some(crate::registry::lookup(b).map_err(|e| format!("field `method.base`: {e}"))?)
+        }
+        Some(_) => return Err("field `method.base` must be a string".into()),
+    };
+    match (registered, base) {
+        (Ok(r), None) => Ok((r.name.to_string(), r)),
+        (Ok(r), Some(b)) if b.name == r.name => Ok((r.name.to_string(), r)),
+        (Ok(r), Some(b)) => Err(format!(
+            "`optimizer` = `{}` is a registered method; a composition based on `{}` needs a name of its own",
+            r.name, b.name
+        )),
+        (Err(e), None) => Err(format!(
+            "field `optimizer`: {e}; a composition of one's own names a registered `base` under [method]"
+        )),
+        (Err(_), Some(b)) => {
+            let ok = !name.is_empty()
+                && name.len() <= 64
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            match ok {
+                true => Ok((name.to_string(), b)),
+                false => Err(format!(
+                    "field `optimizer`: `{name}` must be 1 to 64 of a-z, 0-9 and _"
+                )),
+            }
+        }
     }
 }
 

@@ -1,56 +1,26 @@
 //! DARTS-ES (Zela et al., ICLR 2020, "Understanding and robustifying DARTS"): DARTS with
-//! [Hessian tracking](crate::hessian) that stops the search once the dominant eigenvalue has
+//! [Hessian tracking](crate::hessian) and the [`EarlyStop`] hook after it, which stops the search once the dominant eigenvalue has
 //! grown too fast: with λ̄_i the mean eigenvalue over the `window` epochs up to i, it stops after
 //! epoch i when λ̄_{i−lag} / λ̄_i < `threshold`, and (with `backtrack`) returns the architecture
 //! weights of epoch i − lag, before the growth.
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
-use supernet::MixingSource;
-use tch::{nn, Kind, Tensor};
+use tch::{Kind, Tensor};
 
 use crate::error::OneShotError;
-use crate::hessian::{HessianConfig, HessianTracking};
-use crate::mixing::MixContext;
-use crate::model::{OneShotModel, TensorBatch};
-use crate::optimizer::{EpochContext, EpochEnd, OneShotOptimizer, SearchOptimizer, StepStats};
+use crate::hessian::METRIC;
+use crate::hook::EpochHook;
+use crate::mixing::Relaxation;
+use crate::optimizer::{EpochContext, EpochEnd};
 use crate::run_dir::Metrics;
-use crate::selection::{SelectContext, Selected};
-
-/// `[options]` of DARTS-ES (the paper's values).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct DartsEsConfig {
-    /// Epochs averaged into λ̄.
-    pub window: usize,
-    /// k: λ̄ now is compared with λ̄ k epochs ago.
-    pub lag: usize,
-    /// T: stop when λ̄_{i−k} / λ̄_i falls below it.
-    pub threshold: f64,
-    /// Return the architecture weights of epoch i − k on a stop.
-    pub backtrack: bool,
-    pub hessian: HessianConfig,
-}
-
-impl Default for DartsEsConfig {
-    fn default() -> Self {
-        DartsEsConfig {
-            window: 5,
-            lag: 5,
-            threshold: 0.75,
-            backtrack: true,
-            hessian: HessianConfig::default(),
-        }
-    }
-}
+pub use crate::settings::EarlyStopConfig;
 
 const SNAPSHOT: &str = "darts_es.snapshot.";
 
-/// DARTS with eigenvalue early stopping.
-pub struct DartsEs {
-    pub tracked: HessianTracking<OneShotOptimizer>,
-    pub settings: DartsEsConfig,
+/// The early stop as an epoch hook, reading the `hessian` hook's eigenvalue.
+pub struct EarlyStop {
+    pub settings: EarlyStopConfig,
     /// The eigenvalue of every finished epoch (checkpointed).
     pub history: Vec<f64>,
     /// Architecture weights (by name) after each of the last `lag` + 1 epochs, for the
@@ -58,19 +28,13 @@ pub struct DartsEs {
     pub snapshots: Vec<Vec<(String, Tensor)>>,
 }
 
-impl DartsEs {
-    pub fn new(
-        cfg: &crate::config::SearchConfig,
-        model: &OneShotModel,
-    ) -> Result<Self, OneShotError> {
-        let settings: DartsEsConfig = cfg.options_as()?;
-        let darts = crate::builtin::darts(cfg, model);
-        Ok(DartsEs {
-            tracked: HessianTracking::new(darts, settings.hessian.clone()),
+impl EarlyStop {
+    pub fn new(settings: EarlyStopConfig) -> Self {
+        EarlyStop {
             settings,
             history: Vec::new(),
             snapshots: Vec::new(),
-        })
+        }
     }
 
     /// λ̄ over the `window` epochs ending at index `i` of the history.
@@ -99,27 +63,13 @@ impl DartsEs {
     }
 }
 
-impl SearchOptimizer for DartsEs {
-    fn new_epoch(&mut self, cx: &mut EpochContext<'_>) -> Result<(), OneShotError> {
-        self.tracked.new_epoch(cx)
-    }
-    fn wants_valid_batches(&self, epoch: usize) -> bool {
-        self.tracked.wants_valid_batches(epoch)
-    }
-    fn step(
-        &mut self,
-        cx: &mut EpochContext<'_>,
-        train: &TensorBatch,
-        valid: Option<&TensorBatch>,
-    ) -> Result<StepStats, OneShotError> {
-        self.tracked.step(cx, train, valid)
-    }
+impl EpochHook for EarlyStop {
     fn end_epoch(
         &mut self,
         cx: &mut EpochContext<'_>,
-        batches: &mut dyn FnMut() -> Result<TensorBatch, OneShotError>,
+        _relaxation: &mut dyn Relaxation,
+        seen: &Metrics,
     ) -> Result<EpochEnd, OneShotError> {
-        let end = self.tracked.end_epoch(cx, batches)?;
         let arch = cx.model.arch_params();
         self.snapshots.push(tch::no_grad(|| {
             arch.iter().map(|(n, t)| (n.clone(), t.copy())).collect()
@@ -127,38 +77,27 @@ impl SearchOptimizer for DartsEs {
         let keep = self.settings.lag + 1;
         let excess = self.snapshots.len().saturating_sub(keep);
         self.snapshots.drain(..excess);
-        let Some(l) = self.tracked.current else {
-            return Ok(end);
+        let Some(&l) = seen.get(METRIC) else {
+            return Ok(EpochEnd::Continue);
         };
         self.history.push(l);
-        match self.should_stop() {
-            Some(why) => {
-                if self.settings.backtrack && self.snapshots.len() == keep {
-                    tch::no_grad(|| {
-                        for ((_, t), (_, old)) in arch.iter().zip(&self.snapshots[0]) {
-                            t.shallow_clone().copy_(old);
-                        }
-                    });
+        let Some(why) = self.should_stop() else {
+            return Ok(EpochEnd::Continue);
+        };
+        if self.settings.backtrack && self.snapshots.len() == keep {
+            tch::no_grad(|| {
+                for ((_, t), (_, old)) in arch.iter().zip(&self.snapshots[0]) {
+                    t.shallow_clone().copy_(old);
                 }
-                Ok(EpochEnd::Stop(why))
-            }
-            None => Ok(end),
+            });
         }
-    }
-    fn select(&mut self, cx: &mut SelectContext<'_>) -> Result<Selected, OneShotError> {
-        self.tracked.select(cx)
-    }
-    fn mixing(&mut self, cx: &mut MixContext<'_>) -> Result<Box<dyn MixingSource>, OneShotError> {
-        self.tracked.mixing(cx)
+        Ok(EpochEnd::Stop(why))
     }
     fn metrics(&self) -> Metrics {
-        self.tracked.metrics()
-    }
-    fn learns_arch_weights(&self) -> bool {
-        true
+        Metrics::new()
     }
     fn state(&self) -> Vec<(String, Tensor)> {
-        let mut s = self.tracked.state();
+        let mut s = Vec::new();
         if !self.history.is_empty() {
             s.push((
                 "darts_es.history".into(),
@@ -199,9 +138,6 @@ impl SearchOptimizer for DartsEs {
                 v
             })
             .collect();
-        self.tracked.load_state(tensors)
-    }
-    fn own_store(&self) -> Option<&nn::VarStore> {
-        None
+        Ok(())
     }
 }

@@ -2,43 +2,19 @@
 //! weights of every row of the architecture state are a sample of Dir(β), β = elu(α) + 1, drawn
 //! anew for every weight and architecture step; α learns through the pathwise (implicit
 //! reparameterization) gradient of the sample plus `reg_scale` × KL(Dir(β) ‖ Dir(prior)), the
-//! regularizer of the original. Evaluation uses the mean β / Σβ; the epoch's cell is the argmax
+//! regularizer of the original ([`DrnasKl`], a [`Regularizer`]). Evaluation uses the mean β / Σβ; the epoch's cell is the argmax
 //! of α (the mean is monotone in α). The progressive channel schedule of the original is left out.
-
-use std::collections::BTreeMap;
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
-use serde::{Deserialize, Serialize};
 use supernet::{ArchParams, MixingSource, MixingWeights, SharedMixing};
 use tch::{Kind, Tensor};
 
-use crate::arch_update::{grads_of, ArchAdam, ArchStepContext, ArchUpdate};
-use crate::config::SearchConfig;
 use crate::error::OneShotError;
 use crate::mixing::{MixContext, Phase, Relaxation};
-use crate::model::{OneShotModel, TensorBatch};
-use crate::optimizer::{arch_adam, OneShotOptimizer};
-use crate::selection::Argmax;
-
-/// `[options]` of DrNAS (the original's values).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct DrnasConfig {
-    /// Weight of KL(Dir(β) ‖ Dir(prior)) in the architecture loss.
-    pub reg_scale: f64,
-    /// The prior's concentration (the same for every entry).
-    pub prior: f64,
-}
-
-impl Default for DrnasConfig {
-    fn default() -> Self {
-        DrnasConfig {
-            reg_scale: 1e-3,
-            prior: 1.0,
-        }
-    }
-}
+use crate::model::OneShotModel;
+use crate::regularizer::Regularizer;
+pub use crate::settings::{DrnasKlConfig, DrnasKlConfig as DrnasConfig};
 
 /// β = elu(α) + 1 > 0.
 pub fn concentration(alpha: &Tensor) -> Tensor {
@@ -122,7 +98,8 @@ fn libm_lgamma(x: f64) -> f64 {
 /// Dirichlet mixing: samples in weight and architecture steps, the mean in evaluation.
 pub struct DirichletMixing;
 
-fn map_arch(
+/// `f` applied to every architecture tensor.
+pub fn map_arch(
     arch: &ArchParams,
     mut f: impl FnMut(&Tensor) -> Result<Tensor, OneShotError>,
 ) -> Result<MixingWeights, OneShotError> {
@@ -153,56 +130,17 @@ impl Relaxation for DirichletMixing {
     }
 }
 
-/// First-order step on L_valid + `reg_scale` · KL(Dir(β) ‖ Dir(prior)).
-pub struct DrnasUpdate {
-    pub arch: ArchAdam,
-    pub settings: DrnasConfig,
-}
+/// DrNAS' regularizer: `reg_scale` · Σ over the architecture tensors of KL(Dir(β) ‖ Dir(prior)).
+pub struct DrnasKl(pub DrnasKlConfig);
 
-impl ArchUpdate for DrnasUpdate {
-    fn wants_valid_batches(&self) -> bool {
-        true
-    }
-    fn before_weight_step(
-        &mut self,
-        cx: &mut ArchStepContext<'_>,
-        _train: &TensorBatch,
-        valid: &TensorBatch,
-    ) -> Result<(), OneShotError> {
-        let s = &self.settings;
-        let reg = self
-            .arch
-            .adam
-            .params
+impl Regularizer for DrnasKl {
+    fn arch_term(&mut self, model: &OneShotModel) -> Option<Tensor> {
+        let s = &self.0;
+        model
+            .arch_params()
             .iter()
             .map(|(_, a)| kl_to_prior(&concentration(a), s.prior))
-            .reduce(|x, y| x + y);
-        let loss = match reg {
-            Some(r) => cx.loss(valid)? + r * s.reg_scale,
-            None => cx.loss(valid)?,
-        };
-        let grads = grads_of(&loss, &self.arch.adam.params);
-        self.arch.apply(grads.into_iter().map(Some).collect());
-        Ok(())
+            .reduce(|x, y| x + y)
+            .map(|r| r * s.reg_scale)
     }
-    fn state(&self) -> Vec<(String, Tensor)> {
-        self.arch.adam.state("arch_adam.")
-    }
-    fn load_state(&mut self, t: &BTreeMap<String, Tensor>) -> Result<(), OneShotError> {
-        self.arch.adam.load_state("arch_adam.", t);
-        Ok(())
-    }
-}
-
-/// DrNAS: Dirichlet mixing, the regularized first-order update and argmax selection, composed
-/// by the shared [`OneShotOptimizer`]: the life cycle is the default one.
-pub fn drnas(cfg: &SearchConfig, model: &OneShotModel) -> Result<OneShotOptimizer, OneShotError> {
-    Ok(OneShotOptimizer::new(
-        Box::new(DirichletMixing),
-        Box::new(DrnasUpdate {
-            arch: arch_adam(cfg, model),
-            settings: cfg.options_as()?,
-        }),
-        Box::new(Argmax),
-    ))
 }

@@ -1,53 +1,24 @@
-//! Hessian tracking, an add-on for any differentiable optimizer: every `every` epochs, the
+//! Hessian tracking, an epoch hook ([`HessianHook`]) for any differentiable method: every `every` epochs, the
 //! dominant eigenvalue of the Hessian of the validation loss with respect to the architecture
 //! weights, by power iteration on Hessian-vector products (double backward through
 //! [`grads_or_zeros`] with `create_graph`). Reported as the metric `hessian_eigenvalue`
 //! (epochs.jsonl, TensorBoard `metrics/hessian_eigenvalue`, the store). Zela et al. (ICLR 2020)
 //! found its growth to precede DARTS' collapse; [`crate::darts_es`] stops on it.
 
-use std::collections::BTreeMap;
-
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
-use serde::{Deserialize, Serialize};
-use supernet::MixingSource;
-use tch::{nn, Kind, Tensor};
+use tch::{Kind, Tensor};
 
 use crate::error::OneShotError;
-use crate::mixing::{MixContext, Phase};
-use crate::model::TensorBatch;
+use crate::hook::EpochHook;
+use crate::mixing::{Phase, Relaxation};
 use crate::optim::grads_or_zeros;
-use crate::optimizer::{DataSplit, EpochContext, EpochEnd, SearchOptimizer, StepStats};
+use crate::optimizer::{EpochContext, EpochEnd};
 use crate::run_dir::Metrics;
-use crate::selection::{SelectContext, Selected};
+pub use crate::settings::HessianConfig;
 
 /// The metric's name in epoch records.
 pub const METRIC: &str = "hessian_eigenvalue";
-
-/// `[options]` of Hessian tracking.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct HessianConfig {
-    /// Track after every this many epochs (epoch e is tracked when (e + 1) % every == 0).
-    pub every: usize,
-    /// Validation batches whose mean loss is differentiated (the first ones, fixed order).
-    pub batches: usize,
-    /// Most power-iteration steps.
-    pub iterations: usize,
-    /// Stop iterating when the estimate changes by less than this, relative.
-    pub tolerance: f64,
-}
-
-impl Default for HessianConfig {
-    fn default() -> Self {
-        HessianConfig {
-            every: 1,
-            batches: 1,
-            iterations: 50,
-            tolerance: 1e-4,
-        }
-    }
-}
 
 /// Σ⟨a_i, b_i⟩ over a list of tensors, as a scalar tensor (differentiable).
 fn dot(a: &[Tensor], b: &[Tensor]) -> Tensor {
@@ -111,29 +82,32 @@ pub fn dominant_eigenvalue(
     Ok(lambda)
 }
 
-/// An optimizer with Hessian tracking switched on; everything else is `inner`'s.
-pub struct HessianTracking<O> {
-    pub inner: O,
+/// Hessian tracking as an epoch hook: every `every` epochs, the eigenvalue on the first
+/// validation batches under the relaxation's evaluation mixing.
+pub struct HessianHook {
     pub settings: HessianConfig,
     /// This epoch's eigenvalue, once computed.
     pub current: Option<f64>,
 }
 
-impl<O: SearchOptimizer> HessianTracking<O> {
-    pub fn new(inner: O, settings: HessianConfig) -> Self {
-        HessianTracking {
-            inner,
+impl HessianHook {
+    pub fn new(settings: HessianConfig) -> Self {
+        HessianHook {
             settings,
             current: None,
         }
     }
 
-    /// The dominant eigenvalue on the first validation batches, with `inner`'s mixing.
-    pub fn measure(&mut self, cx: &mut EpochContext<'_>) -> Result<f64, OneShotError> {
+    /// The dominant eigenvalue on the first validation batches, with `relaxation`'s mixing.
+    pub fn measure(
+        &self,
+        cx: &mut EpochContext<'_>,
+        relaxation: &mut dyn Relaxation,
+    ) -> Result<f64, OneShotError> {
         let n = self.settings.batches.clamp(1, cx.valid.len().max(1));
         let mut total: Option<Tensor> = None;
         for b in cx.valid.iter().take(n) {
-            let mut mix = self.inner.mixing(&mut cx.mix_context(Phase::Eval))?;
+            let mut mix = relaxation.mixing(&mut cx.mix_context(Phase::Eval))?;
             let l = cx.model.loss(b, mix.as_mut(), true).0;
             total = Some(match total {
                 Some(t) => t + l,
@@ -154,62 +128,25 @@ impl<O: SearchOptimizer> HessianTracking<O> {
     }
 }
 
-impl<O: SearchOptimizer> SearchOptimizer for HessianTracking<O> {
-    fn data_split(&self) -> DataSplit {
-        self.inner.data_split()
-    }
-    fn new_epoch(&mut self, cx: &mut EpochContext<'_>) -> Result<(), OneShotError> {
+impl EpochHook for HessianHook {
+    fn new_epoch(&mut self, _epoch: usize, _epochs: usize) {
         self.current = None;
-        self.inner.new_epoch(cx)
-    }
-    fn wants_valid_batches(&self, epoch: usize) -> bool {
-        self.inner.wants_valid_batches(epoch)
-    }
-    fn step(
-        &mut self,
-        cx: &mut EpochContext<'_>,
-        train: &TensorBatch,
-        valid: Option<&TensorBatch>,
-    ) -> Result<StepStats, OneShotError> {
-        self.inner.step(cx, train, valid)
     }
     fn end_epoch(
         &mut self,
         cx: &mut EpochContext<'_>,
-        batches: &mut dyn FnMut() -> Result<TensorBatch, OneShotError>,
+        relaxation: &mut dyn Relaxation,
+        _seen: &Metrics,
     ) -> Result<EpochEnd, OneShotError> {
-        let end = self.inner.end_epoch(cx, batches)?;
         if (cx.epoch + 1).is_multiple_of(self.settings.every.max(1)) {
-            self.current = Some(self.measure(cx)?);
+            self.current = Some(self.measure(cx, relaxation)?);
         }
-        Ok(end)
-    }
-    fn select(&mut self, cx: &mut SelectContext<'_>) -> Result<Selected, OneShotError> {
-        self.inner.select(cx)
-    }
-    fn mixing(&mut self, cx: &mut MixContext<'_>) -> Result<Box<dyn MixingSource>, OneShotError> {
-        self.inner.mixing(cx)
+        Ok(EpochEnd::Continue)
     }
     fn metrics(&self) -> Metrics {
-        let mut m = self.inner.metrics();
-        if let Some(l) = self.current {
-            m.insert(METRIC.into(), l);
-        }
-        m
-    }
-    fn learns_arch_weights(&self) -> bool {
-        self.inner.learns_arch_weights()
-    }
-    fn state(&self) -> Vec<(String, Tensor)> {
-        self.inner.state()
-    }
-    fn load_state(&mut self, tensors: &BTreeMap<String, Tensor>) -> Result<(), OneShotError> {
-        self.inner.load_state(tensors)
-    }
-    fn own_store(&self) -> Option<&nn::VarStore> {
-        self.inner.own_store()
-    }
-    fn own_store_mut(&mut self) -> Option<&mut nn::VarStore> {
-        self.inner.own_store_mut()
+        self.current
+            .iter()
+            .map(|l| (METRIC.to_string(), *l))
+            .collect()
     }
 }

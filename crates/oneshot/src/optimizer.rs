@@ -8,37 +8,32 @@
 //! the run, then [`SearchOptimizer::select`]; [`SearchOptimizer::metrics`] go into the epoch
 //! record and [`SearchOptimizer::state`] into the checkpoint.
 //!
-//! [`OneShotOptimizer`] is the default: a [`Relaxation`] (how the architecture state becomes
-//! mixing weights for the weight steps), an [`ArchUpdate`] (how the architecture state learns)
-//! and a [`Selection`] (which architecture an epoch reports). The built-in methods are listed in
-//! [`crate::registry`].
+//! [`OneShotOptimizer`] is the default and the only implementation in the crate: a
+//! [`Relaxation`] (how the architecture state becomes mixing weights), an [`ArchUpdate`] (how
+//! the architecture state learns), [`Regularizer`]s on the architecture loss, an optional
+//! [`Perturbation`] of the weight step's mixing weights, [`EpochHook`]s, and a [`Selection`]
+//! (which architecture an epoch reports). The methods are listed in [`crate::registry`] and
+//! built by [`crate::compose`].
 
 use std::collections::BTreeMap;
 
 use rand_chacha::ChaCha8Rng;
-use supernet::MixingSource;
+use supernet::{MixingSource, SharedMixing};
 use tch::{nn, Tensor};
 
 use crate::arch_update::{ArchAdam, ArchStepContext, ArchUpdate};
 use crate::config::{SearchConfig, WeightConfig};
 use crate::error::OneShotError;
+use crate::hook::EpochHook;
+pub use crate::method::DataSplit;
 use crate::mixing::{MixContext, Phase, Relaxation};
 use crate::model::{OneShotModel, TensorBatch};
 use crate::optim::{clip_explicit, grads, Adam, Sgd};
+use crate::perturbation::Perturbation;
+use crate::regularizer::Regularizer;
 use crate::run_dir::Metrics;
-use crate::schedule::gdas_tau;
+use crate::schedule::{cosine_lr, gdas_tau};
 use crate::selection::{SelectContext, Selected, Selection};
-
-/// Which images train the weights and which drive the architecture.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DataSplit {
-    /// DARTS: the CIFAR-10 training set in two halves (weights / architecture); the
-    /// architecture half is also the validation set of the epoch's evaluation.
-    Halves,
-    /// ENAS: [0, 45000) trains the weights, [45000, N) rewards the controller, the test set is
-    /// the validation set.
-    Enas,
-}
 
 /// What [`SearchOptimizer::end_epoch`] decides.
 #[derive(Clone, Debug, PartialEq)]
@@ -89,15 +84,17 @@ impl EpochContext<'_> {
         }
     }
 
-    /// The architecture-step context for `relaxation`.
+    /// The architecture-step context for `relaxation` and `regularizers`.
     pub fn arch_context<'b>(
         &'b mut self,
         relaxation: &'b mut dyn Relaxation,
+        regularizers: &'b mut [Box<dyn Regularizer>],
     ) -> ArchStepContext<'b> {
         ArchStepContext {
             model: self.model,
             sgd: &*self.sgd,
             relaxation,
+            regularizers,
             rng: &mut *self.rng,
         }
     }
@@ -217,10 +214,19 @@ pub trait SearchOptimizer {
     }
 }
 
-/// The default optimizer: a relaxation, an architecture update and a selection.
+/// The default optimizer, and the only one the crate needs: a part at every seam a method
+/// changes. Every registered method is a composition of these ([`crate::compose`]); nothing
+/// wraps it.
 pub struct OneShotOptimizer {
+    pub data_split: DataSplit,
     pub relaxation: Box<dyn Relaxation>,
     pub arch_update: Box<dyn ArchUpdate>,
+    /// Terms added to the architecture loss.
+    pub regularizers: Vec<Box<dyn Regularizer>>,
+    /// The weight step's mixing weights instead of the relaxation's, if any.
+    pub perturbation: Option<Box<dyn Perturbation>>,
+    /// Run after each epoch, in order.
+    pub hooks: Vec<Box<dyn EpochHook>>,
     pub selection: Box<dyn Selection>,
     /// The weights of a network the update trains (the ENAS controller), if any.
     pub controller_store: Option<nn::VarStore>,
@@ -228,33 +234,52 @@ pub struct OneShotOptimizer {
     pub tau_schedule: Option<(f64, f64)>,
     /// Epochs of weight training before the first architecture step.
     pub warm_start_epochs: usize,
+    /// (lr, lr_min) of a cosine schedule stepped every minibatch with period `epochs` (ENAS'
+    /// faithful schedule), instead of the loop's per-epoch one.
+    pub per_batch_lr: Option<(f64, f64)>,
 }
 
 impl OneShotOptimizer {
-    /// The parts with no controller, no temperature schedule and no warm start.
+    /// The three main parts; no regularizer, perturbation, hook, controller, temperature
+    /// schedule or warm start, DARTS' data split.
     pub fn new(
         relaxation: Box<dyn Relaxation>,
         arch_update: Box<dyn ArchUpdate>,
         selection: Box<dyn Selection>,
     ) -> Self {
         OneShotOptimizer {
+            data_split: DataSplit::Halves,
             relaxation,
             arch_update,
+            regularizers: Vec::new(),
+            perturbation: None,
+            hooks: Vec::new(),
             selection,
             controller_store: None,
             tau_schedule: None,
             warm_start_epochs: 0,
+            per_batch_lr: None,
         }
     }
 }
 
 impl SearchOptimizer for OneShotOptimizer {
+    fn data_split(&self) -> DataSplit {
+        self.data_split
+    }
+
     fn new_epoch(&mut self, cx: &mut EpochContext<'_>) -> Result<(), OneShotError> {
         if let Some((hi, lo)) = self.tau_schedule {
             self.relaxation
                 .set_temperature(gdas_tau(cx.epoch, cx.epochs, hi, lo));
         }
-        self.relaxation.new_epoch(cx.epoch, cx.epochs);
+        let (e, n) = (cx.epoch, cx.epochs);
+        self.relaxation.new_epoch(e, n);
+        self.regularizers.iter_mut().for_each(|r| r.new_epoch(e, n));
+        if let Some(p) = self.perturbation.as_mut() {
+            p.new_epoch(e, n);
+        }
+        self.hooks.iter_mut().for_each(|h| h.new_epoch(e, n));
         Ok(())
     }
 
@@ -268,11 +293,20 @@ impl SearchOptimizer for OneShotOptimizer {
         train: &TensorBatch,
         valid: Option<&TensorBatch>,
     ) -> Result<StepStats, OneShotError> {
+        if let Some((hi, lo)) = self.per_batch_lr {
+            cx.sgd.lr = cosine_lr(cx.global_step as f64, cx.epochs as f64, hi, lo);
+        }
         if let Some(vb) = valid {
-            let mut acx = cx.arch_context(self.relaxation.as_mut());
+            let mut acx = cx.arch_context(self.relaxation.as_mut(), &mut self.regularizers);
             self.arch_update.before_weight_step(&mut acx, train, vb)?;
         }
-        cx.weight_step(self.relaxation.as_mut(), train)
+        match self.perturbation.as_mut() {
+            Some(p) => {
+                let w = p.weights(cx, train)?;
+                cx.weight_step_with(train, &mut SharedMixing(w))
+            }
+            None => cx.weight_step(self.relaxation.as_mut(), train),
+        }
     }
 
     fn end_epoch(
@@ -280,9 +314,18 @@ impl SearchOptimizer for OneShotOptimizer {
         cx: &mut EpochContext<'_>,
         batches: &mut dyn FnMut() -> Result<TensorBatch, OneShotError>,
     ) -> Result<EpochEnd, OneShotError> {
-        let mut acx = cx.arch_context(self.relaxation.as_mut());
+        let mut acx = cx.arch_context(self.relaxation.as_mut(), &mut self.regularizers);
         self.arch_update.after_epoch(&mut acx, batches)?;
-        Ok(EpochEnd::Continue)
+        let mut seen = Metrics::new();
+        let mut end = EpochEnd::Continue;
+        for h in self.hooks.iter_mut() {
+            let e = h.end_epoch(cx, self.relaxation.as_mut(), &seen)?;
+            seen.extend(h.metrics());
+            if end == EpochEnd::Continue {
+                end = e;
+            }
+        }
+        Ok(end)
     }
 
     fn select(&mut self, cx: &mut SelectContext<'_>) -> Result<Selected, OneShotError> {
@@ -298,6 +341,11 @@ impl SearchOptimizer for OneShotOptimizer {
         if let Some(t) = self.relaxation.temperature() {
             m.insert("tau".to_string(), t);
         }
+        self.regularizers.iter().for_each(|r| m.extend(r.metrics()));
+        if let Some(p) = self.perturbation.as_ref() {
+            m.extend(p.metrics());
+        }
+        self.hooks.iter().for_each(|h| m.extend(h.metrics()));
         m
     }
 
@@ -306,11 +354,17 @@ impl SearchOptimizer for OneShotOptimizer {
     }
 
     fn state(&self) -> Vec<(String, Tensor)> {
-        self.arch_update.state()
+        let mut s = self.arch_update.state();
+        self.hooks.iter().for_each(|h| s.extend(h.state()));
+        s
     }
 
     fn load_state(&mut self, tensors: &BTreeMap<String, Tensor>) -> Result<(), OneShotError> {
-        self.arch_update.load_state(tensors)
+        self.arch_update.load_state(tensors)?;
+        for h in self.hooks.iter_mut() {
+            h.load_state(tensors)?;
+        }
+        Ok(())
     }
 
     fn own_store(&self) -> Option<&nn::VarStore> {

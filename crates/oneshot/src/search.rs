@@ -284,9 +284,12 @@ pub type BuildOptimizer<'a> =
 pub struct Variant<'a> {
     pub name: &'a str,
     pub build: BuildOptimizer<'a>,
+    /// The composition it builds, recorded in `run.json` (none for a hand-built optimizer).
+    pub method: Option<&'a crate::method::Composition>,
 }
 
-/// Runs (or resumes) a search into `out` with the registered optimizer `cfg.optimizer`.
+/// Runs (or resumes) a search into `out` with the method `cfg.method`, recorded as
+/// `cfg.optimizer`.
 /// Writes `status.json` `failed` or `diverged` with the reason before returning an error.
 pub fn run_search(
     cfg: &SearchConfig,
@@ -295,14 +298,13 @@ pub fn run_search(
     out: &Path,
     opts: &SearchOptions,
 ) -> Result<SearchOutcome, OneShotError> {
-    let r = crate::registry::lookup(&cfg.optimizer).map_err(|msg| OneShotError::Config {
-        file: "optimizer".into(),
-        msg,
-    })?;
-    let build = |c: &SearchConfig, m: &OneShotModel| (r.build)(c, m);
+    let build = |c: &SearchConfig, m: &OneShotModel| {
+        crate::compose::build(c, m).map(|o| Box::new(o) as Box<dyn SearchOptimizer>)
+    };
     let variant = Variant {
-        name: r.name,
+        name: &cfg.optimizer,
         build: &build,
+        method: Some(&cfg.method),
     };
     run_search_with(cfg, data, oracle, out, opts, variant)
 }
@@ -423,6 +425,7 @@ pub fn run_search_with(
             nb101_synthetic: oracle.map(|o| o.is_synthetic()),
             regret_reference: reference.clone(),
             nb1s1_version: env!("CARGO_PKG_VERSION").into(),
+            method: variant.method.and_then(|m| serde_json::to_value(m).ok()),
         },
     )?;
     let status = |s: RunStatus, message: String, done: usize| {

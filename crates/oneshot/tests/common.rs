@@ -50,6 +50,15 @@ pub fn tiny_registered(name: &str, space: u8) -> SearchConfig {
     cfg
 }
 
+/// Sets `[options.<part>] key = value` (the part's table is created when missing).
+pub fn set_option(cfg: &mut SearchConfig, part: &str, key: &str, value: toml::Value) {
+    let t = cfg
+        .options
+        .entry(part.to_string())
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    t.as_table_mut().unwrap().insert(key.into(), value);
+}
+
 /// `n` random images with random labels (deterministic in `seed`).
 pub fn random_split(n: usize, seed: u64) -> Split {
     nb1s1_data::bench::synthetic_split(n, seed)

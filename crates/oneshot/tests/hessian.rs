@@ -93,18 +93,13 @@ fn power_iteration_finds_the_dominant_eigenvalue_of_the_exact_hessian() {
 fn tiny_es(epochs: usize, threshold: f64) -> SearchConfig {
     let mut cfg = common::tiny_registered("darts_es", 1);
     cfg.epochs = epochs;
-    cfg.options.insert("window".into(), toml::Value::Integer(1));
-    cfg.options.insert("lag".into(), toml::Value::Integer(1));
-    cfg.options
-        .insert("threshold".into(), toml::Value::Float(threshold));
+    let es = |cfg: &mut SearchConfig, k: &str, v| common::set_option(cfg, "early_stop", k, v);
+    es(&mut cfg, "window", toml::Value::Integer(1));
+    es(&mut cfg, "lag", toml::Value::Integer(1));
+    es(&mut cfg, "threshold", toml::Value::Float(threshold));
     // A few power-iteration steps keep the test fast; the exactness test above checks convergence.
-    let h = cfg
-        .options
-        .get_mut("hessian")
-        .and_then(|h| h.as_table_mut())
-        .unwrap();
-    h.insert("iterations".into(), toml::Value::Integer(4));
-    h.insert("tolerance".into(), toml::Value::Float(1e-2));
+    common::set_option(&mut cfg, "hessian", "iterations", toml::Value::Integer(4));
+    common::set_option(&mut cfg, "hessian", "tolerance", toml::Value::Float(1e-2));
     cfg.validate().unwrap();
     cfg
 }

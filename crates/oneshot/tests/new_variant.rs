@@ -108,6 +108,7 @@ fn gumbel_edge_darts_searches_with_the_standard_loop() {
         Variant {
             name: "gumbel_edges",
             build: &gumbel_edges_darts,
+            method: None,
         },
     )
     .unwrap();

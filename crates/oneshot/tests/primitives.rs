@@ -407,6 +407,7 @@ fn second_order_step_runs_on_the_supernet() {
         model: &model,
         sgd: &sgd,
         relaxation: &mut relax,
+        regularizers: &mut [],
         rng: &mut rng,
     };
     let g = update.hypergradient(&mut cx, &train, &valid).unwrap();

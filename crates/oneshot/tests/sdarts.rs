@@ -2,37 +2,53 @@
 
 mod common;
 
-use oneshot::sdarts::RandomSmoothing;
-use oneshot::{run_search, MixContext, OneShotModel, Phase, Relaxation, RunStatus};
+use oneshot::sdarts::{RandomSmoothing, SdartsConfig};
+use oneshot::{
+    run_search, EpochContext, OneShotModel, Perturbation, Phase, RunStatus, SearchOptimizer,
+    TensorBatch,
+};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use tch::Tensor;
 
+/// The perturbation replaces only the weight step's mixing: within ε of softmax(α), in [0, 1];
+/// the composed optimizer's evaluation mixing stays the plain softmax.
 #[test]
 fn random_smoothing_perturbs_only_the_weight_step() {
-    let cfg = common::tiny(oneshot::OptimizerKind::Darts, 3);
+    let cfg = common::tiny_registered("sdarts_rs", 3);
     tch::manual_seed(0);
     let model = OneShotModel::new(&cfg.model, tch::Device::Cpu).unwrap();
-    let mut relax = RandomSmoothing {
-        epsilon: 0.2,
-        schedule: None,
-    };
+    let mut opt = oneshot::compose::build(&cfg, &model).unwrap();
+    let mut smooth = RandomSmoothing::new(SdartsConfig {
+        epsilon_min: 0.2,
+        ..SdartsConfig::default()
+    });
     let mut rng = ChaCha8Rng::seed_from_u64(0);
-    let mut draw = |phase| {
-        let mut cx = MixContext {
-            arch: &model.arch,
-            space: &model.space,
-            rng: &mut rng,
-            device: tch::Device::Cpu,
-            phase,
-        };
-        relax.mixing(&mut cx).unwrap().for_cell(0)
+    let mut sgd = oneshot::optim::Sgd::new(model.weight_params(), 0.1, 0.9, 0.0);
+    let mut cx = EpochContext {
+        model: &model,
+        sgd: &mut sgd,
+        rng: &mut rng,
+        epoch: 0,
+        epochs: 2,
+        global_step: 0,
+        weights: &cfg.weights,
+        divergence_loss: 1e4,
+        valid: &[],
     };
-    let (w, a, e) = (draw(Phase::Weights), draw(Phase::Arch), draw(Phase::Eval));
+    let batch = TensorBatch {
+        x: Tensor::zeros([1, 3, 32, 32], (tch::Kind::Float, tch::Device::Cpu)),
+        y: Tensor::zeros([1], (tch::Kind::Int64, tch::Device::Cpu)),
+        len: 1,
+    };
+    let w = smooth.weights(&mut cx, &batch).unwrap();
     let plain = supernet::softmax_mixing(&model.arch);
-    assert!(a.ops.equal(&plain.ops) && e.ops.equal(&plain.ops));
     let diff = (&w.ops - &plain.ops).abs().max().double_value(&[]);
     assert!(diff > 0.0 && diff <= 0.2 + 1e-6, "perturbation {diff}");
     assert!(w.ops.min().double_value(&[]) >= 0.0 && w.ops.max().double_value(&[]) <= 1.0);
+    let mut mcx = cx.mix_context(Phase::Eval);
+    let e = opt.mixing(&mut mcx).unwrap().for_cell(0);
+    assert!(e.ops.equal(&plain.ops));
 }
 
 #[test]

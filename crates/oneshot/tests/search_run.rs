@@ -94,23 +94,12 @@ fn every_registered_optimizer_resumes_bit_identically() {
             cfg.model.init_channels = 8;
         }
         // Few power-iteration / PGD steps: the resume, not the quality, is under test.
-        let fast = |t: &mut toml::Table| {
-            t.insert("iterations".into(), toml::Value::Integer(3));
-            t.insert("tolerance".into(), toml::Value::Float(1e-2));
-        };
-        match r.name {
-            "darts_hessian" => fast(&mut cfg.options),
-            "darts_es" => fast(
-                cfg.options
-                    .get_mut("hessian")
-                    .unwrap()
-                    .as_table_mut()
-                    .unwrap(),
-            ),
-            "sdarts_adv" => {
-                cfg.options.insert("steps".into(), toml::Value::Integer(2));
-            }
-            _ => {}
+        if cfg.options.contains_key("hessian") {
+            common::set_option(&mut cfg, "hessian", "iterations", toml::Value::Integer(3));
+            common::set_option(&mut cfg, "hessian", "tolerance", toml::Value::Float(1e-2));
+        }
+        if cfg.options.contains_key("adversarial") {
+            common::set_option(&mut cfg, "adversarial", "steps", toml::Value::Integer(2));
         }
         let (a, b) = (
             tmp.path().join(format!("{}-a", r.name)),

@@ -19,6 +19,10 @@ pub struct RunMeta {
     /// come from (`exhaustive` over the table in use, or the paper's `original` constants).
     pub regret_reference: Option<searchspace::Reference>,
     pub nb1s1_version: String,
+    /// The method's resolved composition (one-shot `[method]`: its parts), so a run of a
+    /// composition of one's own says what it was; absent in runs from before compositions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<serde_json::Value>,
 }
 
 /// How a run recorded outside nb1s1 came to be.

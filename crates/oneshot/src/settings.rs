@@ -1,0 +1,260 @@
+//! The typed settings of every part that takes `[options.<part>]`, with the paper's defaults
+//! and the ranges checked when a configuration loads; [`section`] maps a part's name to them.
+//! Pure data (no torch), so configuration loading needs nothing else of the crate.
+
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+
+/// Settings checked beyond their types: each number against its range, named by its key.
+pub trait Validate {
+    fn validate(&self) -> Result<(), String>;
+}
+
+/// DrNAS' regularizer (the original's values).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DrnasKlConfig {
+    /// Weight of KL(Dir(β) ‖ Dir(prior)) in the architecture loss.
+    pub reg_scale: f64,
+    /// The prior's concentration (the same for every entry).
+    pub prior: f64,
+}
+
+impl Default for DrnasKlConfig {
+    fn default() -> Self {
+        DrnasKlConfig {
+            reg_scale: 1e-3,
+            prior: 1.0,
+        }
+    }
+}
+
+impl Validate for DrnasKlConfig {
+    fn validate(&self) -> Result<(), String> {
+        non_negative("reg_scale", self.reg_scale)?;
+        positive("prior", self.prior)
+    }
+}
+
+/// β-DARTS' β-decay regularizer: λ linear from `lambda_min` (first epoch) to `lambda_max`
+/// (last epoch).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BetaDecayConfig {
+    pub lambda_min: f64,
+    pub lambda_max: f64,
+}
+
+impl Default for BetaDecayConfig {
+    fn default() -> Self {
+        BetaDecayConfig {
+            lambda_min: 0.0,
+            lambda_max: 1.0,
+        }
+    }
+}
+
+impl Validate for BetaDecayConfig {
+    fn validate(&self) -> Result<(), String> {
+        non_negative("lambda_min", self.lambda_min)?;
+        non_negative("lambda_max", self.lambda_max)
+    }
+}
+
+/// Fair-DARTS' zero-one loss weight (the paper's w₀₁ = 10).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ZeroOneConfig {
+    pub weight: f64,
+}
+
+impl Default for ZeroOneConfig {
+    fn default() -> Self {
+        ZeroOneConfig { weight: 10.0 }
+    }
+}
+
+impl Validate for ZeroOneConfig {
+    fn validate(&self) -> Result<(), String> {
+        non_negative("weight", self.weight)
+    }
+}
+
+/// SDARTS' perturbation size ε, linear from `epsilon_min` to `epsilon_max` (the original's
+/// values); `steps` of PGD for the adversarial variant.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SdartsConfig {
+    /// ε in the first epoch.
+    pub epsilon_min: f64,
+    /// ε in the last epoch.
+    pub epsilon_max: f64,
+    /// PGD steps of SDARTS-ADV (unused by SDARTS-RS).
+    pub steps: usize,
+}
+
+impl Default for SdartsConfig {
+    fn default() -> Self {
+        SdartsConfig {
+            epsilon_min: 0.03,
+            epsilon_max: 0.3,
+            steps: 7,
+        }
+    }
+}
+
+impl SdartsConfig {
+    /// ε of `epoch`: linear from `epsilon_min` (first epoch) to `epsilon_max` (last).
+    pub fn epsilon(&self, epoch: usize, epochs: usize) -> f64 {
+        ramp(self.epsilon_min, self.epsilon_max, epoch, epochs)
+    }
+}
+
+impl Validate for SdartsConfig {
+    fn validate(&self) -> Result<(), String> {
+        in_unit("epsilon_min", self.epsilon_min)?;
+        in_unit("epsilon_max", self.epsilon_max)?;
+        if !(1..=1000).contains(&self.steps) {
+            return Err(format!("`steps` must lie in 1..=1000, got {}", self.steps));
+        }
+        Ok(())
+    }
+}
+
+/// Linear from `lo` (first epoch) to `hi` (last epoch), as a weighted mean so the ends are exact.
+pub fn ramp(lo: f64, hi: f64, epoch: usize, epochs: usize) -> f64 {
+    let t = epoch as f64 / (epochs.max(2) - 1) as f64;
+    lo * (1.0 - t) + hi * t
+}
+
+/// Hessian tracking.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HessianConfig {
+    /// Track after every this many epochs (epoch e is tracked when (e + 1) % every == 0).
+    pub every: usize,
+    /// Validation batches whose mean loss is differentiated (the first ones, fixed order).
+    pub batches: usize,
+    /// Most power-iteration steps.
+    pub iterations: usize,
+    /// Stop iterating when the estimate changes by less than this, relative.
+    pub tolerance: f64,
+}
+
+impl Default for HessianConfig {
+    fn default() -> Self {
+        HessianConfig {
+            every: 1,
+            batches: 1,
+            iterations: 50,
+            tolerance: 1e-4,
+        }
+    }
+}
+
+impl Validate for HessianConfig {
+    fn validate(&self) -> Result<(), String> {
+        at_least_one("every", self.every)?;
+        at_least_one("batches", self.batches)?;
+        at_least_one("iterations", self.iterations)?;
+        non_negative("tolerance", self.tolerance)
+    }
+}
+
+/// DARTS-ES' stopping rule (the paper's values).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EarlyStopConfig {
+    /// Epochs averaged into λ̄.
+    pub window: usize,
+    /// k: λ̄ now is compared with λ̄ k epochs ago.
+    pub lag: usize,
+    /// T: stop when λ̄_{i−k} / λ̄_i falls below it.
+    pub threshold: f64,
+    /// Return the architecture weights of epoch i − k on a stop.
+    pub backtrack: bool,
+}
+
+impl Default for EarlyStopConfig {
+    fn default() -> Self {
+        EarlyStopConfig {
+            window: 5,
+            lag: 5,
+            threshold: 0.75,
+            backtrack: true,
+        }
+    }
+}
+
+impl Validate for EarlyStopConfig {
+    fn validate(&self) -> Result<(), String> {
+        at_least_one("window", self.window)?;
+        at_least_one("lag", self.lag)?;
+        // Any number (−inf: never stop), but not NaN, which would silently never stop.
+        match self.threshold.is_nan() {
+            true => Err("`threshold` must be a number, got NaN".into()),
+            false => Ok(()),
+        }
+    }
+}
+
+/// `[options.<part>]` of one part: its defaults as TOML and a check (unknown keys, ranges).
+#[derive(Clone, Copy)]
+pub struct OptionsSection {
+    pub defaults: fn() -> toml::Table,
+    pub check: fn(&toml::Table) -> Result<(), String>,
+}
+
+fn section_of<T: Default + Serialize + DeserializeOwned + Validate>() -> OptionsSection {
+    OptionsSection {
+        defaults: || toml::Table::try_from(T::default()).unwrap_or_default(),
+        check: |t| parse::<T>(t).and_then(|v| v.validate()),
+    }
+}
+
+/// A part's table as its typed settings `T` (unknown keys named).
+pub fn parse<T: DeserializeOwned>(t: &toml::Table) -> Result<T, String> {
+    toml::Value::Table(t.clone())
+        .try_into()
+        .map_err(|e: toml::de::Error| e.message().to_string())
+}
+
+/// The settings section of the part called `name` (as `Composition::option_parts` names them).
+pub fn section(name: &str) -> Option<OptionsSection> {
+    Some(match name {
+        "drnas_kl" => section_of::<DrnasKlConfig>(),
+        "beta_decay" => section_of::<BetaDecayConfig>(),
+        "zero_one" => section_of::<ZeroOneConfig>(),
+        "random_smoothing" | "adversarial" => section_of::<SdartsConfig>(),
+        "hessian" => section_of::<HessianConfig>(),
+        "early_stop" => section_of::<EarlyStopConfig>(),
+        _ => return None,
+    })
+}
+
+fn positive(key: &str, v: f64) -> Result<(), String> {
+    match v.is_finite() && v > 0.0 {
+        true => Ok(()),
+        false => Err(format!("`{key}` must be positive and finite, got {v}")),
+    }
+}
+
+fn non_negative(key: &str, v: f64) -> Result<(), String> {
+    match v.is_finite() && v >= 0.0 {
+        true => Ok(()),
+        false => Err(format!("`{key}` must be finite and at least 0, got {v}")),
+    }
+}
+
+fn in_unit(key: &str, v: f64) -> Result<(), String> {
+    match (0.0..=1.0).contains(&v) {
+        true => Ok(()),
+        false => Err(format!("`{key}` must lie in [0, 1], got {v}")),
+    }
+}
+
+fn at_least_one(key: &str, v: usize) -> Result<(), String> {
+    match v >= 1 {
+        true => Ok(()),
+        false => Err(format!("`{key}` must be at least 1, got {v}")),
+    }
+}
