@@ -33,7 +33,7 @@ pub mod train;
 
 pub use config::TrainConfig;
 pub use error::StandaloneError;
-pub use model::{count_trainable, ModelOptions, Nb101Network};
+pub use model::{count_trainable, ModelOptions, Nb101Network, Probe};
 pub use optim::{RmsProp, RmsPropConfig};
 pub use run::{EpochRecord, RunFolder, RunMeta, TrainState};
 pub use train::{evaluate, load_exported, train, TrainData, TrainOptions, TrainOutcome};

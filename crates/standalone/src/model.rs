@@ -38,6 +38,26 @@ pub fn to_channels_last(t: &Tensor) -> Tensor {
     t.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
 }
 
+/// Watches a forward pass (and may leave BatchNorm out); the zero-cost proxies (crate
+/// `zerocost`) read the layers through it. Every method defaults to doing nothing.
+pub trait Probe {
+    /// Whether BatchNorm layers run; `false` makes them the identity (synflow's network).
+    fn batch_norm(&self) -> bool {
+        true
+    }
+    /// A convolution's or the dense layer's weight and its output (before BatchNorm).
+    fn weighted(&mut self, _weight: &Tensor, _out: &Tensor) {}
+    /// The input of a ReLU (BatchNorm's output).
+    fn pre_relu(&mut self, _x: &Tensor) {}
+    /// The feature map before the global average pool.
+    fn features(&mut self, _x: &Tensor) {}
+}
+
+/// The probe of a plain forward pass.
+struct NoProbe;
+
+impl Probe for NoProbe {}
+
 /// Fills `t` with a normal of standard deviation `std` truncated at two deviations (values
 /// outside are redrawn), TensorFlow's `truncated_normal`.
 fn truncated_normal_(t: &mut Tensor, std: f64) {
@@ -102,11 +122,17 @@ impl ConvBnRelu {
         }
     }
 
-    fn forward(&self, x: &Tensor, train: bool) -> Tensor {
+    fn forward(&self, x: &Tensor, train: bool, probe: &mut dyn Probe) -> Tensor {
         let p = self.padding;
-        x.conv2d(&self.weight, None::<Tensor>, [1, 1], [p, p], [1, 1], 1)
-            .apply_t(&self.bn, train)
-            .relu()
+        let conv = x.conv2d(&self.weight, None::<Tensor>, [1, 1], [p, p], [1, 1], 1);
+        probe.weighted(&self.weight, &conv);
+        let normed = if probe.batch_norm() {
+            conv.apply_t(&self.bn, train)
+        } else {
+            conv
+        };
+        probe.pre_relu(&normed);
+        normed.relu()
     }
 }
 
@@ -179,7 +205,7 @@ impl Cell {
         self.matrix[r][c] != 0
     }
 
-    fn forward(&self, x: &Tensor, train: bool) -> Tensor {
+    fn forward(&self, x: &Tensor, train: bool, probe: &mut dyn Probe) -> Tensor {
         let out = self.matrix.len() - 1;
         let mut values: Vec<Tensor> = vec![x.shallow_clone()];
         let mut concat = Vec::new();
@@ -190,14 +216,14 @@ impl Cell {
                 .map(|s| values[s].narrow(1, 0, self.channels[v]))
                 .collect();
             if let Some(proj) = &self.projections[v] {
-                inputs.push(proj.forward(x, train));
+                inputs.push(proj.forward(x, train, probe));
             }
             let sum = inputs
                 .into_iter()
                 .reduce(|a, b| a + b)
                 .unwrap_or_else(|| x.shallow_clone());
             let value = match &self.ops[v - 1] {
-                VertexOp::Conv(conv) => conv.forward(&sum, train),
+                VertexOp::Conv(conv) => conv.forward(&sum, train, probe),
                 VertexOp::MaxPool3x3 => sum.max_pool2d([3, 3], [1, 1], [1, 1], [1, 1], false),
             };
             if self.edge(v, out) {
@@ -207,7 +233,7 @@ impl Cell {
         }
         let projected = self.projections.last().and_then(Option::as_ref);
         match (concat.len(), projected) {
-            (0, Some(proj)) => proj.forward(x, train),
+            (0, Some(proj)) => proj.forward(x, train, probe),
             (_, proj) => {
                 let cat = if concat.len() == 1 {
                     concat.swap_remove(0)
@@ -215,7 +241,7 @@ impl Cell {
                     Tensor::cat(&concat, 1)
                 };
                 match proj {
-                    Some(proj) => cat + proj.forward(x, train),
+                    Some(proj) => cat + proj.forward(x, train, probe),
                     None => cat,
                 }
             }
@@ -333,23 +359,32 @@ impl Nb101Network {
     /// Logits `[B, num_labels]` of images `[B, 3, H, W]`; `train` selects batch statistics
     /// (and updates the moving averages) instead of the moving averages.
     pub fn forward_t(&self, images: &Tensor, train: bool) -> Tensor {
+        self.forward_probed(images, train, &mut NoProbe)
+    }
+
+    /// [`Nb101Network::forward_t`] with `probe` watching every layer.
+    pub fn forward_probed(&self, images: &Tensor, train: bool, probe: &mut dyn Probe) -> Tensor {
         let x = if self.channels_last {
             to_channels_last(images)
         } else {
             images.shallow_clone()
         };
-        let mut net = self.stem.forward(&x, train);
+        let mut net = self.stem.forward(&x, train, probe);
         for (s, cells) in self.stacks.iter().enumerate() {
             if s > 0 {
                 // ceil mode: TF's "same" pooling on odd sizes.
                 net = net.max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], true);
             }
             for cell in cells {
-                net = cell.forward(&net, train);
+                net = cell.forward(&net, train, probe);
             }
         }
-        net.mean_dim([2i64, 3].as_slice(), false, None::<tch::Kind>)
-            .apply(&self.dense)
+        probe.features(&net);
+        let logits = net
+            .mean_dim([2i64, 3].as_slice(), false, None::<tch::Kind>)
+            .apply(&self.dense);
+        probe.weighted(&self.dense.ws, &logits);
+        logits
     }
 }
 
