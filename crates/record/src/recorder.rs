@@ -178,6 +178,8 @@ impl Recorder {
                     nb101_synthetic: Some(lookup.nb.is_synthetic()),
                     regret_reference: Some(reference.clone()),
                     nb1s1_version: env!("CARGO_PKG_VERSION").to_string(),
+                    // The composition is the external method's own; its settings are below.
+                    method: None,
                 },
                 external: ExternalOrigin {
                     kind: spec.kind,
