@@ -208,3 +208,42 @@ fn a_wal_database_is_read_where_it_cannot_be_written() {
         "the reader wrote nothing"
     );
 }
+
+#[test]
+fn ingest_refuses_fifos_devices_and_links_out_of_a_run_folder_without_hanging() {
+    use std::os::unix::ffi::OsStrExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("runs");
+    let fifo_run = root.join("a/re/space3/seed0");
+    common::write_blackbox_run(&fifo_run, "re", 3, 0);
+    std::fs::remove_file(fifo_run.join("trajectory.jsonl")).unwrap();
+    let c =
+        std::ffi::CString::new(fifo_run.join("trajectory.jsonl").as_os_str().as_bytes()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+    let zero_run = root.join("b/re/space3/seed1");
+    common::write_blackbox_run(&zero_run, "re", 3, 1);
+    std::fs::remove_file(zero_run.join("trajectory.jsonl")).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", zero_run.join("trajectory.jsonl")).unwrap();
+    let leak_run = root.join("c/re/space3/seed2");
+    common::write_blackbox_run(&leak_run, "re", 3, 2);
+    let outside = tmp.path().join("outside.json");
+    std::fs::rename(leak_run.join("run.json"), &outside).unwrap();
+    std::os::unix::fs::symlink(&outside, leak_run.join("run.json")).unwrap();
+    let mut store = Store::open(&tmp.path().join("r.sqlite")).unwrap();
+    let t = std::time::Instant::now();
+    let s = store.ingest_dir(&root).unwrap();
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(20),
+        "ingest hung"
+    );
+    // The FIFO and the device do not make a run folder (no regular trajectory); the link out
+    // of its folder is refused, naming it.
+    assert_eq!(s.added, 0, "{s:?}");
+    assert!(
+        s.errors
+            .iter()
+            .any(|(p, e)| p.ends_with("c/re/space3/seed2") && e.contains("leads outside")),
+        "{s:?}"
+    );
+}
