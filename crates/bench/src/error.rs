@@ -53,6 +53,13 @@ pub enum BenchError {
     Stats(String),
     #[error("plot {what}: {message}")]
     Plot { what: String, message: String },
+    /// A run (or evaluation) whose recorded inputs differ from the ones asked for now.
+    #[error("{what} was made with other inputs ({changes}); its results belong to those, so it is neither skipped nor resumed. {fresh}")]
+    InputsChanged {
+        what: String,
+        changes: String,
+        fresh: String,
+    },
     /// A run folder that is locked or whose files disagree.
     #[error(transparent)]
     RunFormat(runfmt::RunFmtError),
@@ -73,6 +80,12 @@ impl From<runfmt::RunFmtError> for BenchError {
             },
             e => BenchError::RunFormat(e),
         }
+    }
+}
+
+impl From<nb1s1_fsio::FsioError> for BenchError {
+    fn from(e: nb1s1_fsio::FsioError) -> Self {
+        runfmt::RunFmtError::from(e).into()
     }
 }
 

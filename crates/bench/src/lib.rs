@@ -14,6 +14,7 @@ pub mod base_config;
 pub mod cell;
 pub mod correlation;
 pub mod experiment;
+pub mod fingerprint;
 pub mod heatmap;
 pub mod plots;
 pub mod query;

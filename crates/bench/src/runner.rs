@@ -16,7 +16,7 @@ use crate::error::{io_err, BenchError, Result};
 use crate::experiment::RunUnit;
 use crate::runs::{self, ExperimentTag, RunKind, RunState};
 use std::collections::VecDeque;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Condvar, Mutex};
@@ -119,6 +119,51 @@ pub fn log_path(out: &Path, id: &str) -> PathBuf {
         .join(format!("{}.log", flat(id)))
 }
 
+fn inputs_path(out: &Path, id: &str) -> PathBuf {
+    state_dir(out)
+        .join("inputs")
+        .join(format!("{}.json", flat(id)))
+}
+
+/// What defines a unit's results: kind, optimizer, space, seeds, arguments (but `--out`, the
+/// folder itself, which may move) and the resolved config.
+pub fn unit_inputs(unit: &RunUnit) -> serde_json::Value {
+    let mut args = crate::fingerprint::args_map(&unit.args);
+    args.remove("--out");
+    serde_json::json!({
+        "kind": unit.kind.as_str(),
+        "optimizer": unit.optimizer,
+        "space": unit.space,
+        "seeds": unit.seeds,
+        "args": args,
+        "config": serde_json::to_value(&unit.config).unwrap_or(serde_json::Value::Null),
+    })
+}
+
+/// Refuses a unit whose inputs differ from those recorded when its run was first launched (an
+/// edited experiment file: another learning rate, channels, epochs, budget), naming what
+/// changed; records them when none are recorded yet.
+pub fn check_inputs(unit: &RunUnit, out: &Path) -> Result<()> {
+    let path = inputs_path(out, &unit.id);
+    let now = unit_inputs(unit);
+    let folders: Vec<String> = unit
+        .run_folders()
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    let fresh = format!(
+        "To run it with the new inputs, remove {} and {}; to keep both, run the experiment into \
+         another output folder (--out).",
+        folders.join(", "),
+        path.display()
+    );
+    crate::fingerprint::check(&path, &format!("run `{}`", unit.id), &now, &fresh)?;
+    if !path.exists() {
+        crate::fingerprint::record(&path, &now)?;
+    }
+    Ok(())
+}
+
 /// Reads a unit's bookkeeping (default when absent or unreadable: it is advisory only).
 pub fn read_unit_state(out: &Path, id: &str) -> UnitState {
     runs::read_json_opt(&state_path(out, id))
@@ -168,7 +213,7 @@ fn try_flock(f: &File) -> std::io::Result<bool> {
 
 /// Whether some live process holds the unit's lock (it is running right now).
 pub fn is_live(out: &Path, id: &str) -> bool {
-    match OpenOptions::new().read(true).open(lock_path(out, id)) {
+    match nb1s1_fsio::open_regular(&lock_path(out, id), runfmt::jsonl::MAX_JSON_BYTES) {
         // Dropping `f` closes it, which releases the probe's own lock if it got one.
         Ok(f) => matches!(try_flock(&f), Ok(false)),
         Err(_) => false,
@@ -178,13 +223,7 @@ pub fn is_live(out: &Path, id: &str) -> bool {
 /// Waits for the unit's lock (held by a run elsewhere) and takes it.
 fn wait_lock(out: &Path, id: &str) -> Result<File> {
     let path = lock_path(out, id);
-    let f = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(io_err(&path))?;
+    let f = nb1s1_fsio::open_rw(&path)?;
     loop {
         match f.lock() {
             Ok(()) => return Ok(f),
@@ -200,13 +239,7 @@ fn take_lock(out: &Path, id: &str) -> Result<Option<File>> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(io_err(dir))?;
     }
-    let f = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(io_err(&path))?;
+    let f = nb1s1_fsio::open_rw(&path)?;
     match try_flock(&f) {
         Ok(true) => Ok(Some(f)),
         Ok(false) => Ok(None),
@@ -388,6 +421,7 @@ fn run_unit(unit: &RunUnit, ctx: &Ctx<'_>) -> Result<()> {
     } = *ctx;
     let push =
         |f: &dyn Fn(&mut RunReport)| f(&mut report.lock().unwrap_or_else(|p| p.into_inner()));
+    check_inputs(unit, out)?;
     let state = unit_state(unit)?;
     if state.is_final() {
         observer(&Event::Skipped {
@@ -488,11 +522,7 @@ fn launch(
     if let Some(dir) = log.parent() {
         std::fs::create_dir_all(dir).map_err(io_err(dir))?;
     }
-    let log_file = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log)
-        .map_err(io_err(&log))?;
+    let log_file = nb1s1_fsio::open_append(&log)?;
     let err_file = log_file.try_clone().map_err(io_err(&log))?;
     let stdin = lock.try_clone().map_err(io_err(lock_path(out, &unit.id)))?;
     let mut cmd = Command::new(&launcher.program);

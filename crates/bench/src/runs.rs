@@ -165,6 +165,9 @@ pub struct RunFolder {
     /// Whether the run's NAS-Bench-101 table was synthetic (run.json `nb101_synthetic` for
     /// one-shot runs, `synthetic` for black-box runs): its errors and regrets are not real.
     pub synthetic: bool,
+    /// Content fingerprint of the run's NAS-Bench-101 table (run.json `nb101_fingerprint`),
+    /// where the run recorded one.
+    pub nb101: Option<String>,
     /// The effective configuration (config.toml as JSON, or run.json for black-box runs).
     pub config: serde_json::Value,
     pub tag: Option<ExperimentTag>,
@@ -252,6 +255,7 @@ fn read_standalone(dir: &Path, tag: Option<ExperimentTag>) -> Result<RunFolder> 
         message: status.map(|s| s.message).unwrap_or_default(),
         device: tag.as_ref().and_then(|t| t.device.clone()),
         synthetic: false,
+        nb101: None,
         config,
         tag,
         epochs: Vec::new(),
@@ -356,6 +360,7 @@ pub fn read_run(dir: &Path) -> Result<RunFolder> {
                 message: status.map(|s| s.message).unwrap_or_default(),
                 device,
                 synthetic,
+                nb101: get_str(&meta, "nb101_fingerprint"),
                 config,
                 tag,
                 epochs,
@@ -388,6 +393,7 @@ pub fn read_run(dir: &Path) -> Result<RunFolder> {
                     .get("synthetic")
                     .and_then(|v| v.as_bool())
                     .unwrap_or(false),
+                nb101: get_str(&meta, "nb101_fingerprint"),
                 config: meta,
                 tag,
                 epochs: Vec::new(),

@@ -87,6 +87,37 @@ impl SlurmSettings {
         }
     }
 
+    /// Checks every value against the characters its `sbatch` option can hold, so nothing
+    /// from an experiment file or a flag can end a `#SBATCH` line or reach the batch shell.
+    /// `setup` is a shell line by design; it may not hold a line break or a control character.
+    /// The error names the field (`[slurm] partition`, `sbatch_args[1]`).
+    pub fn validate(&self) -> std::result::Result<(), (String, String)> {
+        let fields = [
+            ("partition", &self.partition, NAME_CHARS),
+            ("account", &self.account, NAME_CHARS),
+            ("qos", &self.qos, NAME_CHARS),
+            ("time", &self.time, "0123456789:-"),
+            ("mem", &self.mem, ALNUM),
+            ("gpus_per_task", &self.gpus_per_task, RESOURCE_CHARS),
+            ("gres", &self.gres, RESOURCE_CHARS),
+        ];
+        for (field, value, extra) in fields {
+            if let Some(v) = value {
+                check_chars(v, extra).map_err(|m| (field.to_string(), m))?;
+            }
+        }
+        for (i, arg) in self.sbatch_args.iter().enumerate() {
+            check_sbatch_arg(arg).map_err(|m| (format!("sbatch_args[{i}]"), m))?;
+        }
+        if let Some(setup) = &self.setup {
+            if let Some(c) = setup.chars().find(|c| c.is_control()) {
+                let m = format!("a shell line may not hold the control character {c:?}");
+                return Err(("setup".to_string(), m));
+            }
+        }
+        Ok(())
+    }
+
     /// The `sbatch` options these settings ask for (without `--array`).
     pub fn sbatch_options(&self) -> Vec<String> {
         let mut o = Vec::new();
@@ -112,6 +143,70 @@ impl SlurmSettings {
     }
 }
 
+/// Characters besides ASCII letters and digits that partition, account and QoS names may hold
+/// (a partition may be a comma-separated list).
+const NAME_CHARS: &str = "_.,-";
+const ALNUM: &str = "";
+/// `--gres`/`--gpus-per-task` values: `gpu:a100:1`, `gpu:1,tmpfs:10G`.
+const RESOURCE_CHARS: &str = "_.,:-";
+/// Values of further `sbatch` arguments: Slurm's own syntax (`--constraint=(a100|h100)&ib`,
+/// `--mail-user=a@b.org`, `--exclude=n[01-04]`), never a blank, quote, `$`, backquote,
+/// backslash, `#`, `;` or control character.
+const ARG_VALUE_CHARS: &str = "_.,:=@%+/&|!*[]()-";
+/// `sbatch` options the backend sets itself; another value would break adoption or logs.
+const RESERVED_ARGS: &[&str] = &[
+    "array",
+    "job-name",
+    "output",
+    "error",
+    "open-mode",
+    "wrap",
+    "parsable",
+];
+
+/// `value` is non-empty, at most 256 characters, of ASCII letters, digits and `extra`.
+fn check_chars(value: &str, extra: &str) -> std::result::Result<(), String> {
+    if value.is_empty() || value.len() > 256 {
+        return Err("must hold 1 to 256 characters".into());
+    }
+    match value
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || extra.contains(*c)))
+    {
+        Some(c) => Err(format!(
+            "`{}` holds {c:?}; allowed are ASCII letters, digits and `{extra}`",
+            value.escape_debug()
+        )),
+        None => Ok(()),
+    }
+}
+
+/// A further `sbatch` argument: `--name` or `--name=value`, the name lower-case letters, digits
+/// and `-`, not one the backend sets itself.
+fn check_sbatch_arg(arg: &str) -> std::result::Result<(), String> {
+    let Some(body) = arg.strip_prefix("--") else {
+        return Err(format!(
+            "`{}` must have the form --name=value (long options only)",
+            arg.escape_debug()
+        ));
+    };
+    let (name, value) = body.split_once('=').unwrap_or((body, ""));
+    let name_ok = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if !name_ok {
+        return Err(format!("`{}`: not an option name", arg.escape_debug()));
+    }
+    if RESERVED_ARGS.contains(&name) {
+        return Err(format!("`--{name}` is set by the Slurm backend itself"));
+    }
+    if body.contains('=') {
+        check_chars(value, ARG_VALUE_CHARS)?;
+    }
+    Ok(())
+}
+
 /// One unit of a submission: its index in the experiment (= the array index) and its id.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SubmittedUnit {
@@ -122,7 +217,8 @@ pub struct SubmittedUnit {
 /// One `sbatch` of an array job.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Submission {
-    /// The job name, unique per experiment folder (`nb1s1-<experiment>-<n>`).
+    /// The job name, unique per experiment folder (`nb1s1-<experiment>-<digest of the folder>-<n>`;
+    /// folders submitted before the digest was added hold `nb1s1-<experiment>-<n>`).
     pub name: String,
     /// The array job id; `None` while `sbatch` has not answered (or never did).
     pub job_id: Option<String>,
@@ -235,10 +331,14 @@ impl Cluster {
         Ok(String::from_utf8_lossy(&o.stdout).into_owned())
     }
 
-    /// Submits a batch script; returns the job id.
-    pub fn sbatch(&self, script: &Path) -> Result<String> {
-        let path = script.to_string_lossy();
-        let text = self.output("sbatch", &["--parsable", &path])?;
+    /// Submits a batch script with further options (passed as arguments, no shell); returns
+    /// the job id.
+    pub fn sbatch(&self, script: &Path, options: &[&str]) -> Result<String> {
+        let path = utf8_path(script, "the batch script")?;
+        let mut args = vec!["--parsable"];
+        args.extend_from_slice(options);
+        args.push(path);
+        let text = self.output("sbatch", &args)?;
         // `--parsable` prints `id` or `id;cluster`.
         let id = text.trim().split(';').next().unwrap_or("").to_string();
         if id.is_empty() || !id.chars().all(|c| c.is_ascii_digit()) {
@@ -455,6 +555,8 @@ pub fn run_slurm(
     opts: &SlurmOptions,
     observer: &dyn Fn(&SlurmEvent),
 ) -> Result<SlurmReport> {
+    check_settings(opts)?;
+    output_pattern(&opts.out)?;
     let out = opts.out.as_path();
     let mut report = SlurmReport::default();
     let mut submitted: BTreeMap<String, usize> = BTreeMap::new();
@@ -467,6 +569,9 @@ pub fn run_slurm(
         for (index, unit) in units.iter().enumerate() {
             if settled.contains(&unit.id) {
                 continue;
+            }
+            if first {
+                runner::check_inputs(unit, out)?;
             }
             let state = runner::unit_state(unit)?;
             let element = &elements[index];
@@ -595,14 +700,51 @@ fn sh_quote(s: &str) -> String {
     }
 }
 
-/// The batch script of one submission.
-pub fn job_script(name: &str, indices: &[usize], opts: &SlurmOptions) -> String {
-    let logs = slurm_dir(&opts.out).join("logs");
+/// A path as the batch script and `sbatch` will see it: UTF-8 (a lossy conversion would name
+/// another file), error naming `what` otherwise.
+fn utf8_path<'a>(path: &'a Path, what: &str) -> Result<&'a str> {
+    path.to_str().ok_or_else(|| BenchError::Slurm {
+        command: "sbatch".into(),
+        message: format!("{what} `{}` is not valid UTF-8", path.display()),
+    })
+}
+
+/// The `--output` pattern of the element logs: the logs folder with Slurm's `%` escaped, so
+/// only `%A_%a` is replaced. A backslash would switch Slurm's replacement off, so it is refused.
+pub fn output_pattern(out: &Path) -> Result<String> {
+    let logs = slurm_dir(out).join("logs");
+    let text = utf8_path(&logs, "the output folder")?;
+    if text.contains('\\') {
+        return Err(BenchError::Slurm {
+            command: "sbatch".into(),
+            message: format!(
+                "the output folder `{}` holds a backslash, which Slurm's --output cannot carry",
+                text.escape_debug()
+            ),
+        });
+    }
+    Ok(format!("{}/%A_%a.out", text.replace('%', "%%")))
+}
+
+/// The job name of submission `n`: the experiment name and a digest of the output folder, so
+/// two folders of one experiment never adopt each other's jobs.
+pub fn job_name(experiment: &str, out: &Path, n: usize) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(out.as_os_str().as_encoded_bytes());
+    let tag: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
+    format!("nb1s1-{experiment}-{tag}-{n}")
+}
+
+/// The batch script of one submission. Every setting is checked ([`SlurmSettings::validate`]),
+/// every path is shell-quoted; the log path goes on `sbatch`'s command line (see [`submit`]),
+/// never into a `#SBATCH` line, whose quoting rules are Slurm's own.
+pub fn job_script(name: &str, indices: &[usize], opts: &SlurmOptions) -> Result<String> {
+    check_settings(opts)?;
     let mut s = String::from("#!/bin/bash\n# Written by `nb1s1 experiment run --backend slurm`.\n");
+    s.push_str("# --output (the element logs in .experiment/slurm/logs/) is passed to sbatch.\n");
     let mut lines = vec![
         format!("--job-name={name}"),
         format!("--array={}", array_spec(indices, opts.settings.parallel)),
-        format!("--output={}/%A_%a.out", logs.display()),
         // A self-requeued element (see `requeue_self`) appends to its log instead of wiping it.
         "--open-mode=append".to_string(),
         "--requeue".to_string(),
@@ -624,17 +766,28 @@ pub fn job_script(name: &str, indices: &[usize], opts: &SlurmOptions) -> String 
             .join(" "),
         None => format!(
             "experiment task {} --out {} --requeue-limit {}",
-            sh_quote(&opts.file.to_string_lossy()),
-            sh_quote(&opts.out.to_string_lossy()),
+            sh_quote(utf8_path(&opts.file, "the experiment file")?),
+            sh_quote(utf8_path(&opts.out, "the output folder")?),
             opts.max_retries
         ),
     };
     // `exec`: the task is the batch shell, so `--signal=B:` reaches it.
     s.push_str(&format!(
         "exec {} {task} --index \"$SLURM_ARRAY_TASK_ID\"\n",
-        sh_quote(&opts.program.to_string_lossy()),
+        sh_quote(utf8_path(&opts.program, "the nb1s1 binary")?),
     ));
-    s
+    Ok(s)
+}
+
+/// [`SlurmSettings::validate`] with an error naming the experiment file and the field.
+fn check_settings(opts: &SlurmOptions) -> Result<()> {
+    opts.settings
+        .validate()
+        .map_err(|(field, message)| BenchError::Field {
+            path: opts.file.clone(),
+            field: format!("[slurm] {field}"),
+            message,
+        })
 }
 
 fn now_seconds() -> f64 {
@@ -656,9 +809,10 @@ fn submit(
     std::fs::create_dir_all(&logs).map_err(io_err(&logs))?;
     let mut subs = Submissions::load(out)?;
     let n = subs.jobs.len();
-    let name = format!("nb1s1-{}-{n}", opts.experiment);
+    let name = job_name(&opts.experiment, out, n);
     let script = slurm_dir(out).join(format!("job-{n}.sh"));
-    write_atomic(&script, job_script(&name, indices, opts).as_bytes())?;
+    write_atomic(&script, job_script(&name, indices, opts)?.as_bytes())?;
+    let output = format!("--output={}", output_pattern(out)?);
     subs.jobs.push(Submission {
         name,
         job_id: None,
@@ -673,7 +827,7 @@ fn submit(
     });
     // Intent first: a submitter killed after `sbatch` leaves a name the next run can find.
     subs.save(out)?;
-    let job = cluster.sbatch(&script)?;
+    let job = cluster.sbatch(&script, &[output.as_str()])?;
     subs.jobs[n].job_id = Some(job.clone());
     subs.save(out)?;
     Ok(job)
@@ -858,7 +1012,7 @@ mod tests {
             poll: Duration::from_secs(1),
             task: None,
         };
-        let s = job_script("nb1s1-e-0", &[2, 3], &opts);
+        let s = job_script("nb1s1-e-0", &[2, 3], &opts).unwrap();
         for line in [
             "#SBATCH --partition=gpu\n",
             "#SBATCH --time=30\n",
@@ -866,7 +1020,6 @@ mod tests {
             "#SBATCH --array=2-3\n",
             "#SBATCH --signal=B:USR1@300\n",
             "#SBATCH --constraint=a100\n",
-            "#SBATCH --output=/s/runs/e/.experiment/slurm/logs/%A_%a.out\n",
             "#SBATCH --open-mode=append\n#SBATCH --requeue\n",
             "--requeue-limit 1 --index \"$SLURM_ARRAY_TASK_ID\"\n",
             "module load cuda\nexec /s/bin/nb1s1 experiment task '/s/exp'\\''s.toml' --out",
@@ -874,6 +1027,10 @@ mod tests {
             assert!(s.contains(line), "{line} missing in\n{s}");
         }
         assert!(!s.contains("4:00:00"), "{s}");
+        assert!(
+            !s.contains("#SBATCH --output"),
+            "the log path goes on sbatch's command line: {s}"
+        );
         // The tuner's rungs run their own task command.
         let tune = SlurmOptions {
             task: Some(vec![
@@ -883,7 +1040,7 @@ mod tests {
             ]),
             ..opts
         };
-        let s = job_script("nb1s1-bohb-tune-0", &[0, 1], &tune);
+        let s = job_script("nb1s1-bohb-tune-0", &[0, 1], &tune).unwrap();
         assert!(
             s.contains("exec /s/bin/nb1s1 tune-task --units '/t/r 1.json' --index \"$SLURM_ARRAY_TASK_ID\""),
             "{s}"

@@ -176,6 +176,9 @@ pub struct IngestSummary {
     pub errors: Vec<(PathBuf, String)>,
     /// Copies of a run already in the database (the copy, the folder counted), counted once.
     pub duplicates: Vec<(PathBuf, String)>,
+    /// Runs (and correlation files) below the ingested folder whose folder or file is gone:
+    /// dropped from the database, since their numbers no longer have a source.
+    pub vanished: Vec<PathBuf>,
 }
 
 /// SHA-256 over the named files of a folder (name, length, bytes), absent files included as such.
@@ -184,14 +187,14 @@ fn fingerprint(dir: &Path, names: &[&str]) -> Result<String> {
     for name in names {
         let p = dir.join(name);
         h.update(name.as_bytes());
-        match std::fs::read(&p) {
-            Ok(bytes) => {
-                h.update((bytes.len() as u64).to_le_bytes());
-                h.update(&bytes);
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => h.update(b"-absent-"),
-            Err(e) => return Err(io_err(&p)(e)),
+        if std::fs::symlink_metadata(&p).is_err() {
+            h.update(b"-absent-");
+            continue;
         }
+        // Bounded: a link out of the folder, a FIFO or `/dev/zero` is refused, not read.
+        let bytes = nb1s1_fsio::read_in(dir, &p, runfmt::jsonl::MAX_JSONL_BYTES)?;
+        h.update((bytes.len() as u64).to_le_bytes());
+        h.update(&bytes);
     }
     Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
@@ -305,11 +308,13 @@ impl Store {
                 message: "is a directory, not a results database".into(),
             });
         }
-        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
-            | OpenFlags::SQLITE_OPEN_URI
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(path, flags).map_err(sql)?;
-        conn.busy_timeout(BUSY_TIMEOUT).map_err(sql)?;
+        let conn = match Self::read_only_connection(path, false) {
+            Ok(conn) => conn,
+            // A WAL database in a folder (or file system) this process may not write: SQLite
+            // cannot create the `-shm` index it reads through. Nobody can be writing it there
+            // through this path, so it is read as an immutable file.
+            Err(first) => Self::read_only_connection(path, true).map_err(|_| sql(first))?,
+        };
         for (table, columns) in READ_COLUMNS {
             let exists: bool = conn
                 .query_row(
@@ -338,6 +343,41 @@ impl Store {
             conn,
             path: path.to_path_buf(),
         })
+    }
+
+    /// A read-only connection that has read the schema (the first read is where a WAL database
+    /// without a writable folder fails); `immutable`: opened with SQLite's `immutable=1`, which
+    /// takes no locks and needs no `-shm` file.
+    fn read_only_connection(path: &Path, immutable: bool) -> rusqlite::Result<Connection> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = if immutable {
+            let uri = format!("file:{}?immutable=1", Self::uri_path(path));
+            Connection::open_with_flags(uri, flags)?
+        } else {
+            Connection::open_with_flags(path, flags)?
+        };
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        conn.query_row("SELECT COUNT(*) FROM sqlite_master", [], |r| {
+            r.get::<_, i64>(0)
+        })?;
+        Ok(conn)
+    }
+
+    /// `path` percent-encoded for an SQLite `file:` URI (everything but unreserved characters and
+    /// `/`), so `?`, `#` and `%` in a folder name stay part of the path.
+    fn uri_path(path: &Path) -> String {
+        let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        let mut out = String::new();
+        for &b in abs.as_os_str().as_encoded_bytes() {
+            if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
+                out.push(b as char);
+            } else {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        }
+        out
     }
 
     /// How many ingested runs used a synthetic NAS-Bench-101 table.
@@ -385,7 +425,45 @@ impl Store {
                 }
             }
         }
+        summary.vanished = self.drop_vanished(root)?;
         Ok(summary)
+    }
+
+    /// Removes the rows of runs and correlation files below `root` whose folder or file no
+    /// longer exists, in one transaction; returns their paths.
+    fn drop_vanished(&mut self, root: &Path) -> Result<Vec<PathBuf>> {
+        let root = root.canonicalize().map_err(io_err(root))?;
+        let path = self.path.clone();
+        let sql = move |source| BenchError::Sql {
+            path: path.clone(),
+            source,
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(&sql)?;
+        let mut gone = Vec::new();
+        for table in ["runs", "correlation_files"] {
+            let rows: Vec<(i64, String)> = {
+                let mut stmt = tx
+                    .prepare(&format!("SELECT id, path FROM {table}"))
+                    .map_err(&sql)?;
+                let rows = stmt
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .map_err(&sql)?;
+                rows.collect::<rusqlite::Result<_>>().map_err(&sql)?
+            };
+            for (id, p) in rows {
+                let p = PathBuf::from(p);
+                if p.starts_with(&root) && std::fs::symlink_metadata(&p).is_err() {
+                    tx.execute(&format!("DELETE FROM {table} WHERE id = ?1"), [id])
+                        .map_err(&sql)?;
+                    gone.push(p);
+                }
+            }
+        }
+        tx.commit().map_err(&sql)?;
+        Ok(gone)
     }
 
     /// Ingests one run folder.
@@ -398,30 +476,38 @@ impl Store {
             path: path.clone(),
             source,
         };
-        // Cheap check first: an unchanged folder is not parsed at all.
-        let known: Option<String> = self
+        // Cheap check first: an unchanged folder (with a current identity) is not parsed.
+        let known: Option<(String, Option<String>)> = self
             .conn
             .query_row(
-                "SELECT fingerprint FROM runs WHERE path = ?1",
+                "SELECT fingerprint, identity FROM runs WHERE path = ?1",
                 [&key],
-                |r| r.get(0),
+                |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()
             .map_err(&sql)?;
-        if known.as_deref() == Some(fp.as_str()) {
+        let current = |id: &Option<String>| {
+            id.as_deref()
+                .is_some_and(|i| i.starts_with(IDENTITY_VERSION))
+        };
+        let unchanged = |k: &Option<(String, Option<String>)>| {
+            k.as_ref().is_some_and(|(f, id)| *f == fp && current(id))
+        };
+        if unchanged(&known) {
             return Ok(Outcome::Unchanged);
         }
         let run = runs::read_run(&canonical)?;
+        check_ranges(&run)?;
         let identity = run_identity(&run);
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(&sql)?;
-        let existing: Option<(i64, String)> = tx
+        let existing: Option<(i64, String, Option<String>)> = tx
             .query_row(
-                "SELECT id, fingerprint FROM runs WHERE path = ?1",
+                "SELECT id, fingerprint, identity FROM runs WHERE path = ?1",
                 [&key],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .optional()
             .map_err(&sql)?;
@@ -452,8 +538,8 @@ impl Store {
                 .map_err(&sql)?;
         }
         let outcome = match &existing {
-            Some((_, old)) if *old == fp => return Ok(Outcome::Unchanged),
-            Some((id, _)) => {
+            Some((_, old, id)) if *old == fp && current(id) => return Ok(Outcome::Unchanged),
+            Some((id, _, _)) => {
                 tx.execute("DELETE FROM runs WHERE id = ?1", [id])
                     .map_err(&sql)?;
                 Outcome::Updated
@@ -581,6 +667,13 @@ pub fn run_identity(run: &RunFolder) -> String {
     } else {
         tag.variant.as_str()
     };
+    // What defines the numbers besides the config: the NB-101 table (its content fingerprint
+    // where the run recorded one, else whether it was synthetic) and the kind of device (not
+    // which GPU: a run resumed on another one is the same run).
+    let device = run
+        .device
+        .as_deref()
+        .map(|d| d.split(':').next().unwrap_or(d).to_string());
     let key = serde_json::json!([
         run.kind.as_str(),
         tag.experiment,
@@ -590,9 +683,44 @@ pub fn run_identity(run: &RunFolder) -> String {
         run.space,
         run.seed,
         config,
+        run.synthetic,
+        run.nb101,
+        device,
     ]);
     let digest = Sha256::digest(json(&key).as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{IDENTITY_VERSION}{hex}")
+}
+
+/// Prefix of identities that include the table and the device; rows with an older identity
+/// are re-read at the next ingest even when their folder is unchanged.
+const IDENTITY_VERSION: &str = "v2:";
+
+/// Ranges a run must respect to be stored: spaces 1-3 (0 for a stand-alone cell of no space),
+/// seeds that fit the store's integers.
+fn check_ranges(run: &RunFolder) -> Result<()> {
+    let bad = |field: &str, message: String| BenchError::Field {
+        path: run.path.clone(),
+        field: field.to_string(),
+        message,
+    };
+    let space_ok =
+        (1..=3).contains(&run.space) || (run.kind == runs::RunKind::Standalone && run.space == 0);
+    if !space_ok {
+        return Err(bad(
+            "space",
+            format!("{} is not a search space (1, 2 or 3)", run.space),
+        ));
+    }
+    if run.seed > crate::experiment::MAX_SEED {
+        let message = format!(
+            "{} is larger than the largest seed ({})",
+            run.seed,
+            crate::experiment::MAX_SEED
+        );
+        return Err(bad("seed", message));
+    }
+    Ok(())
 }
 
 fn json(v: &impl serde::Serialize) -> String {

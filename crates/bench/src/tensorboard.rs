@@ -80,6 +80,8 @@ pub fn write_run_events(run_dir: &Path, start_wall_time: f64) -> Result<PathBuf>
         }
     }
     let dir = run_dir.join("tensorboard");
+    // A `tensorboard` that is a link out of the run folder is refused, never written into.
+    nb1s1_fsio::ensure_dir_in(run_dir, &dir)?;
     // One file per run: earlier exports are replaced rather than accumulated.
     if let Ok(entries) = std::fs::read_dir(&dir) {
         for entry in entries.flatten() {

@@ -216,6 +216,13 @@ fn a_tiny_tuning_follows_the_protocol_and_lands_in_the_store_once() {
         .unwrap()
         .to_string();
     assert!(e.contains("settings.eta"), "{e}");
+    // The same settings but other launch arguments (another table): each evaluation's inputs
+    // differ from those recorded, so it is refused, not read back as done.
+    let extra = vec!["--nb101".to_string(), "other.store".to_string()];
+    let mut moved = Tuner::open(settings(), &out, extra).unwrap();
+    let e = moved.run(&be, &|_| {}).unwrap_err().to_string();
+    assert!(e.contains("args.--nb101: added"), "{e}");
+    assert_eq!(log_counts(&log), before);
 }
 
 #[test]

@@ -22,5 +22,8 @@ pub use benchmark::{Benchmark, Evaluation, QueryError, TabularBenchmark};
 pub use optimizer::{
     run, run_with, Budget, BudgetUnit, OptimizerKind, UnknownOptimizer, MAX_BUDGET,
 };
-pub use output::{is_complete, read_trajectory, run_dir, write_run, OutputError, RunInfo};
+pub use output::{
+    input_changes, is_complete, read_run_info, read_trajectory, run_dir, write_run, OutputError,
+    RunInfo,
+};
 pub use trajectory::{QueryRecord, Tracker};

@@ -28,6 +28,10 @@ pub struct RunInfo {
     pub budget_unit: BudgetUnit,
     pub budgets: Vec<u32>,
     pub nb101_file: String,
+    /// Content fingerprint of the NAS-Bench-101 table (`Nb101::fingerprint`); absent in files
+    /// written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nb101_fingerprint: Option<String>,
     pub synthetic: bool,
     pub reference: searchspace::Reference,
     pub simulated_seconds: f64,
@@ -66,10 +70,67 @@ pub fn run_dir(
 
 /// Whether `dir/run.json` exists and says the run is complete.
 pub fn is_complete(dir: &Path) -> bool {
-    std::fs::read(dir.join("run.json"))
+    read_run_info(dir)
         .ok()
-        .and_then(|b| serde_json::from_slice::<RunInfo>(&b).ok())
+        .flatten()
         .is_some_and(|r| r.complete)
+}
+
+/// Largest `run.json` read back.
+const MAX_RUN_JSON: u64 = 16 << 20;
+
+/// Reads `dir/run.json` (`None` when absent), refusing links out of the folder, special files
+/// and oversized files.
+pub fn read_run_info(dir: &Path) -> Result<Option<RunInfo>, OutputError> {
+    let path = dir.join("run.json");
+    if std::fs::symlink_metadata(&path).is_err() {
+        return Ok(None);
+    }
+    let bytes = nb1s1_fsio::read_in(dir, &path, MAX_RUN_JSON).map_err(|e| OutputError::Io {
+        path: path.clone(),
+        source: e.into(),
+    })?;
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|source| OutputError::Json { path, source })
+}
+
+/// What differs between the inputs that made `old` and those of a new call (`new`): the
+/// optimizer, space, seed, budget and its unit, the fidelities, the regret reference and the
+/// NAS-Bench-101 table (its content fingerprint when both record one, else whether it was
+/// synthetic). Empty when the folder's numbers are the ones the new call would compute.
+pub fn input_changes(old: &RunInfo, new: &RunInfo) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cmp = |what: &str, a: String, b: String| {
+        if a != b {
+            out.push(format!("{what}: {a} → {b}"));
+        }
+    };
+    cmp(
+        "optimizer",
+        old.optimizer.to_string(),
+        new.optimizer.to_string(),
+    );
+    cmp("space", old.space.to_string(), new.space.to_string());
+    cmp("seed", old.seed.to_string(), new.seed.to_string());
+    let budget = |r: &RunInfo| format!("{} {:?}", r.budget.unwrap_or(r.queries), r.budget_unit);
+    cmp("budget", budget(old), budget(new));
+    cmp(
+        "budgets",
+        format!("{:?}", old.budgets),
+        format!("{:?}", new.budgets),
+    );
+    let reference = |r: &RunInfo| serde_json::to_string(&r.reference).unwrap_or_default();
+    cmp("reference", reference(old), reference(new));
+    cmp(
+        "synthetic table",
+        old.synthetic.to_string(),
+        new.synthetic.to_string(),
+    );
+    if let (Some(a), Some(b)) = (&old.nb101_fingerprint, &new.nb101_fingerprint) {
+        cmp("NAS-Bench-101 table", a.clone(), b.clone());
+    }
+    out
 }
 
 /// Writes `trajectory.jsonl`, then `run.json`, atomically.

@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use blackbox::{
-    is_complete, read_trajectory, run, run_dir, write_run, Benchmark, BudgetUnit, OptimizerKind,
-    RunInfo, TabularBenchmark,
+    input_changes, is_complete, read_run_info, read_trajectory, run, run_dir, write_run, Benchmark,
+    BudgetUnit, OptimizerKind, RunInfo, TabularBenchmark,
 };
 use searchspace::{synthetic, SearchSpace, SpaceId, SpaceTable};
 
@@ -28,6 +28,7 @@ fn run_folder_round_trips_and_marks_completion() {
         budget_unit: BudgetUnit::Queries,
         budgets: b.budgets().to_vec(),
         nb101_file: "synthetic-s1".into(),
+        nb101_fingerprint: Some(nb.fingerprint()),
         synthetic: true,
         reference: b.reference().clone(),
         simulated_seconds: records.last().unwrap().simulated_seconds,
@@ -67,6 +68,33 @@ fn run_folder_round_trips_and_marks_completion() {
         .map(|e| e.unwrap().file_name())
         .collect();
     assert_eq!(names.len(), 2, "{names:?}");
+    // The inputs that define the numbers: the same call finds nothing changed, a larger budget
+    // or another table is named.
+    let back = read_run_info(&dir).unwrap().unwrap();
+    assert!(input_changes(&back, &info).is_empty());
+    let more = RunInfo {
+        budget: Some(280),
+        nb101_fingerprint: Some("sha256:other".into()),
+        ..info.clone()
+    };
+    let changes = input_changes(&back, &more);
+    assert!(
+        changes.iter().any(|c| c.starts_with("budget: 120")),
+        "{changes:?}"
+    );
+    assert!(
+        changes.iter().any(|c| c.starts_with("NAS-Bench-101 table")),
+        "{changes:?}"
+    );
+    // A run.json that is a link out of the folder is not read.
+    let outside = tmp.path().join("elsewhere.json");
+    std::fs::copy(dir.join("run.json"), &outside).unwrap();
+    std::fs::remove_file(dir.join("run.json")).unwrap();
+    std::os::unix::fs::symlink(&outside, dir.join("run.json")).unwrap();
+    assert!(read_run_info(&dir).is_err());
+    assert!(!is_complete(&dir));
+    std::fs::remove_file(dir.join("run.json")).unwrap();
+    std::fs::copy(&outside, dir.join("run.json")).unwrap();
     // A corrupt run.json does not count as complete.
     std::fs::write(dir.join("run.json"), b"{").unwrap();
     assert!(!is_complete(&dir));

@@ -88,6 +88,25 @@ fn parse_seeds(s: &str) -> anyhow::Result<Vec<u64>> {
     Ok(seeds)
 }
 
+/// Whether the seed folder already holds this very run (complete, same inputs): skipped. A
+/// folder made with other inputs (another budget, table, reference) is refused, naming what
+/// changed; a folder without a complete `run.json` is (re)computed.
+fn skip_existing(dir: &std::path::Path, info: &RunInfo) -> anyhow::Result<bool> {
+    let Some(old) = blackbox::read_run_info(dir).ok().flatten() else {
+        return Ok(false);
+    };
+    let changes = blackbox::input_changes(&old, info);
+    if !changes.is_empty() {
+        bail!(
+            "{}: holds a run made with other inputs ({}); it is neither skipped nor kept. \
+             Pass --force to replace it, or write into another --out",
+            dir.display(),
+            changes.join("; ")
+        );
+    }
+    Ok(old.complete)
+}
+
 pub fn run(args: Args) -> anyhow::Result<()> {
     let seeds = parse_seeds(&args.seeds)?;
     if seeds.is_empty() {
@@ -144,6 +163,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .iter()
         .flat_map(|&o| seeds.iter().map(move |&s| (o, s)))
         .collect();
+    // Two jobs of one call on one folder would race on its files.
+    let mut seen = std::collections::HashSet::new();
+    if let Some((o, s)) = jobs.iter().find(|j| !seen.insert(**j)) {
+        bail!("--optimizer/--seeds name {o} seed {s} twice; each run folder may be written once per call");
+    }
+    let fingerprint = nb.fingerprint();
     let bar = ProgressBar::new(jobs.len() as u64);
     bar.set_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} runs {elapsed} (eta {eta}) {msg}")
@@ -157,34 +182,40 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         jobs.par_iter()
             .map(|&(kind, seed)| {
                 let dir = blackbox::run_dir(&args.out, kind, sp.id(), seed);
-                if !args.force && blackbox::is_complete(&dir) {
-                    skipped.fetch_add(1, Ordering::Relaxed);
-                    bar.inc(1);
-                    return Ok((kind, None));
-                }
+                // One writer per seed folder: a second process on it is refused, not merged.
+                let _lock = runfmt::RunLock::acquire(&dir)?;
                 let budget = Budget {
                     count: args.queries,
                     unit: fixed_unit.unwrap_or(BudgetUnit::original(kind)),
                 };
-                let records = blackbox::run_with(kind, &bench, budget, seed)
-                    .with_context(|| format!("{kind} seed {seed}"))?;
-                queries_done.fetch_add(records.len(), Ordering::Relaxed);
-                let last = records.last();
-                let info = RunInfo {
+                let mut info = RunInfo {
                     optimizer: kind,
                     space: sp.id(),
                     seed,
-                    queries: records.len(),
+                    queries: 0,
                     budget: Some(budget.count),
                     budget_unit: budget.unit,
                     budgets: blackbox::Benchmark::budgets(&bench).to_vec(),
                     nb101_file: file.clone(),
+                    nb101_fingerprint: Some(fingerprint.clone()),
                     synthetic: nb.is_synthetic(),
                     reference: blackbox::Benchmark::reference(&bench).clone(),
-                    simulated_seconds: last.map_or(0.0, |r| r.simulated_seconds),
-                    final_incumbent_test_regret: last.map(|r| r.incumbent_test_regret),
+                    simulated_seconds: 0.0,
+                    final_incumbent_test_regret: None,
                     complete: true,
                 };
+                if !args.force && skip_existing(&dir, &info)? {
+                    skipped.fetch_add(1, Ordering::Relaxed);
+                    bar.inc(1);
+                    return Ok((kind, None));
+                }
+                let records = blackbox::run_with(kind, &bench, budget, seed)
+                    .with_context(|| format!("{kind} seed {seed}"))?;
+                queries_done.fetch_add(records.len(), Ordering::Relaxed);
+                let last = records.last();
+                info.queries = records.len();
+                info.simulated_seconds = last.map_or(0.0, |r| r.simulated_seconds);
+                info.final_incumbent_test_regret = last.map(|r| r.incumbent_test_regret);
                 blackbox::write_run(&dir, &info, &records)?;
                 bar.inc(1);
                 Ok((kind, info.final_incumbent_test_regret))

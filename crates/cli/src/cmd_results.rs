@@ -102,7 +102,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 for (path, of) in &s.duplicates {
                     eprintln!(
                         "  counted once: {} is the same run as {of} (optimizer, variant, space, \
-                         seed and configuration)",
+                         seed, configuration, NAS-Bench-101 table and device)",
+                        path.display()
+                    );
+                }
+                for path in &s.vanished {
+                    eprintln!(
+                        "  dropped {}: its folder or file is gone, its numbers are no longer \
+                         counted",
                         path.display()
                     );
                 }

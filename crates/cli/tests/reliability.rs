@@ -311,3 +311,66 @@ fn report_never_writes_to_the_database_it_reads() {
     assert_refused(&o, &["r.sqlite", "`epochs`"]);
     assert!(!out.join("index.html").exists());
 }
+
+/// A synthetic table holding every unique model of space 1.
+fn space1_table(dir: &Path) -> PathBuf {
+    use searchspace::{SearchSpace, SpaceId};
+    let specs: Vec<_> = SearchSpace::new(SpaceId::One)
+        .unique_models()
+        .iter()
+        .map(|(_, a)| a.to_spec().unwrap())
+        .collect();
+    let nb = dir.join("space1.tfrecord");
+    nasbench101::generate::generate_from_specs(
+        std::io::BufWriter::new(std::fs::File::create(&nb).unwrap()),
+        &specs,
+        &[108],
+        3,
+        &mut |_| {},
+    )
+    .unwrap();
+    nb
+}
+
+#[test]
+fn blackbox_refuses_a_folder_made_with_other_inputs_and_duplicate_jobs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let nb = space1_table(tmp.path());
+    let out = tmp.path().join("out");
+    let run = |queries: &str, seeds: &str| {
+        nb1s1(&[
+            "blackbox",
+            "--optimizer",
+            "rs",
+            "--space",
+            "1",
+            "--seeds",
+            seeds,
+            "--queries",
+            queries,
+            "--budget-unit",
+            "queries",
+            "--nb101",
+            s(&nb),
+            "--out",
+            s(&out),
+        ])
+    };
+    let o = run("5", "0..1");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let again = run("5", "0..1");
+    assert!(
+        again.status.success() && stderr(&again).contains("1 skipped"),
+        "{}",
+        stderr(&again)
+    );
+    // Another budget on the same folder: refused, naming the change, the old run kept.
+    let before = std::fs::read(out.join("rs/space1/seed0/trajectory.jsonl")).unwrap();
+    assert_refused(&run("9", "0..1"), &["seed0", "budget: 5", "→ 9", "--force"]);
+    assert_eq!(
+        std::fs::read(out.join("rs/space1/seed0/trajectory.jsonl")).unwrap(),
+        before
+    );
+    // One call naming a seed twice would race on one folder.
+    assert_refused(&run("5", "1,1"), &["seed 1 twice"]);
+}

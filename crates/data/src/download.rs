@@ -3,7 +3,7 @@
 //! before it is renamed into place. A checksum mismatch never deletes silently: the bad file is
 //! moved aside to `<file>.bad-<hash prefix>` and the error names both sums.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -232,12 +232,8 @@ fn attempt(
         )));
     }
     kept.get_or_insert(start);
-    let mut file = OpenOptions::new()
-        .create(true)
-        .write(true)
-        .truncate(false)
-        .open(part)
-        .map_err(|e| DataError::io(part, e))?;
+    // A link or special file planted at the partial download is refused, not followed.
+    let mut file = nb1s1_fsio::open_rw(part).map_err(|e| DataError::io(part, e.into()))?;
     // A 200 answer is the whole body: start over even if part data existed.
     file.set_len(start).map_err(|e| DataError::io(part, e))?;
     file.seek(SeekFrom::Start(start))

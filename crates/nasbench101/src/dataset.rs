@@ -209,6 +209,27 @@ impl Nb101 {
         self.bytes()
     }
 
+    /// A fingerprint of the table's content (its store bytes), the same whichever file or
+    /// format it was opened from and wherever it lies: `sha256:` and 32 hex digits of the
+    /// SHA-256 of the SHA-256 digests of its 4 MiB blocks (hashed in parallel). Results
+    /// computed from the table record it, so two tables are never mistaken for one.
+    pub fn fingerprint(&self) -> String {
+        use rayon::prelude::*;
+        use sha2::{Digest, Sha256};
+        let blocks: Vec<[u8; 32]> = self
+            .bytes()
+            .par_chunks(4 << 20)
+            .map(|c| Sha256::digest(c).into())
+            .collect();
+        let mut all = Sha256::new();
+        for b in &blocks {
+            all.update(b);
+        }
+        let digest = all.finalize();
+        let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+        format!("sha256:{hex}")
+    }
+
     /// The file this was opened from.
     pub fn path(&self) -> &Path {
         &self.path

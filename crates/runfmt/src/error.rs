@@ -21,6 +21,18 @@ pub enum RunFmtError {
     Locked { path: PathBuf, holder: String },
     #[error("{path}: {message}")]
     Inconsistent { path: PathBuf, message: String },
+    /// A file refused by the file primitive: a link, a special file, too large.
+    #[error(transparent)]
+    Refused(nb1s1_fsio::FsioError),
+}
+
+impl From<nb1s1_fsio::FsioError> for RunFmtError {
+    fn from(e: nb1s1_fsio::FsioError) -> Self {
+        match e {
+            nb1s1_fsio::FsioError::Io { path, source } => RunFmtError::Io { path, source },
+            e => RunFmtError::Refused(e),
+        }
+    }
 }
 
 impl RunFmtError {

@@ -6,10 +6,39 @@ use serde::Deserialize;
 
 use crate::error::RunFmtError;
 
+/// Largest JSON-lines file of a run folder the readers accept (a trajectory of 500 000 queries
+/// is about 150 MB).
+pub const MAX_JSONL_BYTES: u64 = 1 << 30;
+/// Largest single JSON file (`run.json`, `status.json`, bookkeeping) the readers accept.
+pub const MAX_JSON_BYTES: u64 = 64 << 20;
+
+/// Reads a run-folder file as text: a link must stay inside the file's folder, a FIFO, device
+/// or socket is refused (never waited on or read forever), and so is a file over `limit`.
+pub fn read_run_file(path: &Path, limit: u64) -> Result<String, RunFmtError> {
+    let bytes = read_run_bytes(path, limit)?;
+    String::from_utf8(bytes).map_err(|e| RunFmtError::Inconsistent {
+        path: path.to_path_buf(),
+        message: format!("not UTF-8 text ({e})"),
+    })
+}
+
+/// [`read_run_file`] as bytes.
+pub fn read_run_bytes(path: &Path, limit: u64) -> Result<Vec<u8>, RunFmtError> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    Ok(nb1s1_fsio::read_in(dir, path, limit)?)
+}
+
+fn is_not_found(e: &RunFmtError) -> bool {
+    matches!(e, RunFmtError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound)
+}
+
 /// Reads a JSON-lines file into records; a torn last line (a run killed mid-write) is dropped,
 /// any other bad line is an error naming the line. Blank lines are skipped.
 pub fn read_jsonl<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Vec<T>, RunFmtError> {
-    let text = std::fs::read_to_string(path).map_err(|e| RunFmtError::io(path, e))?;
+    let text = read_run_file(path, MAX_JSONL_BYTES)?;
     let lines: Vec<&str> = text.lines().collect();
     let complete_last = text.ends_with('\n');
     let mut out = Vec::with_capacity(lines.len());
@@ -28,18 +57,18 @@ pub fn read_jsonl<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Vec<T>, R
 
 /// Reads a JSON file into `T`.
 pub fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, RunFmtError> {
-    let text = std::fs::read_to_string(path).map_err(|e| RunFmtError::io(path, e))?;
+    let text = read_run_file(path, MAX_JSON_BYTES)?;
     serde_json::from_str(&text).map_err(|e| RunFmtError::json(path, e.line(), e))
 }
 
 /// Reads an optional JSON file: `Ok(None)` when absent.
 pub fn read_json_opt<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>, RunFmtError> {
-    match std::fs::read_to_string(path) {
+    match read_run_file(path, MAX_JSON_BYTES) {
         Ok(text) => serde_json::from_str(&text)
             .map(Some)
             .map_err(|e| RunFmtError::json(path, e.line(), e)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(RunFmtError::io(path, e)),
+        Err(e) if is_not_found(&e) => Ok(None),
+        Err(e) => Err(e),
     }
 }
 

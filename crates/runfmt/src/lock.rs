@@ -2,7 +2,7 @@
 //! long as a command writes the folder. The lock goes with the process, so a killed writer
 //! never leaves a stale lock behind; the file keeps the holder's pid for the refusal message.
 
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::{File, TryLockError};
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
@@ -24,13 +24,8 @@ impl RunLock {
     pub fn acquire(run: &Path) -> Result<Self, RunFmtError> {
         std::fs::create_dir_all(run).map_err(|e| RunFmtError::io(run, e))?;
         let path = run.join(LOCK_FILE);
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(|e| RunFmtError::io(&path, e))?;
+        // A link or special file planted as `run.lock` is refused, not followed.
+        let mut file = nb1s1_fsio::open_rw(&path)?;
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {

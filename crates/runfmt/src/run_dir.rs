@@ -82,10 +82,14 @@ impl RunDir {
     /// epochs cannot be recomputed from this checkpoint.
     pub fn resume_epochs(&self, next_epoch: usize) -> Result<Vec<EpochRecord>, RunFmtError> {
         let path = self.epochs_path();
-        let text = match fs::read(&path) {
+        let text = match crate::jsonl::read_run_bytes(&path, crate::jsonl::MAX_JSONL_BYTES) {
             Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(RunFmtError::io(&path, e)),
+            Err(RunFmtError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                Vec::new()
+            }
+            Err(e) => return Err(e),
         };
         let bad = |message: String| RunFmtError::Inconsistent {
             path: path.clone(),
@@ -111,6 +115,20 @@ impl RunDir {
                 )));
             }
             if rec.epoch >= next_epoch {
+                // The search appends an epoch's record before its checkpoint, so a kill leaves
+                // at most that one record past the checkpoint. More means the resume state
+                // disagrees with the records (an edited or restored `state.json`).
+                let complete = lines[i..].iter().filter(|l| l.ends_with(b"\n")).count();
+                if complete > 1 {
+                    return Err(bad(format!(
+                        "holds {} complete records past the checkpoint (state.json \
+                         `next_epoch` = {next_epoch}), at most one can be left by a kill: the \
+                         resume state disagrees with the records, and resuming would compute \
+                         those epochs again with other results. Restore the run's checkpoint, \
+                         or start the run again in a new folder",
+                        complete
+                    )));
+                }
                 break;
             }
             keep_bytes += line.len();
@@ -261,6 +279,12 @@ mod tests {
         // An edited `next_epoch` beyond the records.
         let (_d, run) = run_with(3);
         refused(&run, 5, "next_epoch");
+        // An edited (or restored older) `next_epoch` more than one epoch behind the records:
+        // resuming would recompute epochs 2..5 with other results.
+        let (_d, run) = run_with(6);
+        refused(&run, 2, "disagrees");
+        refused(&run, 4, "disagrees");
+        assert_eq!(run.resume_epochs(5).unwrap().len(), 5);
         // A duplicated record and a gap.
         let (_d, run) = run_with(2);
         run.append_epoch(&rec(1)).unwrap();

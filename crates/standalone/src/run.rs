@@ -77,14 +77,16 @@ fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), StandaloneErro
     nasbench101::atomic_write(path, &bytes).map_err(|e| StandaloneError::io(path, e))
 }
 
-/// Writes named tensors as safetensors through a temp file and a rename.
+/// Writes named tensors as safetensors through a private staging folder (no predictable temp
+/// name a link could be planted at) and a rename.
 pub fn write_tensors(path: &Path, tensors: &[(String, Tensor)]) -> Result<(), StandaloneError> {
-    let tmp = path.with_extension("safetensors.tmp");
-    Tensor::write_safetensors(tensors, &tmp).map_err(|e| StandaloneError::tensors(&tmp, e))?;
-    fs::File::open(&tmp)
-        .and_then(|f| f.sync_all())
-        .map_err(|e| StandaloneError::io(&tmp, e))?;
-    fs::rename(&tmp, path).map_err(|e| StandaloneError::io(path, e))
+    let staged =
+        nb1s1_fsio::StagedPath::new(path).map_err(|e| StandaloneError::io(path, e.into()))?;
+    Tensor::write_safetensors(tensors, staged.path())
+        .map_err(|e| StandaloneError::tensors(staged.path(), e))?;
+    staged
+        .commit()
+        .map_err(|e| StandaloneError::io(path, e.into()))
 }
 
 impl RunFolder {

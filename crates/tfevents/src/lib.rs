@@ -11,7 +11,7 @@
 //! `file_version = "brain.Event:2"`, each later one `wall_time`, `step` and a `Summary` holding
 //! one `Value { tag, simple_value }`.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
@@ -98,7 +98,8 @@ impl EventFile {
     pub fn create_in(dir: &Path, wall_time: f64) -> std::io::Result<(EventFile, PathBuf)> {
         std::fs::create_dir_all(dir)?;
         let path = dir.join(event_file_name(wall_time));
-        let file = OpenOptions::new().create(true).append(true).open(&path)?;
+        // A link or special file planted at the event file's name is refused, not followed.
+        let file = nb1s1_fsio::open_append(&path)?;
         let mut w = EventWriter::new(BufWriter::new(file), wall_time)?;
         w.flush()?;
         Ok((w, path))
