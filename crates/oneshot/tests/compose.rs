@@ -204,7 +204,7 @@ fn sigmoid_relaxation_gives_independent_sigmoid_weights() {
     tch::no_grad(|| {
         let n = model.arch.ops.size()[0];
         let vals: Vec<f32> = (0..n * 3).map(|i| (i % 5) as f32 - 2.0).collect();
-        let _ = model
+        model
             .arch
             .ops
             .shallow_clone()
