@@ -13,7 +13,7 @@ use oneshot::{registry, run_search, Nb101Table, SearchConfig, SearchData, Search
 /// The `--optimizer` help: the registered names.
 fn optimizer_help() -> String {
     format!(
-        "A registered optimizer: {} (overrides the config's `optimizer`; --list describes them)",
+        "A registered optimizer: {} (overrides the config's `optimizer`; --list describes them), or the name of a composition the config's [method] defines",
         registry::names().join(", ")
     )
 }
@@ -102,14 +102,12 @@ fn pick_device(name: &str) -> anyhow::Result<tch::Device> {
 }
 
 fn load_config(args: &Args, out: &Path) -> anyhow::Result<SearchConfig> {
-    let optimizer = match &args.optimizer {
-        Some(s) => Some(
-            registry::lookup(s)
-                .map_err(|e| anyhow::anyhow!("--optimizer: {e}"))?
-                .name,
-        ),
-        None => None,
-    };
+    // A registered name (aliases resolved), or the name of a composition of one's own, which
+    // the config's `[method] base` must define (the loader names what is missing).
+    let optimizer = args
+        .optimizer
+        .as_deref()
+        .map(|s| registry::lookup(s).map_or(s, |r| r.name));
     let run_config = out.join("config.toml");
     let path = match (&args.config, args.resume && run_config.is_file()) {
         (None, true) => Some(run_config),

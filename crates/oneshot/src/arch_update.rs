@@ -49,7 +49,7 @@ impl ArchStepContext<'_> {
         let mut loss = self.loss(batch)?;
         for r in self.regularizers.iter_mut() {
             if let Some(t) = r.arch_term(self.model) {
-                loss = loss + t;
+                loss = loss.g_add(&t);
             }
         }
         Ok(loss)

@@ -93,9 +93,6 @@ impl EpochHook for EarlyStop {
         }
         Ok(EpochEnd::Stop(why))
     }
-    fn metrics(&self) -> Metrics {
-        Metrics::new()
-    }
     fn state(&self) -> Vec<(String, Tensor)> {
         let mut s = Vec::new();
         if !self.history.is_empty() {

@@ -191,3 +191,48 @@ fn a_composition_written_only_in_toml_searches_and_resumes_bit_identically() {
     assert_eq!(meta["method"]["relaxation"], "dirichlet");
     assert_eq!(meta["method"]["hooks"][0], "hessian");
 }
+
+/// Fair-DARTS' relaxation: every weight is σ of its logit, independent of the others (a row
+/// need not sum to 1), the same in every phase.
+#[test]
+fn sigmoid_relaxation_gives_independent_sigmoid_weights() {
+    use oneshot::{MixContext, OneShotModel, Phase, Relaxation};
+    use rand::SeedableRng;
+    let cfg = common::tiny_registered("fair_darts", 3);
+    tch::manual_seed(1);
+    let model = OneShotModel::new(&cfg.model, tch::Device::Cpu).unwrap();
+    tch::no_grad(|| {
+        let n = model.arch.ops.size()[0];
+        let vals: Vec<f32> = (0..n * 3).map(|i| (i % 5) as f32 - 2.0).collect();
+        model
+            .arch
+            .ops
+            .shallow_clone()
+            .copy_(&Tensor::from_slice(&vals).view([n, 3]));
+    });
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+    for phase in [Phase::Weights, Phase::Arch, Phase::Eval] {
+        let mut cx = MixContext {
+            arch: &model.arch,
+            space: &model.space,
+            rng: &mut rng,
+            device: tch::Device::Cpu,
+            phase,
+        };
+        let w = oneshot::sigmoid::Sigmoid
+            .mixing(&mut cx)
+            .unwrap()
+            .for_cell(0);
+        assert!(w.ops.allclose(&model.arch.ops.sigmoid(), 1e-6, 1e-7, false));
+        assert!(w
+            .output
+            .allclose(&model.arch.output.sigmoid(), 1e-6, 1e-7, false));
+        // Row 0 holds logits −2, −1, 0: σ(−2) + σ(−1) + σ(0) ≈ 0.888, not 1 as a softmax row.
+        let row0 = w.ops.get(0).sum(Kind::Double).double_value(&[]);
+        let want: f64 = [-2.0f64, -1.0, 0.0]
+            .iter()
+            .map(|x| 1.0 / (1.0 + (-x).exp()))
+            .sum();
+        assert!(close(row0, want), "{row0} vs {want}");
+    }
+}
