@@ -113,7 +113,10 @@ impl Recorder {
             )));
         }
         let w = record::from_original(&self.space, epoch, &arrays).map_err(record_error)?;
-        let rec = self.open()?.record(epoch, &w, metrics).map_err(record_error)?;
+        let rec = self
+            .open()?
+            .record(epoch, &w, metrics)
+            .map_err(record_error)?;
         serde_json::to_string(&rec).map_err(|e| PyValueError::new_err(e.to_string()))
     }
 
@@ -146,8 +149,10 @@ impl Recorder {
     }
 }
 
-/// Imports run folders of the original code; returns one dict per folder.
+/// Imports run folders of the original code; returns one dict per folder. The arguments are
+/// the Python signature's.
 #[pyfunction]
+#[allow(clippy::too_many_arguments)]
 #[pyo3(signature = (dirs, store, out, method=None, seed=None, ties_name="lower_index", original_reference=false))]
 pub fn import_original(
     py: Python<'_>,
