@@ -6,6 +6,7 @@
 
 pub mod atomic;
 pub mod error;
+pub mod significance;
 pub mod stats;
 
 pub use error::{BenchError, Result};

@@ -110,7 +110,12 @@ fn extent(values: impl Iterator<Item = f64>, log: bool) -> Option<(f64, f64)> {
 fn range(values: impl Iterator<Item = f64>, log: bool) -> Option<(f64, f64)> {
     let (lo, hi) = extent(values, log)?;
     if log {
-        Some((lo / 1.3, hi * 1.3))
+        // Whole decades: plotters labels a log axis at powers of ten (and, within a decade or
+        // two, at their multiples), so a range inside one decade would show one label or none.
+        let down = 10f64.powf((lo / 1.3).log10().floor());
+        let up = 10f64.powf((hi * 1.3).log10().ceil());
+        // Nudged outwards so rounding never drops the end decades' labels.
+        Some((down * (1.0 - 1e-9), up * (1.0 + 1e-9)))
     } else {
         // A single value still gets a visible range around it.
         let pad = ((hi - lo) * 0.05)
@@ -488,6 +493,31 @@ mod tests {
                 .collect();
             assert!(fractional.is_empty(), "{xs:?}: {fractional:?}");
         }
+    }
+
+    /// A log axis over less than a decade still has labelled ticks (whole decades around the
+    /// data): the demo's time axis once showed a single label.
+    #[test]
+    fn log_axes_inside_a_decade_get_several_labels() {
+        let c = Chart {
+            log_x: true,
+            integer_x: false,
+            series: vec![Series {
+                label: "darts".into(),
+                points: vec![(15.0, 0.004, 0.0), (30.0, 0.01, 0.0), (60.0, 0.05, 0.0)],
+                ..Default::default()
+            }],
+            ..chart(vec![])
+        };
+        let labels = texts(&render(&c).unwrap());
+        let numbers: Vec<f64> = labels.iter().filter_map(|l| l.parse().ok()).collect();
+        let on_x = numbers.iter().filter(|&&v| v >= 10.0).count();
+        let on_y = numbers.iter().filter(|&&v| v < 1.0).count();
+        assert!(on_x >= 2 && on_y >= 2, "{labels:?}");
+        assert!(
+            labels.iter().any(|l| l == "10") && labels.iter().any(|l| l == "100"),
+            "{labels:?}"
+        );
     }
 
     #[test]

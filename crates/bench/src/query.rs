@@ -1,15 +1,18 @@
 //! The usual questions asked of the results store, answered as tables: final regret per
-//! optimizer and space (mean ± standard error over seeds), the best architecture each optimizer
+//! optimizer and space (mean ± standard error over seeds, a bootstrap interval, a rank test
+//! against the best of the space, a critical-difference ranking across spaces), the best architecture each optimizer
 //! found, and the list of runs with their status.
 
 use crate::analysis::{paper_min_errors, Reference, SeriesKey};
 use crate::error::Result;
+use crate::runs;
 use crate::runs::Architecture;
+use crate::significance::{self, bootstrap_ci95, mann_whitney_p, CdRanking};
 use crate::stats::{mean_se, MeanSe};
 use crate::store::Store;
 use crate::table::Table;
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Restricts a query to some optimizers or spaces (`None` = all).
 #[derive(Debug, Clone, Default)]
@@ -32,6 +35,15 @@ pub struct FinalRegret {
     pub key: SeriesKey,
     pub test_regret: MeanSe,
     pub valid_regret: Option<MeanSe>,
+    /// The final test regret of each seed, in the order the store returned them.
+    pub test_values: Vec<f64>,
+    /// 95 % percentile bootstrap interval of the mean test regret (two seeds or more).
+    pub test_ci95: Option<(f64, f64)>,
+    /// Two-sided Mann–Whitney p-value of this series' test regrets against those of the
+    /// series with the lowest mean in its space (`None` for that series itself).
+    pub p_vs_best: Option<f64>,
+    /// Runs recorded outside nb1s1 (`recorded` or `imported`), empty for nb1s1's own.
+    pub external: String,
 }
 
 /// Final regret of complete runs: the last epoch of a one-shot run, the last incumbent of a
@@ -46,20 +58,21 @@ pub fn final_regrets(
         .conn()
         .prepare(
             "SELECT r.kind, COALESCE(r.study, 'runs'), r.optimizer, r.variant, r.space,
-                    e.valid_error, e.test_error, e.valid_regret, e.test_regret
+                    e.valid_error, e.test_error, e.valid_regret, e.test_regret, r.device
              FROM runs r JOIN epochs e ON e.run_id = r.id
              WHERE r.status = 'complete' AND r.kind = 'oneshot'
                AND e.epoch = (SELECT MAX(epoch) FROM epochs WHERE run_id = r.id)
              UNION ALL
              SELECT r.kind, COALESCE(r.study, 'blackbox'), r.optimizer, r.variant, r.space,
                     q.incumbent_valid_error, q.incumbent_test_error,
-                    q.incumbent_valid_regret, q.incumbent_test_regret
+                    q.incumbent_valid_regret, q.incumbent_test_regret, r.device
              FROM runs r JOIN queries q ON q.run_id = r.id
              WHERE r.status = 'complete' AND r.kind = 'blackbox'
                AND q.query = (SELECT MAX(query) FROM queries WHERE run_id = r.id)",
         )
         .map_err(&sql)?;
     let mut groups: BTreeMap<(String, SeriesKey), (Vec<f64>, Vec<f64>)> = BTreeMap::new();
+    let mut external: BTreeMap<(String, SeriesKey), BTreeSet<String>> = BTreeMap::new();
     let mut rows = stmt.query([]).map_err(&sql)?;
     while let Some(r) = rows.next().map_err(&sql)? {
         let key = SeriesKey {
@@ -80,6 +93,11 @@ pub fn final_regrets(
             },
         };
         let kind: String = r.get(0).map_err(&sql)?;
+        let device: Option<String> = r.get(9).map_err(&sql)?;
+        if let Some(how) = device.as_deref().and_then(runs::external_kind) {
+            let set = external.entry((kind.clone(), key.clone())).or_default();
+            set.insert(how.to_string());
+        }
         let slot = groups.entry((kind, key)).or_default();
         if let Some(t) = regrets.1 {
             slot.0.push(t);
@@ -88,17 +106,73 @@ pub fn final_regrets(
             slot.1.push(v);
         }
     }
-    Ok(groups
+    let mut finals: Vec<FinalRegret> = groups
         .into_iter()
         .filter_map(|((kind, key), (test, valid))| {
+            let ext = external.get(&(kind.clone(), key.clone()));
             Some(FinalRegret {
+                external: ext
+                    .map(|s| s.iter().cloned().collect::<Vec<_>>().join(", "))
+                    .unwrap_or_default(),
                 kind,
                 key,
                 test_regret: mean_se(&test)?,
                 valid_regret: mean_se(&valid),
+                test_ci95: bootstrap_ci95(&test),
+                p_vs_best: None,
+                test_values: test,
             })
         })
-        .collect())
+        .collect();
+    compare_with_best(&mut finals);
+    Ok(finals)
+}
+
+/// Per space, the rank test of every series against the one with the lowest mean.
+fn compare_with_best(finals: &mut [FinalRegret]) {
+    let spaces: BTreeSet<u8> = finals.iter().map(|f| f.key.space).collect();
+    for space in spaces {
+        let best = finals
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.key.space == space)
+            .min_by(|a, b| a.1.test_regret.mean.total_cmp(&b.1.test_regret.mean))
+            .map(|(i, f)| (i, f.test_values.clone()));
+        let Some((best_i, best_values)) = best else {
+            continue;
+        };
+        for (i, f) in finals.iter_mut().enumerate() {
+            if f.key.space == space && i != best_i {
+                f.p_vs_best = mann_whitney_p(&f.test_values, &best_values);
+            }
+        }
+    }
+}
+
+/// The critical-difference ranking of the series (by label) over the spaces they share.
+pub fn cd_ranking(finals: &[FinalRegret]) -> Option<CdRanking> {
+    let means: Vec<(String, u8, f64)> = finals
+        .iter()
+        .map(|f| (f.key.label(), f.key.space, f.test_regret.mean))
+        .collect();
+    significance::cd_ranking(&means)
+}
+
+/// The critical-difference ranking as a table: average rank, and whether the best is within
+/// the critical difference.
+pub fn cd_table(cd: &CdRanking) -> Table {
+    let mut t = Table::new(&["method", "average_rank", "within_cd_of_best"]);
+    let best = cd.ranks.first().map(|r| r.1).unwrap_or(0.0);
+    for (m, r) in &cd.ranks {
+        t.rows.push(vec![
+            json!(m),
+            json!(r),
+            cd.critical_difference.map_or(Value::Null, |c| {
+                json!(if r - best < c { "yes" } else { "no" })
+            }),
+        ]);
+    }
+    t
 }
 
 /// The final-regret table.
@@ -114,6 +188,10 @@ pub fn final_regret_table(rows: &[FinalRegret]) -> Table {
         "test_regret_se",
         "valid_regret_mean",
         "valid_regret_se",
+        "test_regret_ci95_low",
+        "test_regret_ci95_high",
+        "p_vs_best_in_space",
+        "recorded_outside_nb1s1",
     ]);
     for r in rows {
         t.rows.push(vec![
@@ -127,6 +205,10 @@ pub fn final_regret_table(rows: &[FinalRegret]) -> Table {
             json!(r.test_regret.se),
             r.valid_regret.map_or(Value::Null, |m| json!(m.mean)),
             r.valid_regret.map_or(Value::Null, |m| json!(m.se)),
+            r.test_ci95.map_or(Value::Null, |c| json!(c.0)),
+            r.test_ci95.map_or(Value::Null, |c| json!(c.1)),
+            r.p_vs_best.map_or(Value::Null, |p| json!(p)),
+            json!(r.external),
         ]);
     }
     t

@@ -742,7 +742,31 @@ fn index_page(
     list.push_str("</ul>\n");
     index.body.push_str(&list);
     index.heading("Final regret (mean ± standard error over seeds, complete runs)");
+    index.paragraph(
+        "test_regret_ci95: a 95 % percentile bootstrap interval of the mean over seeds (2000 \
+resamples; two seeds or more). p_vs_best_in_space: the two-sided Mann–Whitney rank test of the \
+row's final test regrets against those of the row with the lowest mean in its space (exact for \
+small samples); it rests on the seeds column of both rows, and with 3 seeds against 3 no \
+p-value can fall below 0.1.",
+    );
     index.table(&query::final_regret_table(finals));
+    external_note(&mut index, finals);
+    if let Some(cd) = query::cd_ranking(finals) {
+        index.heading("Ranking across spaces");
+        index.paragraph(&format!(
+            "Average rank of each method by mean final test regret over the spaces all of them \
+share (spaces {}; rank 1 is best, ties share ranks). Nemenyi's critical difference at α = 0.05 \
+is {}: methods whose average ranks differ by less are not significantly different (Demšar 2006).",
+            cd.spaces
+                .iter()
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            cd.critical_difference
+                .map_or("not tabulated for this many methods".into(), format_float)
+        ));
+        index.table(&query::cd_table(&cd));
+    }
     index.heading("Best architecture per optimizer and space (lowest NB-101 validation error)");
     index.table(&query::best_table(best));
     for b in best {
@@ -757,6 +781,29 @@ fn index_page(
         }
     }
     index
+}
+
+/// Names the series holding runs recorded outside nb1s1.
+fn external_note(page: &mut Page, finals: &[query::FinalRegret]) {
+    let ext: Vec<String> = finals
+        .iter()
+        .filter(|f| !f.external.is_empty())
+        .map(|f| {
+            format!(
+                "{} in space {} ({})",
+                f.key.label(),
+                f.key.space,
+                f.external
+            )
+        })
+        .collect();
+    if !ext.is_empty() {
+        page.paragraph(&format!(
+            "Recorded outside nb1s1 (their architecture weights discretized and looked up by \
+nb1s1, their training not run by it): {}.",
+            ext.join("; ")
+        ));
+    }
 }
 
 /// Writes the report into `out` (index.html plus one page per figure group) and returns its

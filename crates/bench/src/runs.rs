@@ -1,6 +1,8 @@
 //! Reading run folders, the source of truth of every result (file contracts in docs/report.md).
 //!
-//! * One-shot run (`nb1s1 search`): `config.toml`, `run.json`, `status.json`, `epochs.jsonl`.
+//! * One-shot run (`nb1s1 search`): `config.toml`, `run.json`, `status.json`, `epochs.jsonl`;
+//!   a run recorded outside nb1s1 (the Python recorder, `nb1s1 import original`) is the same
+//!   without `config.toml`, its settings in `run.json`'s `external`.
 //! * Black-box run (`nb1s1 blackbox`): `<opt>/space<N>/seed<S>/{run.json, trajectory.jsonl}`.
 //! * Stand-alone training (`nb1s1 train`): `run.json` (with `cell` and `config`), `status.json`,
 //!   `epochs.jsonl` of validation and test accuracies.
@@ -132,6 +134,12 @@ pub fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
 /// Reads an optional JSON file: `Ok(None)` when absent.
 pub fn read_json_opt<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>> {
     Ok(runfmt::read_json_opt(path)?)
+}
+
+/// How a run came from outside nb1s1, from its `device` (`external (recorded)` or
+/// `external (imported)`, as the recorder and `nb1s1 import original` write it).
+pub fn external_kind(device: &str) -> Option<&str> {
+    device.strip_prefix("external (")?.strip_suffix(')')
 }
 
 /// The state of a one-shot run folder from its `status.json`.
@@ -315,6 +323,11 @@ pub fn read_run(dir: &Path) -> Result<RunFolder> {
             };
             let meta: serde_json::Value =
                 read_json_opt(&dir.join("run.json"))?.unwrap_or(serde_json::Value::Null);
+            // A run recorded outside nb1s1 has no config.toml: its settings are in run.json.
+            let config = match (&config, meta.get("external")) {
+                (serde_json::Value::Null, Some(ext)) => serde_json::json!({ "external": ext }),
+                _ => config,
+            };
             let status: Option<StatusFile> = read_json_opt(&dir.join("status.json"))?;
             let pick = |key: &str| {
                 config

@@ -2,12 +2,18 @@
 //! process of this binary, so every step is exactly what a user would type):
 //! CIFAR-10 import → NAS-Bench-101 data (the official file when present, else a SYNTHETIC table
 //! of the space, labelled as such) → a short one-shot search with anytime NB-101 evaluation →
-//! results store and HTML report.
+//! black-box baselines on the same table (seconds) → results store and HTML report, so every
+//! page of the first report compares methods.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context};
+
+/// The demo's black-box baselines, their seeds and their queries per run.
+const DEMO_BASELINES: &str = "rs,re";
+const DEMO_BASELINE_SEEDS: &str = "0..3";
+const DEMO_BASELINE_QUERIES: usize = 100;
 
 /// Arguments of `nb1s1 demo`.
 #[derive(clap::Args)]
@@ -45,7 +51,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let exe = std::env::current_exe().context("locating the nb1s1 binary")?;
-    let step = |n: usize, what: &str| eprintln!("\n== demo step {n}/4: {what}");
+    let step = |n: usize, what: &str| eprintln!("\n== demo step {n}/5: {what}");
 
     step(1, "CIFAR-10");
     ensure_cifar10(&exe, &args)?;
@@ -81,7 +87,29 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     search.extend(["--nb101".into(), path_arg(&nb101)]);
     run_step(&exe, &search)?;
 
-    step(4, "results store and report");
+    step(4, "black-box baselines on the same table");
+    // Random search and regularized evolution over a few seeds cost seconds on a tabular
+    // benchmark; the report then has a comparison on every page. Finished seeds are kept.
+    run_step(
+        &exe,
+        &[
+            "blackbox",
+            "--optimizer",
+            DEMO_BASELINES,
+            "--space",
+            &args.space.to_string(),
+            "--seeds",
+            DEMO_BASELINE_SEEDS,
+            "--queries",
+            &DEMO_BASELINE_QUERIES.to_string(),
+            "--nb101",
+            &path_arg(&nb101),
+            "--out",
+            &path_arg(&args.out.join("blackbox")),
+        ],
+    )?;
+
+    step(5, "results store and report");
     let db = args.out.join("results.sqlite");
     let report = args.out.join("report");
     run_step(
@@ -117,6 +145,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     println!(
         "  per-epoch record: {}",
         run_dir.join("epochs.jsonl").display()
+    );
+    println!(
+        "  black-box runs:   {} ({DEMO_BASELINES}, seeds {DEMO_BASELINE_SEEDS})",
+        args.out.join("blackbox").display()
     );
     println!("  results database: {}", db.display());
     println!(

@@ -1,5 +1,5 @@
 //! The torch-free half of the `nb1s1` command line: every tabular subcommand (NAS-Bench-101,
-//! spaces, black-box optimizers, data sets, results, reports) as one module each
+//! spaces, black-box optimizers, data sets, results, reports, imports) as one module each
 //! (`cmd_*.rs`, a clap `Args` type and a `run` function), gathered in [`Command`].
 //!
 //! Two binaries use it. `nb1s1` (this crate) never links libtorch, so a tabular command starts in
@@ -9,6 +9,7 @@
 
 pub mod cmd_blackbox;
 pub mod cmd_data;
+pub mod cmd_import;
 pub mod cmd_nb101;
 pub mod cmd_report;
 pub mod cmd_results;
@@ -33,6 +34,8 @@ pub enum Command {
     Results(cmd_results::Args),
     /// Write a static HTML report with the paper's plots.
     Report(cmd_report::Args),
+    /// Import runs of one-shot methods written elsewhere (the original code's run folders).
+    Import(cmd_import::Args),
 }
 
 impl Command {
@@ -45,6 +48,7 @@ impl Command {
             Command::Data(a) => cmd_data::run(a),
             Command::Results(a) => cmd_results::run(a),
             Command::Report(a) => cmd_report::run(a),
+            Command::Import(a) => cmd_import::run(a),
         }
     }
 }

@@ -1,4 +1,4 @@
-//! Python bindings of the torch-free crates (nasbench101, searchspace, blackbox), built by maturin into the `nb1s1` wheel as
+//! Python bindings of the torch-free crates (nasbench101, searchspace, blackbox, record), built by maturin into the `nb1s1` wheel as
 //! `nb1s1._native`. The Python packages beside this crate (`python/`) build the official
 //! `nasbench` API and the native numpy API on top of these few primitives: an opened
 //! NAS-Bench-101 file ([`store::Store`]), the graph hash, batch spec hashing and the
@@ -10,6 +10,7 @@ use pyo3::prelude::*;
 mod error;
 mod generate;
 mod query;
+mod record;
 mod space;
 mod spec;
 mod store;
@@ -21,6 +22,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<store::HashIter>()?;
     m.add_class::<query::FastQuery>()?;
     m.add_class::<space::Space>()?;
+    m.add_class::<record::Recorder>()?;
+    m.add_function(wrap_pyfunction!(record::import_original, m)?)?;
     m.add_function(wrap_pyfunction!(space::run_optimizer, m)?)?;
     m.add_function(wrap_pyfunction!(store::convert, m)?)?;
     m.add_function(wrap_pyfunction!(store::is_tfrecord, m)?)?;

@@ -74,3 +74,38 @@ def generate_from_specs(
     budgets: List[int] = ...,
     repeats: int = 3,
 ) -> int: ...
+
+class Recorder:
+    """An open recorded run (``nb1s1.Recorder`` wraps it)."""
+
+    def __init__(
+        self,
+        run_dir: _Path,
+        store: Store,
+        space: int,
+        method: str,
+        seed: int,
+        settings_json: str,
+        ties_name: str,
+        original_reference: bool,
+        epochs: int,
+    ) -> None: ...
+    def record(
+        self, epoch: int, arrays: List[Tuple[List[int], bytes]], metrics: Dict[str, float]
+    ) -> str: ...
+    def finish(self) -> None: ...
+    def close(self) -> None: ...
+    @property
+    def next_epoch(self) -> int: ...
+    @property
+    def complete(self) -> bool: ...
+
+def import_original(
+    dirs: List[_Path],
+    store: Store,
+    out: _Path,
+    method: Optional[str] = None,
+    seed: Optional[int] = None,
+    ties_name: str = "lower_index",
+    original_reference: bool = False,
+) -> List[Dict[str, str]]: ...
