@@ -26,3 +26,4 @@ pub mod table;
 pub mod tensorboard;
 pub mod transfer;
 pub mod tune;
+pub mod zerocost;
