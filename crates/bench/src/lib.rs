@@ -28,3 +28,4 @@ pub mod table;
 pub mod tensorboard;
 pub mod transfer;
 pub mod tune;
+pub mod zerocost;

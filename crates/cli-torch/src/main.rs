@@ -1,5 +1,5 @@
 //! `nb1s1-torch`: the `nb1s1` command line with the commands that need libtorch (`search`,
-//! `correlation`, `demo`, `experiment`, `train`, `tune`). It also runs every tabular command ([`nb1s1::Command`]), so it is a
+//! `correlation`, `demo`, `experiment`, `train`, `tune`, `zerocost`). It also runs every tabular command ([`nb1s1::Command`]), so it is a
 //! complete CLI on its own; users call `nb1s1`, which hands the torch commands over to this
 //! binary when it sits next to it (or where `NB1S1_TORCH_BIN` says).
 
@@ -9,6 +9,7 @@ mod cmd_experiment;
 mod cmd_search;
 mod cmd_train;
 mod cmd_tune;
+mod cmd_zerocost;
 mod torch_runtime;
 
 use clap::{Parser, Subcommand};
@@ -38,6 +39,8 @@ enum Command {
     Train(cmd_train::Args),
     /// BOHB over a one-shot optimizer's hyperparameters, each evaluation a search run.
     Tune(Box<cmd_tune::Args>),
+    /// Zero-cost proxies of a space's cells (or given cells) at initialization, resumable.
+    Zerocost(cmd_zerocost::Args),
     /// One evaluation of a tuning rung as a Slurm array element (written by `tune --backend slurm`).
     #[command(hide = true)]
     TuneTask(cmd_tune::TaskArgs),
@@ -54,6 +57,7 @@ fn main() -> std::process::ExitCode {
         Command::Train(a) => cmd_train::run(a),
         Command::Tune(a) => cmd_tune::run(*a),
         Command::TuneTask(a) => cmd_tune::task(a),
+        Command::Zerocost(a) => cmd_zerocost::run(a),
     };
     nb1s1::exit_code(result)
 }

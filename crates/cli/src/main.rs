@@ -38,6 +38,10 @@ enum Command {
     /// [nb1s1-torch].
     #[command(disable_help_flag = true)]
     Tune(HandOff),
+    /// Zero-cost proxies of a space's cells (or given cells) at initialization, resumable
+    /// [nb1s1-torch].
+    #[command(disable_help_flag = true)]
+    Zerocost(HandOff),
 }
 
 fn main() -> std::process::ExitCode {
@@ -50,6 +54,7 @@ fn main() -> std::process::ExitCode {
         Command::Experiment(a) => hand_over("experiment", a),
         Command::Train(a) => hand_over("train", a),
         Command::Tune(a) => hand_over("tune", a),
+        Command::Zerocost(a) => hand_over("zerocost", a),
     };
     nb1s1::exit_code(result)
 }

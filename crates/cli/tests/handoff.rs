@@ -45,6 +45,7 @@ fn help_lists_every_command() {
         "correlation",
         "demo",
         "tune",
+        "zerocost",
     ] {
         assert!(
             help.lines().any(|l| l.trim_start().starts_with(cmd)),
@@ -58,7 +59,7 @@ fn torch_commands_go_to_the_env_override_with_their_arguments_and_status() {
     let tmp = tempfile::tempdir().unwrap();
     let torch = tmp.path().join("my-torch");
     fake_torch(&torch);
-    for cmd in ["search", "correlation", "demo"] {
+    for cmd in ["search", "correlation", "demo", "zerocost"] {
         let o = run(
             Path::new(NB1S1),
             Some(&torch),
