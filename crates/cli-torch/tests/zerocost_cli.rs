@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use nasbench101::generate::{generate_from_specs, FULL_BUDGETS};
+use nb1s1_synthetic::{generate_from_specs, FULL_BUDGETS};
 use nb1s1_data::Cifar10;
 
 fn nb1s1(args: &[&str]) -> std::process::Output {

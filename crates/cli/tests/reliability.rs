@@ -321,7 +321,7 @@ fn space1_table(dir: &Path) -> PathBuf {
         .map(|(_, a)| a.to_spec().unwrap())
         .collect();
     let nb = dir.join("space1.tfrecord");
-    nasbench101::generate::generate_from_specs(
+    nb1s1_synthetic::generate_from_specs(
         std::io::BufWriter::new(std::fs::File::create(&nb).unwrap()),
         &specs,
         &[108],
