@@ -60,8 +60,15 @@ pub struct RunFolder {
     root: PathBuf,
 }
 
+/// Reads a run-folder file through the bounded reader: a link out of the folder, a FIFO, a
+/// device or a file over 1 GiB is refused.
+fn read_run_file(path: &Path) -> std::io::Result<Vec<u8>> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    Ok(nb1s1_fsio::read_in(dir, path, 1 << 30)?)
+}
+
 fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Option<T>, StandaloneError> {
-    match fs::read(path) {
+    match read_run_file(path) {
         Ok(bytes) => serde_json::from_slice(&bytes)
             .map(Some)
             .map_err(|e| StandaloneError::run_folder(path, e)),
@@ -132,8 +139,8 @@ impl RunFolder {
     /// The finished epochs.
     pub fn records(&self) -> Result<Vec<EpochRecord>, StandaloneError> {
         let path = self.path(EPOCHS_FILE);
-        let text = match fs::read_to_string(&path) {
-            Ok(t) => t,
+        let text = match read_run_file(&path) {
+            Ok(t) => String::from_utf8_lossy(&t).into_owned(),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(StandaloneError::io(&path, e)),
         };
