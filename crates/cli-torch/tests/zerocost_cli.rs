@@ -6,8 +6,8 @@
 use std::path::Path;
 use std::process::Command;
 
-use nb1s1_synthetic::{generate_from_specs, FULL_BUDGETS};
 use nb1s1_data::Cifar10;
+use nb1s1_synthetic::{generate_from_specs, FULL_BUDGETS};
 
 fn nb1s1(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_nb1s1-torch"))
