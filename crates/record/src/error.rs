@@ -48,4 +48,7 @@ pub enum RecordError {
     },
     #[error(transparent)]
     RunFmt(#[from] runfmt::RunFmtError),
+    /// An input file refused by the bounded reader (a link, a FIFO or device, too large).
+    #[error(transparent)]
+    File(#[from] nb1s1_fsio::FsioError),
 }

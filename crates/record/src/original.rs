@@ -13,6 +13,9 @@ use crate::recorder::{Lookup, Recorder, RunSpec};
 use crate::unpickle::{self, Item};
 use crate::weights::from_original;
 
+/// The original's `config.json` is a few hundred bytes; anything past this is not one.
+const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
 /// Choices of an import; `None` takes the value from the folder.
 #[derive(Clone, Debug, Default)]
 pub struct ImportOptions {
@@ -46,10 +49,9 @@ pub fn import_folder(
         path: config_path.clone(),
         message,
     };
-    let text = std::fs::read_to_string(&config_path).map_err(|source| RecordError::Io {
-        path: config_path.clone(),
-        source,
-    })?;
+    // Bounded and link-refusing, like every read of a run folder's files.
+    let bytes = nb1s1_fsio::read_limited(&config_path, MAX_CONFIG_BYTES)?;
+    let text = String::from_utf8(bytes).map_err(|_| input("not UTF-8 text".into()))?;
     let config: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| input(format!("not JSON: {e}")))?;
     let space = space_of(&config).map_err(&input)?;
@@ -198,10 +200,7 @@ fn epoch_files(dir: &Path) -> Result<Vec<PathBuf>, RecordError> {
 
 /// One weights pickle: a list of arrays, read by the restricted unpickler.
 pub fn read_weights(path: &Path) -> Result<Vec<unpickle::Array>, RecordError> {
-    let bytes = std::fs::read(path).map_err(|source| RecordError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let bytes = nb1s1_fsio::read_limited(path, unpickle::MAX_PICKLE_BYTES as u64)?;
     let item = unpickle::load(&bytes).map_err(|source| RecordError::Pickle {
         path: path.to_path_buf(),
         source,

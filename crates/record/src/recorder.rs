@@ -149,7 +149,8 @@ impl Recorder {
         let meta_path = root.join("run.json");
         let (records, complete) = if meta_path.exists() {
             let old: ExternalRunMeta = runfmt::read_json(&meta_path)?;
-            check_same(&old, spec).map_err(bad)?;
+            check_same(&old, spec, &reference).map_err(bad)?;
+            cut_torn_tail(&dir.epochs_path())?;
             let records: Vec<EpochRecord> = read_jsonl(&dir.epochs_path()).or_else(|e| {
                 if dir.epochs_path().exists() {
                     Err(e)
@@ -316,7 +317,11 @@ impl Recorder {
 }
 
 /// A reopened folder must be the same run.
-fn check_same(old: &ExternalRunMeta, spec: &RunSpec) -> Result<(), String> {
+fn check_same(
+    old: &ExternalRunMeta,
+    spec: &RunSpec,
+    reference: &searchspace::Reference,
+) -> Result<(), String> {
     let diff = |field: &str, was: String, now: String| {
         Err(format!(
             "run.json holds {field} {was}, not {now}: reopen it with the same values or record \
@@ -337,6 +342,15 @@ fn check_same(old: &ExternalRunMeta, spec: &RunSpec) -> Result<(), String> {
             "ties",
             format!("{:?}", old.external.ties),
             format!("{:?}", spec.ties),
+        );
+    }
+    // Regrets measured against another reference (another table, or the paper's constants
+    // instead of the table's) would not be comparable with the epochs already recorded.
+    if old.run.regret_reference.as_ref() != Some(reference) {
+        return diff(
+            "another regret reference",
+            "(its NAS-Bench-101 table or --original-reference)".into(),
+            "the one of this table and setting".into(),
         );
     }
     Ok(())
@@ -367,3 +381,27 @@ fn mean(v: &[f64]) -> Option<f64> {
 fn regret(errors: &[f64], reference: f64) -> Option<f64> {
     mean(errors).map(|m| m - reference)
 }
+
+/// A kill during an append can leave the last record without its newline. Cuts the file back
+/// to its complete lines, so the next append starts a line of its own; the cut epoch is then
+/// the one the recorder expects next, and the caller records it again.
+fn cut_torn_tail(path: &Path) -> Result<(), RecordError> {
+    let bytes = match nb1s1_fsio::read_limited(path, MAX_EPOCHS_BYTES) {
+        Ok(b) => b,
+        Err(nb1s1_fsio::FsioError::Io { source, .. })
+            if source.kind() == std::io::ErrorKind::NotFound =>
+        {
+            return Ok(())
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if bytes.is_empty() || bytes.ends_with(b"\n") {
+        return Ok(());
+    }
+    let keep = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    runfmt::write_atomic(path, &bytes[..keep])?;
+    Ok(())
+}
+
+/// `epochs.jsonl` of a recorded run: a few KiB an epoch, so this bounds thousands of epochs.
+const MAX_EPOCHS_BYTES: u64 = 1 << 30;

@@ -10,6 +10,12 @@ use std::fmt;
 /// The largest pickle accepted (the original's files are a few hundred bytes).
 pub const MAX_PICKLE_BYTES: usize = 16 << 20;
 
+/// Values a pickle may make the unpickler produce: arrays decoded, plus values and list
+/// entries copied into the result. A weights file of NB-1Shot1 holds under a hundred, so this
+/// is far above any real one; a file that reuses one buffer or list through the memo over and
+/// over (a few bytes each time) is refused here instead of exhausting memory.
+pub const MAX_VALUES: usize = 1 << 20;
+
 /// A float array rebuilt from a pickle: shape and values in C order, widened to f64 exactly.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Array {
@@ -118,6 +124,7 @@ pub fn load(bytes: &[u8]) -> Result<Item, PickleError> {
         stack: Vec::new(),
         marks: Vec::new(),
         memo: std::collections::HashMap::new(),
+        values: std::cell::Cell::new(0),
     };
     let top = m.run()?;
     m.item(top, 0)
@@ -131,12 +138,26 @@ struct Machine<'a> {
     stack: Vec<usize>,
     marks: Vec<usize>,
     memo: std::collections::HashMap<u64, usize>,
+    /// Values produced so far, against [`MAX_VALUES`].
+    values: std::cell::Cell<usize>,
 }
 
 /// Nesting deeper than this is not a weights file.
 const MAX_DEPTH: usize = 32;
 
 impl Machine<'_> {
+    /// Counts `n` more values produced; refuses the file past [`MAX_VALUES`].
+    fn spend(&self, n: usize) -> Result<(), PickleError> {
+        let total = self.values.get().saturating_add(n);
+        if total > MAX_VALUES {
+            return Err(self.malformed(format!(
+                "more than {MAX_VALUES} values (a buffer or list reused over and over)"
+            )));
+        }
+        self.values.set(total);
+        Ok(())
+    }
+
     fn malformed(&self, what: impl Into<String>) -> PickleError {
         PickleError::Malformed {
             at: self.op_at,
@@ -531,6 +552,7 @@ impl Machine<'_> {
                     raw.len()
                 ))
             })?;
+        self.spend(count)?;
         let mut data = Vec::with_capacity(count);
         for chunk in raw.chunks_exact(dtype.size) {
             data.push(match (dtype.size, dtype.big_endian) {
@@ -549,10 +571,13 @@ impl Machine<'_> {
             return Err(self.malformed("lists nested too deeply"));
         }
         match &self.arena[id] {
-            Obj::Array(a) => Ok(Item::Array(a.clone())),
+            Obj::Array(a) => {
+                self.spend(a.data.len())?;
+                Ok(Item::Array(a.clone()))
+            }
             Obj::List(items) | Obj::Tuple(items) => items
                 .iter()
-                .map(|&i| self.item(i, depth + 1))
+                .map(|&i| self.spend(1).and_then(|()| self.item(i, depth + 1)))
                 .collect::<Result<_, _>>()
                 .map(Item::List),
             other => Err(PickleError::Refused {

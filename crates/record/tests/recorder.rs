@@ -196,3 +196,86 @@ fn imports_original_folders_once_and_continues() {
         "{err}"
     );
 }
+
+/// An epoch file that is a link to /dev/zero or a FIFO is refused by the bounded reader (no
+/// hang, no read until memory runs out), naming the file; nothing is imported.
+#[test]
+fn epoch_files_that_are_links_or_fifos_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let mut lk = lookup(SpaceId::One);
+    let opts = ImportOptions::default();
+    let zero = original_folder(tmp.path(), "zero", 1, &["space1_p3.obj"]);
+    std::os::unix::fs::symlink("/dev/zero", zero.join("one_shot_architecture_1.obj")).unwrap();
+    let err = import_folder(&zero, &out, &mut lk, &opts)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("one_shot_architecture_1.obj") && err.contains("symbolic link"),
+        "{err}"
+    );
+    let fifo = original_folder(tmp.path(), "fifo", 1, &["space1_p3.obj"]);
+    let path = fifo.join("one_shot_architecture_1.obj");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&path)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let err = import_folder(&fifo, &out, &mut lk, &opts)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("one_shot_architecture_1.obj") && err.contains("FIFO"),
+        "{err}"
+    );
+    assert!(!out.join("zero").join("epochs.jsonl").exists());
+}
+
+/// A kill during an append leaves the last record without its newline: reopening cuts it, so
+/// that epoch is recorded again on a line of its own and the file stays readable.
+#[test]
+fn a_torn_last_record_is_cut_on_reopen() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    let space = SpaceId::Three;
+    let sp = SearchSpace::new(space);
+    let lk = lookup(space);
+    let w = sp.one_hot(&sp.configuration(5).unwrap()).unwrap();
+    let mut rec = Recorder::open(&run, &spec(space, "torn"), lk.clone()).unwrap();
+    rec.record(0, &w, BTreeMap::new()).unwrap();
+    rec.record(1, &w, BTreeMap::new()).unwrap();
+    drop(rec);
+    let path = run.join("epochs.jsonl");
+    let text = std::fs::read_to_string(&path).unwrap();
+    // Epoch 1's record whole but for its newline: it parses, yet the next append would join it.
+    std::fs::write(&path, text.trim_end_matches('\n')).unwrap();
+    let mut rec = Recorder::open(&run, &spec(space, "torn"), lk).unwrap();
+    assert_eq!(rec.next_epoch(), 1);
+    rec.record(1, &w, BTreeMap::new()).unwrap();
+    rec.record(2, &w, BTreeMap::new()).unwrap();
+    drop(rec);
+    let epochs: Vec<usize> = records(&run).iter().map(|r| r.epoch).collect();
+    assert_eq!(epochs, [0, 1, 2]);
+}
+
+/// Epochs measured against another regret reference (the paper's constants instead of the
+/// table's) would not be comparable with those recorded: reopening so is refused.
+#[test]
+fn reopening_against_another_regret_reference_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    let space = SpaceId::Three;
+    let sp = SearchSpace::new(space);
+    let lk = lookup(space);
+    let w = sp.one_hot(&sp.configuration(5).unwrap()).unwrap();
+    let mut rec = Recorder::open(&run, &spec(space, "ref"), lk.clone()).unwrap();
+    rec.record(0, &w, BTreeMap::new()).unwrap();
+    drop(rec);
+    let mut paper = spec(space, "ref");
+    paper.original_reference = true;
+    let err = Recorder::open(&run, &paper, lk.clone()).err().unwrap();
+    assert!(err.to_string().contains("regret reference"), "{err}");
+    // The same settings still continue the run.
+    let rec = Recorder::open(&run, &spec(space, "ref"), lk).unwrap();
+    assert_eq!(rec.next_epoch(), 1);
+}

@@ -106,3 +106,20 @@ fn malformed_pickles_are_errors_not_panics() {
     assert!(matches!(load(b"\x80\x04]\x94."), Ok(Item::List(v)) if v.is_empty()));
     assert!(load(b"\x80\x04K\x05.").is_err());
 }
+
+/// A list that holds itself twice, 30 times over, through the memo: a 150-byte file that would
+/// expand into 2^30 entries. Refused by the value budget, in well under a second.
+#[test]
+fn a_memo_reuse_bomb_is_refused_not_expanded() {
+    let mut bomb = vec![0x80, 2, b']', b'q', 0];
+    for _ in 0..30 {
+        // MARK, BINGET 0, BINGET 0, LIST, BINPUT 0: memo 0 becomes [memo 0, memo 0].
+        bomb.extend_from_slice(&[b'(', b'h', 0, b'h', 0, b'l', b'q', 0]);
+    }
+    bomb.push(b'.');
+    let err = load(&bomb).unwrap_err();
+    assert!(
+        matches!(err, PickleError::Malformed { .. }) && err.to_string().contains("values"),
+        "{err}"
+    );
+}
