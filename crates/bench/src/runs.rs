@@ -288,6 +288,31 @@ fn get_u64(v: &serde_json::Value, key: &str) -> Option<u64> {
     v.get(key).and_then(|x| x.as_u64())
 }
 
+/// `config.toml` of a run is a few KiB; anything past this is not one.
+const MAX_CONFIG_BYTES: u64 = 16 << 20;
+
+/// A run recorded outside nb1s1 (and outside an experiment's grid) is a series of its own,
+/// variant `external-recorded` or `external-imported`: never averaged with nb1s1's own runs of
+/// the same method name.
+fn external_series(tag: Option<ExperimentTag>, meta: &serde_json::Value) -> Option<ExperimentTag> {
+    let how = meta
+        .get("external")
+        .and_then(|e| e.get("kind"))
+        .and_then(|k| k.as_str());
+    match (tag, how) {
+        (t, Some(how))
+            if t.as_ref()
+                .is_none_or(|t| t.variant.is_empty() || t.variant == "default") =>
+        {
+            Some(ExperimentTag {
+                variant: format!("external-{how}"),
+                ..t.unwrap_or_default()
+            })
+        }
+        (t, _) => t,
+    }
+}
+
 /// Reads one run folder of either kind.
 pub fn read_run(dir: &Path) -> Result<RunFolder> {
     let kind = run_kind(dir).ok_or_else(|| BenchError::NotARun {
@@ -307,7 +332,15 @@ pub fn read_run(dir: &Path) -> Result<RunFolder> {
         RunKind::OneShot => {
             let config_path = dir.join("config.toml");
             let config: serde_json::Value = if config_path.exists() {
-                let text = std::fs::read_to_string(&config_path).map_err(io_err(&config_path))?;
+                // Bounded and link-refusing, like the run folder's other files.
+                let bytes =
+                    nb1s1_fsio::read_limited(&config_path, MAX_CONFIG_BYTES).map_err(|e| {
+                        BenchError::Toml {
+                            path: config_path.clone(),
+                            message: e.to_string(),
+                        }
+                    })?;
+                let text = String::from_utf8_lossy(&bytes);
                 let table: toml::Table =
                     text.parse()
                         .map_err(|e: toml::de::Error| BenchError::Toml {
@@ -328,6 +361,7 @@ pub fn read_run(dir: &Path) -> Result<RunFolder> {
                 (serde_json::Value::Null, Some(ext)) => serde_json::json!({ "external": ext }),
                 _ => config,
             };
+            let tag = external_series(tag, &meta);
             let status: Option<StatusFile> = read_json_opt(&dir.join("status.json"))?;
             let pick = |key: &str| {
                 config
@@ -468,4 +502,40 @@ pub fn find_runs(root: &Path) -> Result<Vec<PathBuf>> {
     }
     found.sort();
     Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn external_runs_are_a_series_of_their_own() {
+        let recorded = serde_json::json!({"external": {"kind": "recorded"}});
+        let tag = external_series(None, &recorded).unwrap();
+        assert_eq!(
+            (tag.variant.as_str(), tag.study.as_str()),
+            ("external-recorded", "")
+        );
+        let imported = serde_json::json!({"external": {"kind": "imported"}});
+        let study = ExperimentTag {
+            study: "mine".into(),
+            variant: "default".into(),
+            ..Default::default()
+        };
+        let tag = external_series(Some(study), &imported).unwrap();
+        assert_eq!(
+            (tag.variant.as_str(), tag.study.as_str()),
+            ("external-imported", "mine")
+        );
+        // A grid point keeps its label; a run of nb1s1's own keeps its tag.
+        let grid = ExperimentTag {
+            variant: "lr=0.1".into(),
+            ..Default::default()
+        };
+        assert_eq!(external_series(Some(grid.clone()), &imported), Some(grid));
+        assert_eq!(
+            external_series(None, &serde_json::json!({"optimizer": "darts"})),
+            None
+        );
+    }
 }
