@@ -139,12 +139,19 @@ fn fisher_terms(acts: &[(Tensor, i64)], grads: &[Tensor]) -> Vec<(f64, i64)> {
 }
 
 /// jacov from the input gradients `[B, ...]`: −Σ (ln(λ + k) + 1/(λ + k)) over the eigenvalues
-/// λ of the images' correlation matrix, k = 1e-5.
+/// λ of the images' correlation matrix, k = 1e-5. NaN (a `null` score) where the matrix has
+/// no eigenvalues: an image whose gradient is constant makes its correlations NaN, and
+/// torch's `eigh` then fails, as NASLib's score does.
 pub fn jacov_score(jac: &Tensor) -> f64 {
     let b = jac.size()[0];
     let corr = jac.reshape([b, -1]).to_kind(Kind::Double).corrcoef();
-    let v = corr.linalg_eigvalsh("L") + 1e-5;
-    -scalar(&(v.log() + v.reciprocal()).sum(Kind::Double))
+    match corr.f_linalg_eigvalsh("L") {
+        Ok(v) => {
+            let v = v + 1e-5;
+            -scalar(&(v.log() + v.reciprocal()).sum(Kind::Double))
+        }
+        Err(_) => f64::NAN,
+    }
 }
 
 /// nwot from the Hamming kernel: ln |det K|.

@@ -427,3 +427,11 @@ fn scorer_gives_every_proxy_and_params_counts_the_built_network() {
     let bad = Scorer::new(Settings::default(), batch(4, 32, 10, 0));
     assert!(bad.is_err());
 }
+
+/// An image whose input gradient is constant has no correlation with the others (NaN): jacov
+/// is then no number (a `null` score), never a panic that ends the whole scoring run.
+#[test]
+fn jacov_of_a_constant_gradient_is_no_number() {
+    let jac = Tensor::from_slice(&[1.0f64, 1.0, 1.0, 0.0, 1.0, 2.0]).reshape([2, 3]);
+    assert!(measure::jacov_score(&jac).is_nan());
+}
