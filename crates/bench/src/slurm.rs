@@ -182,7 +182,7 @@ fn check_chars(value: &str, extra: &str) -> std::result::Result<(), String> {
 }
 
 /// A further `sbatch` argument: `--name` or `--name=value`, the name lower-case letters, digits
-/// and `-`, not one the backend sets itself.
+/// and `-`, neither one the backend sets itself nor an abbreviation of one.
 fn check_sbatch_arg(arg: &str) -> std::result::Result<(), String> {
     let Some(body) = arg.strip_prefix("--") else {
         return Err(format!(
@@ -198,8 +198,11 @@ fn check_sbatch_arg(arg: &str) -> std::result::Result<(), String> {
     if !name_ok {
         return Err(format!("`{}`: not an option name", arg.escape_debug()));
     }
-    if RESERVED_ARGS.contains(&name) {
-        return Err(format!("`--{name}` is set by the Slurm backend itself"));
+    // sbatch takes any unambiguous abbreviation of a long option (`--arr` is `--array`).
+    if let Some(full) = RESERVED_ARGS.iter().find(|r| r.starts_with(name)) {
+        return Err(format!(
+            "`--{name}` is (or abbreviates) `--{full}`, which the Slurm backend sets itself"
+        ));
     }
     if body.contains('=') {
         check_chars(value, ARG_VALUE_CHARS)?;

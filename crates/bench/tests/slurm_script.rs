@@ -135,6 +135,11 @@ fn every_hostile_setting_is_refused_naming_its_field() {
         "--output=/etc/x",
         "--job-name=other",
         "-o/x",
+        // Abbreviations sbatch expands to the same options.
+        "--job-n=other",
+        "--arr=0-99",
+        "--err=/any/path",
+        "--wra=x",
     ] {
         let s = SlurmSettings {
             sbatch_args: vec![arg.into()],
