@@ -231,25 +231,39 @@ fn epoch_files_that_are_links_or_fifos_are_refused() {
     assert!(!out.join("zero").join("epochs.jsonl").exists());
 }
 
+/// A space-3 run of `method` in a fresh folder with `epochs` epochs recorded (one cell's
+/// one-hot weights each): the folder, its table and the weights.
+fn recorded_run(
+    method: &str,
+    epochs: usize,
+) -> (
+    tempfile::TempDir,
+    PathBuf,
+    Lookup,
+    searchspace::ArchitectureWeights,
+) {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    let sp = SearchSpace::new(SpaceId::Three);
+    let lk = lookup(SpaceId::Three);
+    let w = sp.one_hot(&sp.configuration(5).unwrap()).unwrap();
+    let mut rec = Recorder::open(&run, &spec(SpaceId::Three, method), lk.clone()).unwrap();
+    for e in 0..epochs {
+        rec.record(e, &w, BTreeMap::new()).unwrap();
+    }
+    (tmp, run, lk, w)
+}
+
 /// A kill during an append leaves the last record without its newline: reopening cuts it, so
 /// that epoch is recorded again on a line of its own and the file stays readable.
 #[test]
 fn a_torn_last_record_is_cut_on_reopen() {
-    let tmp = tempfile::tempdir().unwrap();
-    let run = tmp.path().join("run");
-    let space = SpaceId::Three;
-    let sp = SearchSpace::new(space);
-    let lk = lookup(space);
-    let w = sp.one_hot(&sp.configuration(5).unwrap()).unwrap();
-    let mut rec = Recorder::open(&run, &spec(space, "torn"), lk.clone()).unwrap();
-    rec.record(0, &w, BTreeMap::new()).unwrap();
-    rec.record(1, &w, BTreeMap::new()).unwrap();
-    drop(rec);
+    let (_tmp, run, lk, w) = recorded_run("torn", 2);
     let path = run.join("epochs.jsonl");
     let text = std::fs::read_to_string(&path).unwrap();
     // Epoch 1's record whole but for its newline: it parses, yet the next append would join it.
     std::fs::write(&path, text.trim_end_matches('\n')).unwrap();
-    let mut rec = Recorder::open(&run, &spec(space, "torn"), lk).unwrap();
+    let mut rec = Recorder::open(&run, &spec(SpaceId::Three, "torn"), lk).unwrap();
     assert_eq!(rec.next_epoch(), 1);
     rec.record(1, &w, BTreeMap::new()).unwrap();
     rec.record(2, &w, BTreeMap::new()).unwrap();
@@ -262,20 +276,12 @@ fn a_torn_last_record_is_cut_on_reopen() {
 /// table's) would not be comparable with those recorded: reopening so is refused.
 #[test]
 fn reopening_against_another_regret_reference_is_refused() {
-    let tmp = tempfile::tempdir().unwrap();
-    let run = tmp.path().join("run");
-    let space = SpaceId::Three;
-    let sp = SearchSpace::new(space);
-    let lk = lookup(space);
-    let w = sp.one_hot(&sp.configuration(5).unwrap()).unwrap();
-    let mut rec = Recorder::open(&run, &spec(space, "ref"), lk.clone()).unwrap();
-    rec.record(0, &w, BTreeMap::new()).unwrap();
-    drop(rec);
-    let mut paper = spec(space, "ref");
+    let (_tmp, run, lk, _) = recorded_run("ref", 1);
+    let mut paper = spec(SpaceId::Three, "ref");
     paper.original_reference = true;
     let err = Recorder::open(&run, &paper, lk.clone()).err().unwrap();
     assert!(err.to_string().contains("regret reference"), "{err}");
     // The same settings still continue the run.
-    let rec = Recorder::open(&run, &spec(space, "ref"), lk).unwrap();
+    let rec = Recorder::open(&run, &spec(SpaceId::Three, "ref"), lk).unwrap();
     assert_eq!(rec.next_epoch(), 1);
 }
