@@ -139,3 +139,13 @@ impl Nb101Oracle for FakeTable {
         })
     }
 }
+
+/// Serializes the tests of one test binary that seed and draw from libtorch's random generator,
+/// which is global to the process: two searches in parallel threads would interleave their
+/// draws, and runs meant to be bit-identical would differ. A failed test does not block the rest.
+pub fn torch_lock() -> std::sync::MutexGuard<'static, ()> {
+    static TORCH: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    TORCH
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}

@@ -16,6 +16,7 @@ fn close(a: f64, b: f64) -> bool {
 /// L = mean over rows of logsumexp(row); ∂L/∂α = softmax(row) / rows.
 #[test]
 fn beta_decay_value_and_gradient_match_the_hand_computation() {
+    let _torch = common::torch_lock();
     let (l2, l3) = (2f64.ln(), 3f64.ln());
     let ops = Tensor::from_slice(&[0.0, 0.0, 0.0, 0.0, l2, l3])
         .view([2, 3])
@@ -53,6 +54,7 @@ fn beta_decay_value_and_gradient_match_the_hand_computation() {
 /// L = −mean (σ(α) − ½)²; ∂L/∂α_i = −2 (σ_i − ½) σ_i (1 − σ_i) / N.
 #[test]
 fn zero_one_loss_value_and_gradient_match_the_hand_computation() {
+    let _torch = common::torch_lock();
     let a = Tensor::from_slice(&[0.0, 3f64.ln()]).set_requires_grad(true);
     let b = Tensor::from_slice(&[-(3f64.ln())]).set_requires_grad(true);
     let loss = zero_one_loss(&[a.shallow_clone(), b.shallow_clone()]).unwrap();
@@ -71,6 +73,7 @@ fn load(text: &str) -> Result<SearchConfig, String> {
 
 #[test]
 fn compositions_load_with_defaults_and_errors_name_the_part_or_key() {
+    let _torch = common::torch_lock();
     let cfg = load("optimizer = \"mine\"\n[method]\nbase = \"drnas\"\nregularizers = [\"drnas_kl\", \"beta_decay\"]\nhooks = [\"hessian\"]\n").unwrap();
     assert_eq!(cfg.optimizer, "mine");
     assert_eq!(cfg.method.base, "drnas");
@@ -134,6 +137,7 @@ fn compositions_load_with_defaults_and_errors_name_the_part_or_key() {
 /// recorded under its own name with its composition.
 #[test]
 fn a_composition_written_only_in_toml_searches_and_resumes_bit_identically() {
+    let _torch = common::torch_lock();
     let text = "optimizer = \"drnas_beta_hessian\"\nepochs = 2\n[method]\nbase = \"drnas\"\n\
                 regularizers = [\"drnas_kl\", \"beta_decay\"]\nhooks = [\"hessian\"]\n\
                 [options.hessian]\niterations = 3\ntolerance = 1e-2\n";
@@ -196,6 +200,7 @@ fn a_composition_written_only_in_toml_searches_and_resumes_bit_identically() {
 /// need not sum to 1), the same in every phase.
 #[test]
 fn sigmoid_relaxation_gives_independent_sigmoid_weights() {
+    let _torch = common::torch_lock();
     use oneshot::{MixContext, OneShotModel, Phase, Relaxation};
     use rand::SeedableRng;
     let cfg = common::tiny_registered("fair_darts", 3);

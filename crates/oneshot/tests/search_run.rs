@@ -24,6 +24,7 @@ fn file_bytes(dir: &std::path::Path, name: &str) -> Vec<u8> {
 
 #[test]
 fn resumed_run_ends_bit_identical_to_uninterrupted_run() {
+    let _torch = common::torch_lock();
     let data = synthetic_data(64, 16);
     let mut cfg = tiny(OptimizerKind::Darts, 1);
     cfg.keep_checkpoints = vec![1];
@@ -80,6 +81,7 @@ fn resumed_run_ends_bit_identical_to_uninterrupted_run() {
 /// controller, the Hessian's start vector) comes from the run's seeded generators.
 #[test]
 fn every_registered_optimizer_resumes_bit_identically() {
+    let _torch = common::torch_lock();
     let data = synthetic_data(32, 16);
     let tmp = tempfile::tempdir().unwrap();
     for r in oneshot::registry::REGISTRY
@@ -146,6 +148,7 @@ fn every_registered_optimizer_resumes_bit_identically() {
 
 #[test]
 fn every_optimizer_writes_complete_epoch_records() {
+    let _torch = common::torch_lock();
     let data = synthetic_data(48, 16);
     let tmp = tempfile::tempdir().unwrap();
     for (opt, space) in [
@@ -200,6 +203,7 @@ fn every_optimizer_writes_complete_epoch_records() {
 
 #[test]
 fn divergence_stops_with_status_and_keeps_last_good_checkpoint() {
+    let _torch = common::torch_lock();
     let data = synthetic_data(32, 8);
     let mut cfg = tiny(OptimizerKind::Darts, 3);
     cfg.epochs = 2;
@@ -239,6 +243,7 @@ fn divergence_stops_with_status_and_keeps_last_good_checkpoint() {
 /// the training is the same as nb1s1's convention, shifted by one epoch.
 #[test]
 fn original_epoch_indexing_records_the_state_an_epoch_starts_from() {
+    let _torch = common::torch_lock();
     let data = synthetic_data(64, 16);
     let mut after = tiny(OptimizerKind::Darts, 1);
     after.keep_checkpoints = vec![1];
