@@ -67,6 +67,7 @@ fn tiny_net(space: SpaceId, warm_up: &EvalImages) -> (nn::VarStore, Supernet) {
 
 #[test]
 fn batched_architectures_give_the_errors_of_one_at_a_time() {
+    let _torch = common::torch_lock();
     tch::set_num_threads(2);
     // 40 images in batches of 16: the last batch is shorter, so the stacked weights are rebuilt.
     let test = Arc::new(structured_split(40, 9));
@@ -109,6 +110,7 @@ fn batched_architectures_give_the_errors_of_one_at_a_time() {
 
 #[test]
 fn eval_mixing_encodes_the_original_quirks_only_when_asked() {
+    let _torch = common::torch_lock();
     let cands = candidates(SpaceId::Two, 3, 1);
     let arch = &cands[0].architecture;
     let values = |t: &Tensor| Vec::<f32>::try_from(t.flatten(0, -1)).unwrap();
@@ -182,6 +184,7 @@ fn meta(dir: &Path, epoch: usize) -> CorrelationMeta {
 
 #[test]
 fn run_checkpoints_become_correlation_files_the_benchmark_reads() {
+    let _torch = common::torch_lock();
     let tmp = tempfile::tempdir().unwrap();
     let settings = CorrelationConfig {
         sample: 30,
@@ -348,6 +351,7 @@ fn run_checkpoints_become_correlation_files_the_benchmark_reads() {
 
 #[test]
 fn search_evaluates_inline_and_writes_live_tensorboard_scalars() {
+    let _torch = common::torch_lock();
     let tmp = tempfile::tempdir().unwrap();
     let data = synthetic_data(48, 24);
     let mut cfg = tiny(OptimizerKind::Darts, 3);
@@ -465,6 +469,7 @@ fn search_evaluates_inline_and_writes_live_tensorboard_scalars() {
 /// 2,127 / 3,258 / 17,940 NB-101 hashes; all of them valid architectures of the space.
 #[test]
 fn original_enumerator_set_has_the_specs_counts() {
+    let _torch = common::torch_lock();
     for (space, configs, hashes) in [
         (SpaceId::One, 2_487, 2_127),
         (SpaceId::Two, 3_609, 3_258),
@@ -482,6 +487,7 @@ fn original_enumerator_set_has_the_specs_counts() {
 /// configuration's one-shot error repeated, as `evaluate_one_shot_models.py`.
 #[test]
 fn original_set_writes_one_point_per_repeat() {
+    let _torch = common::torch_lock();
     let tmp = tempfile::tempdir().unwrap();
     let data = oneshot::SearchData {
         train: Arc::new(structured_split(32, 1)),

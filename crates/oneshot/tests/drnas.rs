@@ -10,6 +10,7 @@ use tch::{Device, Kind, Tensor};
 
 #[test]
 fn pathwise_gradient_matches_the_gradient_of_the_mean() {
+    let _torch = common::torch_lock();
     let opt = (Kind::Double, Device::Cpu);
     let c = Tensor::from_slice(&[2.0f64, 0.7, 1.3]).set_requires_grad(true);
     let n = 20000;
@@ -35,6 +36,7 @@ fn pathwise_gradient_matches_the_gradient_of_the_mean() {
 
 #[test]
 fn kl_to_the_prior_is_zero_only_at_the_prior() {
+    let _torch = common::torch_lock();
     let p = Tensor::full([2, 3], 1.0, (Kind::Double, Device::Cpu));
     assert!(kl_to_prior(&p, 1.0).double_value(&[]).abs() < 1e-12);
     let q = Tensor::from_slice(&[3.0f64, 0.5, 1.0]).view([1, 3]);
@@ -43,6 +45,7 @@ fn kl_to_the_prior_is_zero_only_at_the_prior() {
 
 #[test]
 fn drnas_searches_and_learns_the_architecture() {
+    let _torch = common::torch_lock();
     let data = common::synthetic_data(48, 8);
     let mut cfg = common::tiny_registered("drnas", 1);
     cfg.epochs = 2;

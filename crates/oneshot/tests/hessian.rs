@@ -57,6 +57,7 @@ fn exact_hessian(loss: &Tensor, params: &[(String, Tensor)]) -> Tensor {
 
 #[test]
 fn power_iteration_finds_the_dominant_eigenvalue_of_the_exact_hessian() {
+    let _torch = common::torch_lock();
     let opt = (Kind::Double, Device::Cpu);
     let alpha = (Tensor::randn([4, 3], opt) * 0.5).set_requires_grad(true);
     let beta = Tensor::zeros([4], opt).set_requires_grad(true);
@@ -106,6 +107,7 @@ fn tiny_es(epochs: usize, threshold: f64) -> SearchConfig {
 
 #[test]
 fn darts_es_stops_on_eigenvalue_growth_and_backtracks() {
+    let _torch = common::torch_lock();
     let data = common::synthetic_data(48, 8);
     let tmp = tempfile::tempdir().unwrap();
     // Threshold 1e9: any positive ratio counts as growth, so the first check (epoch 1) stops.

@@ -95,6 +95,7 @@ fn gumbel_edges_darts(
 
 #[test]
 fn gumbel_edge_darts_searches_with_the_standard_loop() {
+    let _torch = common::torch_lock();
     let data = common::synthetic_data(48, 8);
     let mut cfg = common::tiny(oneshot::OptimizerKind::Darts, 2);
     cfg.epochs = 2;

@@ -66,6 +66,7 @@ fn torch_lock() -> std::sync::MutexGuard<'static, ()> {
 
 #[test]
 fn gradients_reach_every_architecture_weight() {
+    let _torch = common::torch_lock();
     let _torch = torch_lock();
     let batch = random_batch(4, 7);
     let mut rng = ChaCha8Rng::seed_from_u64(0);
@@ -103,6 +104,7 @@ fn gradients_reach_every_architecture_weight() {
 
 #[test]
 fn gdas_forward_is_one_hot_per_cell_with_independent_draws() {
+    let _torch = common::torch_lock();
     let _torch = torch_lock();
     let model = tiny_model(OptimizerKind::Gdas, 3);
     let mut relax = Gumbel::gdas(10.0);
@@ -157,6 +159,7 @@ fn gdas_forward_is_one_hot_per_cell_with_independent_draws() {
 /// Sets the logits of `model` so that the expected discretization is `arch` (spec §1.4 C).
 #[test]
 fn argmax_discretizes_to_the_intended_cell() {
+    let _torch = common::torch_lock();
     let _torch = torch_lock();
     let model = tiny_model(OptimizerKind::Darts, 3);
     let target = Architecture {
@@ -224,6 +227,7 @@ fn argmax_discretizes_to_the_intended_cell() {
 /// `np.argpartition` picks the parents numpy's introselect leaves at the end.
 #[test]
 fn argmax_breaks_parent_ties_as_argpartition_when_asked() {
+    let _torch = common::torch_lock();
     let model = tiny_model(OptimizerKind::Darts, 3);
     tch::no_grad(|| {
         for t in model.arch.tensors() {
@@ -330,6 +334,7 @@ impl Tiny {
 
 #[test]
 fn second_order_hypergradient_matches_numerical_derivative() {
+    let _torch = common::torch_lock();
     let _torch = torch_lock();
     let t = Tiny::new();
     let (eta, wd) = (0.5, 3e-4);
@@ -384,6 +389,7 @@ fn second_order_hypergradient_matches_numerical_derivative() {
 
 #[test]
 fn second_order_step_runs_on_the_supernet() {
+    let _torch = common::torch_lock();
     let _torch = torch_lock();
     let model = tiny_model(OptimizerKind::Darts, 1);
     let (train, valid) = (random_batch(8, 21), random_batch(8, 22));
@@ -420,6 +426,7 @@ fn second_order_step_runs_on_the_supernet() {
 
 #[test]
 fn controller_samples_valid_cells_and_reinforce_moves_probability() {
+    let _torch = common::torch_lock();
     let _torch = torch_lock();
     tch::set_num_threads(2);
     for id in SpaceId::ALL {

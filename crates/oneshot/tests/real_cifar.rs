@@ -23,6 +23,7 @@ fn real_config(optimizer: OptimizerKind, train_images: usize, valid_images: usiz
 
 #[test]
 fn tiny_search_on_real_cifar10_beats_chance() {
+    let _torch = common::torch_lock();
     let tar = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../../shared/data/cifar10-jpeg.tar.gz");
     if !tar.is_file() {

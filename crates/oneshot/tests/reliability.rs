@@ -43,6 +43,7 @@ fn resume_err(cfg: &SearchConfig, dir: &Path) -> String {
 
 #[test]
 fn resume_refuses_epoch_records_that_disagree_with_the_checkpoint() {
+    let _torch = common::torch_lock();
     let tmp = tempfile::tempdir().unwrap();
     // An emptied epochs.jsonl while the checkpoint is past epoch 0.
     let dir = tmp.path().join("emptied");
@@ -76,6 +77,7 @@ fn resume_refuses_epoch_records_that_disagree_with_the_checkpoint() {
 
 #[test]
 fn a_second_writer_is_refused_with_the_holders_pid() {
+    let _torch = common::torch_lock();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("run");
     let cfg = stopped_run(&dir);
@@ -94,6 +96,7 @@ fn a_second_writer_is_refused_with_the_holders_pid() {
 
 #[test]
 fn resume_without_the_table_the_run_started_with_is_refused() {
+    let _torch = common::torch_lock();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("run");
     let cfg = stopped_run(&dir);
@@ -109,6 +112,7 @@ fn resume_without_the_table_the_run_started_with_is_refused() {
 
 #[test]
 fn damaged_checkpoint_bytes_are_refused_as_corrupt() {
+    let _torch = common::torch_lock();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("run");
     let cfg = stopped_run(&dir);
@@ -129,6 +133,7 @@ fn damaged_checkpoint_bytes_are_refused_as_corrupt() {
 
 #[test]
 fn a_supernet_too_large_to_allocate_is_an_error_naming_the_setting() {
+    let _torch = common::torch_lock();
     let mut cfg = tiny(OptimizerKind::Darts, 1);
     // C² weights of 4e14 bytes exceed the 47-bit address space, so the allocation fails under
     // any overcommit policy (the 3·3·3·C stem before it is 1 GB).
@@ -145,6 +150,7 @@ fn a_supernet_too_large_to_allocate_is_an_error_naming_the_setting() {
 
 #[test]
 fn more_images_than_the_split_holds_are_refused() {
+    let _torch = common::torch_lock();
     let mut cfg = tiny(OptimizerKind::Darts, 1);
     cfg.data.train_images = 10_000;
     let tmp = tempfile::tempdir().unwrap();

@@ -15,6 +15,7 @@ use tch::Tensor;
 /// the composed optimizer's evaluation mixing stays the plain softmax.
 #[test]
 fn random_smoothing_perturbs_only_the_weight_step() {
+    let _torch = common::torch_lock();
     let cfg = common::tiny_registered("sdarts_rs", 3);
     tch::manual_seed(0);
     let model = OneShotModel::new(&cfg.model, tch::Device::Cpu).unwrap();
@@ -53,6 +54,7 @@ fn random_smoothing_perturbs_only_the_weight_step() {
 
 #[test]
 fn sdarts_rs_and_adv_search_with_a_growing_epsilon() {
+    let _torch = common::torch_lock();
     for name in ["sdarts_rs", "sdarts_adv"] {
         search_with_growing_epsilon(name);
     }
