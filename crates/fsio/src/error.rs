@@ -17,6 +17,8 @@ pub enum FsioError {
         kind: &'static str,
         action: &'static str,
     },
+    #[error("{path}: is a {kind}, not a folder; refusing to replace it")]
+    NotAFolder { path: PathBuf, kind: &'static str },
     #[error("{path}: has {links} hard links; refusing to append to it")]
     HardLinked { path: PathBuf, links: u64 },
     #[error("{path}: {size} bytes, more than the limit of {limit} bytes for this file")]

@@ -10,11 +10,14 @@
 //!   device node, a FIFO, a socket or a folder is refused (never written through, never
 //!   replaced). A kill at any moment leaves the old file or the new one; the temp files of
 //!   writers that died are removed by the next writer of the same file ([`stale`]).
+//! * [`StagedDir`]: the same for a whole folder (a checkpoint): filled under an exclusive,
+//!   unpredictable name, fsynced and swapped in for the target through `<target>.old`.
 //! * [`append`] / [`open_append`]: appends that refuse symbolic links (`O_NOFOLLOW`), hard
 //!   links and non-regular files, and never block on a FIFO.
 //! * [`read_limited`], [`read_in`], [`open_in`]: readers of run-folder files that refuse links
 //!   leading out of the folder, special files (FIFOs, devices: `/dev/zero` cannot be read until
-//!   memory runs out) and files over a stated size.
+//!   memory runs out) and files over a stated size; [`read_tail`] reads the end of a file of
+//!   any size (a log) in bounded memory.
 //!
 //! Errors are [`FsioError`], which names the path; it converts into [`std::io::Error`] for
 //! callers that speak `io::Result`.
@@ -23,12 +26,16 @@ mod append;
 mod atomic;
 mod error;
 mod read;
+mod staged_dir;
 pub mod stale;
 
 pub use append::{append, open_append, open_rw};
 pub use atomic::{write_atomic, write_atomic_with, AtomicFile, StagedPath};
 pub use error::{FsioError, Result};
-pub use read::{ensure_dir_in, open_in, open_regular, read_in, read_limited, read_to_string_in};
+pub use read::{
+    ensure_dir_in, open_in, open_regular, read_in, read_limited, read_tail, read_to_string_in,
+};
+pub use staged_dir::{previous, StagedDir};
 
 use std::path::Path;
 

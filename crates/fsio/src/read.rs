@@ -57,6 +57,21 @@ pub fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
+/// The last `max` bytes of `path` (all of it when shorter), read through [`open_regular`]
+/// (no link, FIFO or device): a log of any size costs at most `max` bytes of memory.
+pub fn read_tail(path: &Path, max: u64) -> Result<Vec<u8>> {
+    use std::io::{Seek, SeekFrom};
+    let mut file = open_regular(path, u64::MAX)?;
+    let len = file.metadata().map_err(|e| FsioError::io(path, e))?.len();
+    file.seek(SeekFrom::Start(len.saturating_sub(max)))
+        .map_err(|e| FsioError::io(path, e))?;
+    let mut bytes = Vec::new();
+    file.take(max)
+        .read_to_end(&mut bytes)
+        .map_err(|e| FsioError::io(path, e))?;
+    Ok(bytes)
+}
+
 /// `path` resolved, checked to lie inside `root` (resolved too): links inside the folder are
 /// fine, links leading out of it are refused.
 fn resolve_in(root: &Path, path: &Path) -> Result<PathBuf> {

@@ -1,7 +1,8 @@
 //! What the primitive refuses and what it cleans up, against real links, FIFOs and devices.
 
 use nb1s1_fsio::{
-    append, ensure_dir_in, read_in, read_limited, stale, write_atomic, AtomicFile, FsioError,
+    append, ensure_dir_in, previous, read_in, read_limited, read_tail, stale, write_atomic,
+    AtomicFile, FsioError, StagedDir,
 };
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
@@ -226,4 +227,130 @@ fn bounded_reads_refuse_fifos_devices_large_files_and_escaping_links() {
         ensure_dir_in(&run, &tb),
         Err(FsioError::Escapes { .. })
     ));
+}
+
+#[test]
+fn a_tail_read_is_bounded_and_refuses_fifos_without_hanging() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("unit.log");
+    // 64 MiB of holes, then the lines that matter.
+    let f = std::fs::File::create(&log).unwrap();
+    f.set_len(64 << 20).unwrap();
+    drop(f);
+    append(&log, b"first\nsecond\nlast\n").unwrap();
+    let tail = read_tail(&log, 4096).unwrap();
+    assert_eq!(tail.len(), 4096);
+    assert!(tail.ends_with(b"first\nsecond\nlast\n"));
+    assert_eq!(read_tail(&log, 1 << 40).unwrap().len(), (64 << 20) + 18);
+    let fifo = dir.path().join("fifo.log");
+    mkfifo(&fifo);
+    let t = Instant::now();
+    assert!(matches!(
+        read_tail(&fifo, 4096),
+        Err(FsioError::NotRegular { kind: "FIFO", .. })
+    ));
+    assert!(t.elapsed() < Duration::from_secs(5));
+    let link = dir.path().join("link.log");
+    symlink(&log, &link).unwrap();
+    assert!(read_tail(&link, 4096).is_err());
+}
+
+/// The names in `dir` (sorted).
+fn names(dir: &Path) -> Vec<String> {
+    let mut n: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    n.sort();
+    n
+}
+
+#[test]
+fn a_staged_folder_is_exclusive_swapped_in_whole_and_cleaned_after_a_kill() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("checkpoint");
+    let victim = dir.path().join("victim");
+    std::fs::create_dir(&victim).unwrap();
+    std::fs::write(victim.join("keep"), "precious").unwrap();
+    // Links planted at the old predictable name and at this process's prefix change nothing.
+    symlink(&victim, dir.path().join("checkpoint.tmp")).unwrap();
+    let prefix = stale::temp_prefix(target.file_name().unwrap());
+    symlink(&victim, dir.path().join(&prefix)).unwrap();
+    // A staging folder of a writer killed earlier (a dead pid) is removed.
+    let host = stale::host_tag();
+    let killed = dir
+        .path()
+        .join(format!(".checkpoint.nb1s1-tmp.{host}.{}.abc", dead_pid()));
+    std::fs::create_dir(&killed).unwrap();
+    std::fs::write(killed.join("weights"), "half").unwrap();
+    let staged = StagedDir::new(&target).unwrap();
+    assert!(!killed.exists(), "a dead writer's staging folder was kept");
+    assert!(staged.path().starts_with(dir.path()));
+    let name = staged.path().file_name().unwrap().to_string_lossy();
+    assert!(
+        name.starts_with(&prefix) && name.len() > prefix.len(),
+        "{name}"
+    );
+    std::fs::write(staged.path().join("weights"), "one").unwrap();
+    staged.commit().unwrap();
+    assert_eq!(
+        std::fs::read_to_string(target.join("weights")).unwrap(),
+        "one"
+    );
+    // A second commit replaces the folder whole; no `.old` and no staging folder remain.
+    let staged = StagedDir::new(&target).unwrap();
+    std::fs::write(staged.path().join("arch"), "two").unwrap();
+    staged.commit().unwrap();
+    assert_eq!(names(&target), vec!["arch".to_string()]);
+    assert!(!previous(&target).exists());
+    let mut expected = vec![
+        prefix.clone(),
+        "checkpoint".to_string(),
+        "checkpoint.tmp".to_string(),
+        "victim".to_string(),
+    ];
+    expected.sort();
+    assert_eq!(names(dir.path()), expected);
+    assert_eq!(names(&victim), vec!["keep".to_string()]);
+    // Dropped uncommitted: removed, the target untouched.
+    let staged = StagedDir::new(&target).unwrap();
+    let path = staged.path().to_path_buf();
+    drop(staged);
+    assert!(!path.exists());
+    assert_eq!(names(&target), vec!["arch".to_string()]);
+    // A target that is a link (or a file) is refused, not followed or replaced.
+    let linked = dir.path().join("linked");
+    symlink(&victim, &linked).unwrap();
+    assert!(matches!(
+        StagedDir::new(&linked),
+        Err(FsioError::NotAFolder {
+            kind: "symbolic link",
+            ..
+        })
+    ));
+    assert_eq!(names(&victim), vec!["keep".to_string()]);
+}
+
+#[test]
+fn a_kill_between_the_renames_leaves_the_previous_folder() {
+    // What a reader finds when the writer died after moving the target aside: `previous`.
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("checkpoint");
+    let staged = StagedDir::new(&target).unwrap();
+    std::fs::write(staged.path().join("state.json"), "1").unwrap();
+    staged.commit().unwrap();
+    std::fs::rename(&target, previous(&target)).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(previous(&target).join("state.json")).unwrap(),
+        "1"
+    );
+    // The next commit puts a new folder in place and then removes the previous one.
+    let staged = StagedDir::new(&target).unwrap();
+    std::fs::write(staged.path().join("state.json"), "2").unwrap();
+    staged.commit().unwrap();
+    assert_eq!(
+        std::fs::read_to_string(target.join("state.json")).unwrap(),
+        "2"
+    );
+    assert!(!previous(&target).exists());
 }
