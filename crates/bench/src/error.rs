@@ -60,6 +60,10 @@ pub enum BenchError {
         changes: String,
         fresh: String,
     },
+    /// A run folder in the results database that changed and no longer reads: its row was
+    /// dropped (`cause` says why the folder does not read).
+    #[error("{cause} (the run was in the results database: its row is dropped, since the folder no longer holds those numbers)")]
+    Dropped { cause: Box<BenchError> },
     /// A run folder that is locked or whose files disagree.
     #[error(transparent)]
     RunFormat(runfmt::RunFmtError),

@@ -165,6 +165,37 @@ pub struct Store {
     path: PathBuf,
 }
 
+/// Whether opening a database failed because this process may not create or write the files
+/// beside it (the `-shm` index of a WAL database): a read-only folder, file or file system.
+fn cannot_write_beside(e: &rusqlite::Error) -> bool {
+    use rusqlite::ErrorCode::{CannotOpen, PermissionDenied, ReadOnly};
+    matches!(e, rusqlite::Error::SqliteFailure(f, _)
+        if matches!(f.code, CannotOpen | ReadOnly | PermissionDenied))
+}
+
+/// An immutable read ignores the write-ahead log: refused while `<db>-wal` holds changes.
+fn refuse_unread_wal(db: &Path) -> Result<()> {
+    let mut name = db.as_os_str().to_os_string();
+    name.push("-wal");
+    let wal = PathBuf::from(name);
+    match std::fs::symlink_metadata(&wal) {
+        Ok(meta) if meta.len() > 0 => Err(BenchError::Schema {
+            path: db.to_path_buf(),
+            message: format!(
+                "cannot be read here: {} holds {} bytes of changes not yet in the database file \
+                 (a writer is still running, or was killed), and this process may not write \
+                 the folder to read them through SQLite's index (`-shm`); reading without them \
+                 would show stale results. Run `nb1s1 results ingest` on the database where its \
+                 folder is writable (which folds the log in), or copy the database with its \
+                 `-wal` file to a folder you may write",
+                wal.display(),
+                meta.len()
+            ),
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// What one ingest did.
 #[derive(Debug, Default, Clone, PartialEq, serde::Serialize)]
 pub struct IngestSummary {
@@ -179,6 +210,9 @@ pub struct IngestSummary {
     /// Runs (and correlation files) below the ingested folder whose folder or file is gone:
     /// dropped from the database, since their numbers no longer have a source.
     pub vanished: Vec<PathBuf>,
+    /// Runs in the database whose folder changed and no longer reads (each also in `errors`):
+    /// dropped, since their stored numbers are no longer those of their files.
+    pub dropped: Vec<PathBuf>,
 }
 
 /// SHA-256 over the named files of a folder (name, length, bytes), absent files included as such.
@@ -312,8 +346,13 @@ impl Store {
             Ok(conn) => conn,
             // A WAL database in a folder (or file system) this process may not write: SQLite
             // cannot create the `-shm` index it reads through. Nobody can be writing it there
-            // through this path, so it is read as an immutable file.
-            Err(first) => Self::read_only_connection(path, true).map_err(|_| sql(first))?,
+            // through this path, so it is read as an immutable file, unless a write-ahead log
+            // holds changes that such a read would not see.
+            Err(first) if cannot_write_beside(&first) => {
+                refuse_unread_wal(path)?;
+                Self::read_only_connection(path, true).map_err(|_| sql(first))?
+            }
+            Err(first) => return Err(sql(first)),
         };
         for (table, columns) in READ_COLUMNS {
             let exists: bool = conn
@@ -412,7 +451,12 @@ impl Store {
                 Ok(Outcome::Updated) => summary.updated += 1,
                 Ok(Outcome::Unchanged) => summary.unchanged += 1,
                 Ok(Outcome::Duplicate(of)) => summary.duplicates.push((dir.clone(), of)),
-                Err(e) => summary.errors.push((dir.clone(), e.to_string())),
+                Err(e) => {
+                    if matches!(e, BenchError::Dropped { .. }) {
+                        summary.dropped.push(dir.clone());
+                    }
+                    summary.errors.push((dir.clone(), e.to_string()));
+                }
             }
             let corr_dir = dir.join("correlation");
             if corr_dir.is_dir() {
@@ -466,11 +510,11 @@ impl Store {
         Ok(gone)
     }
 
-    /// Ingests one run folder.
+    /// Ingests one run folder. A folder in the database that changed and no longer reads has
+    /// its row dropped ([`BenchError::Dropped`]): its stored numbers are not its files' any more.
     pub fn ingest_run(&mut self, dir: &Path) -> Result<Outcome> {
         let canonical = dir.canonicalize().map_err(io_err(dir))?;
         let key = canonical.to_string_lossy().into_owned();
-        let fp = fingerprint(&canonical, RUN_FILES)?;
         let path = self.path.clone();
         let sql = move |source| BenchError::Sql {
             path: path.clone(),
@@ -490,14 +534,24 @@ impl Store {
             id.as_deref()
                 .is_some_and(|i| i.starts_with(IDENTITY_VERSION))
         };
-        let unchanged = |k: &Option<(String, Option<String>)>| {
-            k.as_ref().is_some_and(|(f, id)| *f == fp && current(id))
+        let read = || -> Result<(String, Option<RunFolder>)> {
+            let fp = fingerprint(&canonical, RUN_FILES)?;
+            if known
+                .as_ref()
+                .is_some_and(|(f, id)| *f == fp && current(id))
+            {
+                return Ok((fp, None));
+            }
+            let run = runs::read_run(&canonical)?;
+            check_ranges(&run)?;
+            Ok((fp, Some(run)))
         };
-        if unchanged(&known) {
-            return Ok(Outcome::Unchanged);
-        }
-        let run = runs::read_run(&canonical)?;
-        check_ranges(&run)?;
+        let (fp, run) = match read() {
+            Ok((_, None)) => return Ok(Outcome::Unchanged),
+            Ok((fp, Some(run))) => (fp, run),
+            Err(e) if known.is_some() => return Err(self.drop_stale(&key, e)),
+            Err(e) => return Err(e),
+        };
         let identity = run_identity(&run);
         let tx = self
             .conn
@@ -549,6 +603,22 @@ impl Store {
         insert_run(&tx, &key, &fp, &identity, &run).map_err(&sql)?;
         tx.commit().map_err(&sql)?;
         Ok(outcome)
+    }
+
+    /// Deletes the row of the run at `key`, whose folder no longer reads (`cause`); the error
+    /// says so, or why the row could not be deleted.
+    fn drop_stale(&mut self, key: &str, cause: BenchError) -> BenchError {
+        let deleted =
+            retry_while_busy(|| self.conn.execute("DELETE FROM runs WHERE path = ?1", [key]));
+        match deleted {
+            Ok(_) => BenchError::Dropped {
+                cause: Box::new(cause),
+            },
+            Err(source) => BenchError::Sql {
+                path: self.path.clone(),
+                source,
+            },
+        }
     }
 
     /// Ingests one correlation file (spec §4.3); returns whether it was new or changed.
