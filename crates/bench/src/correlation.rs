@@ -100,7 +100,7 @@ impl CorrelationFile {
             .parent()
             .filter(|d| d.file_name().is_some_and(|n| n == "correlation"))
             .and_then(Path::parent)
-            .filter(|d| crate::runs::run_kind(d).is_some())
+            .filter(|d| matches!(crate::runs::run_kind(d), Ok(Some(_))))
             .map(Path::to_path_buf);
         Ok(CorrelationFile {
             path: path.to_path_buf(),

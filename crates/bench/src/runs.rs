@@ -96,14 +96,16 @@ impl RunKind {
     }
 }
 
-/// Classifies a folder by the files it holds; `None` if it is no run folder.
-pub fn run_kind(dir: &Path) -> Option<RunKind> {
-    if dir.join("epochs.jsonl").is_file() || dir.join("status.json").is_file() {
+/// Classifies a folder by the files it holds; `None` if it is no run folder. A run file that
+/// is there but is no regular file (a FIFO, a device, a socket, a folder, a link out of the
+/// folder or to nothing) is an error naming it: such a folder is a damaged run, not "no run".
+pub fn run_kind(dir: &Path) -> Result<Option<RunKind>> {
+    if has_run_file(dir, "epochs.jsonl")? | has_run_file(dir, "status.json")? {
         // Both write these files; a stand-alone run's `run.json` names its cell.
         let meta = read_json_opt::<serde_json::Value>(&dir.join("run.json"))
             .ok()
             .flatten();
-        Some(
+        Ok(Some(
             if meta
                 .as_ref()
                 .is_some_and(runfmt::standalone::is_standalone_meta)
@@ -112,11 +114,27 @@ pub fn run_kind(dir: &Path) -> Option<RunKind> {
             } else {
                 RunKind::OneShot
             },
-        )
-    } else if dir.join("trajectory.jsonl").is_file() {
-        Some(RunKind::BlackBox)
+        ))
+    } else if has_run_file(dir, "trajectory.jsonl")? {
+        Ok(Some(RunKind::BlackBox))
     } else {
-        None
+        Ok(None)
+    }
+}
+
+/// Whether `dir` holds the run file `name`: a regular file, or a link to one inside `dir`.
+/// Anything else under that name is refused by the bounded reader's checks (opened without
+/// blocking, never read), naming the file.
+fn has_run_file(dir: &Path, name: &str) -> Result<bool> {
+    let path = dir.join(name);
+    match std::fs::symlink_metadata(&path) {
+        Ok(meta) if meta.file_type().is_file() => Ok(true),
+        Ok(_) => {
+            nb1s1_fsio::open_in(dir, &path, u64::MAX)?;
+            Ok(true)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(io_err(&path)(e)),
     }
 }
 
@@ -315,7 +333,7 @@ fn external_series(tag: Option<ExperimentTag>, meta: &serde_json::Value) -> Opti
 
 /// Reads one run folder of either kind.
 pub fn read_run(dir: &Path) -> Result<RunFolder> {
-    let kind = run_kind(dir).ok_or_else(|| BenchError::NotARun {
+    let kind = run_kind(dir)?.ok_or_else(|| BenchError::NotARun {
         path: dir.to_path_buf(),
     })?;
     let tag_path = dir.join("experiment.json");
@@ -481,12 +499,13 @@ pub fn check_epochs(
 }
 
 /// Every run folder below `root` (the root itself included), sorted by path. Checkpoint folders
-/// are not descended into.
+/// are not descended into. A folder whose run files are refused ([`run_kind`]) is listed too,
+/// so that reading it reports the error.
 pub fn find_runs(root: &Path) -> Result<Vec<PathBuf>> {
     let mut found = Vec::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
-        if run_kind(&dir).is_some() {
+        if !matches!(run_kind(&dir), Ok(None)) {
             found.push(dir);
             continue;
         }
