@@ -275,9 +275,23 @@ fn prepare(unit: &RunUnit, out: &Path, experiment: &str, device: &str) -> Result
     Ok(args)
 }
 
-/// Last lines of a log, for the failure message.
+/// How much of the end of a log [`log_tail`] reads: a failure's last lines, never the
+/// whole log of a long run.
+const LOG_TAIL_BYTES: u64 = 64 << 10;
+
+/// Last lines of a log, for the failure message; read in bounded memory, a log that is a link
+/// or a special file (a FIFO would block the runner) is not read.
 fn log_tail(path: &Path) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let bytes = match nb1s1_fsio::read_tail(path, LOG_TAIL_BYTES) {
+        Ok(b) => b,
+        Err(nb1s1_fsio::FsioError::Io { source, .. })
+            if source.kind() == std::io::ErrorKind::NotFound =>
+        {
+            return String::new()
+        }
+        Err(e) => return format!("(log not read: {e})"),
+    };
+    let text = String::from_utf8_lossy(&bytes);
     let lines: Vec<&str> = text.lines().rev().take(3).collect();
     lines.into_iter().rev().collect::<Vec<_>>().join(" | ")
 }
@@ -539,4 +553,34 @@ fn launch(
         .code()
         .map(|c| c.to_string())
         .unwrap_or_else(|| "killed by a signal".to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_tail_reads_the_end_of_any_log_and_never_blocks_on_a_fifo() {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("unit.log");
+        // A huge log (holes), then the failure's lines: only the end is read.
+        std::fs::File::create(&log)
+            .unwrap()
+            .set_len(64 << 20)
+            .unwrap();
+        nb1s1_fsio::append(&log, b"epoch 3\nerror: out of memory\nexit\n").unwrap();
+        assert_eq!(log_tail(&log), "epoch 3 | error: out of memory | exit");
+        assert_eq!(log_tail(&dir.path().join("absent.log")), "");
+        let fifo = dir.path().join("fifo.log");
+        let c = std::ffi::CString::new(fifo.as_os_str().as_bytes()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || tx.send(log_tail(&fifo)));
+        let tail = rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("log_tail blocked on a FIFO");
+        assert!(tail.contains("FIFO"), "{tail}");
+    }
 }
