@@ -27,6 +27,11 @@ pub trait Nb101Oracle {
     fn path(&self) -> String;
     /// Whether the table is a synthetic stand-in rather than the official data.
     fn is_synthetic(&self) -> bool;
+    /// The table's content fingerprint (`Nb101::fingerprint`), recorded in `run.json`; `None`
+    /// for a table that has none (a test's stand-in).
+    fn fingerprint(&self) -> Option<String> {
+        None
+    }
     /// The repeats of `hash` at 108 epochs, or `None` when the table lacks the cell.
     fn query(&self, hash: &ModelHash) -> Result<Option<Nb101Errors>, OneShotError>;
     /// The regret reference of `space` in this table.
@@ -124,6 +129,9 @@ impl Nb101Oracle for Nb101Table {
     }
     fn is_synthetic(&self) -> bool {
         self.data().is_synthetic()
+    }
+    fn fingerprint(&self) -> Option<String> {
+        Some(self.data().fingerprint())
     }
     fn query(&self, hash: &ModelHash) -> Result<Option<Nb101Errors>, OneShotError> {
         let Some(mut all) = self.errors(hash) else {

@@ -311,40 +311,55 @@ pub fn run_search(
 
 /// A resume must see the NAS-Bench-101 table the run started with: without it the remaining
 /// epochs would be recorded without errors and regrets, with another one they would not be
-/// comparable.
-fn check_same_table(run: &RunDir, oracle: Option<&dyn Nb101Oracle>) -> Result<(), OneShotError> {
+/// comparable. Tables are told apart by their content fingerprint (`table`, the one in use)
+/// where `run.json` records one, so a copy of the same table elsewhere is fine.
+fn check_same_table(
+    run: &RunDir,
+    oracle: Option<&dyn Nb101Oracle>,
+    table: Option<&str>,
+) -> Result<(), OneShotError> {
     let Some(meta) = runfmt::read_json_opt::<RunMeta>(&run.root.join("run.json"))? else {
         return Ok(());
     };
     let now = oracle.map(|o| o.path());
+    let refuse = |msg: String| OneShotError::RunDir {
+        path: run.root.clone(),
+        msg,
+    };
     match (&meta.nb101_path, &now) {
         (None, None) => Ok(()),
-        (Some(was), Some(is)) => {
-            let canon = |p: &str| std::fs::canonicalize(p).ok();
-            if was != is && canon(was) != canon(is) {
-                eprintln!(
-                    "warning: {}: the run started with NAS-Bench-101 {was}, resumed with {is}",
-                    run.root.display()
-                );
+        (Some(was), Some(is)) => match (&meta.nb101_fingerprint, table) {
+            (Some(a), Some(b)) if a != b => Err(refuse(format!(
+                "the run started with the NAS-Bench-101 table {a} (run.json \
+                 `nb101_fingerprint`, file {was}) but is resumed with another table, {b} \
+                 (file {is}): its remaining epochs would hold other errors and regrets than \
+                 its first ones. Resume with --nb101 {was} (or a copy of that table), or start \
+                 fresh: remove the run folder or choose another --out"
+            ))),
+            _ => {
+                let canon = |p: &str| std::fs::canonicalize(p).ok();
+                if was != is && canon(was) != canon(is) {
+                    eprintln!(
+                        "warning: {}: the run started with NAS-Bench-101 {was}, resumed with {is}",
+                        run.root.display()
+                    );
+                }
+                Ok(())
             }
-            Ok(())
-        }
+        },
         (was, is) => {
             let name = |p: &Option<String>| p.clone().unwrap_or_else(|| "no table".into());
-            Err(OneShotError::RunDir {
-                path: run.root.clone(),
-                msg: format!(
-                    "the run started with {} (run.json `nb101_path`) but is resumed with {}: \
-                     its remaining epochs would lack or gain NB-101 errors and regrets; resume \
-                     {}",
-                    name(was),
-                    name(is),
-                    match was {
-                        Some(p) => format!("with --nb101 {p}"),
-                        None => "without --nb101".into(),
-                    }
-                ),
-            })
+            Err(refuse(format!(
+                "the run started with {} (run.json `nb101_path`) but is resumed with {}: \
+                 its remaining epochs would lack or gain NB-101 errors and regrets; resume \
+                 {}",
+                name(was),
+                name(is),
+                match was {
+                    Some(p) => format!("with --nb101 {p}"),
+                    None => "without --nb101".into(),
+                }
+            )))
         }
     }
 }
@@ -401,8 +416,10 @@ pub fn run_search_with(
             });
         }
     }
+    // Hashed once: a real table is some hundred MB.
+    let table = oracle.and_then(|o| o.fingerprint());
     if opts.resume {
-        check_same_table(&run, oracle)?;
+        check_same_table(&run, oracle, table.as_deref())?;
     }
     runfmt::write_atomic(&run.config_path(), cfg.to_toml().as_bytes())?;
     let space = searchspace::SpaceId::try_from(cfg.space)
@@ -423,6 +440,7 @@ pub fn run_search_with(
             cifar10: data.source.clone(),
             nb101_path: oracle.map(|o| o.path()),
             nb101_synthetic: oracle.map(|o| o.is_synthetic()),
+            nb101_fingerprint: table,
             regret_reference: reference.clone(),
             nb1s1_version: env!("CARGO_PKG_VERSION").into(),
             method: variant.method.and_then(|m| serde_json::to_value(m).ok()),

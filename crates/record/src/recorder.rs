@@ -177,6 +177,7 @@ impl Recorder {
                     cifar10: String::new(),
                     nb101_path: Some(lookup.path.display().to_string()),
                     nb101_synthetic: Some(lookup.nb.is_synthetic()),
+                    nb101_fingerprint: Some(lookup.nb.fingerprint()),
                     regret_reference: Some(reference.clone()),
                     nb1s1_version: env!("CARGO_PKG_VERSION").to_string(),
                     // The composition is the external method's own; its settings are below.

@@ -30,6 +30,9 @@ pub use jsonl::{read_json, read_json_opt, read_jsonl};
 pub use lock::{RunLock, LOCK_FILE};
 pub use meta::{ExternalKind, ExternalOrigin, ExternalRunMeta, RunMeta};
 pub use name::{NameError, SafeName};
+/// The file primitives, for run-folder writers that need more than [`write_atomic`] (a
+/// checkpoint folder staged and swapped in: `fsio::StagedDir`).
+pub use nb1s1_fsio as fsio;
 pub use run_dir::{check_epoch_order, check_epochs_complete, kept_checkpoint_dir, RunDir};
 pub use standalone::{
     CellOrigin, StandaloneCell, StandaloneEpoch, StandaloneMeta, StandaloneNb101,

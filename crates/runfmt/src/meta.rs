@@ -15,6 +15,11 @@ pub struct RunMeta {
     pub cifar10: String,
     pub nb101_path: Option<String>,
     pub nb101_synthetic: Option<bool>,
+    /// Content fingerprint of the NB-101 table (`Nb101::fingerprint`), the same for every copy
+    /// of one table: a resume on another table is refused, and the results store keeps runs of
+    /// different tables apart. Absent without a table and in runs from before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nb101_fingerprint: Option<String>,
     /// The space's best single-repeat errors that regrets are measured against, and where they
     /// come from (`exhaustive` over the table in use, or the paper's `original` constants).
     pub regret_reference: Option<searchspace::Reference>,
