@@ -1,6 +1,8 @@
 //! Checkpoints: the whole state a search needs to continue exactly where it stopped, written as
-//! a folder that replaces the previous one atomically (`checkpoint.tmp/` is filled and synced,
-//! then swapped in; a kill at any point leaves a complete `checkpoint/` or `checkpoint.old/`).
+//! a folder that replaces the previous one atomically (an exclusive staging folder of
+//! `runfmt::fsio::StagedDir`, unpredictably named and never a planted link, is filled and synced,
+//! then swapped in; a kill at any point leaves a complete `checkpoint/` or `checkpoint.old/`,
+//! and the next save removes a killed writer's staging folder).
 //!
 //! Random state needs no saving: torch's generator, the run's ChaCha generator and the loaders
 //! are reseeded from (seed, epoch) at every epoch start, and checkpoints are taken between epochs.
@@ -63,12 +65,6 @@ fn ck_err(path: &Path, e: impl std::fmt::Display) -> OneShotError {
     }
 }
 
-fn sync_dir(path: &Path) {
-    if let Ok(f) = fs::File::open(path) {
-        let _ = f.sync_all();
-    }
-}
-
 /// Writes a var store as safetensors. Channels-last weights (and their momentum buffers) are
 /// not contiguous, which safetensors refuses, so every tensor is written as a contiguous copy;
 /// loading copies the values back into the variables, which keep their layout.
@@ -83,11 +79,8 @@ fn save_store(vs: &nn::VarStore, p: &Path) -> Result<(), OneShotError> {
 
 /// Writes `parts` to `dir` (the run's `checkpoint/`), replacing what was there atomically.
 pub fn save(dir: &Path, parts: &CheckpointParts<'_>) -> Result<(), OneShotError> {
-    let tmp = with_suffix(dir, "tmp");
-    if tmp.exists() {
-        fs::remove_dir_all(&tmp).map_err(|e| OneShotError::io(&tmp, e))?;
-    }
-    fs::create_dir_all(&tmp).map_err(|e| OneShotError::io(&tmp, e))?;
+    let staged = stage(dir)?;
+    let tmp = staged.path();
     let p = tmp.join(WEIGHTS);
     save_store(parts.weights, &p)?;
     let p = tmp.join(ARCH);
@@ -105,11 +98,11 @@ pub fn save(dir: &Path, parts: &CheckpointParts<'_>) -> Result<(), OneShotError>
         .collect::<Vec<_>>();
     opt.push(("format.version".into(), Tensor::from_slice(&[1i64])));
     Tensor::write_safetensors(&opt, &p).map_err(|e| ck_err(&p, e))?;
-    for name in [WEIGHTS, ARCH, OPTIMIZERS] {
+    for name in [WEIGHTS, ARCH, CONTROLLER, OPTIMIZERS] {
         let p = tmp.join(name);
-        fs::File::open(&p)
-            .and_then(|f| f.sync_all())
-            .map_err(|e| OneShotError::io(&p, e))?;
+        if name != CONTROLLER || p.exists() {
+            sync_file(&p)?;
+        }
     }
     let mut state = parts.state.clone();
     state.checksums.clear();
@@ -119,31 +112,25 @@ pub fn save(dir: &Path, parts: &CheckpointParts<'_>) -> Result<(), OneShotError>
             state.checksums.insert(name.into(), sha256_file(&p)?);
         }
     }
-    let text = serde_json::to_string_pretty(&state).map_err(|e| ck_err(&tmp, e))?;
+    let text = serde_json::to_string_pretty(&state).map_err(|e| ck_err(tmp, e))?;
     runfmt::write_atomic(&tmp.join(STATE), text.as_bytes())?;
-    replace_dir(&tmp, dir)
+    Ok(staged.commit().map_err(runfmt::RunFmtError::from)?)
 }
 
-/// Makes the filled and synced folder `tmp` the folder `dir`: the current `dir` is first
-/// moved to `dir.old/`, so at every moment one complete folder exists (see
-/// [`locate`]); `dir.old/` is removed at the end.
-fn replace_dir(tmp: &Path, dir: &Path) -> Result<(), OneShotError> {
-    let old = with_suffix(dir, "old");
-    sync_dir(tmp);
-    if dir.exists() {
-        if old.exists() {
-            fs::remove_dir_all(&old).map_err(|e| OneShotError::io(&old, e))?;
-        }
-        fs::rename(dir, &old).map_err(|e| OneShotError::io(dir, e))?;
+/// An exclusive staging folder for `dir`. Staging folders of writers that died are removed by
+/// `StagedDir`; the predictable `<dir>.tmp/` of versions before it, when it is a real folder.
+fn stage(dir: &Path) -> Result<runfmt::fsio::StagedDir, OneShotError> {
+    let legacy = with_suffix(dir, "tmp");
+    if fs::symlink_metadata(&legacy).is_ok_and(|m| m.file_type().is_dir()) {
+        fs::remove_dir_all(&legacy).map_err(|e| OneShotError::io(&legacy, e))?;
     }
-    fs::rename(tmp, dir).map_err(|e| OneShotError::io(tmp, e))?;
-    if let Some(parent) = dir.parent() {
-        sync_dir(parent);
-    }
-    if old.exists() {
-        fs::remove_dir_all(&old).map_err(|e| OneShotError::io(&old, e))?;
-    }
-    Ok(())
+    Ok(runfmt::fsio::StagedDir::new(dir).map_err(runfmt::RunFmtError::from)?)
+}
+
+fn sync_file(p: &Path) -> Result<(), OneShotError> {
+    fs::File::open(p)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| OneShotError::io(p, e))
 }
 
 fn with_suffix(dir: &Path, suffix: &str) -> PathBuf {
@@ -157,7 +144,7 @@ fn with_suffix(dir: &Path, suffix: &str) -> PathBuf {
 /// The complete checkpoint folder to resume from: `checkpoint/`, or `checkpoint.old/` when a
 /// kill fell between the two renames; `None` when the run has none.
 pub fn locate(dir: &Path) -> Option<PathBuf> {
-    [dir.to_path_buf(), with_suffix(dir, "old")]
+    [dir.to_path_buf(), runfmt::fsio::previous(dir)]
         .into_iter()
         .find(|d| d.join(STATE).is_file())
 }
@@ -234,24 +221,19 @@ pub fn load_weights(dir: &Path, weights: &mut nn::VarStore) -> Result<(), OneSho
 }
 
 /// Copies the weights, architecture weights, controller (if any) and `state.json` of the
-/// checkpoint folder `src` to `dst`, replacing it like [`save`] does (`dst.tmp/` filled,
-/// synced and swapped in). Optimizer buffers are left out: a kept checkpoint is for evaluation, not resume.
+/// checkpoint folder `src` to `dst`, replacing it like [`save`] does (a staging folder filled,
+/// synced and swapped in). Optimizer buffers are left out: a kept checkpoint is for evaluation,
+/// not resume.
 pub fn keep(src: &Path, dst: &Path) -> Result<(), OneShotError> {
-    let tmp = with_suffix(dst, "tmp");
-    if tmp.exists() {
-        fs::remove_dir_all(&tmp).map_err(|e| OneShotError::io(&tmp, e))?;
-    }
-    fs::create_dir_all(&tmp).map_err(|e| OneShotError::io(&tmp, e))?;
+    let staged = stage(dst)?;
     for name in [WEIGHTS, ARCH, CONTROLLER, STATE] {
         let from = src.join(name);
         if name == CONTROLLER && !from.exists() {
             continue;
         }
-        let to = tmp.join(name);
+        let to = staged.path().join(name);
         fs::copy(&from, &to).map_err(|e| OneShotError::io(&from, e))?;
-        fs::File::open(&to)
-            .and_then(|f| f.sync_all())
-            .map_err(|e| OneShotError::io(&to, e))?;
+        sync_file(&to)?;
     }
-    replace_dir(&tmp, dst)
+    Ok(staged.commit().map_err(runfmt::RunFmtError::from)?)
 }
