@@ -569,7 +569,7 @@ mod tests {
             .unwrap()
             .set_len(64 << 20)
             .unwrap();
-        nb1s1_fsio::append(&log, b"epoch 3\nerror: out of memory\nexit\n").unwrap();
+        nb1s1_fsio::append(&log, b"\nepoch 3\nerror: out of memory\nexit\n").unwrap();
         assert_eq!(log_tail(&log), "epoch 3 | error: out of memory | exit");
         assert_eq!(log_tail(&dir.path().join("absent.log")), "");
         let fifo = dir.path().join("fifo.log");
