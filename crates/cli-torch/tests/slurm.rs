@@ -619,3 +619,161 @@ fn a_tuning_submits_each_rung_as_an_array_job() {
     assert!(!err.contains("submitted array job"), "{err}");
     assert_eq!(submissions(&out).jobs.len(), 2);
 }
+
+/// A folder name a shell would act on if it reached one unquoted: blanks, both quotes, a
+/// command substitution, backquotes, a `;` and a comment sign. Each injected command would
+/// create a `pwned*` file in the job's working folder (the test's folder).
+const HOSTILE: &str = "out dir 'sq' \"dq\" $(touch pwned1) `touch pwned2`; touch pwned3 #c";
+
+/// Every `pwned*` file below `dir`.
+fn injected(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = e.path();
+            if e.file_name().to_string_lossy().starts_with("pwned") {
+                found.push(path.clone());
+            }
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                stack.push(path);
+            }
+        }
+    }
+    found
+}
+
+/// Values that reach the job script through the real backend (`--out`, the experiment file's
+/// folder, a `setup` line holding `$(...)` as quoted data, an `sbatch` argument of Slurm's own
+/// syntax) arrive literally, the job really runs, and nothing injected runs.
+#[test]
+fn hostile_but_accepted_values_reach_a_real_job_literally_and_run_nothing() {
+    let _turn = take_turn();
+    let fx = fixture();
+    let folder = fx.dir.join(HOSTILE);
+    std::fs::create_dir_all(&folder).unwrap();
+    let setup = r#"setup = '''echo '$(touch pwned4) `touch pwned5` "dq"' > setup-out.txt'''
+sbatch_args = ["--comment=(a|b)&c!*[x]"]"#;
+    let made = fx.experiment("hostile", "\"darts\"", "0..1", 1, setup);
+    let exp = folder.join("hostile.toml");
+    std::fs::rename(&made, &exp).unwrap();
+    let out = folder.join("out");
+    let o = command(env!("CARGO_BIN_EXE_nb1s1-torch"))
+        .current_dir(&fx.dir)
+        .args([
+            "experiment",
+            "run",
+            p(&exp),
+            "--out",
+            p(&out),
+            "--backend",
+            "slurm",
+            "--poll",
+            "0.5",
+        ])
+        .output()
+        .unwrap();
+    let err = ok(&o, "experiment run into a hostile folder");
+    assert!(err.contains("1 completed now"), "{err}");
+    // The job ran: the run folder under the literal path holds its epoch, and Slurm wrote the
+    // element's log under it too.
+    let run = out.join("tiny/darts/space1/default/seed0");
+    assert_eq!(records(&run).len(), 1, "{}", run.display());
+    let job = submissions(&out).jobs[0].job_id.clone().unwrap();
+    let log = out.join(format!(".experiment/slurm/logs/{job}_0.out"));
+    assert!(log.is_file(), "no element log at {}", log.display());
+    // The setup line ran, and its quoted `$(...)` and backquotes were data.
+    let said = std::fs::read_to_string(fx.dir.join("setup-out.txt")).unwrap();
+    assert_eq!(said, "$(touch pwned4) `touch pwned5` \"dq\"\n");
+    // The job script quotes the paths; the sbatch argument reached Slurm as written.
+    let script = std::fs::read_to_string(slurm_dir(&out).join("job-1.sh")).unwrap();
+    let quoted = format!("'{}'", out.display()).replace("'sq'", r"'\''sq'\''");
+    assert!(script.contains(&quoted), "{quoted} not in\n{script}");
+    let info = slurm("scontrol", &["-o", "show", "job", &job]);
+    assert!(info.contains("Comment=(a|b)&c!*[x]"), "{info}");
+    assert_eq!(
+        injected(&fx.dir),
+        Vec::<PathBuf>::new(),
+        "an injected command ran"
+    );
+}
+
+/// Values the validator refuses never reach `sbatch`: a fake `sbatch` first on `PATH` would
+/// leave a mark if it were called.
+#[test]
+fn values_the_validator_refuses_are_refused_before_sbatch() {
+    use std::os::unix::fs::PermissionsExt;
+    let fx = fixture();
+    let bin = fx.dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let mark = fx.dir.join("sbatch-was-called");
+    let fake = bin.join("sbatch");
+    std::fs::write(
+        &fake,
+        format!("#!/bin/sh\ntouch '{}'\nexit 1\n", mark.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let cases = [
+        ("partition", "partition = \"debug\\ntouch pwned1\""),
+        ("account", "account = \"a b\""),
+        ("qos", "qos = \"$(touch pwned2)\""),
+        ("mem", "mem = \"4G;touch pwned3\""),
+        ("time", "time = \"1`touch pwned4`\""),
+        ("gres", "gres = \"gpu:1\\n#SBATCH --wrap=x\""),
+        ("sbatch_args[0]", "sbatch_args = [\"--comment=a b\"]"),
+        ("sbatch_args[0]", "sbatch_args = [\"--out=elsewhere\"]"),
+        ("sbatch_args[0]", "sbatch_args = [\"--comment='x'\"]"),
+        ("setup", "setup = \"module load x\\ntouch pwned5\""),
+    ];
+    for (i, (field, line)) in cases.iter().enumerate() {
+        let exp = fx.experiment(&format!("refused{i}"), "\"darts\"", "0..1", 1, line);
+        let out = fx.dir.join(format!("out{i}"));
+        // No cluster is needed to refuse: `SLURM_CONF` is not set up for this test.
+        let o = Command::new(env!("CARGO_BIN_EXE_nb1s1-torch"))
+            .current_dir(&fx.dir)
+            .env("PATH", &path)
+            .args(["experiment", "run", p(&exp), "--out", p(&out)])
+            .args(["--backend", "slurm", "--poll", "0.5"])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success(), "{line}: accepted\n{err}");
+        assert!(
+            err.contains(&format!("[slurm] {field}")),
+            "{line}: the error does not name `[slurm] {field}`:\n{err}"
+        );
+        assert!(!mark.exists(), "{line}: sbatch was called");
+        assert!(
+            !slurm_dir(&out).join("jobs.json").exists(),
+            "{line}: a submission was recorded"
+        );
+    }
+    // A flag is checked as the file is.
+    let exp = fx.experiment("flag", "\"darts\"", "0..1", 1, "");
+    let o = Command::new(env!("CARGO_BIN_EXE_nb1s1-torch"))
+        .current_dir(&fx.dir)
+        .env("PATH", &path)
+        .args([
+            "experiment",
+            "run",
+            p(&exp),
+            "--out",
+            p(&fx.dir.join("outf")),
+        ])
+        .args(["--backend", "slurm", "--partition", "x\ntouch pwned6"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("[slurm] partition"),
+        "{err}"
+    );
+    assert!(!mark.exists(), "sbatch was called for a flag");
+    assert_eq!(injected(&fx.dir), Vec::<PathBuf>::new());
+}
