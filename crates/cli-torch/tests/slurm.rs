@@ -686,7 +686,7 @@ sbatch_args = ["--comment=(a|b)&c!*[x]"]"#;
     let said = std::fs::read_to_string(fx.dir.join("setup-out.txt")).unwrap();
     assert_eq!(said, "$(touch pwned4) `touch pwned5` \"dq\"\n");
     // The job script quotes the paths; the sbatch argument reached Slurm as written.
-    let script = std::fs::read_to_string(slurm_dir(&out).join("job-1.sh")).unwrap();
+    let script = std::fs::read_to_string(slurm_dir(&out).join("job-0.sh")).unwrap();
     let quoted = format!("'{}'", out.display()).replace("'sq'", r"'\''sq'\''");
     assert!(script.contains(&quoted), "{quoted} not in\n{script}");
     let info = slurm("scontrol", &["-o", "show", "job", &job]);
