@@ -267,7 +267,10 @@ fn report_pages_have_the_expected_plots() {
     assert!(index.contains("<th>p_vs_best_holm</th>") && index.contains("<th>seeds_of_best</th>"));
     assert!(index.contains("Ranking across spaces: study optimizers (oneshot)"));
     assert!(index.contains("Ranking across spaces: study blackbox (blackbox)"));
-    assert!(index.contains("Friedman's test"), "Friedman's test before each ranking");
+    assert!(
+        index.contains("Friedman's test"),
+        "Friedman's test before each ranking"
+    );
     assert!(index.contains("<th>seeds_per_space</th>") && index.contains("space 1: 3, space 3: 3"));
     let sweep = std::fs::read_to_string(dir.join("study-weight-decay.html")).unwrap();
     assert!(
