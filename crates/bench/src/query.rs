@@ -1,13 +1,14 @@
 //! The usual questions asked of the results store, answered as tables: final regret per
 //! optimizer and space (mean ± standard error over seeds, a bootstrap interval, a rank test
-//! against the best of the space, a critical-difference ranking across spaces), the best architecture each optimizer
-//! found, and the list of runs with their status.
+//! against the best of the space with Holm's correction, per study a Friedman test and a
+//! critical-difference ranking across spaces), the best architecture each optimizer found,
+//! and the list of runs with their status.
 
 use crate::analysis::{paper_min_errors, Reference, SeriesKey};
 use crate::error::Result;
 use crate::runs;
 use crate::runs::Architecture;
-use crate::significance::{self, bootstrap_ci95, mann_whitney_p, CdRanking};
+use crate::significance::{self, bootstrap_ci95, holm, mann_whitney_p, CdRanking, SpaceResult};
 use crate::stats::{mean_se, MeanSe};
 use crate::store::Store;
 use crate::table::Table;
@@ -42,6 +43,12 @@ pub struct FinalRegret {
     /// Two-sided Mann–Whitney p-value of this series' test regrets against those of the
     /// series with the lowest mean in its space (`None` for that series itself).
     pub p_vs_best: Option<f64>,
+    /// `p_vs_best` after Holm's correction over every test of its space.
+    pub p_vs_best_holm: Option<f64>,
+    /// The series with the lowest mean in its space (`study: label`) and the seeds its final
+    /// regrets come from: the other sample `p_vs_best` rests on.
+    pub best_in_space: Option<String>,
+    pub best_seeds: Option<usize>,
     /// Runs recorded outside nb1s1 (`recorded` or `imported`), empty for nb1s1's own.
     pub external: String,
 }
@@ -120,6 +127,9 @@ pub fn final_regrets(
                 valid_regret: mean_se(&valid),
                 test_ci95: bootstrap_ci95(&test),
                 p_vs_best: None,
+                p_vs_best_holm: None,
+                best_in_space: None,
+                best_seeds: None,
                 test_values: test,
             })
         })
@@ -128,7 +138,8 @@ pub fn final_regrets(
     Ok(finals)
 }
 
-/// Per space, the rank test of every series against the one with the lowest mean.
+/// Per space, the rank test of every series against the one with the lowest mean, and Holm's
+/// correction over the space's tests (one family per space).
 fn compare_with_best(finals: &mut [FinalRegret]) {
     let spaces: BTreeSet<u8> = finals.iter().map(|f| f.key.space).collect();
     for space in spaces {
@@ -137,39 +148,101 @@ fn compare_with_best(finals: &mut [FinalRegret]) {
             .enumerate()
             .filter(|(_, f)| f.key.space == space)
             .min_by(|a, b| a.1.test_regret.mean.total_cmp(&b.1.test_regret.mean))
-            .map(|(i, f)| (i, f.test_values.clone()));
-        let Some((best_i, best_values)) = best else {
+            .map(|(i, f)| (i, f.test_values.clone(), series_name(f)));
+        let Some((best_i, best_values, best_name)) = best else {
             continue;
         };
+        let mut family = Vec::new();
         for (i, f) in finals.iter_mut().enumerate() {
-            if f.key.space == space && i != best_i {
-                f.p_vs_best = mann_whitney_p(&f.test_values, &best_values);
+            if f.key.space != space {
+                continue;
             }
+            f.best_in_space = Some(best_name.clone());
+            f.best_seeds = Some(best_values.len());
+            if i != best_i {
+                f.p_vs_best = mann_whitney_p(&f.test_values, &best_values);
+                if let Some(p) = f.p_vs_best {
+                    family.push((i, p));
+                }
+            }
+        }
+        let adjusted = holm(&family.iter().map(|x| x.1).collect::<Vec<_>>());
+        for ((i, _), q) in family.into_iter().zip(adjusted) {
+            finals[i].p_vs_best_holm = Some(q);
         }
     }
 }
 
-/// The critical-difference ranking of the series (by label) over the spaces they share.
-pub fn cd_ranking(finals: &[FinalRegret]) -> Option<CdRanking> {
-    let means: Vec<(String, u8, f64)> = finals
-        .iter()
-        .map(|f| (f.key.label(), f.key.space, f.test_regret.mean))
-        .collect();
-    significance::cd_ranking(&means)
+/// How a series is named where studies meet: `study: label`.
+fn series_name(f: &FinalRegret) -> String {
+    format!("{}: {}", f.key.study, f.key.label())
 }
 
-/// The critical-difference ranking as a table: average rank, and whether the best is within
-/// the critical difference.
+/// A critical-difference ranking of the methods of one study.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct StudyRanking {
+    pub kind: String,
+    pub study: String,
+    pub ranking: CdRanking,
+}
+
+/// Per study (the runs of one comparison: an experiment's study, or the untagged one-shot
+/// `runs` and black-box `blackbox`), the Friedman test and critical-difference ranking of its
+/// series (by label) over the spaces they share. Series of different studies are never ranked
+/// together: the same method name in two studies is two settings.
+pub fn cd_rankings(finals: &[FinalRegret]) -> Vec<StudyRanking> {
+    let mut studies: BTreeMap<(&str, &str), Vec<SpaceResult>> = BTreeMap::new();
+    for f in finals {
+        studies
+            .entry((f.kind.as_str(), f.key.study.as_str()))
+            .or_default()
+            .push(SpaceResult {
+                method: f.key.label(),
+                space: f.key.space,
+                mean: f.test_regret.mean,
+                seeds: f.test_regret.n,
+            });
+    }
+    studies
+        .into_iter()
+        .filter_map(|((kind, study), results)| {
+            Some(StudyRanking {
+                kind: kind.to_string(),
+                study: study.to_string(),
+                ranking: significance::cd_ranking(&results)?,
+            })
+        })
+        .collect()
+}
+
+/// The critical-difference ranking as a table: average rank, whether the best is within the
+/// critical difference, and the seeds behind each mean.
 pub fn cd_table(cd: &CdRanking) -> Table {
-    let mut t = Table::new(&["method", "average_rank", "within_cd_of_best"]);
-    let best = cd.ranks.first().map(|r| r.1).unwrap_or(0.0);
-    for (m, r) in &cd.ranks {
+    let mut t = Table::new(&[
+        "method",
+        "average_rank",
+        "within_cd_of_best",
+        "seeds_per_space",
+    ]);
+    let best = cd.ranks.first().map(|r| r.average_rank).unwrap_or(0.0);
+    for r in &cd.ranks {
         t.rows.push(vec![
-            json!(m),
-            json!(r),
+            json!(r.method),
+            json!(r.average_rank),
             cd.critical_difference.map_or(Value::Null, |c| {
-                json!(if r - best < c { "yes" } else { "no" })
+                json!(if r.average_rank - best < c {
+                    "yes"
+                } else {
+                    "no"
+                })
             }),
+            json!(cd
+                .spaces
+                .iter()
+                .zip(&r.seeds)
+                .map(|(s, n)| format!("space {s}: {n}"))
+                .collect::<Vec<_>>()
+                .join(", ")),
         ]);
     }
     t
@@ -191,6 +264,9 @@ pub fn final_regret_table(rows: &[FinalRegret]) -> Table {
         "test_regret_ci95_low",
         "test_regret_ci95_high",
         "p_vs_best_in_space",
+        "p_vs_best_holm",
+        "best_in_space",
+        "seeds_of_best",
         "recorded_outside_nb1s1",
     ]);
     for r in rows {
@@ -208,6 +284,9 @@ pub fn final_regret_table(rows: &[FinalRegret]) -> Table {
             r.test_ci95.map_or(Value::Null, |c| json!(c.0)),
             r.test_ci95.map_or(Value::Null, |c| json!(c.1)),
             r.p_vs_best.map_or(Value::Null, |p| json!(p)),
+            r.p_vs_best_holm.map_or(Value::Null, |p| json!(p)),
+            r.best_in_space.as_ref().map_or(Value::Null, |b| json!(b)),
+            r.best_seeds.map_or(Value::Null, |n| json!(n)),
             json!(r.external),
         ]);
     }

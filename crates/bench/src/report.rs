@@ -284,11 +284,19 @@ fn sweep_chart(sweep: &Sweep, opts: &ReportOptions) -> Chart {
     }
 }
 
+/// What a study page puts beside the study's own runs: the black-box baselines and the runs
+/// recorded outside nb1s1 (of any study) in the same spaces.
+struct Beside<'a> {
+    blackbox: &'a [TimeCurve],
+    external: Vec<&'a RegretCurve>,
+}
+
 fn study_page(
     study: &str,
     curves: &[&RegretCurve],
     sweeps: &[&Sweep],
     finals: &[query::FinalRegret],
+    beside: &Beside<'_>,
     opts: &ReportOptions,
 ) -> Result<Page> {
     // The study comes from a database another program may have written: the page's file name
@@ -303,34 +311,45 @@ fn study_page(
     page.paragraph(&format!(
         "Mean test regret over seeds (solid, shaded ± one standard error; a single epoch is a \
 marker with its error bar) and mean one-shot validation error (dashed, right axis) per search \
-epoch; the regret axis is logarithmic when the values span a decade. {}",
+epoch; the regret axis is logarithmic when the values span a decade. Runs recorded outside \
+nb1s1 (variant external-recorded or external-imported) in the study's spaces are drawn beside \
+the study's own. Where black-box baselines ran in a space, a second plot puts the study's runs \
+beside them against wall-clock time, as on the one-shot vs black-box page. {}",
         reference_note(opts.reference)
     ));
     let spaces: BTreeSet<u8> = curves.iter().map(|c| c.key.space).collect();
-    for space in spaces {
-        let here: Vec<&RegretCurve> = curves
+    for &space in &spaces {
+        let own: Vec<&RegretCurve> = curves
             .iter()
             .copied()
             .filter(|c| c.key.space == space)
             .collect();
+        let mut here = own.clone();
+        here.extend(
+            beside
+                .external
+                .iter()
+                .copied()
+                .filter(|c| c.key.space == space && c.key.study != study),
+        );
         page.heading(&format!("Search space {space}"));
-        if here.len() <= MAX_LINES {
-            let coloured: Vec<(&RegretCurve, usize)> =
-                here.iter().enumerate().map(|(i, c)| (*c, i)).collect();
-            let chart = regret_chart(&format!("space {space}"), &coloured, opts);
-            page.plot(&chart, &seeds_caption(&here))?;
-        } else {
-            // A sweep with many grid points: one plot per optimizer keeps the lines readable.
-            let mut by_opt: BTreeMap<&str, Vec<&RegretCurve>> = BTreeMap::new();
-            for c in &here {
-                by_opt.entry(c.key.optimizer.as_str()).or_default().push(c);
-            }
-            for (opt, cs) in by_opt {
-                let coloured: Vec<(&RegretCurve, usize)> =
-                    cs.iter().enumerate().map(|(i, c)| (*c, i)).collect();
-                let chart = regret_chart(&format!("{opt}, space {space}"), &coloured, opts);
-                page.plot(&chart, &seeds_caption(&cs))?;
-            }
+        epoch_plots(&mut page, space, &here, opts)?;
+        let baselines: Vec<&TimeCurve> = beside
+            .blackbox
+            .iter()
+            .filter(|c| c.key.space == space)
+            .collect();
+        if !baselines.is_empty() {
+            let (chart, devices) = time_chart(
+                format!("space {space}: against time, beside the black-box baselines"),
+                &baselines,
+                &here[..here.len().min(MAX_LINES)],
+                opts,
+            );
+            page.plot(
+                &chart,
+                &format!("Space {space}; {}", devices_caption(devices)),
+            )?;
         }
     }
     if !sweeps.is_empty() {
@@ -348,13 +367,50 @@ from the runs' config.toml); one line per optimizer and value of the other swept
         }
     }
     page.heading("Final regret");
+    page.paragraph(
+        "The study's complete runs, and beside them the black-box baselines and the runs \
+recorded outside nb1s1 in the same spaces (kind, study and recorded_outside_nb1s1 tell them \
+apart). The tests against the best of each space are those of the index page.",
+    );
     let rows: Vec<query::FinalRegret> = finals
         .iter()
-        .filter(|f| f.kind == "oneshot" && f.key.study == study)
+        .filter(|f| {
+            let own = f.kind == "oneshot" && f.key.study == study;
+            let baseline = f.kind == "blackbox" || !f.external.is_empty();
+            own || (baseline && spaces.contains(&f.key.space))
+        })
         .cloned()
         .collect();
     page.table(&query::final_regret_table(&rows));
     Ok(page)
+}
+
+/// Regret against search epochs in one space: one plot, or one per optimizer when a sweep
+/// has more lines than a plot can show.
+fn epoch_plots(
+    page: &mut Page,
+    space: u8,
+    here: &[&RegretCurve],
+    opts: &ReportOptions,
+) -> Result<()> {
+    if here.len() <= MAX_LINES {
+        let coloured: Vec<(&RegretCurve, usize)> =
+            here.iter().enumerate().map(|(i, c)| (*c, i)).collect();
+        let chart = regret_chart(&format!("space {space}"), &coloured, opts);
+        return page.plot(&chart, &seeds_caption(here));
+    }
+    // A sweep with many grid points: one plot per optimizer keeps the lines readable.
+    let mut by_opt: BTreeMap<&str, Vec<&RegretCurve>> = BTreeMap::new();
+    for c in here {
+        by_opt.entry(c.key.optimizer.as_str()).or_default().push(c);
+    }
+    for (opt, cs) in by_opt {
+        let coloured: Vec<(&RegretCurve, usize)> =
+            cs.iter().enumerate().map(|(i, c)| (*c, i)).collect();
+        let chart = regret_chart(&format!("{opt}, space {space}"), &coloured, opts);
+        page.plot(&chart, &seeds_caption(&cs))?;
+    }
+    Ok(())
 }
 
 fn rank_chart(
@@ -477,7 +533,7 @@ fn versus_page(
         "Test regret of the incumbent against wall-clock time (both axes logarithmic). \
 Black-box optimizers (solid): simulated time, the NB-101 training seconds of the architectures \
 they queried, mean ± standard error over seeds. One-shot optimizers (dashed; every study, \
-default hyperparameters): measured search seconds, cumulative over epochs, on the device named in the caption, plus the \
+default hyperparameters, and the runs recorded outside nb1s1): measured search seconds, cumulative over epochs, on the device named in the caption, plus the \
 NB-101 training seconds of the architecture the run returned at that epoch (what training it costs), as the black-box \
 time counts each query. Runs recorded before that time was kept show search seconds alone, marked \"search time only\".",
     );
@@ -487,67 +543,91 @@ time counts each query. Runs recorded before that time was kept show search seco
         .chain(oneshot.iter().map(|c| c.key.space))
         .collect();
     for space in spaces {
-        let mut series = Vec::new();
-        for (i, c) in blackbox.iter().filter(|c| c.key.space == space).enumerate() {
-            series.push(Series {
-                label: format!("{} (black-box)", c.key.optimizer),
-                points: c.points.iter().map(|(t, m)| (*t, m.mean, m.se)).collect(),
-                color: i,
-                ..Default::default()
-            });
-        }
-        let offset = series.len();
-        let mut devices = BTreeSet::new();
-        for (i, c) in oneshot
+        let bb: Vec<&TimeCurve> = blackbox.iter().filter(|c| c.key.space == space).collect();
+        // Every study's default settings, and the runs recorded outside nb1s1.
+        let os: Vec<&RegretCurve> = oneshot
             .iter()
-            .filter(|c| c.key.space == space && c.key.variant == "default")
-            .enumerate()
-        {
-            // Search plus NB-101 time where every run recorded it, else search time alone.
-            let with_nb101 = c.points.iter().all(|p| p.seconds_with_nb101.is_some());
-            let time = |p: &EpochPoint| {
-                if with_nb101 {
-                    p.seconds_with_nb101
-                } else {
-                    p.seconds
-                }
-            };
-            let points: Vec<(f64, f64, f64)> = c
-                .points
-                .iter()
-                .filter_map(|p| Some((time(p)?.mean, p.test_regret.mean, p.test_regret.se)))
-                .filter(|p| p.0 > 0.0)
-                .collect();
-            if points.is_empty() {
-                continue;
-            }
-            devices.extend(c.devices.iter().cloned());
-            let only = if with_nb101 { "" } else { ", search time only" };
-            series.push(Series {
-                label: format!("{} ({}{only})", c.key.label(), c.key.study),
-                points,
-                color: offset + i,
-                dashed: true,
-                ..Default::default()
-            });
-        }
-        let chart = Chart {
-            log_x: true,
-            log_y: true,
-            series,
-            ..base_chart(format!("space {space}"), TIME_AXIS, REGRET_AXIS, opts)
-        };
-        let device = if devices.is_empty() {
-            "one-shot device not recorded".to_string()
-        } else {
-            format!(
-                "one-shot runs on: {}",
-                devices.into_iter().collect::<Vec<_>>().join(", ")
-            )
-        };
-        page.plot(&chart, &format!("Space {space}; {device}"))?;
+            .filter(|c| {
+                c.key.space == space
+                    && (c.key.variant == "default" || c.key.variant.starts_with("external-"))
+            })
+            .collect();
+        let (chart, devices) = time_chart(format!("space {space}"), &bb, &os, opts);
+        page.plot(
+            &chart,
+            &format!("Space {space}; {}", devices_caption(devices)),
+        )?;
     }
     Ok(page)
+}
+
+/// Test regret against wall-clock time (both axes logarithmic): black-box incumbents (solid)
+/// and one-shot runs (dashed, search plus NB-101 seconds where every run kept them); returns
+/// the chart and the one-shot runs' devices.
+fn time_chart(
+    title: String,
+    blackbox: &[&TimeCurve],
+    oneshot: &[&RegretCurve],
+    opts: &ReportOptions,
+) -> (Chart, BTreeSet<String>) {
+    let mut series = Vec::new();
+    for (i, c) in blackbox.iter().enumerate() {
+        series.push(Series {
+            label: format!("{} (black-box)", c.key.optimizer),
+            points: c.points.iter().map(|(t, m)| (*t, m.mean, m.se)).collect(),
+            color: i,
+            ..Default::default()
+        });
+    }
+    let offset = series.len();
+    let mut devices = BTreeSet::new();
+    for (i, c) in oneshot.iter().enumerate() {
+        // Search plus NB-101 time where every run recorded it, else search time alone.
+        let with_nb101 = c.points.iter().all(|p| p.seconds_with_nb101.is_some());
+        let time = |p: &EpochPoint| {
+            if with_nb101 {
+                p.seconds_with_nb101
+            } else {
+                p.seconds
+            }
+        };
+        let points: Vec<(f64, f64, f64)> = c
+            .points
+            .iter()
+            .filter_map(|p| Some((time(p)?.mean, p.test_regret.mean, p.test_regret.se)))
+            .filter(|p| p.0 > 0.0)
+            .collect();
+        if points.is_empty() {
+            continue;
+        }
+        devices.extend(c.devices.iter().cloned());
+        let only = if with_nb101 { "" } else { ", search time only" };
+        series.push(Series {
+            label: format!("{} ({}{only})", c.key.label(), c.key.study),
+            points,
+            color: offset + i,
+            dashed: true,
+            ..Default::default()
+        });
+    }
+    let chart = Chart {
+        log_x: true,
+        log_y: true,
+        series,
+        ..base_chart(title, TIME_AXIS, REGRET_AXIS, opts)
+    };
+    (chart, devices)
+}
+
+fn devices_caption(devices: BTreeSet<String>) -> String {
+    if devices.is_empty() {
+        "one-shot device not recorded".to_string()
+    } else {
+        format!(
+            "one-shot runs on: {}",
+            devices.into_iter().collect::<Vec<_>>().join(", ")
+        )
+    }
 }
 
 fn distribution_page(
@@ -745,27 +825,15 @@ fn index_page(
     index.paragraph(
         "test_regret_ci95: a 95 % percentile bootstrap interval of the mean over seeds (2000 \
 resamples; two seeds or more). p_vs_best_in_space: the two-sided Mann–Whitney rank test of the \
-row's final test regrets against those of the row with the lowest mean in its space (exact for \
-small samples); it rests on the seeds column of both rows, and with 3 seeds against 3 no \
-p-value can fall below 0.1.",
+row's final test regrets against those of best_in_space, the row with the lowest mean in its \
+space (exact for small samples); it rests on the row's seeds and seeds_of_best, and with 3 seeds \
+against 3 no p-value can fall below 0.1. p_vs_best_holm: the same after Holm's correction over \
+every test of the space; read a difference as significant at level α when it is at most α.",
     );
     index.table(&query::final_regret_table(finals));
     external_note(&mut index, finals);
-    if let Some(cd) = query::cd_ranking(finals) {
-        index.heading("Ranking across spaces");
-        index.paragraph(&format!(
-            "Average rank of each method by mean final test regret over the spaces all of them \
-share (spaces {}; rank 1 is best, ties share ranks). Nemenyi's critical difference at α = 0.05 \
-is {}: methods whose average ranks differ by less are not significantly different (Demšar 2006).",
-            cd.spaces
-                .iter()
-                .map(|s| s.to_string())
-                .collect::<Vec<_>>()
-                .join(", "),
-            cd.critical_difference
-                .map_or("not tabulated for this many methods".into(), format_float)
-        ));
-        index.table(&query::cd_table(&cd));
+    for r in query::cd_rankings(finals) {
+        ranking_section(&mut index, &r);
     }
     index.heading("Best architecture per optimizer and space (lowest NB-101 validation error)");
     index.table(&query::best_table(best));
@@ -781,6 +849,45 @@ is {}: methods whose average ranks differ by less are not significantly differen
         }
     }
     index
+}
+
+/// One study's ranking across spaces: Friedman's test first, then the average ranks with
+/// Nemenyi's critical difference.
+fn ranking_section(page: &mut Page, r: &query::StudyRanking) {
+    let cd = &r.ranking;
+    page.heading(&format!(
+        "Ranking across spaces: study {} ({})",
+        r.study, r.kind
+    ));
+    let spaces = cd
+        .spaces
+        .iter()
+        .map(|s| s.to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let friedman = match &cd.friedman {
+        Some(f) => format!(
+            "Friedman's test over spaces {spaces}: χ² = {} with {} degrees of freedom, p = {}{}",
+            format_float(f.statistic),
+            f.df,
+            format_float(f.p_value),
+            if f.p_value < 0.05 {
+                "; the methods differ at α = 0.05, and the ranks below say how."
+            } else {
+                "; no difference at α = 0.05, so the ranks below are not evidence of one."
+            }
+        ),
+        None => "Friedman's test: every space ties all methods, nothing to test.".into(),
+    };
+    page.paragraph(&format!(
+        "{friedman} Average rank of each method of the study by mean final test regret over the \
+spaces all of them share (rank 1 is best, ties share ranks; seeds_per_space: the seeds each mean \
+rests on). Nemenyi's critical difference at α = 0.05 is {}: methods whose average ranks differ \
+by less are not significantly different (Demšar 2006).",
+        cd.critical_difference
+            .map_or("not tabulated for this many methods".into(), format_float)
+    ));
+    page.table(&query::cd_table(cd));
 }
 
 /// Names the series holding runs recorded outside nb1s1.
@@ -833,10 +940,17 @@ pub fn write_report(store: &Store, out: &Path, opts: &ReportOptions) -> Result<V
     let mut pages = Vec::new();
     let mut missing = Vec::new();
     let studies: BTreeSet<&str> = curves.iter().map(|c| c.key.study.as_str()).collect();
+    let beside = Beside {
+        blackbox: &blackbox,
+        external: curves
+            .iter()
+            .filter(|c| c.key.variant.starts_with("external-"))
+            .collect(),
+    };
     for study in studies {
         let here: Vec<&RegretCurve> = curves.iter().filter(|c| c.key.study == study).collect();
         let sw: Vec<&Sweep> = sweeps.iter().filter(|s| s.study == study).collect();
-        pages.push(study_page(study, &here, &sw, &finals, opts)?);
+        pages.push(study_page(study, &here, &sw, &finals, &beside, opts)?);
     }
     if curves.is_empty() {
         missing.push("Regret against search epochs: no complete one-shot runs.".to_string());

@@ -68,6 +68,32 @@ fn transfer_runs(root: &Path) {
     }
 }
 
+/// A run recorded outside nb1s1 in space 1, as `nb1s1.Recorder` writes it (no config.toml,
+/// `external` in run.json, no one-shot error measured), outside the experiment: the study pages
+/// of space 1 must show it beside their own runs.
+fn external_run(dir: &Path) {
+    common::write_oneshot_run(dir, "my-darts", 1, 0, &[0.04, 0.03, 0.02]);
+    std::fs::remove_file(dir.join("config.toml")).unwrap();
+    let path = dir.join("epochs.jsonl");
+    let lines: Vec<String> = std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["one_shot_valid_error"] = serde_json::Value::Null;
+            v.to_string()
+        })
+        .collect();
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    let meta = serde_json::json!({
+        "optimizer": "my-darts", "space": 1, "seed": 0, "device": "external (recorded)",
+        "epochs": 3, "cifar10": "", "nb101_path": null, "nb101_synthetic": false,
+        "regret_reference": null, "nb1s1_version": "0.1.0",
+        "external": {"kind": "recorded", "ties": "lower_index", "settings": {"lr": 0.1}},
+    });
+    std::fs::write(dir.join("run.json"), meta.to_string()).unwrap();
+}
+
 /// Runs the small experiment and writes its report; returns (report dir, pages).
 fn small_report(tmp: &Path) -> (PathBuf, Vec<report::PageSummary>) {
     let out = tmp.join("runs");
@@ -129,6 +155,9 @@ fn small_report(tmp: &Path) -> (PathBuf, Vec<report::PageSummary>) {
     let summary = store.ingest_dir(&out).unwrap();
     assert!(summary.errors.is_empty(), "{:?}", summary.errors);
     assert_eq!(summary.added, 12 + 4 + 12 + 5);
+    external_run(&tmp.join("external/my-darts-s0"));
+    let summary = store.ingest_dir(&tmp.join("external")).unwrap();
+    assert_eq!((summary.added, summary.errors.len()), (1, 0), "{summary:?}");
     transfer_runs(&tmp.join("transfer"));
     let summary = store.ingest_dir(&tmp.join("transfer")).unwrap();
     assert_eq!((summary.added, summary.errors.len()), (4 * 6, 0));
@@ -163,10 +192,14 @@ fn report_pages_have_the_expected_plots() {
         plots,
         vec![
             ("index.html", 0),
-            ("study-optimizers.html", 2), // one plot per space, a line per optimizer
-            // the sweep's curves (one plot: 2 grid points) and its final regret against the
-            // weight decay read from the runs' config.toml
-            ("study-weight-decay.html", 2),
+            // per space: a line per optimizer (and the recorded run in space 1) against epochs,
+            // and the same beside the black-box baselines against time
+            ("study-optimizers.html", 4),
+            // the untagged recorded run: against epochs, and beside the baselines
+            ("study-runs.html", 2),
+            // the sweep's curves (one plot: 2 grid points), the same beside the baselines, and
+            // its final regret against the weight decay read from the runs' config.toml
+            ("study-weight-decay.html", 3),
             // darts/space 3: Spearman, Kendall, 2 scatters; gdas/space 1: the same, 1 scatter
             ("correlation.html", 7),
             ("oneshot-vs-blackbox.html", 2), // one per space
@@ -192,12 +225,53 @@ fn report_pages_have_the_expected_plots() {
     let index = std::fs::read_to_string(dir.join("index.html")).unwrap();
     assert_eq!(
         index.matches("<svg class=\"cell\"").count(),
-        4,
+        5,
         "a best cell per optimizer and space"
     );
     let study = std::fs::read_to_string(dir.join("study-optimizers.html")).unwrap();
     assert!(study.contains("darts one-shot") && study.contains("gdas"));
     assert!(study.contains("search epoch") && study.contains("test regret (error"));
+    // Beside the study's runs: the black-box baselines against time (both spaces), and the
+    // recorded run in space 1 (its curve and its final-regret row).
+    assert_eq!(
+        study
+            .matches("against time, beside the black-box baselines")
+            .count(),
+        2,
+        "a time plot per space"
+    );
+    assert!(study.contains("re (black-box)") && study.contains("rs (black-box)"));
+    assert!(
+        study.contains("my-darts (external-recorded): test regret"),
+        "the recorded run's curve"
+    );
+    let table = &study[study.find("<h2>Final regret</h2>").unwrap()..];
+    for cell in [
+        "<td>blackbox</td>",
+        "<td>external-recorded</td>",
+        "<td>recorded</td>",
+        "<th>p_vs_best_holm</th>",
+        "<th>best_in_space</th>",
+        "<th>seeds_of_best</th>",
+    ] {
+        assert!(
+            table.contains(cell),
+            "study page's final regret lacks {cell}"
+        );
+    }
+    // The recorded run's own study page shows the baselines of its space too.
+    let runs = std::fs::read_to_string(dir.join("study-runs.html")).unwrap();
+    assert!(runs.contains("re (black-box)") && runs.contains("my-darts"));
+    // The statistics on the index: Holm, the best's seeds, and per study a Friedman test
+    // before the ranking across spaces (darts and gdas share spaces 1 and 3; so do re and rs).
+    assert!(index.contains("<th>p_vs_best_holm</th>") && index.contains("<th>seeds_of_best</th>"));
+    assert!(index.contains("Ranking across spaces: study optimizers (oneshot)"));
+    assert!(index.contains("Ranking across spaces: study blackbox (blackbox)"));
+    assert!(
+        index.contains("Friedman's test"),
+        "Friedman's test before each ranking"
+    );
+    assert!(index.contains("<th>seeds_per_space</th>") && index.contains("space 1: 3, space 3: 3"));
     let sweep = std::fs::read_to_string(dir.join("study-weight-decay.html")).unwrap();
     assert!(
         sweep.contains("weights.weight_decay, space 1"),
@@ -220,7 +294,7 @@ fn report_pages_have_the_expected_plots() {
     assert!(metrics.contains("tau, search space 1") && metrics.contains("gdas"));
     let data: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("data.json")).unwrap()).unwrap();
-    assert_eq!(data["regret_curves"].as_array().unwrap().len(), 4 + 2);
+    assert_eq!(data["regret_curves"].as_array().unwrap().len(), 4 + 2 + 1);
     assert_eq!(data["tunings"][0]["evaluations"].as_u64(), Some(5));
     let sweeps = data["sweeps"].as_array().unwrap();
     assert_eq!(sweeps.len(), 1, "{sweeps:?}");
@@ -381,10 +455,10 @@ fn report_plots_show_data_in_headless_chromium() {
     );
     assert_eq!(
         (plots, with_marks),
-        (Some(2), Some(0)),
+        (Some(4), Some(0)),
         "empty frames are caught"
     );
-    assert_eq!(marks, vec![0, 0]);
+    assert_eq!(marks, vec![0, 0, 0, 0]);
 
     for (i, p) in pages.iter().enumerate() {
         let profile = tmp.path().join(format!("p{}", i + 1));

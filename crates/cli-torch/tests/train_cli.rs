@@ -156,6 +156,7 @@ fn search_run(dir: &Path, archs: &[searchspace::Architecture]) {
             valid_regret: None,
             test_regret: None,
             nb101_train_seconds: None,
+            other_budgets: Default::default(),
             one_shot_valid_error: 0.5,
             train_loss: 1.0,
             train_accuracy: 0.5,

@@ -930,6 +930,8 @@ fn evaluate_epoch(
         valid_regret: reference.and_then(|r| regret(&valid_errors, r.min_valid_error)),
         test_regret: reference.and_then(|r| regret(&test_errors, r.min_test_error)),
         nb101_train_seconds,
+        // The search looks up 108 epochs only (the recorder and the import fill this).
+        other_budgets: Default::default(),
         architecture,
         valid_errors,
         test_errors,

@@ -150,3 +150,32 @@ def test_import_original_folders(table, tmp_path):
     with pytest.raises(ValueError, match="refused"):
         nb1s1.import_original(src, path, tmp_path / "out2")
     assert not (tmp_path / "pwned").exists()
+
+
+def test_other_budgets_of_a_full_table_equal_the_official_api(tmp_path, capsys):
+    """With a table of all four budgets (nasbench_full's layout), each record carries 4, 12 and
+    36 epochs beside 108, as the official get_metrics_from_hash gives them; the 108-only table
+    of the other tests gives no other_budgets key."""
+    space = nb1s1.SearchSpace(1)
+    cells = [space.to_nb101(a) for _, a in space.unique_models()]
+    path = tmp_path / "full.tfrecord"
+    nb1s1.generate_from_specs(path, np.stack([c[0] for c in cells]), [c[1] for c in cells],
+                              budgets=[4, 12, 36, 108])
+    nasbench = api.NASBench(str(path), progress=False)
+    capsys.readouterr()
+    rng = np.random.default_rng(11)
+    with nb1s1.Recorder(1, str(path), tmp_path / "run", "full-method", seed=0) as rec:
+        for e in range(3):
+            r = rec.record(e, weights(1, rng))
+            if r["nb101_hash"] is None:
+                assert "other_budgets" not in r
+                continue
+            _, stats = nasbench.get_metrics_from_hash(r["nb101_hash"])
+            assert sorted(int(k) for k in r["other_budgets"]) == [4, 12, 36]
+            for budget, got in r["other_budgets"].items():
+                want = stats[int(budget)]
+                assert got["test_errors"] == [1 - d["final_test_accuracy"] for d in want]
+                assert got["valid_errors"] == [1 - d["final_validation_accuracy"] for d in want]
+                times = [d["final_training_time"] for d in want]
+                assert got["train_seconds"] == pytest.approx(sum(times) / len(times), rel=1e-12)
+            assert r["test_errors"] == [1 - d["final_test_accuracy"] for d in stats[108]]

@@ -12,6 +12,6 @@ pub mod weights;
 
 pub use error::RecordError;
 pub use original::{import_folder, read_weights, ImportOptions, Imported};
-pub use recorder::{Lookup, Recorder, RunSpec};
+pub use recorder::{CellNumbers, Lookup, Recorder, RunSpec};
 pub use unpickle::{Array, Item, PickleError};
 pub use weights::from_original;

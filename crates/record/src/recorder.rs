@@ -1,7 +1,8 @@
 //! The recorder: a run folder in the run format `nb1s1 search` writes (`run.json`,
 //! `status.json`, `epochs.jsonl`), filled epoch by epoch from architecture weights computed
 //! anywhere. Each epoch is discretized with the supernet's rule, looked up in NAS-Bench-101
-//! (every repeat at 108 epochs) and its regret computed as the search does.
+//! (every repeat at 108 epochs, and the other budgets where the file has them) and its regret
+//! computed at 108 epochs as the search does.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -10,17 +11,14 @@ use std::time::Instant;
 
 use nasbench101::Nb101;
 use runfmt::{
-    read_jsonl, EpochRecord, ExternalKind, ExternalOrigin, ExternalRunMeta, RunDir, RunLock,
-    RunMeta, RunStatus, SafeName, StatusFile,
+    read_jsonl, BudgetErrors, EpochRecord, ExternalKind, ExternalOrigin, ExternalRunMeta, RunDir,
+    RunLock, RunMeta, RunStatus, SafeName, StatusFile,
 };
 use searchspace::{
     discretize_weights, ArchitectureWeights, Reference, SearchSpace, SpaceId, SpaceTable, TopKTies,
 };
 
 use crate::error::RecordError;
-
-/// Validation errors, test errors and training seconds of a cell's repeats.
-type Repeats = (Vec<f64>, Vec<f64>, Vec<f64>);
 
 /// A NAS-Bench-101 table and the regret references of the spaces computed over it.
 #[derive(Clone)]
@@ -82,23 +80,50 @@ impl Lookup {
         Ok(r)
     }
 
-    /// Validation errors, test errors and training seconds of the cell's repeats at 108 epochs
-    /// (empty when the table lacks it).
-    fn repeats(&self, hash: &nasbench101::ModelHash) -> Result<Repeats, RecordError> {
+    /// The cell's numbers: every repeat at 108 epochs and every other budget the table holds
+    /// (empty when the table lacks the cell).
+    pub fn cell(&self, hash: &nasbench101::ModelHash) -> Result<CellNumbers, RecordError> {
         let Some(model) = self.nb.model(hash) else {
-            return Ok(Default::default());
+            return Ok(CellNumbers::default());
         };
-        let reps = model.repeats(108).map_err(|e| RecordError::Input {
-            path: self.path.clone(),
-            message: format!("model {hash} has no repeats at 108 epochs: {e}"),
-        })?;
-        Ok((
-            reps.iter()
-                .map(|d| 1.0 - d.final_validation_accuracy)
-                .collect(),
-            reps.iter().map(|d| 1.0 - d.final_test_accuracy).collect(),
-            reps.iter().map(|d| d.final_training_time).collect(),
-        ))
+        let mut other_budgets: BTreeMap<u32, BudgetErrors> = model
+            .computed_stats()
+            .into_iter()
+            .map(|(epochs, reps)| (epochs, budget_errors(&reps)))
+            .collect();
+        let at_108 = other_budgets
+            .remove(&108)
+            .ok_or_else(|| RecordError::Input {
+                path: self.path.clone(),
+                message: format!(
+                    "model {hash} has no repeats at 108 epochs (budgets in the file: {:?})",
+                    self.nb.epochs()
+                ),
+            })?;
+        Ok(CellNumbers {
+            at_108,
+            other_budgets,
+        })
+    }
+}
+
+/// A cell's NAS-Bench-101 numbers: the 108-epoch budget regret is computed from, and the
+/// others (4, 12 and 36 epochs in `nasbench_full`) where the table holds them.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CellNumbers {
+    pub at_108: BudgetErrors,
+    pub other_budgets: BTreeMap<u32, BudgetErrors>,
+}
+
+fn budget_errors(reps: &[nasbench101::DataPoint]) -> BudgetErrors {
+    let seconds: Vec<f64> = reps.iter().map(|d| d.final_training_time).collect();
+    BudgetErrors {
+        valid_errors: reps
+            .iter()
+            .map(|d| 1.0 - d.final_validation_accuracy)
+            .collect(),
+        test_errors: reps.iter().map(|d| 1.0 - d.final_test_accuracy).collect(),
+        train_seconds: mean(&seconds),
     }
 }
 
@@ -261,10 +286,18 @@ impl Recorder {
         let architecture = discretize_weights(&self.space, weights, self.ties)
             .map_err(|source| RecordError::Discretize { epoch, source })?;
         let hash = architecture.hash().ok();
-        let (valid_errors, test_errors, seconds) = match &hash {
-            Some(h) => self.lookup.repeats(h)?,
-            None => Default::default(),
+        let CellNumbers {
+            at_108,
+            other_budgets,
+        } = match &hash {
+            Some(h) => self.lookup.cell(h)?,
+            None => CellNumbers::default(),
         };
+        let BudgetErrors {
+            valid_errors,
+            test_errors,
+            train_seconds,
+        } = at_108;
         let mut field = |name: &str| metrics.remove(name).unwrap_or(f64::NAN);
         let (one_shot, loss, acc, lr) = (
             field("one_shot_valid_error"),
@@ -280,7 +313,8 @@ impl Recorder {
             nb101_hash: hash.map(|h| h.to_string()),
             valid_regret: regret(&valid_errors, self.reference.min_valid_error),
             test_regret: regret(&test_errors, self.reference.min_test_error),
-            nb101_train_seconds: mean(&seconds),
+            nb101_train_seconds: train_seconds,
+            other_budgets,
             architecture,
             valid_errors,
             test_errors,

@@ -30,6 +30,11 @@ pub struct EpochRecord {
     /// lacks the cell.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nb101_train_seconds: Option<f64>,
+    /// The selected cell at the NB-101 budgets other than 108 epochs that the table holds (4,
+    /// 12 and 36 in `nasbench_full`), keyed by epochs. Empty for the 108-only file, for a cell
+    /// the table lacks, for the search's own records and in records written before the field.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub other_budgets: BTreeMap<u32, BudgetErrors>,
     /// Error of the supernet on the architecture half, evaluated with the run's mixing. This and
     /// the next three are NaN (`null` in the file) where a run recorded outside nb1s1 did not
     /// report them.
@@ -44,6 +49,17 @@ pub struct EpochRecord {
     pub arch_weights: Option<serde_json::Value>,
     /// Wall-clock seconds of the epoch (training, selection and evaluation).
     pub seconds: f64,
+}
+
+/// The selected cell's NB-101 numbers at one training budget.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct BudgetErrors {
+    /// Validation and test error of every repeat at this budget, in file order.
+    pub valid_errors: Vec<f64>,
+    pub test_errors: Vec<f64>,
+    /// Mean training seconds over the repeats.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_seconds: Option<f64>,
 }
 
 impl EpochRecord {
@@ -71,6 +87,8 @@ struct EpochRecordWire {
     test_regret: Option<f64>,
     #[serde(default)]
     nb101_train_seconds: Option<f64>,
+    #[serde(default)]
+    other_budgets: BTreeMap<u32, BudgetErrors>,
     #[serde(deserialize_with = "null_as_nan")]
     one_shot_valid_error: f64,
     #[serde(deserialize_with = "null_as_nan")]
@@ -110,6 +128,7 @@ impl From<EpochRecordWire> for EpochRecord {
             valid_regret: w.valid_regret,
             test_regret: w.test_regret,
             nb101_train_seconds: w.nb101_train_seconds,
+            other_budgets: w.other_budgets,
             one_shot_valid_error: w.one_shot_valid_error,
             train_loss: w.train_loss,
             train_accuracy: w.train_accuracy,
@@ -136,6 +155,7 @@ pub(crate) mod tests {
             valid_regret: None,
             test_regret: None,
             nb101_train_seconds: None,
+            other_budgets: BTreeMap::new(),
             one_shot_valid_error: 0.5,
             train_loss: 1.0,
             train_accuracy: 0.3,
@@ -173,5 +193,32 @@ pub(crate) mod tests {
         let back: EpochRecord = serde_json::from_str(&text).unwrap();
         assert!(back.one_shot_valid_error.is_nan() && back.lr.is_nan());
         assert_eq!(back.train_loss, 1.0);
+    }
+
+    #[test]
+    fn other_budgets_round_trip_and_old_records_read_without_them() {
+        let mut r = rec(4);
+        // Records without other budgets write no key: older readers and files stay as they were.
+        let plain = serde_json::to_string(&r).unwrap();
+        assert!(!plain.contains("other_budgets"), "{plain}");
+        assert!(serde_json::from_str::<EpochRecord>(&plain)
+            .unwrap()
+            .other_budgets
+            .is_empty());
+        r.other_budgets.insert(
+            12,
+            BudgetErrors {
+                valid_errors: vec![0.2, 0.25],
+                test_errors: vec![0.21, 0.26],
+                train_seconds: Some(300.5),
+            },
+        );
+        r.other_budgets.insert(4, BudgetErrors::default());
+        let text = serde_json::to_string(&r).unwrap();
+        assert!(text.contains("\"other_budgets\":{\"4\":"), "{text}");
+        assert_eq!(serde_json::from_str::<EpochRecord>(&text).unwrap(), r);
+        // A key that is no budget is an error, not silently dropped.
+        let bad = text.replace("\"4\":", "\"four\":");
+        assert!(serde_json::from_str::<EpochRecord>(&bad).is_err());
     }
 }

@@ -24,7 +24,7 @@ pub mod trajectory;
 
 pub use atomic::{append_line, write_atomic};
 pub use correlation::{correlation_path, CorrelationPoint};
-pub use epoch::{EpochRecord, Metrics};
+pub use epoch::{BudgetErrors, EpochRecord, Metrics};
 pub use error::RunFmtError;
 pub use jsonl::{read_json, read_json_opt, read_jsonl};
 pub use lock::{RunLock, LOCK_FILE};
