@@ -171,7 +171,10 @@ pub fn run(
     match plan.method {
         Method::BestOfN => {
             for c in &sample {
-                if tracker.evaluate(&c.architecture, epochs, &mut rng)?.is_none() {
+                if tracker
+                    .evaluate(&c.architecture, epochs, &mut rng)?
+                    .is_none()
+                {
                     break;
                 }
             }

@@ -187,7 +187,13 @@ pub fn correlate(
     resamples: usize,
     seed: u64,
 ) -> Result<Vec<ProxyCorrelation>> {
-    correlate_with(rows, &|h: &str, e: u32| accuracies(nb, h, e), nb.epochs(), resamples, seed)
+    correlate_with(
+        rows,
+        &|h: &str, e: u32| accuracies(nb, h, e),
+        nb.epochs(),
+        resamples,
+        seed,
+    )
 }
 
 /// [`correlate`] with the accuracies from `acc` at the budgets `budgets`.

@@ -98,11 +98,7 @@ fn best_of_n_and_re_warm_start_follow_the_proxy() {
     assert_eq!(out.records.len(), 1);
     assert_eq!(out.ranked.len(), 10);
     let score = |h: &str| cands.iter().find(|c| c.hash == h).unwrap().score;
-    let top = out
-        .ranked
-        .iter()
-        .map(|h| score(h))
-        .fold(f64::MIN, f64::max);
+    let top = out.ranked.iter().map(|h| score(h)).fold(f64::MIN, f64::max);
     assert_eq!(score(&out.ranked[0]), top);
     assert_eq!(out.records[0].hash.to_string(), out.ranked[0]);
     assert_eq!(out.proxy_seconds, 2.5);

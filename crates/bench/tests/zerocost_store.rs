@@ -109,7 +109,10 @@ fn folders_are_ingested_once_replaced_when_changed_and_dropped_when_gone() {
     let s = store.ingest_dir(&root).unwrap();
     assert_eq!(s.errors.len(), 1);
     let why = &s.errors[0].1;
-    assert!(why.contains("scores.jsonl") && why.contains("synflow"), "{why}");
+    assert!(
+        why.contains("scores.jsonl") && why.contains("synflow"),
+        "{why}"
+    );
     assert_eq!(groups(&store).unwrap()[0].rows.len(), 2);
 }
 

@@ -337,9 +337,7 @@ fn report(a: &Args, out: &Path, nb101: &Path) -> anyhow::Result<()> {
 fn intra_op_threads(a: &Args) -> i32 {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let workers = usize::from(a.workers);
-    let threads = a
-        .threads
-        .unwrap_or_else(|| (cores / workers).max(1) as i32);
+    let threads = a.threads.unwrap_or_else(|| (cores / workers).max(1) as i32);
     if workers * threads as usize > cores {
         eprintln!(
             "zerocost: warning: {} workers x {threads} threads exceed the {cores} cores",

@@ -316,7 +316,16 @@ fn proxy_guided_search_and_the_report_end_to_end() {
         nb1s1(&a.iter().map(String::as_str).collect::<Vec<_>>())
     };
     ok(search("best-of-n", &["--n", "5"]));
-    let re = ["--n", "8", "--population", "4", "--tournament", "2", "--queries", "12"];
+    let re = [
+        "--n",
+        "8",
+        "--population",
+        "4",
+        "--tournament",
+        "2",
+        "--queries",
+        "12",
+    ];
     ok(search("re-warm-start", &re));
     assert!(ok(search("re-warm-start", &re)).contains("2 already complete"));
     // Another N into the same folder: other inputs, refused.
@@ -355,9 +364,18 @@ fn proxy_guided_search_and_the_report_end_to_end() {
 
     let db = tmp.path().join("r.sqlite");
     let err = ok(nb1s1(&["results", "ingest", "--db", &p(&db), &p(&runs)]));
-    assert!(err.contains("4 added") && err.contains("1 zero-cost"), "{err}");
+    assert!(
+        err.contains("4 added") && err.contains("1 zero-cost"),
+        "{err}"
+    );
     let report = tmp.path().join("report");
-    ok(nb1s1(&["report", "--results", &p(&db), "--out", &p(&report)]));
+    ok(nb1s1(&[
+        "report",
+        "--results",
+        &p(&db),
+        "--out",
+        &p(&report),
+    ]));
     let page = std::fs::read_to_string(report.join("zerocost.html")).unwrap();
     assert!(page.contains("Space 1") && page.contains("<svg"), "{page}");
     let versus = std::fs::read_to_string(report.join("oneshot-vs-blackbox.html")).unwrap();

@@ -41,7 +41,9 @@ fn describe(g: &ZeroCostGroup) -> String {
         s["data_seed"],
         s["init_seed"],
         g.settings["fingerprint"].as_str().unwrap_or("?"),
-        g.nb101.as_deref().unwrap_or("none (scored without --nb101)"),
+        g.nb101
+            .as_deref()
+            .unwrap_or("none (scored without --nb101)"),
         if g.synthetic { " (SYNTHETIC)" } else { "" },
     )
 }
@@ -82,7 +84,10 @@ cell scored in several folders of one group counts once.",
         let title = g
             .space
             .map_or("Given cells".to_string(), |s| format!("Space {s}"));
-        page.heading(&format!("{title} ({})", &g.identity[..12.min(g.identity.len())]));
+        page.heading(&format!(
+            "{title} ({})",
+            &g.identity[..12.min(g.identity.len())]
+        ));
         page.paragraph(&describe(g));
         if g.budgets.is_empty() {
             page.paragraph(

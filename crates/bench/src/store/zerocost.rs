@@ -338,8 +338,11 @@ pub fn groups(store: &Store) -> Result<Vec<ZeroCostGroup>> {
         .map_err(&sql)?;
     let mut rows = stmt.query([]).map_err(&sql)?;
     while let Some(r) = rows.next().map_err(&sql)? {
-        let (id, path, identity): (i64, String, String) =
-            (r.get(0).map_err(&sql)?, r.get(1).map_err(&sql)?, r.get(2).map_err(&sql)?);
+        let (id, path, identity): (i64, String, String) = (
+            r.get(0).map_err(&sql)?,
+            r.get(1).map_err(&sql)?,
+            r.get(2).map_err(&sql)?,
+        );
         let space: Option<u8> = r.get(4).map_err(&sql)?;
         let settings: String = r.get(3).map_err(&sql)?;
         let nb101: Option<String> = r.get(5).map_err(&sql)?;
@@ -411,7 +414,11 @@ pub fn groups(store: &Store) -> Result<Vec<ZeroCostGroup>> {
     }
     for (key, g) in out.iter_mut() {
         g.budgets.sort_unstable();
-        g.rows = cells.remove(key).unwrap_or_default().into_values().collect();
+        g.rows = cells
+            .remove(key)
+            .unwrap_or_default()
+            .into_values()
+            .collect();
     }
     Ok(out.into_values().collect())
 }

@@ -95,7 +95,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let nb = nasbench101::Nb101::open(&a.nb101)
         .with_context(|| format!("--nb101 {}: cannot open", a.nb101.display()))?;
     let sid = SpaceId::try_from(space).map_err(anyhow::Error::msg)?;
-    let mut bench = blackbox::TabularBenchmark::new(SpaceTable::build(&SearchSpace::new(sid), &nb)?);
+    let mut bench =
+        blackbox::TabularBenchmark::new(SpaceTable::build(&SearchSpace::new(sid), &nb)?);
     if a.reference == "original" {
         bench = bench.with_reference(Reference::original(sid));
     }
@@ -161,8 +162,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             ..base.clone()
         };
         let dir = proxy_search::run_dir(&a.out, &info);
-        let _lock = runfmt::RunLock::acquire(&dir)
-            .with_context(|| format!("locking {}", dir.display()))?;
+        let _lock =
+            runfmt::RunLock::acquire(&dir).with_context(|| format!("locking {}", dir.display()))?;
         if let Some(old) = proxy_search::read_info(&dir)? {
             if !old.same_inputs(&info) {
                 bail!(
