@@ -18,6 +18,7 @@ pub mod experiment;
 pub mod fingerprint;
 pub mod heatmap;
 pub mod plots;
+pub mod proxy_search;
 pub mod query;
 pub mod report;
 pub mod runner;

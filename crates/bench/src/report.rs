@@ -21,6 +21,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 mod transfer;
+mod zerocost;
 
 /// Most lines in one regret plot; a study with more series in a space gets a plot per optimizer.
 const MAX_LINES: usize = 8;
@@ -1019,6 +1020,12 @@ pub fn write_report(store: &Store, out: &Path, opts: &ReportOptions) -> Result<V
             opts,
         )?);
     }
+    let zerocost_groups = crate::store::zerocost::groups(store)?;
+    if zerocost_groups.is_empty() {
+        missing.push("Zero-cost proxies: no `nb1s1 zerocost` folders in the store.".into());
+    } else {
+        pages.push(zerocost::zerocost_page(&zerocost_groups, opts)?);
+    }
     pages.insert(0, index_page(&pages, &finals, &best, &missing, opts));
     let synthetic = store.synthetic_runs()?;
     if synthetic > 0 {
@@ -1053,6 +1060,7 @@ pub fn write_report(store: &Store, out: &Path, opts: &ReportOptions) -> Result<V
         "tuning_trajectories": tuning_lines,
         "tunings": tuning_summaries,
         "transfer": transfers,
+        "zerocost_groups": zerocost_groups,
     });
     write_atomic(
         &out.join("data.json"),

@@ -16,6 +16,8 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBeha
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
+pub mod zerocost;
+
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY,
@@ -203,6 +205,8 @@ pub struct IngestSummary {
     pub updated: usize,
     pub unchanged: usize,
     pub correlation_files: usize,
+    /// Zero-cost scoring folders added or changed (`store::zerocost`).
+    pub zerocost: usize,
     /// Folders or files that could not be read, with the reason; the rest is still ingested.
     pub errors: Vec<(PathBuf, String)>,
     /// Copies of a run already in the database (the copy, the folder counted), counted once.
@@ -470,6 +474,7 @@ impl Store {
             }
         }
         summary.vanished = self.drop_vanished(root)?;
+        self.ingest_zerocost_dir(root, &mut summary)?;
         Ok(summary)
     }
 

@@ -9,7 +9,7 @@ use std::path::Path;
 use nasbench101::{ModelHash, Nb101};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{BenchError, Result};
 use crate::plots::{self, Chart, Series};
@@ -135,7 +135,7 @@ pub fn bootstrap(
 }
 
 /// Mean validation and test accuracy of a cell at `epochs` (over the repeats).
-fn accuracies(nb: &Nb101, hash: &str, epochs: u32) -> Option<(f64, f64)> {
+pub fn accuracies(nb: &Nb101, hash: &str, epochs: u32) -> Option<(f64, f64)> {
     let model = nb.model(&hash.parse::<ModelHash>().ok()?)?;
     let repeats = model.repeats(epochs).ok()?;
     if repeats.is_empty() {
@@ -151,11 +151,24 @@ fn accuracies(nb: &Nb101, hash: &str, epochs: u32) -> Option<(f64, f64)> {
     Some((v, t))
 }
 
+/// Where a cell's mean (validation, test) accuracy at a budget comes from: an open table, or
+/// the accuracies a scoring folder (or the results store) recorded.
+pub type Accuracy<'a> = &'a dyn Fn(&str, u32) -> Option<(f64, f64)>;
+
 /// Proxy values and NB-101 accuracies of the cells that have both, per proxy.
 pub fn pairs(rows: &[ScoreRow], nb: &Nb101, epochs: u32) -> BTreeMap<String, Vec<(f64, f64, f64)>> {
+    pairs_with(rows, &|h: &str, e: u32| accuracies(nb, h, e), epochs)
+}
+
+/// [`pairs`] with the accuracies from `acc`.
+pub fn pairs_with(
+    rows: &[ScoreRow],
+    acc: Accuracy<'_>,
+    epochs: u32,
+) -> BTreeMap<String, Vec<(f64, f64, f64)>> {
     let mut out: BTreeMap<String, Vec<(f64, f64, f64)>> = BTreeMap::new();
     for r in rows {
-        let Some((v, t)) = accuracies(nb, &r.hash, epochs) else {
+        let Some((v, t)) = acc(&r.hash, epochs) else {
             continue;
         };
         for (p, s) in &r.scores {
@@ -174,9 +187,26 @@ pub fn correlate(
     resamples: usize,
     seed: u64,
 ) -> Result<Vec<ProxyCorrelation>> {
+    correlate_with(
+        rows,
+        &|h: &str, e: u32| accuracies(nb, h, e),
+        nb.epochs(),
+        resamples,
+        seed,
+    )
+}
+
+/// [`correlate`] with the accuracies from `acc` at the budgets `budgets`.
+pub fn correlate_with(
+    rows: &[ScoreRow],
+    acc: Accuracy<'_>,
+    budgets: &[u32],
+    resamples: usize,
+    seed: u64,
+) -> Result<Vec<ProxyCorrelation>> {
     let mut out = Vec::new();
-    for &epochs in nb.epochs() {
-        for (proxy, pts) in pairs(rows, nb, epochs) {
+    for &epochs in budgets {
+        for (proxy, pts) in pairs_with(rows, acc, epochs) {
             let x: Vec<f64> = pts.iter().map(|p| p.0).collect();
             for (metric, y) in [
                 ("validation", pts.iter().map(|p| p.1).collect::<Vec<_>>()),
@@ -194,6 +224,60 @@ pub fn correlate(
         }
     }
     Ok(out)
+}
+
+/// The file of a scoring folder naming the NB-101 table its accuracies came from.
+pub const NB101_META_FILE: &str = "nb101.json";
+/// The file of a scoring folder holding its cells' NB-101 accuracies.
+pub const NB101_ACCURACY_FILE: &str = "nb101.jsonl";
+
+/// What `nb101.json` holds: the table the accuracies in `nb101.jsonl` came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Nb101Meta {
+    pub file: String,
+    /// The table's content fingerprint (`Nb101::fingerprint`).
+    pub fingerprint: String,
+    pub synthetic: bool,
+    pub budgets: Vec<u32>,
+}
+
+/// One line of `nb101.jsonl`: a cell's mean accuracies over the repeats at one budget.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CellAccuracy {
+    pub hash: String,
+    pub epochs: u32,
+    pub valid: f64,
+    pub test: f64,
+}
+
+/// Writes `nb101.jsonl` (then `nb101.json`), atomically: the accuracies of the scored cells at
+/// every budget of `nb`, so that the results store holds them without the table.
+pub fn write_accuracies(dir: &Path, rows: &[ScoreRow], nb: &Nb101) -> Result<()> {
+    let mut text = String::new();
+    for r in rows {
+        for &epochs in nb.epochs() {
+            if let Some((valid, test)) = accuracies(nb, &r.hash, epochs) {
+                let line = CellAccuracy {
+                    hash: r.hash.clone(),
+                    epochs,
+                    valid,
+                    test,
+                };
+                text.push_str(&serde_json::to_string(&line).unwrap_or_default());
+                text.push('\n');
+            }
+        }
+    }
+    crate::atomic::write_atomic(&dir.join(NB101_ACCURACY_FILE), text.as_bytes())?;
+    let meta = Nb101Meta {
+        file: nb.path().display().to_string(),
+        fingerprint: nb.fingerprint(),
+        synthetic: nb.is_synthetic(),
+        budgets: nb.epochs().to_vec(),
+    };
+    let json = serde_json::to_vec_pretty(&meta).unwrap_or_default();
+    crate::atomic::write_atomic(&dir.join(NB101_META_FILE), &json)
 }
 
 fn fmt_estimate(e: &Option<Estimate>) -> String {

@@ -37,13 +37,29 @@ pub fn run(
     rng: &mut ChaCha8Rng,
     settings: Settings,
 ) -> Result<(), QueryError> {
+    run_from(tracker, rng, settings, &[])
+}
+
+/// Regularized evolution whose initial population starts with `initial` (queried in order,
+/// at most a population's worth), filled up with random architectures: the warm start of
+/// NAS-Bench-Suite-Zero (Krishnakumar et al. 2022) hands it the cells a proxy ranks best.
+pub fn run_from(
+    tracker: &mut Tracker<'_>,
+    rng: &mut ChaCha8Rng,
+    settings: Settings,
+    initial: &[Architecture],
+) -> Result<(), QueryError> {
     let bench = tracker.bench();
     let space = bench.space();
     let epochs = bench.max_budget();
     let mut population: VecDeque<(Architecture, f64)> =
         VecDeque::with_capacity(settings.population);
+    let mut given = initial.iter();
     while population.len() < settings.population.max(1) && !tracker.done() {
-        let arch = space.sample(rng);
+        let arch = match given.next() {
+            Some(a) => a.clone(),
+            None => space.sample(rng),
+        };
         if let Some(e) = tracker.evaluate(&arch, epochs, rng)? {
             population.push_back((arch, e.validation_accuracy));
         }

@@ -5,6 +5,8 @@
 use std::collections::HashSet;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
@@ -15,15 +17,18 @@ use nasbench101::ModelSpec;
 use serde::{Deserialize, Serialize};
 use zerocost::{Minibatch, Proxy, Scorer, Settings, ZenBn};
 
-/// The scores file of an output folder.
-pub const SCORES_FILE: &str = "scores.jsonl";
-/// The settings file of an output folder (its identity).
-pub const SETTINGS_FILE: &str = "zerocost.json";
+mod search;
+
+/// The scores file and the settings file (its identity) of an output folder.
+pub use nb1s1_bench::store::zerocost::{SCORES_FILE, SETTINGS_FILE};
 
 /// Arguments of `nb1s1 zerocost`.
 #[derive(clap::Args)]
 #[command(group(ArgGroup::new("cell_source").required(true).args(["space", "specs"])))]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct Args {
+    #[command(subcommand)]
+    command: Option<Sub>,
     /// A search space (1, 2 or 3): its unique models, or a seeded sample of them (--sample).
     #[arg(long, value_parser = clap::value_parser!(u8).range(1..=3))]
     space: Option<u8>,
@@ -49,8 +54,8 @@ pub struct Args {
     #[arg(long, default_value_t = 200)]
     resamples: usize,
     /// Output folder; an existing one with the same settings is continued.
-    #[arg(long)]
-    out: PathBuf,
+    #[arg(long, required = true)]
+    out: Option<PathBuf>,
     /// CIFAR-10 in the official binary layout (the minibatch's images).
     #[arg(long, env = "NB1S1_CIFAR10", default_value = "data/cifar10")]
     data: PathBuf,
@@ -78,9 +83,21 @@ pub struct Args {
     /// zen's BatchNorm variance: batch (the paper's) or running (NASLib's).
     #[arg(long, default_value = "batch", value_parser = ["batch", "running"])]
     zen_bn: String,
-    /// libtorch CPU threads (1-1024).
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(i32).range(1..=1024))]
-    threads: i32,
+    /// libtorch intra-op CPU threads (1-1024; default: the cores divided among the workers).
+    #[arg(long, value_parser = clap::value_parser!(i32).range(1..=1024))]
+    threads: Option<i32>,
+    /// Cells scored in parallel, each worker with its own network (1-256); the scores are the
+    /// same bit for bit whatever the count, and written in the cells' order.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
+    workers: u16,
+}
+
+/// What else `nb1s1 zerocost` does.
+#[derive(clap::Subcommand)]
+enum Sub {
+    /// Proxy-guided search baselines on a scores folder: best-of-N by proxy, or RE warm-started
+    /// with the top proxy-ranked cells; black-box run folders with anytime regret.
+    Search(search::Args),
 }
 
 /// What `zerocost.json` holds: the settings and the proxies, with their fingerprint.
@@ -90,6 +107,10 @@ pub struct RunIdentity {
     pub fingerprint: String,
     pub proxies: Vec<Proxy>,
     pub settings: Settings,
+    /// The space whose cells are scored (`None`: cells given with `--specs`); the results
+    /// store groups scores by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub space: Option<u8>,
 }
 
 /// A cell to score.
@@ -119,12 +140,13 @@ fn settings(a: &Args) -> Settings {
 }
 
 /// The fingerprint covers the settings and the proxy list.
-fn identity(settings: Settings, proxies: Vec<Proxy>) -> RunIdentity {
+fn identity(settings: Settings, proxies: Vec<Proxy>, space: Option<u8>) -> RunIdentity {
     let names: Vec<&str> = proxies.iter().map(|p| p.name()).collect();
     RunIdentity {
         fingerprint: format!("{}-{}", settings.fingerprint(), names.join("+")),
         proxies,
         settings,
+        space,
     }
 }
 
@@ -178,11 +200,13 @@ fn resume(out: &Path, id: &RunIdentity) -> anyhow::Result<HashSet<String>> {
     let settings_path = out.join(SETTINGS_FILE);
     match runfmt::read_json_opt::<RunIdentity>(&settings_path)? {
         Some(old) if old.fingerprint != id.fingerprint || old != *id => bail!(
-            "{} holds scores of other settings (fingerprint {}, this run {}): use another --out \
-             or the same settings",
+            "{} holds scores of other settings (fingerprint {}, space {:?}; this run {}, space \
+             {:?}): use another --out or the same settings",
             out.display(),
             old.fingerprint,
-            id.fingerprint
+            old.space,
+            id.fingerprint,
+            id.space
         ),
         Some(_) => {}
         None => runfmt::write_atomic(&settings_path, &serde_json::to_vec_pretty(id)?)?,
@@ -246,7 +270,11 @@ fn load_batch(a: &Args, settings: &Settings) -> anyhow::Result<Minibatch> {
     )?)
 }
 
-pub fn run(a: Args) -> anyhow::Result<()> {
+pub fn run(mut a: Args) -> anyhow::Result<()> {
+    if let Some(Sub::Search(s)) = a.command.take() {
+        return search::run(s);
+    }
+    let out = a.out.clone().context("--out DIR is required")?;
     let proxies = Proxy::parse_list(&a.proxies).context("--proxies")?;
     let settings = settings(&a);
     settings.validate()?;
@@ -255,10 +283,10 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         (None, Some(path)) => spec_cells(path)?,
         (None, None) => bail!("give --space N or --specs FILE"),
     };
-    let id = identity(settings.clone(), proxies.clone());
+    let id = identity(settings.clone(), proxies.clone(), a.space);
     let _lock =
-        runfmt::RunLock::acquire(&a.out).with_context(|| format!("locking {}", a.out.display()))?;
-    let mut done = resume(&a.out, &id)?;
+        runfmt::RunLock::acquire(&out).with_context(|| format!("locking {}", out.display()))?;
+    let mut done = resume(&out, &id)?;
     let todo: Vec<&Cell> = cells
         .iter()
         .filter(|c| done.insert(c.hash.clone()))
@@ -272,61 +300,112 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             .map(|p| p.name())
             .collect::<Vec<_>>()
             .join(","),
-        a.out.display()
+        out.display()
     );
     if !todo.is_empty() {
-        score_cells(&a, &settings, &proxies, &todo)?;
+        score_cells(&a, &out, &settings, &proxies, &todo)?;
     }
     if let Some(path) = &a.nb101 {
-        report(&a, path)?;
+        report(&a, &out, path)?;
     }
     Ok(())
 }
 
 /// Rank correlations of every proxy with NB-101 (correlation.json) and the report page.
-fn report(a: &Args, nb101: &Path) -> anyhow::Result<()> {
+fn report(a: &Args, out: &Path, nb101: &Path) -> anyhow::Result<()> {
     let nb = nasbench101::Nb101::open(nb101)
         .with_context(|| format!("--nb101 {}: cannot open", nb101.display()))?;
-    let rows = nb1s1_bench::zerocost::read_scores(&a.out.join(SCORES_FILE))?;
+    let rows = nb1s1_bench::zerocost::read_scores(&out.join(SCORES_FILE))?;
     let corr = nb1s1_bench::zerocost::correlate(&rows, &nb, a.resamples, 0)?;
+    // The cells' accuracies and the table's fingerprint, for the results store.
+    nb1s1_bench::zerocost::write_accuracies(out, &rows, &nb)?;
     runfmt::write_atomic(
-        &a.out.join("correlation.json"),
+        &out.join("correlation.json"),
         &serde_json::to_vec_pretty(&corr)?,
     )?;
-    let title = format!("Zero-cost proxies: {}", a.out.display());
-    nb1s1_bench::zerocost::write_report(&a.out.join("report"), &title, &rows, &nb, &corr)?;
+    let title = format!("Zero-cost proxies: {}", out.display());
+    nb1s1_bench::zerocost::write_report(&out.join("report"), &title, &rows, &nb, &corr)?;
     eprintln!(
         "zerocost: correlations in {}, report in {}",
-        a.out.join("correlation.json").display(),
-        a.out.join("report/index.html").display()
+        out.join("correlation.json").display(),
+        out.join("report/index.html").display()
     );
     Ok(())
 }
 
+/// libtorch's intra-op threads: as asked, else the cores shared out among the workers.
+fn intra_op_threads(a: &Args) -> i32 {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let workers = usize::from(a.workers);
+    let threads = a.threads.unwrap_or_else(|| (cores / workers).max(1) as i32);
+    if workers * threads as usize > cores {
+        eprintln!(
+            "zerocost: warning: {} workers x {threads} threads exceed the {cores} cores",
+            a.workers
+        );
+    }
+    threads
+}
+
 fn score_cells(
     a: &Args,
+    out: &Path,
     settings: &Settings,
     proxies: &[Proxy],
     todo: &[&Cell],
 ) -> anyhow::Result<()> {
-    tch::set_num_threads(a.threads.max(1));
-    let scorer = Scorer::new(settings.clone(), load_batch(a, settings)?)?;
+    tch::set_num_threads(intra_op_threads(a));
+    let batch = load_batch(a, settings)?;
     let bar = ProgressBar::new(todo.len() as u64);
     bar.set_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} cells, {per_sec}, eta {eta}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let scores_path = a.out.join(SCORES_FILE);
-    for cell in todo {
-        let start = Instant::now();
-        let scores = scorer
-            .score(&cell.spec, proxies)
-            .with_context(|| format!("cell {}", cell.hash))?;
-        let line = score_line(cell, start.elapsed().as_secs_f64(), &scores)?;
-        runfmt::append_line(&scores_path, &line)?;
-        bar.inc(1);
-    }
+    let scores_path = out.join(SCORES_FILE);
+    let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let (tx, rx) = mpsc::channel::<(usize, anyhow::Result<String>)>();
+    let written = std::thread::scope(|scope| -> anyhow::Result<()> {
+        for _ in 0..usize::from(a.workers).min(todo.len()) {
+            let (tx, next, stop) = (tx.clone(), &next, &stop);
+            let scorer = Scorer::new(settings.clone(), batch.deep_copy())?;
+            scope.spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(cell) = todo.get(i) else { break };
+                    let start = Instant::now();
+                    let line = scorer
+                        .score(&cell.spec, proxies)
+                        .with_context(|| format!("cell {}", cell.hash))
+                        .and_then(|s| score_line(cell, start.elapsed().as_secs_f64(), &s));
+                    if tx.send((i, line)).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        // Lines go out in the cells' order: the file is always a prefix of the input's cells.
+        let mut pending = std::collections::BTreeMap::new();
+        let mut due = 0;
+        for (i, line) in rx {
+            pending.insert(i, line);
+            while let Some(line) = pending.remove(&due) {
+                let written = line.and_then(|l| {
+                    runfmt::append_line(&scores_path, &l).map_err(anyhow::Error::from)
+                });
+                if let Err(e) = written {
+                    stop.store(true, Ordering::Relaxed);
+                    return Err(e);
+                }
+                due += 1;
+                bar.inc(1);
+            }
+        }
+        Ok(())
+    });
     bar.finish_and_clear();
+    written?;
     eprintln!("zerocost: scores in {}", scores_path.display());
     Ok(())
 }

@@ -89,12 +89,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             for dir in &a.dirs {
                 let s = store.ingest_dir(dir)?;
                 eprintln!(
-                    "{}: {} added, {} updated, {} unchanged, {} correlation files",
+                    "{}: {} added, {} updated, {} unchanged, {} correlation files, {} zero-cost \
+                     folders",
                     dir.display(),
                     s.added,
                     s.updated,
                     s.unchanged,
-                    s.correlation_files
+                    s.correlation_files,
+                    s.zerocost
                 );
                 for (path, why) in &s.errors {
                     eprintln!("  skipped {}: {why}", path.display());

@@ -59,6 +59,15 @@ impl Minibatch {
         }
     }
 
+    /// A copy with storage of its own (a scorer per thread: tensors are not shared between
+    /// threads).
+    pub fn deep_copy(&self) -> Minibatch {
+        Minibatch {
+            images: self.images.copy(),
+            labels: self.labels.copy(),
+        }
+    }
+
     /// Number of images.
     pub fn len(&self) -> usize {
         self.images.size()[0] as usize

@@ -34,5 +34,5 @@ pub mod settings;
 pub use batch::Minibatch;
 pub use error::ZeroCostError;
 pub use proxy::Proxy;
-pub use scorer::{Scorer, Scores};
+pub use scorer::{torch_rng_lock, Scorer, Scores};
 pub use settings::{Settings, ZenBn};

@@ -264,6 +264,13 @@ impl Probe for ZenProbe {
 /// Gaussian images x, ε: ln mean_n Σ |f(x) − f(x + 0.01 ε)| + Σ_BN ln √(mean_k σ²_k), f the
 /// feature map before the pool, σ² as `bn` says. Changes the weights.
 pub fn zen(vs: &VarStore, net: &Nb101Network, batch: &Minibatch, bn: ZenBn, seed: u64) -> f64 {
+    let (x, eps) = zen_redraw(vs, batch, seed);
+    zen_score(net, &x, &eps, bn)
+}
+
+/// zen's draws from libtorch's (process-global) generator seeded with `seed`: the weights
+/// redrawn, then the Gaussian images x and ε of the minibatch's shape.
+pub fn zen_redraw(vs: &VarStore, batch: &Minibatch, seed: u64) -> (Tensor, Tensor) {
     tch::manual_seed(seed as i64);
     // In name order: the draws must not follow the hash map's order.
     let mut vars: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
@@ -278,11 +285,16 @@ pub fn zen(vs: &VarStore, net: &Nb101Network, batch: &Minibatch, bn: ZenBn, seed
                 let _ = v.fill_(1.0);
             }
         }
-        let x = batch.images.randn_like();
-        let eps = batch.images.randn_like();
+        (batch.images.randn_like(), batch.images.randn_like())
+    })
+}
+
+/// zen of a network whose weights [`zen_redraw`] drew, on its images `x` and noise `eps`.
+pub fn zen_score(net: &Nb101Network, x: &Tensor, eps: &Tensor, bn: ZenBn) -> f64 {
+    tch::no_grad(|| {
         let (mut p1, mut p2) = (ZenProbe::default(), ZenProbe::default());
-        let _ = net.forward_probed(&x, true, &mut p1);
-        let _ = net.forward_probed(&(&x + eps * 0.01), true, &mut p2);
+        let _ = net.forward_probed(x, true, &mut p1);
+        let _ = net.forward_probed(&(x + eps * 0.01), true, &mut p2);
         let (Some(f1), Some(f2)) = (p1.features, p2.features) else {
             return f64::NAN;
         };

@@ -1,6 +1,7 @@
 //! Scores cells: a fresh network per group of proxies, seeded the same for every cell.
 
 use std::collections::BTreeMap;
+use std::sync::{Mutex, MutexGuard};
 
 use nasbench101::network::NetworkPlan;
 use nasbench101::ModelSpec;
@@ -15,6 +16,16 @@ use crate::{Proxy, Settings, ZeroCostError};
 
 /// One cell's scores; `None` where a proxy is not finite (a singular kernel, a dead network).
 pub type Scores = BTreeMap<Proxy, Option<f64>>;
+
+/// libtorch's generator is global to the process: seeding it and drawing a network's weights
+/// (and zen's redraw) hold this lock, so cells scored in parallel threads draw exactly what
+/// they draw alone.
+static TORCH_RNG: Mutex<()> = Mutex::new(());
+
+/// The lock of libtorch's global generator (a panic elsewhere leaves it usable).
+pub fn torch_rng_lock() -> MutexGuard<'static, ()> {
+    TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// Scores cells on one minibatch with fixed settings.
 pub struct Scorer {
@@ -45,6 +56,12 @@ impl Scorer {
     }
 
     fn fresh(&self, plan: &NetworkPlan) -> (VarStore, Nb101Network) {
+        let _rng = torch_rng_lock();
+        self.fresh_locked(plan)
+    }
+
+    /// [`Self::fresh`] for a caller that holds [`torch_rng_lock`].
+    fn fresh_locked(&self, plan: &NetworkPlan) -> (VarStore, Nb101Network) {
         // Channels-last strides: ATen's faster CPU convolutions; the values are the same.
         build(
             plan,
@@ -105,16 +122,15 @@ impl Scorer {
             put(Proxy::Synflow, measure::synflow(&mut vs, &net, shape));
         }
         if wants(Proxy::Zen) {
-            let (vs, net) = self.fresh(&plan);
+            let (_vs, net, x, eps) = {
+                let _rng = torch_rng_lock();
+                let (vs, net) = self.fresh_locked(&plan);
+                let (x, eps) = measure::zen_redraw(&vs, &self.batch, self.settings.init_seed);
+                (vs, net, x, eps)
+            };
             put(
                 Proxy::Zen,
-                measure::zen(
-                    &vs,
-                    &net,
-                    &self.batch,
-                    self.settings.zen_bn,
-                    self.settings.init_seed,
-                ),
+                measure::zen_score(&net, &x, &eps, self.settings.zen_bn),
             );
         }
         Ok(out)

@@ -354,6 +354,57 @@ fn zen_is_deterministic_and_its_batchnorm_variants_differ() {
     assert_ne!(a, running);
 }
 
+/// Batch-statistics BatchNorm (scale 1, shift 0, NB-101's ε) of one channel: the normalized
+/// values and the biased batch variance.
+fn batch_norm(z: &[f64]) -> (Vec<f64>, f64) {
+    let n = z.len() as f64;
+    let mean = z.iter().sum::<f64>() / n;
+    let var = z.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
+    let y = z.iter().map(|v| (v - mean) / (var + 1e-5).sqrt()).collect();
+    (y, var)
+}
+
+#[test]
+fn zen_of_a_one_channel_chain_is_its_hand_computed_value() {
+    let _serial = serial();
+    // stem (3x3, centre tap only on a 1x1 image) -> projection 1x1 -> conv1x1, one channel,
+    // each followed by BatchNorm and ReLU; the feature map is the last ReLU's output.
+    let spec = chain(Op::Conv1x1);
+    let (vs, network) = net(&spec, config(1, 2), 15);
+    let b = batch(6, 1, 2, 16);
+    let (x, eps) = measure::zen_redraw(&vs, &b, 7);
+    let stem = var(&vs, "stem.conv.weight");
+    let wp = var(&vs, "stack0.module0.vertex_1.projection.conv.weight")[0];
+    let wc = var(&vs, "stack0.module0.vertex_1.conv.weight")[0];
+    assert_eq!(var(&vs, "stem.bn.weight"), [1.0]);
+    let xs = Vec::<f64>::try_from(x.flatten(0, -1)).unwrap();
+    let es = Vec::<f64>::try_from(eps.flatten(0, -1)).unwrap();
+    let relu = |v: Vec<f64>| v.into_iter().map(|a| a.max(0.0)).collect::<Vec<_>>();
+    let forward = |input: &[f64]| {
+        let s: Vec<f64> = input
+            .chunks(3)
+            .map(|px| (0..3).map(|c| stem[c * 9 + 4] * px[c]).sum())
+            .collect();
+        let (a, v1) = batch_norm(&s);
+        let a = relu(a);
+        let (p, v2) = batch_norm(&a.iter().map(|v| wp * v).collect::<Vec<_>>());
+        let p = relu(p);
+        let (c, v3) = batch_norm(&p.iter().map(|v| wc * v).collect::<Vec<_>>());
+        (relu(c), [v1, v2, v3])
+    };
+    let (f1, vars) = forward(&xs);
+    let noisy: Vec<f64> = xs.iter().zip(&es).map(|(x, e)| x + 0.01 * e).collect();
+    let (f2, _) = forward(&noisy);
+    let diff = f1.iter().zip(&f2).map(|(a, b)| (a - b).abs()).sum::<f64>() / f1.len() as f64;
+    assert!(diff > 0.0, "a dead network: pick other seeds");
+    let want = diff.ln() + vars.iter().map(|v| 0.5 * v.ln()).sum::<f64>();
+    let got = measure::zen_score(&network, &x, &eps, ZenBn::Batch);
+    close(got, want, 1e-9);
+    // zen is the redraw and the score.
+    let (vs, network) = net(&spec, config(1, 2), 15);
+    assert_eq!(measure::zen(&vs, &network, &b, ZenBn::Batch, 7), got);
+}
+
 fn fixtures() -> Option<PathBuf> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/nb101");
     if dir.join("expected.json").exists() {
