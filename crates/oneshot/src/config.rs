@@ -616,7 +616,14 @@ impl SearchConfig {
                 "`correlation.batch_size` must lie in 1..={MAX_BATCH}"
             ));
         }
-        self.check_options()
+        self.check_options()?;
+        if self.method.selection == crate::method::SelectionKind::Projection {
+            let p: crate::settings::ProjectionConfig =
+                self.part_options("projection").map_err(|e| e.to_string())?;
+            let space = searchspace::SearchSpace::new(self.model.space);
+            p.phase_start(&space, self.epochs)?;
+        }
+        Ok(())
     }
 
     /// The configuration as TOML text (the run folder's `config.toml`).

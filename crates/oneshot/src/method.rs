@@ -161,6 +161,7 @@ impl Composition {
         let mut v: Vec<&'static str> = self.regularizers.iter().map(|r| r.name()).collect();
         v.extend(self.perturbation.name());
         v.extend(self.hooks.iter().map(|h| h.name()));
+        v.extend(self.selection.name());
         v
     }
 
@@ -204,6 +205,12 @@ impl Composition {
         if self.selection == SelectionKind::Argmax && sampled {
             return Err("[method]: `selection = \"argmax\"` needs learned architecture weights; sampling methods use `sample_and_rank`".into());
         }
+        if self.selection == SelectionKind::Projection
+            && (self.relaxation != RelaxationKind::Softmax
+                || self.perturbation != PerturbationKind::None)
+        {
+            return Err("[method]: `selection = \"projection\"` projects softmax(α): it needs `relaxation = \"softmax\"` and no perturbation".into());
+        }
         let mut seen = std::collections::BTreeSet::new();
         for p in self.option_parts() {
             if !seen.insert(p) {
@@ -239,6 +246,16 @@ impl PerturbationKind {
             Self::None => None,
             Self::RandomSmoothing => Some("random_smoothing"),
             Self::Adversarial => Some("adversarial"),
+        }
+    }
+}
+
+impl SelectionKind {
+    /// The `[options]` name, none for a selection without settings.
+    pub fn name(self) -> Option<&'static str> {
+        match self {
+            Self::Argmax | Self::SampleAndRank => None,
+            Self::Projection => Some("projection"),
         }
     }
 }
