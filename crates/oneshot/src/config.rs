@@ -382,6 +382,11 @@ impl SearchConfig {
         c.optimizer = r.name.to_string();
         c.method = r.default_composition();
         c.options = part_defaults(&c.method);
+        // DARTS-PT's run: DARTS' epochs, then its projection phase (crate::projection).
+        if c.method.selection == crate::method::SelectionKind::Projection {
+            let space = searchspace::SearchSpace::new(c.model.space);
+            c.epochs += crate::settings::ProjectionConfig::default().phase_epochs(&space);
+        }
         Ok(c)
     }
 
