@@ -122,6 +122,10 @@ pub enum SelectionKind {
     /// Draw candidates (from the controller if there is one, else uniform), rank on a few
     /// batches, rescore the best (`[selection]`).
     SampleAndRank,
+    /// DARTS-PT: per choice block the operation, per node the parents, whose removal hurts the
+    /// supernet's validation accuracy most, fixed one at a time with fine-tuning in between
+    /// (`[options.projection]`, [`crate::projection`]).
+    Projection,
 }
 
 /// A method: one part per seam. `base` is the registered method whose spec §3 defaults the

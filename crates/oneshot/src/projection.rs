@@ -22,7 +22,9 @@ use std::rc::Rc;
 
 use rand::Rng;
 use searchspace::SearchSpace;
-use supernet::{discretize_with, softmax_mixing, ArchParams, MixingSource, MixingWeights, SharedMixing};
+use supernet::{
+    discretize_with, softmax_mixing, ArchParams, MixingSource, MixingWeights, SharedMixing,
+};
 use tch::{Kind, Tensor};
 
 use crate::config::SearchConfig;
@@ -112,7 +114,10 @@ impl Projected {
                     fixed[i * 3 + o] = 1.0;
                 }
             }
-            let (keep, fixed) = (constant(&keep, &[n as i64, 1]), constant(&fixed, &[n as i64, 3]));
+            let (keep, fixed) = (
+                constant(&keep, &[n as i64, 1]),
+                constant(&fixed, &[n as i64, 3]),
+            );
             w.ops = &w.ops * keep + fixed;
         }
         for (i, p) in self.parents.iter().enumerate() {
@@ -137,7 +142,11 @@ impl Projected {
     /// parent indicators (−1: open).
     pub fn state(&self) -> Vec<(String, Tensor)> {
         let n = self.ops.len();
-        let ops: Vec<i64> = self.ops.iter().map(|o| o.map_or(-1, |o| o as i64)).collect();
+        let ops: Vec<i64> = self
+            .ops
+            .iter()
+            .map(|o| o.map_or(-1, |o| o as i64))
+            .collect();
         let mut parents = vec![-1i64; (n + 1) * (n + 1)];
         for (i, p) in self.parents.iter().enumerate() {
             if let Some(p) = p {
@@ -162,7 +171,12 @@ impl Projected {
     ) -> Result<Self, OneShotError> {
         let mut p = Projected::new(space);
         let n = p.ops.len();
-        let bad = |what: &str| OneShotError::Invalid(format!("checkpoint `projection.{what}`: does not fit space {}", space.id().number()));
+        let bad = |what: &str| {
+            OneShotError::Invalid(format!(
+                "checkpoint `projection.{what}`: does not fit space {}",
+                space.id().number()
+            ))
+        };
         let read = |key: &str, len: usize| -> Result<Option<Vec<i64>>, OneShotError> {
             let Some(t) = tensors.get(&format!("projection.{key}")) else {
                 return Ok(None);
@@ -248,11 +262,7 @@ impl Selection for ProjectionSelect {
 
 /// The supernet's validation accuracy and mean loss under `w` on `batches`, BatchNorm on the
 /// batches' statistics (train mode, as the authors' projection passes), no gradients.
-pub fn measure(
-    model: &OneShotModel,
-    w: &MixingWeights,
-    batches: &[TensorBatch],
-) -> (f64, f64) {
+pub fn measure(model: &OneShotModel, w: &MixingWeights, batches: &[TensorBatch]) -> (f64, f64) {
     let (mut correct, mut loss, mut total) = (0i64, 0f64, 0usize);
     tch::no_grad(|| {
         for b in batches {

@@ -294,9 +294,7 @@ impl ProjectionConfig {
 /// Nodes 1..=N+1 (the output last) whose parents are a real choice.
 pub fn parent_choices(space: &SearchSpace) -> Vec<usize> {
     let n = space.num_choice_blocks();
-    (1..=n + 1)
-        .filter(|&k| space.num_parents(k) < k)
-        .collect()
+    (1..=n + 1).filter(|&k| space.num_parents(k) < k).collect()
 }
 
 impl Validate for ProjectionConfig {

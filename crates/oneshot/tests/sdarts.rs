@@ -65,7 +65,10 @@ fn the_composed_architecture_step_sees_unperturbed_weights() {
         let (alpha, weights) = one_composed_step(name);
         assert_eq!(alpha.len(), alpha_plain.len());
         for ((k, a), (_, b)) in alpha.iter().zip(&alpha_plain) {
-            assert!(a.equal(b), "{name}: architecture weight {k} saw the perturbation");
+            assert!(
+                a.equal(b),
+                "{name}: architecture weight {k} saw the perturbation"
+            );
         }
         let moved = weights
             .iter()
@@ -80,7 +83,12 @@ fn the_composed_architecture_step_sees_unperturbed_weights() {
 fn one_composed_step(name: &str) -> (Vec<(String, Tensor)>, Vec<(String, Tensor)>) {
     let mut cfg = common::tiny_registered(name, 3);
     // A large ε: any leak into the architecture step would show.
-    common::set_option(&mut cfg, name, "epsilon_min", toml::Value::Float(0.5));
+    for part in ["random_smoothing", "adversarial"] {
+        if cfg.options.contains_key(part) {
+            common::set_option(&mut cfg, part, "epsilon_min", toml::Value::Float(0.5));
+            common::set_option(&mut cfg, part, "steps", toml::Value::Integer(2));
+        }
+    }
     tch::manual_seed(7);
     let model = OneShotModel::new(&cfg.model, tch::Device::Cpu).unwrap();
     let mut opt = oneshot::compose::build(&cfg, &model).unwrap();
