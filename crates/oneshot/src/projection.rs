@@ -407,7 +407,7 @@ impl ProjectionHook {
 
     /// Whether epoch `e` starts with a projection.
     pub fn projects_at(&self, e: usize) -> bool {
-        e >= self.start && (e - self.start) % self.settings.proj_intv == 0
+        e >= self.start && (e - self.start).is_multiple_of(self.settings.proj_intv)
     }
 
     /// The next projection: its target drawn (or the first open one), measured, fixed.
@@ -532,12 +532,12 @@ impl EpochHook for ProjectionHook {
     }
 }
 
+/// The relaxation, selection and hook [`parts`] builds.
+pub type Parts = (Box<dyn Relaxation>, Box<dyn Selection>, Box<dyn EpochHook>);
+
 /// DARTS-PT's three parts for `cfg` on `model`: the projected relaxation, the selection and
 /// the hook that drives the phase, sharing one projection state.
-pub fn parts(
-    cfg: &SearchConfig,
-    model: &OneShotModel,
-) -> Result<(Box<dyn Relaxation>, Box<dyn Selection>, Box<dyn EpochHook>), OneShotError> {
+pub fn parts(cfg: &SearchConfig, model: &OneShotModel) -> Result<Parts, OneShotError> {
     let settings: ProjectionConfig = cfg.part_options("projection")?;
     let shared = Rc::new(RefCell::new(Projected::new(&model.space)));
     let hook = ProjectionHook::new(

@@ -78,9 +78,12 @@ fn the_composed_architecture_step_sees_unperturbed_weights() {
     }
 }
 
+/// Tensors by name.
+type Named = Vec<(String, Tensor)>;
+
 /// The architecture and network weights after `name`'s first composed step (α moved by the
 /// architecture step, then one weight step), from a model seeded the same way every time.
-fn one_composed_step(name: &str) -> (Vec<(String, Tensor)>, Vec<(String, Tensor)>) {
+fn one_composed_step(name: &str) -> (Named, Named) {
     let mut cfg = common::tiny_registered(name, 3);
     // A large ε: any leak into the architecture step would show.
     for part in ["random_smoothing", "adversarial"] {
