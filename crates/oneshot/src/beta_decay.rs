@@ -1,8 +1,8 @@
 //! β-DARTS' β-decay regularizer (Ye et al., CVPR 2022): λ · mean over the choice blocks of
-//! logsumexp(α) of the block's unnormalized operation weights, λ linear from `lambda_min` in the
-//! first epoch to `lambda_max` in the last. Its gradient, λ · softmax(α) / blocks, decays every
-//! weight in proportion to its softmax share, which keeps the architecture weights from growing
-//! apart. NB-1Shot1's choice blocks are the rows of the operation weights; parent and output
+//! logsumexp(α) of the block's unnormalized operation weights, λ_e = `lambda_min` +
+//! (`lambda_max` − `lambda_min`) · e / E, the authors' ramp from 0 toward 50. Its gradient,
+//! λ · softmax(α) / blocks, decays every weight in proportion to its softmax share, which keeps
+//! the architecture weights from growing apart. NB-1Shot1's choice blocks are the rows of the operation weights; parent and output
 //! weights are not regularized.
 
 use tch::Tensor;
@@ -10,7 +10,6 @@ use tch::Tensor;
 use crate::model::OneShotModel;
 use crate::regularizer::Regularizer;
 use crate::run_dir::Metrics;
-use crate::settings::ramp;
 pub use crate::settings::BetaDecayConfig;
 
 /// The metric: λ of the epoch.
@@ -37,8 +36,7 @@ pub fn beta_decay_loss(ops: &Tensor) -> Tensor {
 
 impl Regularizer for BetaDecay {
     fn new_epoch(&mut self, epoch: usize, epochs: usize) {
-        let s = &self.settings;
-        self.lambda = ramp(s.lambda_min, s.lambda_max, epoch, epochs);
+        self.lambda = self.settings.lambda(epoch, epochs);
     }
     fn arch_term(&mut self, model: &OneShotModel) -> Option<Tensor> {
         Some(beta_decay_loss(&model.arch.ops) * self.lambda)

@@ -42,9 +42,19 @@ pub fn build(cfg: &SearchConfig, model: &OneShotModel) -> Result<OneShotOptimize
             None => Box::new(Uniform),
         }
     };
-    let relaxation = relaxation(cfg, m, sampler());
+    let mut relaxation = relaxation(cfg, m, sampler());
     let arch_update = update(cfg, m, model, controller.as_ref())?;
-    let selection = selection(cfg, m, sampler());
+    let mut selection = selection(cfg, m, sampler());
+    let mut hooks: Vec<Box<dyn EpochHook>> = Vec::new();
+    // DARTS-PT's selection also fixes the mixing and drives its phase (crate::projection).
+    if m.selection == SelectionKind::Projection {
+        let (r, s, h) = crate::projection::parts(cfg, model)?;
+        (relaxation, selection) = (r, s);
+        hooks.push(h);
+    }
+    for h in &m.hooks {
+        hooks.push(hook(cfg, *h)?);
+    }
     let w = &cfg.weights;
     Ok(OneShotOptimizer {
         data_split: m.data_split,
@@ -56,11 +66,7 @@ pub fn build(cfg: &SearchConfig, model: &OneShotModel) -> Result<OneShotOptimize
             .map(|r| regularizer(cfg, *r))
             .collect::<Result<_, _>>()?,
         perturbation: perturbation(cfg, m.perturbation)?,
-        hooks: m
-            .hooks
-            .iter()
-            .map(|h| hook(cfg, *h))
-            .collect::<Result<_, _>>()?,
+        hooks,
         selection,
         controller_store: controller.map(|(s, _)| s),
         tau_schedule: (m.relaxation == RelaxationKind::Gumbel)
@@ -142,7 +148,7 @@ fn selection(
     sampler: Box<dyn ArchSampler>,
 ) -> Box<dyn Selection> {
     match m.selection {
-        SelectionKind::Argmax => Box::new(Argmax),
+        SelectionKind::Argmax | SelectionKind::Projection => Box::new(Argmax),
         SelectionKind::SampleAndRank => Box::new(SampleAndRank {
             sampler,
             samples: cfg.selection.samples,

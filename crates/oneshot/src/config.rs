@@ -382,6 +382,11 @@ impl SearchConfig {
         c.optimizer = r.name.to_string();
         c.method = r.default_composition();
         c.options = part_defaults(&c.method);
+        // DARTS-PT's run: DARTS' epochs, then its projection phase (crate::projection).
+        if c.method.selection == crate::method::SelectionKind::Projection {
+            let space = searchspace::SearchSpace::new(c.model.space);
+            c.epochs += crate::settings::ProjectionConfig::default().phase_epochs(&space);
+        }
         Ok(c)
     }
 
@@ -616,7 +621,14 @@ impl SearchConfig {
                 "`correlation.batch_size` must lie in 1..={MAX_BATCH}"
             ));
         }
-        self.check_options()
+        self.check_options()?;
+        if self.method.selection == crate::method::SelectionKind::Projection {
+            let p: crate::settings::ProjectionConfig =
+                self.part_options("projection").map_err(|e| e.to_string())?;
+            let space = searchspace::SearchSpace::new(self.model.space);
+            p.phase_start(&space, self.epochs)?;
+        }
+        Ok(())
     }
 
     /// The configuration as TOML text (the run folder's `config.toml`).

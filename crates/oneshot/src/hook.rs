@@ -15,6 +15,12 @@ pub trait EpochHook {
     /// Before the epoch's first step.
     fn new_epoch(&mut self, _epoch: usize, _epochs: usize) {}
 
+    /// Before the epoch's first step, after every part's [`EpochHook::new_epoch`], with the
+    /// model and the weight optimizer (DARTS-PT projects and sets its fine-tuning rate here).
+    fn start_epoch(&mut self, _cx: &mut EpochContext<'_>) -> Result<(), OneShotError> {
+        Ok(())
+    }
+
     /// After the epoch's steps. `relaxation` gives the evaluation mixing; `seen` holds the
     /// metrics the hooks before this one reported this epoch.
     fn end_epoch(

@@ -1,8 +1,8 @@
 //! One-shot NAS methods as compositions of typed parts (relaxations, architecture updates,
 //! regularizers, perturbations, epoch hooks, selections): DARTS, GDAS, PC-DARTS, ENAS, random
-//! search with weight sharing, Hessian tracking, DARTS-ES, SDARTS-RS/ADV, DrNAS, β-DARTS and
-//! Fair-DARTS; the search loop with checkpoints, anytime NAS-Bench-101 evaluation and live
-//! TensorBoard scalars; and the correlation evaluation of supernet checkpoints (spec §4.3).
+//! search with weight sharing, Hessian tracking, DARTS-ES, SDARTS-RS/ADV, DrNAS, β-DARTS,
+//! Fair-DARTS and DARTS-PT; the search loop with checkpoints, anytime NAS-Bench-101 evaluation
+//! and live TensorBoard scalars; and the correlation evaluation of supernet checkpoints (spec §4.3).
 //!
 //! The loop drives a [`SearchOptimizer`] (data split, `new_epoch`, `step`, `end_epoch` →
 //! continue or stop, selection, metrics, checkpoint state) and never looks at which one. Its one
@@ -30,6 +30,7 @@ pub mod model;
 pub mod optim;
 pub mod optimizer;
 pub mod perturbation;
+pub mod projection;
 pub mod registry;
 pub mod regularizer;
 pub mod run_dir;

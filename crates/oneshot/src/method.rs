@@ -122,6 +122,10 @@ pub enum SelectionKind {
     /// Draw candidates (from the controller if there is one, else uniform), rank on a few
     /// batches, rescore the best (`[selection]`).
     SampleAndRank,
+    /// DARTS-PT: per choice block the operation, per node the parents, whose removal hurts the
+    /// supernet's validation accuracy most, fixed one at a time with fine-tuning in between
+    /// (`[options.projection]`, [`crate::projection`]).
+    Projection,
 }
 
 /// A method: one part per seam. `base` is the registered method whose spec §3 defaults the
@@ -161,6 +165,7 @@ impl Composition {
         let mut v: Vec<&'static str> = self.regularizers.iter().map(|r| r.name()).collect();
         v.extend(self.perturbation.name());
         v.extend(self.hooks.iter().map(|h| h.name()));
+        v.extend(self.selection.name());
         v
     }
 
@@ -204,6 +209,12 @@ impl Composition {
         if self.selection == SelectionKind::Argmax && sampled {
             return Err("[method]: `selection = \"argmax\"` needs learned architecture weights; sampling methods use `sample_and_rank`".into());
         }
+        if self.selection == SelectionKind::Projection
+            && (self.relaxation != RelaxationKind::Softmax
+                || self.perturbation != PerturbationKind::None)
+        {
+            return Err("[method]: `selection = \"projection\"` projects softmax(α): it needs `relaxation = \"softmax\"` and no perturbation".into());
+        }
         let mut seen = std::collections::BTreeSet::new();
         for p in self.option_parts() {
             if !seen.insert(p) {
@@ -239,6 +250,16 @@ impl PerturbationKind {
             Self::None => None,
             Self::RandomSmoothing => Some("random_smoothing"),
             Self::Adversarial => Some("adversarial"),
+        }
+    }
+}
+
+impl SelectionKind {
+    /// The `[options]` name, none for a selection without settings.
+    pub fn name(self) -> Option<&'static str> {
+        match self {
+            Self::Argmax | Self::SampleAndRank => None,
+            Self::Projection => Some("projection"),
         }
     }
 }

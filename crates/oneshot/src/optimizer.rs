@@ -280,6 +280,9 @@ impl SearchOptimizer for OneShotOptimizer {
             p.new_epoch(e, n);
         }
         self.hooks.iter_mut().for_each(|h| h.new_epoch(e, n));
+        for h in self.hooks.iter_mut() {
+            h.start_epoch(cx)?;
+        }
         Ok(())
     }
 

@@ -158,6 +158,15 @@ pub static REGISTRY: &[Registered] = &[
             ..darts()
         },
     },
+    Registered {
+        name: "darts_pt",
+        description: "DARTS-PT (Wang et al. 2021): DARTS, then per choice block the op and per node the parents whose removal most lowers the supernet's validation accuracy, projected one at a time with fine-tuning between",
+        defaults_of: OptimizerKind::Darts,
+        composition: || Composition {
+            selection: SelectionKind::Projection,
+            ..darts()
+        },
+    },
 ];
 
 /// The registered method called `name` (case and `-`/`_` ignored, the built-ins' aliases

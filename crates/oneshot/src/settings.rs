@@ -2,6 +2,7 @@
 //! and the ranges checked when a configuration loads; [`section`] maps a part's name to them.
 //! Pure data (no torch), so configuration loading needs nothing else of the crate.
 
+use searchspace::SearchSpace;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
 /// Settings checked beyond their types: each number against its range, named by its key.
@@ -35,12 +36,14 @@ impl Validate for DrnasKlConfig {
     }
 }
 
-/// β-DARTS' β-decay regularizer: λ linear from `lambda_min` (first epoch) to `lambda_max`
-/// (last epoch).
+/// β-DARTS' β-decay regularizer: λ_e = `lambda_min` + (`lambda_max` − `lambda_min`) · e / E in
+/// epoch e of E, the authors' linear ramp (their code: `50 * epoch / 100` over 100 epochs).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BetaDecayConfig {
+    /// λ in the first epoch.
     pub lambda_min: f64,
+    /// The value λ ramps toward (reached after the last epoch, as in the authors' code).
     pub lambda_max: f64,
 }
 
@@ -48,8 +51,16 @@ impl Default for BetaDecayConfig {
     fn default() -> Self {
         BetaDecayConfig {
             lambda_min: 0.0,
-            lambda_max: 1.0,
+            lambda_max: 50.0,
         }
+    }
+}
+
+impl BetaDecayConfig {
+    /// λ of `epoch` (0-based) of `epochs`.
+    pub fn lambda(&self, epoch: usize, epochs: usize) -> f64 {
+        let t = epoch as f64 / epochs.max(1) as f64;
+        self.lambda_min + (self.lambda_max - self.lambda_min) * t
     }
 }
 
@@ -197,6 +208,114 @@ impl Validate for EarlyStopConfig {
     }
 }
 
+/// DARTS-PT's projection selection (Wang et al., ICLR 2021; the authors' script values):
+/// [`crate::projection`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProjectionConfig {
+    /// Fine-tuning epochs between two projections (the authors' `proj_intv`).
+    pub proj_intv: usize,
+    /// Validation batches each masked supernet is measured on; 0: all of them (the authors).
+    pub batches: usize,
+    /// Which choice block or node is projected next: `random` (the authors) or `fixed`.
+    pub order: ProjectionOrder,
+    /// What the removal of an operation or parent is judged by: `accuracy` (the authors) or
+    /// `loss`.
+    pub criterion: ProjectionCriterion,
+    /// The fine-tuning learning rate as a fraction of `[weights] lr` (the authors: lr / 10).
+    pub lr_factor: f64,
+    /// Let the masked measurements update BatchNorm's running statistics, as the authors'
+    /// train-mode passes did (a side effect; off: they are restored after each projection).
+    pub update_bn_stats: bool,
+}
+
+/// The order of the projections within operations and within parent sets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProjectionOrder {
+    Random,
+    Fixed,
+}
+
+/// What a projection measures on the masked supernet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProjectionCriterion {
+    /// Keep what lowers the validation accuracy most when removed.
+    Accuracy,
+    /// Keep what raises the validation loss most when removed.
+    Loss,
+}
+
+impl Default for ProjectionConfig {
+    fn default() -> Self {
+        ProjectionConfig {
+            proj_intv: 5,
+            batches: 0,
+            order: ProjectionOrder::Random,
+            criterion: ProjectionCriterion::Accuracy,
+            lr_factor: 0.1,
+            update_bn_stats: false,
+        }
+    }
+}
+
+impl ProjectionConfig {
+    /// Projections on `space`: one per choice block's operation, then one per node (the output
+    /// included) whose parents are a real choice (fewer required than candidates).
+    pub fn projections(space: &SearchSpace) -> usize {
+        let n = space.num_choice_blocks();
+        n + parent_choices(space).len()
+    }
+
+    /// Epochs of the projection phase: `proj_intv` of fine-tuning after each projection but the
+    /// last, one after the last (the authors' `proj_intv · (projections − 1) + 1`).
+    pub fn phase_epochs(&self, space: &SearchSpace) -> usize {
+        self.proj_intv * (Self::projections(space) - 1) + 1
+    }
+
+    /// The first epoch of the projection phase of a run of `epochs` (the phase is its last
+    /// epochs, after at least one epoch of supernet training); an error names what is needed.
+    pub fn phase_start(&self, space: &SearchSpace, epochs: usize) -> Result<usize, String> {
+        let phase = self.phase_epochs(space);
+        match epochs > phase {
+            true => Ok(epochs - phase),
+            false => Err(format!(
+                "DARTS-PT's projection phase on space {} takes the run's last {phase} epochs ({} projections, `proj_intv` = {}) after at least one epoch of supernet training: `epochs` must be at least {}, got {epochs}",
+                space.id().number(),
+                Self::projections(space),
+                self.proj_intv,
+                phase + 1
+            )),
+        }
+    }
+}
+
+/// Nodes 1..=N+1 (the output last) whose parents are a real choice.
+pub fn parent_choices(space: &SearchSpace) -> Vec<usize> {
+    let n = space.num_choice_blocks();
+    (1..=n + 1).filter(|&k| space.num_parents(k) < k).collect()
+}
+
+impl Validate for ProjectionConfig {
+    fn validate(&self) -> Result<(), String> {
+        if !(1..=1000).contains(&self.proj_intv) {
+            return Err(format!(
+                "`proj_intv` must lie in 1..=1000, got {}",
+                self.proj_intv
+            ));
+        }
+        positive("lr_factor", self.lr_factor)?;
+        match self.lr_factor <= 10.0 {
+            true => Ok(()),
+            false => Err(format!(
+                "`lr_factor` must be at most 10, got {}",
+                self.lr_factor
+            )),
+        }
+    }
+}
+
 /// `[options.<part>]` of one part: its defaults as TOML and a check (unknown keys, ranges).
 #[derive(Clone, Copy)]
 pub struct OptionsSection {
@@ -227,6 +346,7 @@ pub fn section(name: &str) -> Option<OptionsSection> {
         "random_smoothing" | "adversarial" => section_of::<SdartsConfig>(),
         "hessian" => section_of::<HessianConfig>(),
         "early_stop" => section_of::<EarlyStopConfig>(),
+        "projection" => section_of::<ProjectionConfig>(),
         _ => return None,
     })
 }

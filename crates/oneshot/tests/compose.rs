@@ -37,18 +37,28 @@ fn beta_decay_value_and_gradient_match_the_hand_computation() {
     for (x, y) in g.iter().zip(want) {
         assert!(close(*x, y), "{g:?}");
     }
-    // λ linear from lambda_min (first epoch) to lambda_max (last).
+    // λ_e = λ_min + (λ_max − λ_min)·e/E; the defaults are the authors' 0 → 50, whose code
+    // computes `0 + 50 * epoch / 100` over its 100 epochs: 0, 0.5, 25, 49.5 at e = 0, 1, 50, 99.
+    let mut r = BetaDecay::new(BetaDecayConfig::default());
+    assert_eq!(r.metrics()["beta_decay_lambda"], 0.0);
+    for (e, want) in [(0, 0.0), (1, 0.5), (50, 25.0), (99, 49.5)] {
+        r.new_epoch(e, 100);
+        let got = r.metrics()["beta_decay_lambda"];
+        assert!(close(got, want), "epoch {e}: {got} vs {want}");
+        assert!(close(got, 50.0 * e as f64 / 100.0));
+    }
+    // Other ends and run lengths: 1 → 3 over 4 epochs is 1, 1.5, 2, 2.5.
     let mut r = BetaDecay::new(BetaDecayConfig {
-        lambda_min: 0.0,
-        lambda_max: 2.0,
+        lambda_min: 1.0,
+        lambda_max: 3.0,
     });
-    let lambdas: Vec<f64> = (0..3)
+    let lambdas: Vec<f64> = (0..4)
         .map(|e| {
-            r.new_epoch(e, 3);
+            r.new_epoch(e, 4);
             r.metrics()["beta_decay_lambda"]
         })
         .collect();
-    assert_eq!(lambdas, [0.0, 1.0, 2.0]);
+    assert_eq!(lambdas, [1.0, 1.5, 2.0, 2.5]);
 }
 
 /// L = −mean (σ(α) − ½)²; ∂L/∂α_i = −2 (σ_i − ½) σ_i (1 − σ_i) / N.
@@ -173,7 +183,8 @@ fn a_composition_written_only_in_toml_searches_and_resumes_bit_identically() {
     let recs = &straight.records;
     assert_eq!(recs.len(), 2);
     assert_eq!(recs[0].metric("beta_decay_lambda"), Some(0.0));
-    assert_eq!(recs[1].metric("beta_decay_lambda"), Some(1.0));
+    // The default ramp 0 → 50 over 2 epochs.
+    assert_eq!(recs[1].metric("beta_decay_lambda"), Some(25.0));
     assert!(recs[1].metric("hessian_eigenvalue").is_some());
     assert!(recs[0].arch_weights.is_some() && recs[0].arch_weights != recs[1].arch_weights);
     let ra = std::fs::read_to_string(a.join("epochs.jsonl")).unwrap();

@@ -1,4 +1,5 @@
-//! SDARTS-RS: perturbed weight steps only, ε ramped, on a tiny real search.
+//! SDARTS-RS and -ADV: perturbed weight steps only (the architecture step and evaluation see
+//! the plain softmax), ε ramped, on a tiny real search.
 
 mod common;
 
@@ -50,6 +51,78 @@ fn random_smoothing_perturbs_only_the_weight_step() {
     let mut mcx = cx.mix_context(Phase::Eval);
     let e = opt.mixing(&mut mcx).unwrap().for_cell(0);
     assert!(e.ops.equal(&plain.ops));
+}
+
+/// One composed step of SDARTS against one of plain DARTS from the same model: the
+/// architecture step comes first and must see softmax(α) unperturbed, so α after the step is
+/// the same bit for bit; the weights differ (only the weight step is perturbed). A perturbation
+/// that leaked into the architecture step would move α differently.
+#[test]
+fn the_composed_architecture_step_sees_unperturbed_weights() {
+    let _torch = common::torch_lock();
+    for name in ["sdarts_rs", "sdarts_adv"] {
+        let (alpha_plain, weights_plain) = one_composed_step("darts");
+        let (alpha, weights) = one_composed_step(name);
+        assert_eq!(alpha.len(), alpha_plain.len());
+        for ((k, a), (_, b)) in alpha.iter().zip(&alpha_plain) {
+            assert!(
+                a.equal(b),
+                "{name}: architecture weight {k} saw the perturbation"
+            );
+        }
+        let moved = weights
+            .iter()
+            .zip(&weights_plain)
+            .any(|((_, a), (_, b))| !a.equal(b));
+        assert!(moved, "{name}: the weight step was not perturbed");
+    }
+}
+
+/// Tensors by name.
+type Named = Vec<(String, Tensor)>;
+
+/// The architecture and network weights after `name`'s first composed step (α moved by the
+/// architecture step, then one weight step), from a model seeded the same way every time.
+fn one_composed_step(name: &str) -> (Named, Named) {
+    let mut cfg = common::tiny_registered(name, 3);
+    // A large ε: any leak into the architecture step would show.
+    for part in ["random_smoothing", "adversarial"] {
+        if cfg.options.contains_key(part) {
+            common::set_option(&mut cfg, part, "epsilon_min", toml::Value::Float(0.5));
+            common::set_option(&mut cfg, part, "steps", toml::Value::Integer(2));
+        }
+    }
+    tch::manual_seed(7);
+    let model = OneShotModel::new(&cfg.model, tch::Device::Cpu).unwrap();
+    let mut opt = oneshot::compose::build(&cfg, &model).unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let w = &cfg.weights;
+    let mut sgd = oneshot::optim::Sgd::new(model.weight_params(), w.lr, w.momentum, 0.0);
+    let mut cx = EpochContext {
+        model: &model,
+        sgd: &mut sgd,
+        rng: &mut rng,
+        epoch: 0,
+        epochs: 2,
+        global_step: 0,
+        weights: w,
+        divergence_loss: 1e4,
+        valid: &[],
+    };
+    let batch = |seed: i64| {
+        tch::manual_seed(seed);
+        TensorBatch {
+            x: Tensor::randn([8, 3, 32, 32], (tch::Kind::Float, tch::Device::Cpu)),
+            y: Tensor::randint(10, [8], (tch::Kind::Int64, tch::Device::Cpu)),
+            len: 8,
+        }
+    };
+    let (train, valid) = (batch(11), batch(12));
+    opt.new_epoch(&mut cx).unwrap();
+    assert!(opt.wants_valid_batches(0), "{name}: no architecture step");
+    opt.step(&mut cx, &train, Some(&valid)).unwrap();
+    let copy = |v: Vec<(String, Tensor)>| v.into_iter().map(|(k, t)| (k, t.copy())).collect();
+    (copy(model.arch_params()), copy(model.weight_params()))
 }
 
 #[test]

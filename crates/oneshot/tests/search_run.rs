@@ -84,9 +84,11 @@ fn every_registered_optimizer_resumes_bit_identically() {
     let _torch = common::torch_lock();
     let data = synthetic_data(32, 16);
     let tmp = tempfile::tempdir().unwrap();
+    // DARTS-PT needs a run longer than its projection phase: tests/projection.rs resumes it
+    // bit-identically in the middle of that phase.
     for r in oneshot::registry::REGISTRY
         .iter()
-        .filter(|r| r.name != "darts")
+        .filter(|r| r.name != "darts" && r.name != "darts_pt")
     {
         let mut cfg = common::tiny_registered(r.name, 2);
         cfg.data.train_images = 16;
