@@ -62,7 +62,9 @@ fn epoch_from_name(path: &Path) -> Option<usize> {
 /// --bn-recalibrate N`); `None` for the running statistics' `epoch<E>.jsonl`.
 pub fn bn_recalibration_from_name(path: &Path) -> Option<usize> {
     let stem = path.file_stem()?.to_string_lossy().into_owned();
-    let rest = stem.strip_prefix("epoch")?.trim_start_matches(|c: char| c.is_ascii_digit());
+    let rest = stem
+        .strip_prefix("epoch")?
+        .trim_start_matches(|c: char| c.is_ascii_digit());
     rest.strip_prefix("-bn")?.parse().ok()
 }
 

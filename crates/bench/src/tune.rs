@@ -170,10 +170,15 @@ impl TunedOption {
         let n = &self.name;
         let parts: Vec<&str> = n.split('.').collect();
         let word = |p: &str| {
-            !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            !p.is_empty()
+                && p.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
         };
         if parts.len() != 2 || !parts.iter().all(|p| word(p)) {
-            return Err(format!("option `{}` is not `part.key`", runfmt::name::echo(n)));
+            return Err(format!(
+                "option `{}` is not `part.key`",
+                runfmt::name::echo(n)
+            ));
         }
         let ok = self.lower.is_finite()
             && self.upper.is_finite()

@@ -209,11 +209,14 @@ pub fn tuned_options(
     if names.is_empty() {
         return Ok(Vec::new());
     }
-    let (label, table) =
-        nb1s1_bench::base_config::load(base, optimizer, std::path::Path::new(""))
-            .map_err(anyhow::Error::msg)?;
-    let cfg =
-        oneshot::SearchConfig::from_toml(&toml::to_string(&table)?, &label, Some(optimizer), Some(space))?;
+    let (label, table) = nb1s1_bench::base_config::load(base, optimizer, std::path::Path::new(""))
+        .map_err(anyhow::Error::msg)?;
+    let cfg = oneshot::SearchConfig::from_toml(
+        &toml::to_string(&table)?,
+        &label,
+        Some(optimizer),
+        Some(space),
+    )?;
     names
         .iter()
         .map(|name| {

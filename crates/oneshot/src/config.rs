@@ -433,9 +433,9 @@ impl SearchConfig {
     /// not `part.key`, a part the method does not have, an unknown key or an option without a
     /// declared range is an error that names it.
     pub fn tunable_option(&self, name: &str) -> Result<(crate::settings::TuneRange, f64), String> {
-        let (part, key) = name
-            .split_once('.')
-            .ok_or_else(|| format!("option `{name}`: expected `part.key`, e.g. `beta_decay.lambda_max`"))?;
+        let (part, key) = name.split_once('.').ok_or_else(|| {
+            format!("option `{name}`: expected `part.key`, e.g. `beta_decay.lambda_max`")
+        })?;
         let parts = self.method.option_parts();
         if !parts.contains(&part) {
             return Err(format!(
@@ -444,11 +444,16 @@ impl SearchConfig {
                 if parts.is_empty() { "none".to_string() } else { parts.join(", ") }
             ));
         }
-        let range = crate::settings::tuning_range(part, key).map_err(|e| format!("option `{name}`: {e}"))?;
+        let range = crate::settings::tuning_range(part, key)
+            .map_err(|e| format!("option `{name}`: {e}"))?;
         let value = match self.options.get(part).and_then(|t| t.get(key)) {
             Some(toml::Value::Float(v)) => *v,
             Some(toml::Value::Integer(v)) => *v as f64,
-            _ => return Err(format!("option `{name}`: no numeric value in [options.{part}]")),
+            _ => {
+                return Err(format!(
+                    "option `{name}`: no numeric value in [options.{part}]"
+                ))
+            }
         };
         Ok((range, value.clamp(range.lower, range.upper)))
     }
@@ -801,14 +806,12 @@ fn migrate_flat_options(method: &str, user: &mut toml::Table) -> Result<(), OneS
             Some(t) if !t.contains_key(&key) => {
                 t.insert(key, value);
             }
-            _ => {
-                return Err(OneShotError::Config {
-                    file: String::new(),
-                    msg: format!(
-                        "[options]: flat key `{key}` (the old layout) and [options.{part}] both set it"
-                    ),
-                })
-            }
+            _ => return Err(OneShotError::Config {
+                file: String::new(),
+                msg: format!(
+                    "[options]: flat key `{key}` (the old layout) and [options.{part}] both set it"
+                ),
+            }),
         }
     }
     Ok(())

@@ -138,8 +138,8 @@ impl Recalibration {
         arch: &Architecture,
         valid: &[TensorBatch],
     ) -> Result<f64, OneShotError> {
-        let w = one_hot_mixing(arch, model.device)
-            .map_err(|e| OneShotError::Invalid(e.to_string()))?;
+        let w =
+            one_hot_mixing(arch, model.device).map_err(|e| OneShotError::Invalid(e.to_string()))?;
         self.with(&model.net, w, || {
             crate::selection::architecture_error(model, arch, valid)
         })

@@ -675,7 +675,9 @@ fn search_loop(job: &Job<'_>, done: &mut usize) -> Result<SearchOutcome, OneShot
         });
     }
     let mut inline = match job.oracle {
-        Some(o) if !cfg.correlation.epochs.is_empty() => Some(Inline::new(cfg, &job.data.train, &job.data.test, o)),
+        Some(o) if !cfg.correlation.epochs.is_empty() => {
+            Some(Inline::new(cfg, &job.data.train, &job.data.test, o))
+        }
         _ => None,
     };
     let mut events: Option<Events> = None;

@@ -299,9 +299,7 @@ pub const MAX_BN_BATCHES: usize = 10_000;
 pub fn bn_batches(key: &str, v: usize) -> Result<(), String> {
     match (1..=MAX_BN_BATCHES).contains(&v) {
         true => Ok(()),
-        false => Err(format!(
-            "`{key}` must lie in 1..={MAX_BN_BATCHES}, got {v}"
-        )),
+        false => Err(format!("`{key}` must lie in 1..={MAX_BN_BATCHES}, got {v}")),
     }
 }
 
@@ -314,8 +312,7 @@ pub struct OptionsSection {
     pub tuning: &'static [(&'static str, TuneRange)],
 }
 
-fn section_of<T: Default + Serialize + DeserializeOwned + Validate + Tunable>() -> OptionsSection
-{
+fn section_of<T: Default + Serialize + DeserializeOwned + Validate + Tunable>() -> OptionsSection {
     OptionsSection {
         defaults: || toml::Table::try_from(T::default()).unwrap_or_default(),
         check: |t| parse::<T>(t).and_then(|v| v.validate()),

@@ -39,7 +39,10 @@ const RECALIBRATED: &str =
 fn the_evaluation_part_loads_typed_and_range_checked() {
     let cfg = config(RECALIBRATED);
     assert_eq!(cfg.method.evaluation, EvaluationKind::BnRecalibration);
-    assert_eq!(cfg.options["bn_recalibration"]["batches"].as_integer(), Some(2));
+    assert_eq!(
+        cfg.options["bn_recalibration"]["batches"].as_integer(),
+        Some(2)
+    );
     let plain = config("");
     assert_eq!(plain.method.evaluation, EvaluationKind::RunningStatistics);
     assert!(!plain.options.contains_key("bn_recalibration"));
@@ -50,20 +53,35 @@ fn the_evaluation_part_loads_typed_and_range_checked() {
         ("batches = 100000", "batches"),
         ("batchez = 3", "batchez"),
     ] {
-        let text = format!("[method]\nevaluation = \"bn_recalibration\"\n[options.bn_recalibration]\n{bad}\n");
+        let text = format!(
+            "[method]\nevaluation = \"bn_recalibration\"\n[options.bn_recalibration]\n{bad}\n"
+        );
         let e = SearchConfig::from_toml(&text, "b.toml", Some("darts"), Some(2))
             .unwrap_err()
             .to_string();
-        assert!(e.contains("b.toml") && e.contains("bn_recalibration") && e.contains(key), "{e}");
+        assert!(
+            e.contains("b.toml") && e.contains("bn_recalibration") && e.contains(key),
+            "{e}"
+        );
     }
     // Settings without the part are refused, naming it.
-    let e = SearchConfig::from_toml("[options.bn_recalibration]\nbatches = 2\n", "c", Some("darts"), Some(2))
-        .unwrap_err()
-        .to_string();
+    let e = SearchConfig::from_toml(
+        "[options.bn_recalibration]\nbatches = 2\n",
+        "c",
+        Some("darts"),
+        Some(2),
+    )
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("bn_recalibration"), "{e}");
-    let e = SearchConfig::from_toml("[correlation]\nbn_recalibration_batches = 100000\n", "d", Some("darts"), Some(2))
-        .unwrap_err()
-        .to_string();
+    let e = SearchConfig::from_toml(
+        "[correlation]\nbn_recalibration_batches = 100000\n",
+        "d",
+        Some("darts"),
+        Some(2),
+    )
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("correlation.bn_recalibration_batches"), "{e}");
 }
 
@@ -184,8 +202,14 @@ fn correlation_with_recalibration_differs_and_is_labelled() {
     let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap();
     let meta = |name: &str| -> CorrelationMeta { serde_json::from_str(&read(name)).unwrap() };
     let (m0, m2) = (meta("epoch1.meta.json"), meta("epoch1-bn2.meta.json"));
-    assert_eq!((m0.bn_recalibration_batches, m2.bn_recalibration_batches), (0, 2));
-    assert_eq!(m2.batch_archs, 1, "one architecture per pass under recalibration");
+    assert_eq!(
+        (m0.bn_recalibration_batches, m2.bn_recalibration_batches),
+        (0, 2)
+    );
+    assert_eq!(
+        m2.batch_archs, 1,
+        "one architecture per pass under recalibration"
+    );
     let errors = |name: &str| -> Vec<(String, f64)> {
         nb1s1_bench::correlation::CorrelationFile::read(&dir.join(name))
             .unwrap()
@@ -197,7 +221,10 @@ fn correlation_with_recalibration_differs_and_is_labelled() {
     let (e0, e2) = (errors("epoch1.jsonl"), errors("epoch1-bn2.jsonl"));
     assert_eq!(e0.len(), e2.len());
     assert!(e0.iter().zip(&e2).all(|(a, b)| a.0 == b.0));
-    assert!(e0.iter().zip(&e2).any(|(a, b)| a.1 != b.1), "{e0:?}\n{e2:?}");
+    assert!(
+        e0.iter().zip(&e2).any(|(a, b)| a.1 != b.1),
+        "{e0:?}\n{e2:?}"
+    );
     // Repeatable: evaluated again, the same file.
     let first = read("epoch1-bn2.jsonl");
     correlate_run_on(&run, &d.test, Some(&d.train), &FakeTable, &opts(2, true)).unwrap();
@@ -213,7 +240,9 @@ fn correlation_with_recalibration_differs_and_is_labelled() {
         "darts"
     );
     assert_eq!(
-        nb1s1_bench::correlation::CorrelationFile::read(&path).unwrap().epoch,
+        nb1s1_bench::correlation::CorrelationFile::read(&path)
+            .unwrap()
+            .epoch,
         1
     );
 }

@@ -19,8 +19,14 @@ const OLD: &[(&str, &str)] = &[
         "window = 2\nlag = 3\nthreshold = 0.5\nbacktrack = false\n\
          [options.hessian]\nevery = 1\nbatches = 2\niterations = 4\ntolerance = 0.001\n",
     ),
-    ("sdarts_rs", "epsilon_min = 0.01\nepsilon_max = 0.2\nsteps = 3\n"),
-    ("sdarts_adv", "epsilon_min = 0.02\nepsilon_max = 0.25\nsteps = 5\n"),
+    (
+        "sdarts_rs",
+        "epsilon_min = 0.01\nepsilon_max = 0.2\nsteps = 3\n",
+    ),
+    (
+        "sdarts_adv",
+        "epsilon_min = 0.02\nepsilon_max = 0.25\nsteps = 5\n",
+    ),
     ("drnas", "reg_scale = 0.005\nprior = 2.0\n"),
 ];
 
@@ -67,14 +73,23 @@ fn every_old_flat_key_moves_to_its_part_with_its_value() {
         assert_eq!(again, cfg, "{method}");
     }
     let sdarts = SearchConfig::from_toml(
-        &old_layout(&SearchConfig::defaults_for("sdarts_adv", 1).unwrap(), OLD[3].1),
+        &old_layout(
+            &SearchConfig::defaults_for("sdarts_adv", 1).unwrap(),
+            OLD[3].1,
+        ),
         "x",
         None,
         None,
     )
     .unwrap();
-    assert_eq!(option(&sdarts, "adversarial", "steps"), toml::Value::Integer(5));
-    assert_eq!(option(&sdarts, "adversarial", "epsilon_max"), toml::Value::Float(0.25));
+    assert_eq!(
+        option(&sdarts, "adversarial", "steps"),
+        toml::Value::Integer(5)
+    );
+    assert_eq!(
+        option(&sdarts, "adversarial", "epsilon_max"),
+        toml::Value::Float(0.25)
+    );
 }
 
 #[test]
@@ -89,7 +104,10 @@ fn an_old_key_without_a_new_home_is_a_typed_error_naming_it() {
     .unwrap_err();
     match &e {
         OneShotError::OldOption { file, method, key } => {
-            assert_eq!((file.as_str(), method.as_str()), ("run/config.toml", "drnas"));
+            assert_eq!(
+                (file.as_str(), method.as_str()),
+                ("run/config.toml", "drnas")
+            );
             assert_eq!(key, "epsilon_min");
         }
         other => panic!("expected OldOption, got {other}"),

@@ -56,8 +56,9 @@ fn a_space_over_a_methods_own_options_builds_and_carries_the_values() {
                 .map(|p| (p.name.clone(), if p.name == h.name { v } else { p.default }))
                 .collect();
             let table = tuner.search_config(&values, 1);
-            let cfg = SearchConfig::from_toml(&toml::to_string(&table).unwrap(), "tune", None, None)
-                .unwrap();
+            let cfg =
+                SearchConfig::from_toml(&toml::to_string(&table).unwrap(), "tune", None, None)
+                    .unwrap();
             assert_eq!(cfg.optimizer, "beta_darts");
             assert_eq!(cfg.epochs, 1);
             let got = cfg.options["beta_decay"]["lambda_max"].as_float().unwrap();
@@ -65,7 +66,11 @@ fn a_space_over_a_methods_own_options_builds_and_carries_the_values() {
         }
     }
     // An integer option (SDARTS-ADV's PGD steps) is written as an integer.
-    let steps = resolve("sdarts_adv", &["adversarial.steps", "adversarial.epsilon_max"]).unwrap();
+    let steps = resolve(
+        "sdarts_adv",
+        &["adversarial.steps", "adversarial.epsilon_max"],
+    )
+    .unwrap();
     assert!(steps[0].integer && !steps[1].integer);
     let settings = TuneSettings {
         base: Some("none".into()),
@@ -87,8 +92,14 @@ fn a_space_over_a_methods_own_options_builds_and_carries_the_values() {
     )
     .unwrap();
     let s = &cfg.options["adversarial"];
-    assert_eq!(s["steps"].as_integer(), Some(values["adversarial.steps"] as i64));
-    assert_eq!(s["epsilon_max"].as_float(), Some(values["adversarial.epsilon_max"]));
+    assert_eq!(
+        s["steps"].as_integer(),
+        Some(values["adversarial.steps"] as i64)
+    );
+    assert_eq!(
+        s["epsilon_max"].as_float(),
+        Some(values["adversarial.epsilon_max"])
+    );
     // DrNAS' KL weight too.
     let kl = resolve("drnas", &["drnas_kl.reg_scale"]).unwrap();
     assert_eq!(kl[0].default, 1e-3);
@@ -100,7 +111,11 @@ fn unknown_or_untunable_options_are_errors_that_name_them() {
         ("beta_darts", "lambda_max", "part.key"),
         ("beta_darts", "drnas_kl.reg_scale", "no part `drnas_kl`"),
         ("beta_darts", "beta_decay.lambda", "no option `lambda`"),
-        ("darts_hessian", "hessian.iterations", "declares no tuning range"),
+        (
+            "darts_hessian",
+            "hessian.iterations",
+            "declares no tuning range",
+        ),
         ("darts", "weights.lr", "no part `weights`"),
     ] {
         let e = resolve(method, &[name]).unwrap_err();
@@ -112,6 +127,9 @@ fn unknown_or_untunable_options_are_errors_that_name_them() {
         base: Some("none".into()),
         ..TuneSettings::original("darts", 2, ConfigSpaceId::None)
     };
-    let e = Tuner::open(settings, tmp.path(), Vec::new()).err().unwrap().to_string();
+    let e = Tuner::open(settings, tmp.path(), Vec::new())
+        .err()
+        .unwrap()
+        .to_string();
     assert!(e.contains("nothing to tune"), "{e}");
 }

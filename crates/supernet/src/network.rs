@@ -250,13 +250,13 @@ impl Supernet {
     ) -> Result<usize, SupernetError> {
         tch::no_grad(|| {
             for bn in self.batch_norms() {
-                bn.running_mean.shallow_clone().fill_(0.0);
-                bn.running_var.shallow_clone().fill_(1.0);
+                let _ = bn.running_mean.shallow_clone().fill_(0.0);
+                let _ = bn.running_var.shallow_clone().fill_(1.0);
             }
             let mut k = 0usize;
             for x in batches {
                 k += 1;
-                self.try_forward_bn(x, mixing, BnMode::Recalibrate(1.0 / k as f64))?;
+                let _ = self.try_forward_bn(x, mixing, BnMode::Recalibrate(1.0 / k as f64))?;
             }
             Ok(k)
         })

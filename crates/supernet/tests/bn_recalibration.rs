@@ -55,7 +55,7 @@ fn stem_statistics_are_the_mean_of_the_batch_statistics() {
     assert_eq!(n, 3);
     // By hand: the stem's conv output per batch, its per-channel mean and unbiased variance
     // (what BatchNorm keeps), averaged over the batches with equal weight.
-    let w = var(&vs, "stem/conv/weight").contiguous();
+    let w = var(&vs, "stem.conv.weight").contiguous();
     let (mut mean, mut varsum) = (vec![0.0; 4], vec![0.0; 4]);
     for x in &batches {
         let y = x.conv2d(&w, None::<Tensor>, [1, 1], [1, 1], [1, 1], 1);
@@ -66,8 +66,8 @@ fn stem_statistics_are_the_mean_of_the_batch_statistics() {
             varsum[c] += v[c] / 3.0;
         }
     }
-    assert_close(&values(&var(&vs, "stem/bn/running_mean")), &mean, "mean");
-    assert_close(&values(&var(&vs, "stem/bn/running_var")), &varsum, "var");
+    assert_close(&values(&var(&vs, "stem.bn.running_mean")), &mean, "mean");
+    assert_close(&values(&var(&vs, "stem.bn.running_var")), &varsum, "var");
     // Not the layer's own momentum (0.997 keeps almost only the last batch).
     let last = batches[2].conv2d(&w, None::<Tensor>, [1, 1], [1, 1], [1, 1], 1);
     let last = values(&last.mean_dim([0, 2, 3].as_slice(), false, Kind::Float));
@@ -89,7 +89,7 @@ fn recalibration_is_repeatable_and_restoring_puts_every_statistic_back() {
     };
     // Some training first, so the statistics are not the initial 0 / 1.
     let x = Tensor::randn([6, 3, 8, 8], (Kind::Float, Device::Cpu));
-    tch::no_grad(|| net.forward(&x, &mut mixing, true));
+    let _ = tch::no_grad(|| net.forward(&x, &mut mixing, true));
     let before = running(&vs);
     let saved = net.save_bn_stats();
     let batches: Vec<Tensor> = (0..2)
@@ -99,7 +99,7 @@ fn recalibration_is_repeatable_and_restoring_puts_every_statistic_back() {
     let once = running(&vs);
     assert_ne!(once, before);
     // Every statistic was reset first: the same batches give the same values again.
-    tch::no_grad(|| net.forward(&x, &mut mixing, true));
+    let _ = tch::no_grad(|| net.forward(&x, &mut mixing, true));
     net.recalibrate_bn(&batches, &mut mixing).unwrap();
     assert_eq!(running(&vs), once);
     net.restore_bn_stats(&saved).unwrap();
