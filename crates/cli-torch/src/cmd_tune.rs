@@ -21,8 +21,7 @@ pub struct Args {
     space: u8,
     /// Configuration space: cs1 (weight decay, cutout probability), cs2 (+ learning rate) or
     /// cs3 (+ architecture learning rate and weight decay, momentum, cutout length, batch
-    /// size, gradient clipping).
-    /// `none`: only the `--option`s.
+    /// size, gradient clipping), or none (only the `--option`s).
     #[arg(long, default_value = "cs1")]
     cs: ConfigSpaceId,
     /// A method option to search besides the configuration space, as `part.key` of its
