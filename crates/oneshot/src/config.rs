@@ -806,12 +806,14 @@ fn migrate_flat_options(method: &str, user: &mut toml::Table) -> Result<(), OneS
             Some(t) if !t.contains_key(&key) => {
                 t.insert(key, value);
             }
-            _ => return Err(OneShotError::Config {
-                file: String::new(),
-                msg: format!(
+            _ => {
+                return Err(OneShotError::Config {
+                    file: String::new(),
+                    msg: format!(
                     "[options]: flat key `{key}` (the old layout) and [options.{part}] both set it"
                 ),
-            }),
+                })
+            }
         }
     }
     Ok(())

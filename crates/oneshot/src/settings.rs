@@ -334,7 +334,7 @@ pub fn tuning_range(part: &str, key: &str) -> Result<TuneRange, String> {
     };
     match (s.defaults)().contains_key(key) {
         true => Err(format!(
-            "option `{part}.{key}` declares no tuning range (tunable options of `{part}`: {list})"
+            "declares no tuning range (tunable options of `{part}`: {list})"
         )),
         false => Err(format!(
             "part `{part}` has no option `{key}` (tunable options of `{part}`: {list})"
