@@ -58,6 +58,25 @@ fn epoch_from_name(path: &Path) -> Option<usize> {
     digits.parse().ok()
 }
 
+/// The BN recalibration batches of a file named `epoch<E>-bn<N>.jsonl` (`nb1s1 correlation
+/// --bn-recalibrate N`); `None` for the running statistics' `epoch<E>.jsonl`.
+pub fn bn_recalibration_from_name(path: &Path) -> Option<usize> {
+    let stem = path.file_stem()?.to_string_lossy().into_owned();
+    let rest = stem
+        .strip_prefix("epoch")?
+        .trim_start_matches(|c: char| c.is_ascii_digit());
+    rest.strip_prefix("-bn")?.parse().ok()
+}
+
+/// The series a correlation file belongs to: its run's optimizer, `+bn<N>` for a
+/// BN-recalibrated evaluation, so the two are never averaged together.
+pub fn series_name(optimizer: &str, path: &Path) -> String {
+    match bn_recalibration_from_name(path) {
+        Some(n) => format!("{optimizer}+bn{n}"),
+        None => optimizer.to_string(),
+    }
+}
+
 impl CorrelationFile {
     /// Reads and validates a correlation file.
     pub fn read(path: &Path) -> Result<CorrelationFile> {

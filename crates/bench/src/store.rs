@@ -677,7 +677,8 @@ impl Store {
                     .run_dir
                     .as_ref()
                     .map(|p| p.to_string_lossy().into_owned()),
-                run.as_ref().map(|r| r.optimizer.clone()),
+                run.as_ref()
+                    .map(|r| correlation::series_name(&r.optimizer, &canonical)),
                 run.as_ref().map(|r| r.space),
                 parsed.epoch as i64,
                 parsed.points.len() as i64

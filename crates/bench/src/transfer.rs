@@ -131,6 +131,10 @@ fn one_shot_errors(store: &Store, problems: &mut Vec<String>) -> Result<OneShotE
     type Sums = BTreeMap<(Option<String>, u8), BTreeMap<String, (f64, usize)>>;
     let mut sums: Sums = BTreeMap::new();
     for (experiment, space, path) in files {
+        // BN-recalibrated files are another evaluation of the same weights: not averaged in.
+        if crate::correlation::bn_recalibration_from_name(Path::new(&path)).is_some() {
+            continue;
+        }
         let space = space.and_then(|s| u8::try_from(s).ok()).unwrap_or(0);
         let file = match crate::correlation::CorrelationFile::read(Path::new(&path)) {
             Ok(f) => f,

@@ -29,13 +29,15 @@ use std::path::{Path, PathBuf};
 /// The experiment name of every tuning evaluation in the results store.
 pub const EXPERIMENT: &str = "bohb-tune";
 
-/// The original's three configuration spaces (`worker.get_config_space`).
+/// The original's three configuration spaces (`worker.get_config_space`), or none of them
+/// (only a method's own options, [`TunedOption`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ConfigSpaceId {
     Cs1,
     Cs2,
     Cs3,
+    None,
 }
 
 impl std::str::FromStr for ConfigSpaceId {
@@ -45,8 +47,9 @@ impl std::str::FromStr for ConfigSpaceId {
             "cs1" | "1" => Ok(ConfigSpaceId::Cs1),
             "cs2" | "2" => Ok(ConfigSpaceId::Cs2),
             "cs3" | "3" => Ok(ConfigSpaceId::Cs3),
+            "none" => Ok(ConfigSpaceId::None),
             other => Err(format!(
-                "configuration space `{}`: expected cs1, cs2 or cs3",
+                "configuration space `{}`: expected cs1, cs2, cs3 or none",
                 runfmt::name::echo(other)
             )),
         }
@@ -59,6 +62,7 @@ impl ConfigSpaceId {
             ConfigSpaceId::Cs1 => "cs1",
             ConfigSpaceId::Cs2 => "cs2",
             ConfigSpaceId::Cs3 => "cs3",
+            ConfigSpaceId::None => "none",
         }
     }
 }
@@ -66,10 +70,11 @@ impl ConfigSpaceId {
 /// One numeric hyperparameter as ConfigSpace defines it, and the search-config key it sets.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Hyperparameter {
-    /// The original's name (`weight_decay`, `cutout_prob`, ...).
-    pub name: &'static str,
+    /// The original's name (`weight_decay`, `cutout_prob`, ...), or a method option's
+    /// `part.key`.
+    pub name: String,
     /// The dotted key of the search config it sets.
-    pub key: &'static str,
+    pub key: String,
     pub lower: f64,
     pub upper: f64,
     pub log: bool,
@@ -135,8 +140,8 @@ fn hp(
     default: Option<f64>,
 ) -> Hyperparameter {
     Hyperparameter {
-        name,
-        key,
+        name: name.to_string(),
+        key: key.to_string(),
         lower,
         upper,
         log,
@@ -145,8 +150,76 @@ fn hp(
     }
 }
 
+/// A method's own option searched besides (or instead of) cs1-cs3: `[options.<part>] key`
+/// named `part.key`, with the range its settings declare (the one-shot crate's
+/// `settings::tuning_range`, resolved by `nb1s1 tune --option`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TunedOption {
+    /// `part.key`, e.g. `beta_decay.lambda_max`.
+    pub name: String,
+    pub lower: f64,
+    pub upper: f64,
+    pub log: bool,
+    pub integer: bool,
+    /// The method's default, the first configuration's value under `start_from_default`.
+    pub default: f64,
+}
+
+impl TunedOption {
+    fn check(&self) -> std::result::Result<(), String> {
+        let n = &self.name;
+        let parts: Vec<&str> = n.split('.').collect();
+        let word = |p: &str| {
+            !p.is_empty()
+                && p.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        };
+        if parts.len() != 2 || !parts.iter().all(|p| word(p)) {
+            return Err(format!(
+                "option `{}` is not `part.key`",
+                runfmt::name::echo(n)
+            ));
+        }
+        let ok = self.lower.is_finite()
+            && self.upper.is_finite()
+            && self.lower < self.upper
+            && (!self.log || self.lower > 0.0)
+            && (self.lower..=self.upper).contains(&self.default);
+        match ok {
+            true => Ok(()),
+            false => Err(format!(
+                "option `{n}`: range [{}, {}] (log {}) with default {} is not a range",
+                self.lower, self.upper, self.log, self.default
+            )),
+        }
+    }
+
+    /// As a hyperparameter setting `[options.<part>] key`.
+    pub fn hyperparameter(&self) -> Hyperparameter {
+        Hyperparameter {
+            name: self.name.clone(),
+            key: format!("options.{}", self.name),
+            lower: self.lower,
+            upper: self.upper,
+            log: self.log,
+            integer: self.integer,
+            default: self.default,
+        }
+    }
+}
+
+/// The hyperparameters of a configuration space and then `options`, in that order.
+pub fn tuning_space(cs: ConfigSpaceId, options: &[TunedOption]) -> Vec<Hyperparameter> {
+    let mut v = config_space(cs);
+    v.extend(options.iter().map(TunedOption::hyperparameter));
+    v
+}
+
 /// The hyperparameters of a configuration space, in the original's order.
 pub fn config_space(cs: ConfigSpaceId) -> Vec<Hyperparameter> {
+    if cs == ConfigSpaceId::None {
+        return Vec::new();
+    }
     let mut v = vec![
         hp(
             "weight_decay",
@@ -261,6 +334,9 @@ pub struct TuneSettings {
     pub faithful_worker: bool,
     /// The config the runs start from (a shipped name or a path; default: the optimizer's).
     pub base: Option<String>,
+    /// The method's own options searched besides the configuration space.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub options: Vec<TunedOption>,
     /// BOHB's model: hpbandster's values with the original's `min_bandwidth` 1e-3.
     pub top_n_percent: usize,
     pub num_samples: usize,
@@ -283,6 +359,7 @@ impl TuneSettings {
             start_from_default: true,
             faithful_worker: false,
             base: None,
+            options: Vec::new(),
             top_n_percent: 15,
             num_samples: 64,
             random_fraction: 1.0 / 3.0,
@@ -304,12 +381,17 @@ impl TuneSettings {
 
     /// The study name of the evaluations in the results store.
     pub fn study(&self) -> String {
-        format!(
+        let mut s = format!(
             "{}-space{}-{}",
             self.optimizer,
             self.space,
             self.cs.as_str()
-        )
+        );
+        for o in &self.options {
+            s.push('+');
+            s.push_str(&o.name);
+        }
+        s
     }
 
     fn check(&self) -> std::result::Result<(), String> {
@@ -338,6 +420,15 @@ impl TuneSettings {
             ));
         }
         runfmt::SafeName::new("optimizer", &self.optimizer).map_err(|e| e.to_string())?;
+        for (i, o) in self.options.iter().enumerate() {
+            o.check()?;
+            if self.options[..i].iter().any(|p| p.name == o.name) {
+                return Err(format!("option `{}` is named twice", o.name));
+            }
+        }
+        if self.cs == ConfigSpaceId::None && self.options.is_empty() {
+            return Err("configuration space `none` and no option: nothing to tune".into());
+        }
         Ok(())
     }
 }
@@ -479,7 +570,7 @@ impl Tuner {
                     message,
                 })?;
         Ok(Tuner {
-            space: config_space(settings.cs),
+            space: tuning_space(settings.cs, &settings.options),
             settings,
             out: out.to_path_buf(),
             extra_args,
@@ -529,7 +620,7 @@ impl Tuner {
         self.space
             .iter()
             .zip(values)
-            .map(|(h, &v)| (h.name.to_string(), v))
+            .map(|(h, &v)| (h.name.clone(), v))
             .collect()
     }
 
@@ -543,10 +634,10 @@ impl Tuner {
             set_dotted(&mut config, "data.cutout", toml::Value::Boolean(true));
         }
         for h in &self.space {
-            if self.settings.faithful_worker && NEVER_FORWARDED.contains(&h.name) {
+            if self.settings.faithful_worker && NEVER_FORWARDED.contains(&h.name.as_str()) {
                 continue;
             }
-            let Some(&v) = values.get(h.name) else {
+            let Some(&v) = values.get(&h.name) else {
                 continue;
             };
             // grad_clip is an integer hyperparameter but a float setting.
@@ -555,7 +646,7 @@ impl Tuner {
             } else {
                 toml::Value::Float(v)
             };
-            set_dotted(&mut config, h.key, value);
+            set_dotted(&mut config, &h.key, value);
         }
         config.insert("optimizer".into(), self.settings.optimizer.clone().into());
         config.insert("space".into(), i64::from(self.settings.space).into());

@@ -34,7 +34,12 @@ fn log_counts(log: &Path) -> BTreeMap<String, usize> {
 
 #[test]
 fn config_spaces_have_the_originals_ranges_scales_and_defaults() {
-    let names = |cs| -> Vec<&str> { tune::config_space(cs).iter().map(|h| h.name).collect() };
+    let names = |cs| -> Vec<String> {
+        tune::config_space(cs)
+            .iter()
+            .map(|h| h.name.clone())
+            .collect()
+    };
     assert_eq!(names(ConfigSpaceId::Cs1), ["weight_decay", "cutout_prob"]);
     assert_eq!(
         names(ConfigSpaceId::Cs2),

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
-use oneshot::correlation::{correlate_run, read_run_meta, CorrelateOptions, EpochOutcome};
+use oneshot::correlation::{correlate_run_on, read_run_meta, CorrelateOptions, EpochOutcome};
 use oneshot::{CorrelationConfig, CorrelationSet, EvalMixing, Nb101Table};
 
 /// Arguments of `nb1s1 correlation`.
@@ -51,6 +51,12 @@ pub struct Args {
     /// NB-101 repeat, instead of every unique model.
     #[arg(long)]
     pub original_set: bool,
+    /// BN recalibration (Pourchot et al. 2020): before each architecture's error, re-estimate
+    /// the BatchNorm statistics on N batches of the run's weight-training images (one
+    /// architecture per pass). Written as `correlation/epoch<E>-bn<N>.jsonl`, a series of its
+    /// own; default: the running statistics, as the original.
+    #[arg(long, value_name = "N")]
+    pub bn_recalibrate: Option<usize>,
     /// Evaluate again epochs whose correlation file exists.
     #[arg(long)]
     pub force: bool,
@@ -79,6 +85,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mixing = parse_mixing(&args.mixing)?;
     if args.batch_size == 0 || args.batch_archs == Some(0) || args.sample == Some(0) {
         bail!("--batch-size, --batch-archs and --sample must be at least 1");
+    }
+    if let Some(n) = args.bn_recalibrate {
+        oneshot::settings::bn_batches("--bn-recalibrate", n).map_err(anyhow::Error::msg)?;
     }
     let recorded = read_run_meta(&args.run)?.and_then(|m| m.nb101_path);
     let nb101 = match (&args.nb101, recorded) {
@@ -116,6 +125,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             true => CorrelationSet::Original,
             false => CorrelationSet::Unique,
         },
+        bn_recalibration_batches: args.bn_recalibrate.unwrap_or(0),
     };
     let opts = CorrelateOptions {
         settings,
@@ -124,7 +134,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         progress: true,
     };
     let test = Arc::clone(&data.test);
-    let outcomes = correlate_run(&args.run, &test, &table, &opts)
+    let outcomes = correlate_run_on(&args.run, &test, Some(&data.train), &table, &opts)
         .with_context(|| format!("correlation evaluation of {}", args.run.display()))?;
     for o in &outcomes {
         match o {

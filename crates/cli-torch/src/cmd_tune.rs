@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use nb1s1_bench::runner::{Event, Launcher, RunnerOptions};
-use nb1s1_bench::tune::{self, ConfigSpaceId, LocalBackend, TuneSettings, Tuner};
+use nb1s1_bench::tune::{self, ConfigSpaceId, LocalBackend, TuneSettings, TunedOption, Tuner};
 
 /// Arguments of `nb1s1 tune`.
 #[derive(clap::Args)]
@@ -21,9 +21,14 @@ pub struct Args {
     space: u8,
     /// Configuration space: cs1 (weight decay, cutout probability), cs2 (+ learning rate) or
     /// cs3 (+ architecture learning rate and weight decay, momentum, cutout length, batch
-    /// size, gradient clipping).
+    /// size, gradient clipping), or none (only the `--option`s).
     #[arg(long, default_value = "cs1")]
     cs: ConfigSpaceId,
+    /// A method option to search besides the configuration space, as `part.key` of its
+    /// `[options.<part>]` (e.g. `beta_decay.lambda_max`, `drnas_kl.reg_scale`), over the range
+    /// its settings declare (docs/tuning.md); repeat or separate by commas.
+    #[arg(long = "option", value_delimiter = ',')]
+    options: Vec<String>,
     /// Tuning folder: `tune.json`, `incumbent.toml` and one run folder per evaluation.
     #[arg(long)]
     out: PathBuf,
@@ -158,8 +163,14 @@ fn slurm_backend(a: &Args, out: &std::path::Path) -> anyhow::Result<tune::SlurmB
 }
 
 impl Args {
-    fn settings(&self) -> TuneSettings {
-        TuneSettings {
+    fn settings(&self) -> anyhow::Result<TuneSettings> {
+        Ok(TuneSettings {
+            options: tuned_options(
+                &self.optimizer,
+                self.space,
+                self.base.as_deref(),
+                &self.options,
+            )?,
             seed: self.seed,
             budgets: self.budgets.clone(),
             eta: self.eta,
@@ -168,7 +179,7 @@ impl Args {
             faithful_worker: self.faithful_worker,
             base: self.base.clone(),
             ..TuneSettings::original(&self.optimizer, self.space, self.cs)
-        }
+        })
     }
 
     /// Arguments every search gets after its own.
@@ -186,6 +197,43 @@ impl Args {
     }
 }
 
+/// The `--option`s of a tuning of `optimizer` on `space` from `base`, each with the range
+/// its settings declare and the base's value as the default.
+pub fn tuned_options(
+    optimizer: &str,
+    space: u8,
+    base: Option<&str>,
+    names: &[String],
+) -> anyhow::Result<Vec<TunedOption>> {
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (label, table) = nb1s1_bench::base_config::load(base, optimizer, std::path::Path::new(""))
+        .map_err(anyhow::Error::msg)?;
+    let cfg = oneshot::SearchConfig::from_toml(
+        &toml::to_string(&table)?,
+        &label,
+        Some(optimizer),
+        Some(space),
+    )?;
+    names
+        .iter()
+        .map(|name| {
+            let (r, default) = cfg
+                .tunable_option(name)
+                .map_err(|e| anyhow::anyhow!("--option: {e}"))?;
+            Ok(TunedOption {
+                name: name.clone(),
+                lower: r.lower,
+                upper: r.upper,
+                log: r.log,
+                integer: r.integer,
+                default,
+            })
+        })
+        .collect()
+}
+
 pub fn run(a: Args) -> anyhow::Result<()> {
     oneshot::registry::lookup(&a.optimizer).map_err(|e| anyhow::anyhow!("--optimizer: {e}"))?;
     if !a.nb101.exists() {
@@ -194,7 +242,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     tune::ensure_dir(&a.out)?;
     let out = std::path::absolute(&a.out)
         .with_context(|| format!("{}: cannot make the path absolute", a.out.display()))?;
-    let settings = a.settings();
+    let settings = a.settings()?;
     let mut tuner = Tuner::open(settings.clone(), &out, a.search_args())?;
     // Every evaluation's config must resolve before the first search starts.
     let values: std::collections::BTreeMap<String, f64> = tuner

@@ -215,6 +215,16 @@ pub struct CorrelationConfig {
     pub gamma4_bug: bool,
     /// Every unique model, or the original enumerator's set with per-repeat errors.
     pub set: CorrelationSet,
+    /// BN recalibration (`crate::evaluation`): re-estimate the BatchNorm statistics of each
+    /// architecture on this many batches of the run's weight-training images (of the run's
+    /// `data.batch_size`) before its error; 0 = off (the original's running statistics). Its
+    /// files are `correlation/epoch<E>-bn<N>.jsonl`, a series of their own.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub bn_recalibration_batches: usize,
+}
+
+fn is_zero(v: &usize) -> bool {
+    *v == 0
 }
 
 impl Default for CorrelationConfig {
@@ -229,6 +239,7 @@ impl Default for CorrelationConfig {
             mixing: EvalMixing::OneHot,
             gamma4_bug: false,
             set: CorrelationSet::Unique,
+            bn_recalibration_batches: 0,
         }
     }
 }
@@ -422,6 +433,36 @@ impl SearchConfig {
         }
     }
 
+    /// The tuning range of this method's option `part.key` (`nb1s1 tune --option`) and its
+    /// value here (the default a tuning starts from, kept inside the range). A name that is
+    /// not `part.key`, a part the method does not have, an unknown key or an option without a
+    /// declared range is an error that names it.
+    pub fn tunable_option(&self, name: &str) -> Result<(crate::settings::TuneRange, f64), String> {
+        let (part, key) = name.split_once('.').ok_or_else(|| {
+            format!("option `{name}`: expected `part.key`, e.g. `beta_decay.lambda_max`")
+        })?;
+        let parts = self.method.option_parts();
+        if !parts.contains(&part) {
+            return Err(format!(
+                "option `{name}`: method `{}` has no part `{part}` with settings (its parts with settings: {})",
+                self.optimizer,
+                if parts.is_empty() { "none".to_string() } else { parts.join(", ") }
+            ));
+        }
+        let range = crate::settings::tuning_range(part, key)
+            .map_err(|e| format!("option `{name}`: {e}"))?;
+        let value = match self.options.get(part).and_then(|t| t.get(key)) {
+            Some(toml::Value::Float(v)) => *v,
+            Some(toml::Value::Integer(v)) => *v as f64,
+            _ => {
+                return Err(format!(
+                    "option `{name}`: no numeric value in [options.{part}]"
+                ))
+            }
+        };
+        Ok((range, value.clamp(range.lower, range.upper)))
+    }
+
     /// Reads a TOML file over the defaults of its optimizer; `optimizer` and `space` given on
     /// the command line win over the file's.
     pub fn load(
@@ -480,6 +521,7 @@ impl SearchConfig {
             None => toml::Table::new(),
         };
         let (name, base) = resolve_name(&name, &own_method).map_err(bad)?;
+        migrate_flat_options(&name, &mut user).map_err(|e| e.in_file(origin))?;
         user.insert("optimizer".into(), toml::Value::String(name.clone()));
         let space_id = match user.get("space") {
             Some(toml::Value::Integer(s)) if (1..=3).contains(s) => *s as u8,
@@ -616,6 +658,12 @@ impl SearchConfig {
         {
             return Err("`selection` counts must be at least 1".into());
         }
+        if self.correlation.bn_recalibration_batches > 0 {
+            crate::settings::bn_batches(
+                "correlation.bn_recalibration_batches",
+                self.correlation.bn_recalibration_batches,
+            )?;
+        }
         if self.correlation.batch_size == 0 || self.correlation.batch_size > MAX_BATCH {
             return Err(format!(
                 "`correlation.batch_size` must lie in 1..={MAX_BATCH}"
@@ -727,6 +775,60 @@ fn resolve_name(
             }
         }
     }
+}
+
+/// The part that a flat `[options]` key of the layout before `[options.<part>]` belongs to
+/// (run folders of darts_hessian, darts_es, sdarts_rs/adv and drnas written before methods
+/// were compositions); the key keeps its name there. DARTS-ES' `[options.hessian]` table was
+/// already where it is now.
+fn old_option_home(method: &str, key: &str) -> Option<&'static str> {
+    Some(match (method, key) {
+        ("darts_hessian", "every" | "batches" | "iterations" | "tolerance") => "hessian",
+        ("darts_es", "window" | "lag" | "threshold" | "backtrack") => "early_stop",
+        ("sdarts_rs", "epsilon_min" | "epsilon_max" | "steps") => "random_smoothing",
+        ("sdarts_adv", "epsilon_min" | "epsilon_max" | "steps") => "adversarial",
+        ("drnas", "reg_scale" | "prior") => "drnas_kl",
+        _ => return None,
+    })
+}
+
+/// Moves the flat keys of an old `[options]` table (values that are not tables) under
+/// `[options.<part>]` of `method`'s parts, so old run folders still load, resume and correlate
+/// with the same settings. A flat key without a new home is an error naming it.
+fn migrate_flat_options(method: &str, user: &mut toml::Table) -> Result<(), OneShotError> {
+    let Some(toml::Value::Table(options)) = user.get_mut("options") else {
+        return Ok(());
+    };
+    let flat: Vec<String> = options
+        .iter()
+        .filter(|(_, v)| !v.is_table())
+        .map(|(k, _)| k.clone())
+        .collect();
+    for key in flat {
+        let part = old_option_home(method, &key).ok_or_else(|| OneShotError::OldOption {
+            file: String::new(),
+            method: method.to_string(),
+            key: key.clone(),
+        })?;
+        let value = options.remove(&key).unwrap_or(toml::Value::Boolean(false));
+        let table = options
+            .entry(part.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        match table.as_table_mut() {
+            Some(t) if !t.contains_key(&key) => {
+                t.insert(key, value);
+            }
+            _ => {
+                return Err(OneShotError::Config {
+                    file: String::new(),
+                    msg: format!(
+                    "[options]: flat key `{key}` (the old layout) and [options.{part}] both set it"
+                ),
+                })
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Deep merge: `over`'s keys replace `base`'s, tables merge recursively.

@@ -33,6 +33,7 @@ use crate::anytime::Nb101Oracle;
 use crate::checkpoint;
 use crate::config::{CorrelationConfig, CorrelationSet, EvalMixing, SearchConfig};
 use crate::error::OneShotError;
+use crate::evaluation::Recalibration;
 use crate::model::TensorBatch;
 use crate::run_dir::{RunDir, RunMeta};
 
@@ -214,6 +215,58 @@ pub fn one_shot_errors(
     batch_archs: usize,
     bar: &ProgressBar,
 ) -> Result<Vec<f64>, OneShotError> {
+    let how = EvalHow {
+        mixing,
+        gamma4_bug,
+        batch_archs,
+        recalibration: None,
+    };
+    one_shot_errors_with(net, archs, images, &how, bar)
+}
+
+/// How [`one_shot_errors_with`] evaluates.
+pub struct EvalHow<'a> {
+    pub mixing: EvalMixing,
+    pub gamma4_bug: bool,
+    /// Architectures per forward pass (1 under recalibration: each has its own statistics).
+    pub batch_archs: usize,
+    /// BN recalibration before each architecture's error.
+    pub recalibration: Option<&'a Recalibration>,
+}
+
+/// [`one_shot_errors`], optionally with each architecture's BatchNorm statistics recalibrated
+/// first (one architecture per pass; the network's statistics are put back after each).
+pub fn one_shot_errors_with(
+    net: &Supernet,
+    archs: &[&Architecture],
+    images: &EvalImages,
+    how: &EvalHow<'_>,
+    bar: &ProgressBar,
+) -> Result<Vec<f64>, OneShotError> {
+    let Some(r) = how.recalibration else {
+        return stacked_errors(net, archs, images, how, bar);
+    };
+    let mut errors = Vec::with_capacity(archs.len());
+    for a in archs {
+        let w = eval_mixing(a, how.mixing, how.gamma4_bug, net.device())?;
+        let one = EvalHow {
+            batch_archs: 1,
+            recalibration: None,
+            ..*how
+        };
+        errors.extend(r.with(net, w, || stacked_errors(net, &[*a], images, &one, bar))?);
+    }
+    Ok(errors)
+}
+
+fn stacked_errors(
+    net: &Supernet,
+    archs: &[&Architecture],
+    images: &EvalImages,
+    how: &EvalHow<'_>,
+    bar: &ProgressBar,
+) -> Result<Vec<f64>, OneShotError> {
+    let (mixing, gamma4_bug, batch_archs) = (how.mixing, how.gamma4_bug, how.batch_archs);
     let device = net.device();
     let total = images.len().max(1) as f64;
     tch::no_grad(|| {
@@ -332,6 +385,9 @@ pub struct CorrelationMeta {
     /// Unique models, or the original enumerator's set with one point per repeat.
     #[serde(default)]
     pub set: CorrelationSet,
+    /// BN recalibration batches per architecture (0: the running statistics).
+    #[serde(default)]
+    pub bn_recalibration_batches: usize,
     pub device: String,
     pub nb101_path: String,
     pub nb101_synthetic: bool,
@@ -344,12 +400,31 @@ pub use runfmt::correlation_path;
 
 /// `<run>/correlation/epoch<E>.meta.json`.
 pub fn meta_path(run: &Path, epoch: usize) -> PathBuf {
-    run.join(meta_name(epoch))
+    run.join(meta_name(epoch, 0))
+}
+
+/// The correlation file of `epoch` evaluated with `bn` recalibration batches (0: none):
+/// `epoch<E>.jsonl`, or `epoch<E>-bn<N>.jsonl` so the two are separate files and series.
+pub fn correlation_path_bn(run: &Path, epoch: usize, bn: usize) -> PathBuf {
+    match bn {
+        0 => correlation_path(run, epoch),
+        n => run
+            .join("correlation")
+            .join(format!("epoch{epoch}-bn{n}.jsonl")),
+    }
+}
+
+/// The meta file of [`correlation_path_bn`].
+pub fn meta_path_bn(run: &Path, epoch: usize, bn: usize) -> PathBuf {
+    run.join(meta_name(epoch, bn))
 }
 
 /// The meta file's path inside the run folder.
-fn meta_name(epoch: usize) -> String {
-    format!("correlation/epoch{epoch}.meta.json")
+fn meta_name(epoch: usize, bn: usize) -> String {
+    match bn {
+        0 => format!("correlation/epoch{epoch}.meta.json"),
+        n => format!("correlation/epoch{epoch}-bn{n}.meta.json"),
+    }
 }
 
 /// What the evaluation of one epoch needs besides the network.
@@ -359,6 +434,8 @@ pub struct EpochInputs<'a> {
     pub oracle: &'a dyn Nb101Oracle,
     pub settings: &'a CorrelationConfig,
     pub space: u8,
+    /// BN recalibration (when `settings.bn_recalibration_batches` > 0).
+    pub recalibration: Option<&'a Recalibration>,
 }
 
 /// Looks every candidate up in NB-101 (skipping and counting those the table lacks), evaluates
@@ -381,25 +458,36 @@ pub fn evaluate_epoch(
         }
     }
     let device = net.device();
-    let batch_archs = resolve_batch_archs(s.batch_archs, device);
+    let bn = s.bn_recalibration_batches;
+    let recalibration = match (bn, inputs.recalibration) {
+        (0, _) => None,
+        (_, Some(r)) if r.len() == bn => Some(r),
+        _ => {
+            return Err(OneShotError::Invalid(format!(
+                "correlation: {bn} BN recalibration batches asked for, but none prepared"
+            )))
+        }
+    };
+    let batch_archs = match recalibration {
+        Some(_) => 1,
+        None => resolve_batch_archs(s.batch_archs, device),
+    };
     bar.set_length(known.len() as u64);
     bar.set_position(0);
     let archs: Vec<&Architecture> = known.iter().map(|(c, _)| &c.architecture).collect();
     let t0 = Instant::now();
-    let errors = one_shot_errors(
-        net,
-        &archs,
-        inputs.images,
-        s.mixing,
-        s.gamma4_bug,
+    let how = EvalHow {
+        mixing: s.mixing,
+        gamma4_bug: s.gamma4_bug,
         batch_archs,
-        bar,
-    )?;
+        recalibration,
+    };
+    let errors = one_shot_errors_with(net, &archs, inputs.images, &how, bar)?;
     let eval_seconds = t0.elapsed().as_secs_f64();
     let keyed = |m: &BTreeMap<u32, f64>| -> BTreeMap<String, f64> {
         m.iter().map(|(k, v)| (k.to_string(), *v)).collect()
     };
-    let path = correlation_path(run, epoch);
+    let path = correlation_path_bn(run, epoch, bn);
     let dir = run.join("correlation");
     std::fs::create_dir_all(&dir).map_err(|e| OneShotError::io(&dir, e))?;
     let io = |e: std::io::Error| OneShotError::io(&path, e);
@@ -434,6 +522,7 @@ pub fn evaluate_epoch(
         mixing: s.mixing,
         gamma4_bug: s.gamma4_bug,
         set: s.set,
+        bn_recalibration_batches: bn,
         device: format!("{device:?}"),
         nb101_path: inputs.oracle.path(),
         nb101_synthetic: inputs.oracle.is_synthetic(),
@@ -447,7 +536,7 @@ pub fn evaluate_epoch(
     let run_dir = RunDir {
         root: run.to_path_buf(),
     };
-    run_dir.write_json(&meta_name(epoch), &meta)?;
+    run_dir.write_json(&meta_name(epoch, bn), &meta)?;
     Ok(meta)
 }
 
@@ -565,6 +654,18 @@ pub fn correlate_run(
     oracle: &dyn Nb101Oracle,
     opts: &CorrelateOptions,
 ) -> Result<Vec<EpochOutcome>, OneShotError> {
+    correlate_run_on(run, test, None, oracle, opts)
+}
+
+/// [`correlate_run`] with the CIFAR-10 training split `train`, which BN recalibration
+/// (`settings.bn_recalibration_batches` > 0) needs: the run's weight-training images.
+pub fn correlate_run_on(
+    run: &Path,
+    test: &Arc<Split>,
+    train: Option<&Arc<Split>>,
+    oracle: &dyn Nb101Oracle,
+    opts: &CorrelateOptions,
+) -> Result<Vec<EpochOutcome>, OneShotError> {
     let run_err = |msg: String| OneShotError::RunDir {
         path: run.to_path_buf(),
         msg,
@@ -610,8 +711,13 @@ pub fn correlate_run(
     };
     let mut outcomes = Vec::new();
     let mut todo = Vec::new();
+    let bn = opts.settings.bn_recalibration_batches;
+    if bn > 0 {
+        crate::settings::bn_batches("--bn-recalibrate", bn)
+            .map_err(|msg| OneShotError::Invalid(format!("correlation: {msg}")))?;
+    }
     for c in wanted {
-        let path = correlation_path(run, c.epoch);
+        let path = correlation_path_bn(run, c.epoch, bn);
         if path.exists() && !opts.force {
             outcomes.push(EpochOutcome::Skipped {
                 epoch: c.epoch,
@@ -634,12 +740,22 @@ pub fn correlate_run(
         opts.device,
         cfg.normalization(),
     )?;
+    let recalibration = match (bn, train) {
+        (0, _) => None,
+        (_, None) => {
+            return Err(OneShotError::Invalid(
+                "correlation: BN recalibration needs the CIFAR-10 training images".into(),
+            ))
+        }
+        (_, Some(train)) => Some(run_recalibration(&cfg, train, bn, opts.device)?),
+    };
     let inputs = EpochInputs {
         candidates: &cands,
         images: &images,
         oracle,
         settings: s,
         space: cfg.space,
+        recalibration: recalibration.as_ref(),
     };
     for c in todo {
         let (_vs, net) = load_supernet(&cfg, &c.dir, opts.device)?;
@@ -647,11 +763,29 @@ pub fn correlate_run(
         let meta = evaluate_epoch(run, &net, c.epoch, &inputs, &bar)?;
         bar.finish_and_clear();
         outcomes.push(EpochOutcome::Written {
-            path: correlation_path(run, c.epoch),
+            path: correlation_path_bn(run, c.epoch, bn),
             meta,
         });
     }
     Ok(outcomes)
+}
+
+/// `bn` batches of the run's training batch size from its weight-training images.
+fn run_recalibration(
+    cfg: &SearchConfig,
+    train: &Arc<Split>,
+    bn: usize,
+    device: Device,
+) -> Result<Recalibration, OneShotError> {
+    Recalibration::new(
+        train,
+        crate::evaluation::weight_images(cfg, train.len()),
+        bn,
+        cfg.data.batch_size,
+        cfg.normalization(),
+        device,
+        "correlation.bn_recalibration_batches",
+    )
 }
 
 fn progress_bar(show: bool, epoch: usize) -> ProgressBar {
@@ -689,17 +823,26 @@ pub(crate) struct Inline<'a> {
     pub space: u8,
     pub test: &'a Arc<Split>,
     pub oracle: &'a dyn Nb101Oracle,
+    cfg: &'a SearchConfig,
+    train: &'a Arc<Split>,
     normalize: Normalize,
-    prepared: Option<(Vec<Candidate>, EvalImages)>,
+    prepared: Option<(Vec<Candidate>, EvalImages, Option<Recalibration>)>,
 }
 
 impl<'a> Inline<'a> {
-    pub fn new(cfg: &'a SearchConfig, test: &'a Arc<Split>, oracle: &'a dyn Nb101Oracle) -> Self {
+    pub fn new(
+        cfg: &'a SearchConfig,
+        train: &'a Arc<Split>,
+        test: &'a Arc<Split>,
+        oracle: &'a dyn Nb101Oracle,
+    ) -> Self {
         Inline {
             settings: &cfg.correlation,
             space: cfg.space,
             test,
             oracle,
+            cfg,
+            train,
             normalize: cfg.normalization(),
             prepared: None,
         }
@@ -727,9 +870,13 @@ impl<'a> Inline<'a> {
                 net.device(),
                 self.normalize,
             )?;
-            self.prepared = Some((cands, images));
+            let recalibration = match s.bn_recalibration_batches {
+                0 => None,
+                bn => Some(run_recalibration(self.cfg, self.train, bn, net.device())?),
+            };
+            self.prepared = Some((cands, images, recalibration));
         }
-        let Some((cands, images)) = &self.prepared else {
+        let Some((cands, images, recalibration)) = &self.prepared else {
             return Ok(None);
         };
         let inputs = EpochInputs {
@@ -738,6 +885,7 @@ impl<'a> Inline<'a> {
             oracle: self.oracle,
             settings: self.settings,
             space: self.space,
+            recalibration: recalibration.as_ref(),
         };
         evaluate_epoch(run, net, epoch, &inputs, &ProgressBar::hidden()).map(Some)
     }

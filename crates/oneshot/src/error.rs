@@ -12,6 +12,14 @@ pub enum OneShotError {
     },
     #[error("config {file}: {msg}")]
     Config { file: String, msg: String },
+    /// A flat `[options]` key of the layout before `[options.<part>]` that no part of the
+    /// method takes now.
+    #[error("config {file}: flat [options] key `{key}` (the layout before [options.<part>]) has no part of method `{method}` to move to; put it under [options.<part>] of the part that takes it, or remove it")]
+    OldOption {
+        file: String,
+        method: String,
+        key: String,
+    },
     #[error("checkpoint {path}: {msg}")]
     Checkpoint { path: PathBuf, msg: String },
     #[error("run folder {path}: {msg}")]
@@ -33,6 +41,22 @@ pub enum OneShotError {
 }
 
 impl OneShotError {
+    /// The error with `file` named where it names a config file and has none yet.
+    pub fn in_file(self, file: &str) -> Self {
+        match self {
+            OneShotError::OldOption { method, key, .. } => OneShotError::OldOption {
+                file: file.to_string(),
+                method,
+                key,
+            },
+            OneShotError::Config { msg, .. } => OneShotError::Config {
+                file: file.to_string(),
+                msg,
+            },
+            other => other,
+        }
+    }
+
     pub fn io(path: &Path, source: std::io::Error) -> Self {
         OneShotError::Io {
             path: path.to_path_buf(),

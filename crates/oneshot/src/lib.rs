@@ -21,6 +21,7 @@ pub mod correlation;
 pub mod darts_es;
 pub mod drnas;
 pub mod error;
+pub mod evaluation;
 pub mod gumbel;
 pub mod hessian;
 pub mod hook;

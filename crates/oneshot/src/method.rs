@@ -128,6 +128,33 @@ pub enum SelectionKind {
     Projection,
 }
 
+/// How the one-shot error of a discrete architecture is measured in the supernet
+/// (`crate::evaluation`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EvaluationKind {
+    /// Eval-mode BatchNorm with the running statistics training left (the original's).
+    #[default]
+    RunningStatistics,
+    /// BN recalibration (Pourchot et al. 2020): the statistics re-estimated on
+    /// `[options.bn_recalibration] batches` training batches per architecture first.
+    BnRecalibration,
+}
+
+impl EvaluationKind {
+    /// The `[options]` name, none for the running statistics.
+    pub fn name(self) -> Option<&'static str> {
+        match self {
+            Self::RunningStatistics => None,
+            Self::BnRecalibration => Some("bn_recalibration"),
+        }
+    }
+
+    fn is_default(&self) -> bool {
+        *self == Self::RunningStatistics
+    }
+}
+
 /// A method: one part per seam. `base` is the registered method whose spec §3 defaults the
 /// configuration starts from (itself for a registered method).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -143,6 +170,9 @@ pub struct Composition {
     #[serde(default)]
     pub hooks: Vec<HookKind>,
     pub selection: SelectionKind,
+    /// The one-shot evaluation of discrete architectures (absent: the running statistics).
+    #[serde(default, skip_serializing_if = "EvaluationKind::is_default")]
+    pub evaluation: EvaluationKind,
 }
 
 impl Composition {
@@ -157,6 +187,7 @@ impl Composition {
             perturbation: PerturbationKind::None,
             hooks: Vec::new(),
             selection: SelectionKind::Argmax,
+            evaluation: EvaluationKind::RunningStatistics,
         }
     }
 
@@ -166,6 +197,7 @@ impl Composition {
         v.extend(self.perturbation.name());
         v.extend(self.hooks.iter().map(|h| h.name()));
         v.extend(self.selection.name());
+        v.extend(self.evaluation.name());
         v
     }
 

@@ -693,10 +693,13 @@ fn search_loop(job: &Job<'_>, done: &mut usize) -> Result<SearchOutcome, OneShot
         });
     }
     let mut inline = match job.oracle {
-        Some(o) if !cfg.correlation.epochs.is_empty() => Some(Inline::new(cfg, &job.data.test, o)),
+        Some(o) if !cfg.correlation.epochs.is_empty() => {
+            Some(Inline::new(cfg, &job.data.train, &job.data.test, o))
+        }
         _ => None,
     };
     let mut events: Option<Events> = None;
+    let recalibration = crate::evaluation::Recalibration::for_search(cfg, &job.data.train, dev)?;
     let mut valid = match plan.augment_valid {
         true => Vec::new(),
         false => valid_batches(cfg, &plan, dev, 0)?,
@@ -804,7 +807,11 @@ fn search_loop(job: &Job<'_>, done: &mut usize) -> Result<SearchOutcome, OneShot
             Some(sel) => sel,
             None => select(cfg, &model, opt.as_mut(), &mut rng, &valid)?,
         };
-        let rec = evaluate_epoch(job, &model, opt.as_mut(), &mut rng, &valid, epoch, sel)?;
+        let eval = EvalInputs {
+            valid: &valid,
+            recalibration: recalibration.as_ref(),
+        };
+        let rec = evaluate_epoch(job, &model, opt.as_mut(), &mut rng, &eval, epoch, sel)?;
         let rec = EpochRecord {
             train_loss: totals.loss / totals.seen.max(1) as f64,
             train_accuracy: totals.correct as f64 / totals.seen.max(1) as f64,
@@ -892,6 +899,12 @@ fn initial_state(
     Ok(())
 }
 
+/// The validation batches and the evaluation part (`[method] evaluation`).
+struct EvalInputs<'a> {
+    valid: &'a [TensorBatch],
+    recalibration: Option<&'a crate::evaluation::Recalibration>,
+}
+
 /// The epoch's selection (`sel`, with the architecture weights it was made from), its anytime
 /// NB-101 look-up and the optimizer's metrics, as a record whose training totals and time the
 /// loop fills in. A selection that measured no one-shot error gets the relaxed supernet's now.
@@ -900,7 +913,7 @@ fn evaluate_epoch(
     model: &OneShotModel,
     opt: &mut dyn SearchOptimizer,
     rng: &mut ChaCha8Rng,
-    valid: &[TensorBatch],
+    eval: &EvalInputs<'_>,
     epoch: usize,
     sel: (Selected, Option<serde_json::Value>),
 ) -> Result<EpochRecord, OneShotError> {
@@ -911,9 +924,11 @@ fn evaluate_epoch(
         },
         arch_weights,
     ) = sel;
-    let one_shot_valid_error = match one_shot_valid_error {
-        Some(e) => e,
-        None => relaxed_error(model, opt, rng, valid)?,
+    // With BN recalibration the one-shot error is the selected architecture's, measured anew.
+    let one_shot_valid_error = match (eval.recalibration, one_shot_valid_error) {
+        (Some(r), _) => r.error(model, &architecture, eval.valid)?,
+        (None, Some(e)) => e,
+        (None, None) => relaxed_error(model, opt, rng, eval.valid)?,
     };
     let hash = architecture.hash().ok();
     let errors = match (job.oracle, &hash) {

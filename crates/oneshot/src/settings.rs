@@ -10,6 +10,40 @@ pub trait Validate {
     fn validate(&self) -> Result<(), String>;
 }
 
+/// The range `nb1s1 tune --option part.key` searches a numeric option over (ConfigSpace's
+/// uniform float or integer hyperparameter, log-scaled where `log`).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TuneRange {
+    pub lower: f64,
+    pub upper: f64,
+    pub log: bool,
+    pub integer: bool,
+}
+
+const fn float(lower: f64, upper: f64, log: bool) -> TuneRange {
+    TuneRange {
+        lower,
+        upper,
+        log,
+        integer: false,
+    }
+}
+
+const fn int(lower: f64, upper: f64, log: bool) -> TuneRange {
+    TuneRange {
+        lower,
+        upper,
+        log,
+        integer: true,
+    }
+}
+
+/// The options of a settings struct that may be tuned, each with its range (declared beside
+/// the struct; an option not listed is not tunable).
+pub trait Tunable {
+    const TUNING: &'static [(&'static str, TuneRange)] = &[];
+}
+
 /// DrNAS' regularizer (the original's values).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -27,6 +61,13 @@ impl Default for DrnasKlConfig {
             prior: 1.0,
         }
     }
+}
+
+impl Tunable for DrnasKlConfig {
+    const TUNING: &'static [(&'static str, TuneRange)] = &[
+        ("reg_scale", float(1e-5, 1e-1, true)),
+        ("prior", float(0.1, 10.0, true)),
+    ];
 }
 
 impl Validate for DrnasKlConfig {
@@ -64,6 +105,13 @@ impl BetaDecayConfig {
     }
 }
 
+impl Tunable for BetaDecayConfig {
+    const TUNING: &'static [(&'static str, TuneRange)] = &[
+        ("lambda_min", float(0.0, 1.0, false)),
+        ("lambda_max", float(1e-2, 100.0, true)),
+    ];
+}
+
 impl Validate for BetaDecayConfig {
     fn validate(&self) -> Result<(), String> {
         non_negative("lambda_min", self.lambda_min)?;
@@ -82,6 +130,10 @@ impl Default for ZeroOneConfig {
     fn default() -> Self {
         ZeroOneConfig { weight: 10.0 }
     }
+}
+
+impl Tunable for ZeroOneConfig {
+    const TUNING: &'static [(&'static str, TuneRange)] = &[("weight", float(0.1, 100.0, true))];
 }
 
 impl Validate for ZeroOneConfig {
@@ -118,6 +170,14 @@ impl SdartsConfig {
     pub fn epsilon(&self, epoch: usize, epochs: usize) -> f64 {
         ramp(self.epsilon_min, self.epsilon_max, epoch, epochs)
     }
+}
+
+impl Tunable for SdartsConfig {
+    const TUNING: &'static [(&'static str, TuneRange)] = &[
+        ("epsilon_min", float(0.0, 0.3, false)),
+        ("epsilon_max", float(0.01, 1.0, true)),
+        ("steps", int(1.0, 20.0, false)),
+    ];
 }
 
 impl Validate for SdartsConfig {
@@ -162,6 +222,9 @@ impl Default for HessianConfig {
     }
 }
 
+/// An observer: nothing of it changes the search, so nothing to tune.
+impl Tunable for HessianConfig {}
+
 impl Validate for HessianConfig {
     fn validate(&self) -> Result<(), String> {
         at_least_one("every", self.every)?;
@@ -194,6 +257,14 @@ impl Default for EarlyStopConfig {
             backtrack: true,
         }
     }
+}
+
+impl Tunable for EarlyStopConfig {
+    const TUNING: &'static [(&'static str, TuneRange)] = &[
+        ("window", int(1.0, 10.0, false)),
+        ("lag", int(1.0, 10.0, false)),
+        ("threshold", float(0.5, 1.0, false)),
+    ];
 }
 
 impl Validate for EarlyStopConfig {
@@ -316,17 +387,77 @@ impl Validate for ProjectionConfig {
     }
 }
 
+/// BN recalibration of the one-shot evaluation (`crate::evaluation`): training batches that
+/// re-estimate the BatchNorm statistics of each evaluated architecture.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BnRecalibrationConfig {
+    pub batches: usize,
+}
+
+impl Default for BnRecalibrationConfig {
+    fn default() -> Self {
+        BnRecalibrationConfig { batches: 20 }
+    }
+}
+
+impl Tunable for BnRecalibrationConfig {
+    const TUNING: &'static [(&'static str, TuneRange)] = &[("batches", int(1.0, 100.0, true))];
+}
+
+impl Validate for BnRecalibrationConfig {
+    fn validate(&self) -> Result<(), String> {
+        bn_batches("batches", self.batches)
+    }
+}
+
+/// Most batches of a BN recalibration (each evaluated architecture runs them all).
+pub const MAX_BN_BATCHES: usize = 10_000;
+
+/// A count of BN recalibration batches: 1..=[`MAX_BN_BATCHES`].
+pub fn bn_batches(key: &str, v: usize) -> Result<(), String> {
+    match (1..=MAX_BN_BATCHES).contains(&v) {
+        true => Ok(()),
+        false => Err(format!("`{key}` must lie in 1..={MAX_BN_BATCHES}, got {v}")),
+    }
+}
+
 /// `[options.<part>]` of one part: its defaults as TOML and a check (unknown keys, ranges).
 #[derive(Clone, Copy)]
 pub struct OptionsSection {
     pub defaults: fn() -> toml::Table,
     pub check: fn(&toml::Table) -> Result<(), String>,
+    /// The tunable options and their ranges.
+    pub tuning: &'static [(&'static str, TuneRange)],
 }
 
-fn section_of<T: Default + Serialize + DeserializeOwned + Validate>() -> OptionsSection {
+fn section_of<T: Default + Serialize + DeserializeOwned + Validate + Tunable>() -> OptionsSection {
     OptionsSection {
         defaults: || toml::Table::try_from(T::default()).unwrap_or_default(),
         check: |t| parse::<T>(t).and_then(|v| v.validate()),
+        tuning: T::TUNING,
+    }
+}
+
+/// The tuning range of `[options.<part>] key`; an unknown part or key, or an option that
+/// declares no range, is an error that names it and lists what can be tuned.
+pub fn tuning_range(part: &str, key: &str) -> Result<TuneRange, String> {
+    let s = section(part).ok_or_else(|| format!("no part `{part}` takes settings"))?;
+    if let Some((_, r)) = s.tuning.iter().find(|(k, _)| *k == key) {
+        return Ok(*r);
+    }
+    let tunable: Vec<&str> = s.tuning.iter().map(|(k, _)| *k).collect();
+    let list = match tunable.is_empty() {
+        true => "none".to_string(),
+        false => tunable.join(", "),
+    };
+    match (s.defaults)().contains_key(key) {
+        true => Err(format!(
+            "declares no tuning range (tunable options of `{part}`: {list})"
+        )),
+        false => Err(format!(
+            "part `{part}` has no option `{key}` (tunable options of `{part}`: {list})"
+        )),
     }
 }
 
@@ -347,6 +478,7 @@ pub fn section(name: &str) -> Option<OptionsSection> {
         "hessian" => section_of::<HessianConfig>(),
         "early_stop" => section_of::<EarlyStopConfig>(),
         "projection" => section_of::<ProjectionConfig>(),
+        "bn_recalibration" => section_of::<BnRecalibrationConfig>(),
         _ => return None,
     })
 }

@@ -5,7 +5,7 @@
 use tch::{nn, Tensor};
 
 use crate::arch::MixingWeights;
-use crate::ops::{shuffle_unchecked, ConvBnRelu, LayerStyle};
+use crate::ops::{shuffle_unchecked, BnMode, ConvBnRelu, LayerStyle};
 
 /// A candidate operation of a choice block, in PRIMITIVES order (maxpool, conv3x3, conv1x1).
 #[derive(Debug)]
@@ -15,7 +15,7 @@ enum Candidate {
 }
 
 impl Candidate {
-    fn forward(&self, x: &Tensor, train: bool) -> Tensor {
+    fn forward(&self, x: &Tensor, train: BnMode) -> Tensor {
         match self {
             Candidate::MaxPool => x.max_pool2d([3, 3], [1, 1], [1, 1], [1, 1], false),
             Candidate::Conv(c) => c.forward(x, train),
@@ -62,7 +62,7 @@ impl ChoiceBlock {
     }
 
     /// `w` holds the three op weights as 0-d tensors; `active` (when given) is the only op run.
-    fn forward(&self, x: &Tensor, w: &[Tensor], active: Option<usize>, train: bool) -> Tensor {
+    fn forward(&self, x: &Tensor, w: &[Tensor], active: Option<usize>, train: BnMode) -> Tensor {
         let mix = |x: &Tensor| -> Tensor {
             match active.and_then(|a| Some((self.candidates.get(a)?, w.get(a)?))) {
                 Some((op, wa)) => op.forward(x, train) * wa,
@@ -165,8 +165,26 @@ impl Cell {
         }
     }
 
+    /// Every BatchNorm of the cell, in a fixed order (projections, then blocks).
+    pub(crate) fn batch_norms<'a>(&'a self, out: &mut Vec<&'a nn::BatchNorm>) {
+        match &self.projections {
+            Projections::Separate { blocks, output } => {
+                out.extend(blocks.iter().map(ConvBnRelu::bn));
+                out.push(output.bn());
+            }
+            Projections::Fused(f) => out.push(f.bn()),
+        }
+        for block in &self.blocks {
+            for c in &block.candidates {
+                if let Candidate::Conv(conv) = c {
+                    out.push(conv.bn());
+                }
+            }
+        }
+    }
+
     /// Returns (P_1(x), …, P_N(x)) and P_out(x).
-    fn project(&self, x: &Tensor, train: bool) -> (Vec<Tensor>, Tensor) {
+    fn project(&self, x: &Tensor, train: BnMode) -> (Vec<Tensor>, Tensor) {
         match &self.projections {
             Projections::Separate { blocks, output } => (
                 blocks.iter().map(|b| b.forward(x, train)).collect(),
@@ -190,7 +208,7 @@ impl Cell {
         x: &Tensor,
         mix: &MixingWeights,
         run_all_ops: bool,
-        train: bool,
+        train: BnMode,
     ) -> Tensor {
         let (proj, proj_out) = self.project(x, train);
         // Shared weights give 0-d tensors per entry; per-sample weights (a leading batch axis,

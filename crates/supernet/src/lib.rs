@@ -21,5 +21,5 @@ pub use config::{SupernetConfig, WeightInit};
 pub use discretize::{discretize, discretize_with, TopKTies};
 pub use error::SupernetError;
 pub use network::Supernet;
-pub use ops::{channel_shuffle, to_channels_last};
+pub use ops::{channel_shuffle, to_channels_last, BnMode};
 pub use runtime::load_cuda_runtime;

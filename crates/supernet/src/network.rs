@@ -7,7 +7,7 @@ use crate::arch::{check_layout, MixingSource};
 use crate::cell::{Cell, CellOptions};
 use crate::config::SupernetConfig;
 use crate::error::SupernetError;
-use crate::ops::{linear, to_channels_last, ConvBnRelu, LayerStyle, ReluConvBn};
+use crate::ops::{linear, to_channels_last, BnMode, ConvBnRelu, LayerStyle, ReluConvBn};
 use crate::topology::Topology;
 
 /// The NAS-Bench-1Shot1 supernet. Its weights live in the `VarStore` of the path it was built
@@ -116,6 +116,11 @@ impl Supernet {
     /// device, or if the mixing weights do not have the shapes of the space (§2.4); use
     /// [`Supernet::try_forward`] to get those as errors.
     pub fn forward(&self, x: &Tensor, mixing: &mut dyn MixingSource, train: bool) -> Tensor {
+        self.forward_bn(x, mixing, train.into())
+    }
+
+    /// [`Supernet::forward`] with the BatchNorm behaviour spelled out ([`BnMode`]).
+    pub fn forward_bn(&self, x: &Tensor, mixing: &mut dyn MixingSource, train: BnMode) -> Tensor {
         let mut s = self.stem.forward(&self.layout(x), train);
         let p = self.cfg.downsample_padding;
         for (i, (down, cell)) in self.cells.iter().enumerate() {
@@ -138,6 +143,16 @@ impl Supernet {
         mixing: &mut dyn MixingSource,
         train: bool,
     ) -> Result<Tensor, SupernetError> {
+        self.try_forward_bn(x, mixing, train.into())
+    }
+
+    /// [`Supernet::try_forward`] with the BatchNorm behaviour spelled out ([`BnMode`]).
+    pub fn try_forward_bn(
+        &self,
+        x: &Tensor,
+        mixing: &mut dyn MixingSource,
+        train: BnMode,
+    ) -> Result<Tensor, SupernetError> {
         let size = x.size();
         if size.len() != 4 || size[1] != 3 {
             return Err(SupernetError::ArchShape {
@@ -159,7 +174,7 @@ impl Supernet {
         }
     }
 
-    fn forward_checked(&self, x: &Tensor, mixing: &mut Checked<'_>, train: bool) -> Tensor {
+    fn forward_checked(&self, x: &Tensor, mixing: &mut Checked<'_>, train: BnMode) -> Tensor {
         let mut s = self.stem.forward(&self.layout(x), train);
         let p = self.cfg.downsample_padding;
         for (i, (down, cell)) in self.cells.iter().enumerate() {
@@ -176,6 +191,75 @@ impl Supernet {
         s.adaptive_avg_pool2d([1, 1])
             .flatten(1, -1)
             .apply(&self.classifier)
+    }
+}
+
+/// BatchNorm recalibration (Pourchot et al. 2020, "To share or not to share"): the running
+/// statistics of one architecture re-estimated on training batches before its one-shot error
+/// is measured, and put back afterwards so nothing leaks into training or the next one.
+impl Supernet {
+    /// Every BatchNorm layer, in a fixed order (stem, cells, head).
+    fn batch_norms(&self) -> Vec<&nn::BatchNorm> {
+        let mut v = vec![self.stem.bn()];
+        for (_, cell) in &self.cells {
+            cell.batch_norms(&mut v);
+        }
+        v.push(self.head.bn());
+        v
+    }
+
+    /// Copies of every running mean and variance (for [`Supernet::restore_bn_stats`]).
+    pub fn save_bn_stats(&self) -> Vec<Tensor> {
+        self.batch_norms()
+            .iter()
+            .flat_map(|bn| [bn.running_mean.copy(), bn.running_var.copy()])
+            .collect()
+    }
+
+    /// Puts back statistics from [`Supernet::save_bn_stats`] of this network.
+    pub fn restore_bn_stats(&self, saved: &[Tensor]) -> Result<(), SupernetError> {
+        let bns = self.batch_norms();
+        if saved.len() != 2 * bns.len() {
+            return Err(SupernetError::ArchLayout {
+                tensor: "BatchNorm statistics".into(),
+                reason: format!(
+                    "{} saved tensors for {} BatchNorm layers",
+                    saved.len(),
+                    bns.len()
+                ),
+            });
+        }
+        tch::no_grad(|| {
+            for (bn, s) in bns.iter().zip(saved.chunks(2)) {
+                bn.running_mean.shallow_clone().copy_(&s[0]);
+                bn.running_var.shallow_clone().copy_(&s[1]);
+            }
+        });
+        Ok(())
+    }
+
+    /// Resets every running mean to 0 and variance to 1, then re-estimates them on `batches`
+    /// (images as [`Supernet::forward`] takes them) under `mixing`: batch statistics in train
+    /// mode, their cumulative average over the batches (PyTorch's `momentum=None`), no
+    /// gradient. Returns the number of batches used. Callers save and restore the statistics
+    /// around it ([`Supernet::save_bn_stats`]).
+    pub fn recalibrate_bn<'a>(
+        &self,
+        batches: impl IntoIterator<Item = &'a Tensor>,
+        mixing: &mut dyn MixingSource,
+    ) -> Result<usize, SupernetError> {
+        tch::no_grad(|| {
+            for bn in self.batch_norms() {
+                let _ = bn.running_mean.shallow_clone().fill_(0.0);
+                let _ = bn.running_var.shallow_clone().fill_(1.0);
+            }
+            let mut k = 0usize;
+            for x in batches {
+                k += 1;
+                let _ = self.try_forward_bn(x, mixing, BnMode::Recalibrate(1.0 / k as f64))?;
+            }
+            Ok(k)
+        })
     }
 }
 

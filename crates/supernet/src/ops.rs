@@ -45,13 +45,58 @@ pub(crate) struct ConvBnRelu {
     bn: nn::BatchNorm,
 }
 
+/// How the BatchNorm layers of a forward pass normalize and what they do to their running
+/// statistics.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum BnMode {
+    /// Running statistics; nothing is updated (evaluation mode).
+    Eval,
+    /// Batch statistics; running statistics updated with each layer's own momentum (training).
+    Train,
+    /// Batch statistics; every layer's running statistics updated with this factor instead of
+    /// its momentum. 1/k on the k-th batch after a reset gives the cumulative average of
+    /// PyTorch's `momentum=None` (BN recalibration, [`crate::Supernet::recalibrate_bn`]).
+    Recalibrate(f64),
+}
+
+impl From<bool> for BnMode {
+    fn from(train: bool) -> Self {
+        match train {
+            true => BnMode::Train,
+            false => BnMode::Eval,
+        }
+    }
+}
+
+/// Every BatchNorm's ε (PyTorch's default).
+const BN_EPS: f64 = 1e-5;
+
+/// `bn` on `x` in `mode`; training and evaluation go through tch's own layer, unchanged.
+pub(crate) fn batch_norm(bn: &nn::BatchNorm, x: &Tensor, mode: BnMode) -> Tensor {
+    match mode {
+        BnMode::Eval => x.apply_t(bn, false),
+        BnMode::Train => x.apply_t(bn, true),
+        BnMode::Recalibrate(factor) => Tensor::batch_norm(
+            x,
+            bn.ws.as_ref(),
+            bn.bs.as_ref(),
+            Some(&bn.running_mean),
+            Some(&bn.running_var),
+            true,
+            factor,
+            BN_EPS,
+            true,
+        ),
+    }
+}
+
 /// PyTorch's BatchNorm2d defaults (weight 1, bias 0, eps 1e-5); tch's own default draws the
 /// weight uniformly from [0, 1], which would not match the reference model.
 pub(crate) fn bn_config(momentum: f64, affine: bool) -> nn::BatchNormConfig {
     nn::BatchNormConfig {
         momentum,
         affine,
-        eps: 1e-5,
+        eps: BN_EPS,
         ws_init: nn::Init::Const(1.0),
         bs_init: nn::Init::Const(0.0),
         ..Default::default()
@@ -92,6 +137,10 @@ fn conv_config(k: i64) -> nn::ConvConfig {
 }
 
 impl ConvBnRelu {
+    pub(crate) fn bn(&self) -> &nn::BatchNorm {
+        &self.bn
+    }
+
     pub fn new(
         p: &nn::Path,
         cin: i64,
@@ -106,8 +155,8 @@ impl ConvBnRelu {
         }
     }
 
-    pub fn forward(&self, x: &Tensor, train: bool) -> Tensor {
-        x.apply(&self.conv).apply_t(&self.bn, train).relu()
+    pub fn forward(&self, x: &Tensor, train: BnMode) -> Tensor {
+        batch_norm(&self.bn, &x.apply(&self.conv), train).relu()
     }
 }
 
@@ -119,6 +168,10 @@ pub(crate) struct ReluConvBn {
 }
 
 impl ReluConvBn {
+    pub(crate) fn bn(&self) -> &nn::BatchNorm {
+        &self.bn
+    }
+
     pub fn new(p: &nn::Path, cin: i64, cout: i64, style: LayerStyle) -> Self {
         Self {
             conv: conv(p, cin, cout, 1, style),
@@ -126,8 +179,8 @@ impl ReluConvBn {
         }
     }
 
-    pub fn forward(&self, x: &Tensor, train: bool) -> Tensor {
-        self.conv.forward(&x.relu()).apply_t(&self.bn, train)
+    pub fn forward(&self, x: &Tensor, train: BnMode) -> Tensor {
+        batch_norm(&self.bn, &self.conv.forward(&x.relu()), train)
     }
 }
 
