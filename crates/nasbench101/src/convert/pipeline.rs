@@ -197,26 +197,26 @@ fn decode(
     })
 }
 
-/// Decodes a task's records in order into `out`, up to and including the first bad one (the
-/// slots after it stay `None`).
+/// Decodes a task's records in order, up to and including the first bad one.
 fn decode_chunk(
     chunk: &[Framed<'_>],
-    out: &mut [Option<Result<Decoded, Fault>>],
     verify: bool,
     s: &mut Scratch,
-) {
-    for k in 0..chunk.len() {
-        let previous = match k.checked_sub(1).map(|p| (p, &out[p])) {
-            Some((p, Some(Ok(d)))) => Some((&chunk[p], d)),
+) -> Vec<Result<Decoded, Fault>> {
+    let mut out: Vec<Result<Decoded, Fault>> = Vec::with_capacity(chunk.len());
+    for (k, rec) in chunk.iter().enumerate() {
+        let previous = match (k.checked_sub(1), out.last()) {
+            (Some(p), Some(Ok(d))) => Some((&chunk[p], d)),
             _ => None,
         };
-        let d = decode(&chunk[k], previous, verify, s);
+        let d = decode(rec, previous, verify, s);
         let bad = d.is_err();
-        out[k] = Some(d);
+        out.push(d);
         if bad {
             break;
         }
     }
+    out
 }
 
 fn record_error(fault: Fault, path: &Path, record: u64, offset: u64) -> Nb101Error {
@@ -256,78 +256,32 @@ fn build_error(e: BuildError, path: &Path, out: &Path) -> Nb101Error {
     }
 }
 
-/// A step of records: framed, then decoded, then merged.
-#[derive(Default)]
-struct Step<'a> {
-    frames: Vec<Framed<'a>>,
-    decoded: Vec<Option<Result<Decoded, Fault>>>,
-    /// The file's index of the first record.
+/// Adds a step's decoded records to the table in file order; the first of them is record
+/// `first` of the file. Stops at the first bad record.
+fn merge<S: Sink>(
+    table: &mut TableBuilder<S>,
+    frames: &[Framed<'_>],
+    decoded: Vec<Vec<Result<Decoded, Fault>>>,
     first: u64,
-    /// Where the framing stopped, and the framing error that stopped it.
-    end: usize,
-    framing: Option<FrameError>,
-}
-
-impl<'a> Step<'a> {
-    /// Frames up to [`STEP`] records from `pos`, the first of them record `first`.
-    fn frame(&mut self, bytes: &'a [u8], pos: usize, first: u64) {
-        let mut end = pos;
-        self.framing = frame_step(bytes, &mut end, &mut self.frames);
-        (self.first, self.end) = (first, end);
-    }
-
-    /// Checks and decodes the step's records in parallel tasks.
-    fn decode(&mut self, verify: bool) {
-        self.decoded.clear();
-        self.decoded.resize_with(self.frames.len(), || None);
-        self.frames
-            .par_chunks(CHUNK)
-            .zip(self.decoded.par_chunks_mut(CHUNK))
-            .for_each_init(Scratch::new, |s, (f, o)| decode_chunk(f, o, verify, s));
-    }
-
-    /// Whether records follow this step's.
-    fn more(&self, bytes: &[u8]) -> bool {
-        self.framing.is_none() && self.end < bytes.len()
-    }
-
-    /// Adds the decoded records to the table in file order; the first bad record, or the
-    /// framing error after them, is the error.
-    fn merge<S: Sink>(
-        &mut self,
-        table: &mut TableBuilder<S>,
-        (path, out): (&Path, &Path),
-    ) -> Result<(), Nb101Error> {
-        // A task leaves its slots after a bad record empty; the bad record comes first.
-        for (k, d) in self.decoded.iter_mut().map_while(Option::take).enumerate() {
-            let (record, offset) = (self.first + k as u64, self.frames[k].offset);
-            let d = d.map_err(|f| record_error(f, path, record, offset))?;
-            if d.hash == SYNTHETIC_MARKER {
-                table.set_synthetic();
-                continue;
-            }
-            table
-                .add_run(&d.hash, || d.model, d.epochs, d.values)
-                .map_err(|e| match e {
-                    BuildError::Table(error) => {
-                        record_error(Fault::Record(error), path, record, offset)
-                    }
-                    e => build_error(e, path, out),
-                })?;
+    (path, out): (&Path, &Path),
+) -> Result<(), Nb101Error> {
+    for (k, d) in decoded.into_iter().flatten().enumerate() {
+        let (record, offset) = (first + k as u64, frames[k].offset);
+        let d = d.map_err(|f| record_error(f, path, record, offset))?;
+        if d.hash == SYNTHETIC_MARKER {
+            table.set_synthetic();
+            continue;
         }
-        match self.framing.take() {
-            Some(error) => {
-                let record = self.first + self.frames.len() as u64;
-                Err(record_error(
-                    Fault::Frame(error),
-                    path,
-                    record,
-                    self.end as u64,
-                ))
-            }
-            None => Ok(()),
-        }
+        table
+            .add_run(&d.hash, || d.model, d.epochs, d.values)
+            .map_err(|e| match e {
+                BuildError::Table(error) => {
+                    record_error(Fault::Record(error), path, record, offset)
+                }
+                e => build_error(e, path, out),
+            })?;
     }
+    Ok(())
 }
 
 /// Parses tfrecord `bytes` into a store written to `sink` (the file `out`, for errors).
@@ -345,35 +299,25 @@ pub(crate) fn build_store<S: Sink + Send>(
     // Enough rows that the table never regrows (a copy of every row so far): records in
     // the released layout are at least MIN_RECORD bytes, with 3 or 12 runs per model.
     let mut table = TableBuilder::new(sink, bytes.len() / MIN_RECORD / 3 + 16);
-    let (mut current, mut next, mut previous) = (Step::default(), Step::default(), None);
-    current.frame(bytes, 0, 0);
+    let (mut pos, mut record) = (0usize, 0u64);
+    let mut frames = Vec::with_capacity(STEP);
     loop {
-        // Three steps at once: the previous one merged, this one decoded, the next framed.
-        let more = current.more(bytes);
-        let (merged, ()) = rayon::join(
-            || match previous.as_mut() {
-                Some(p) => Step::merge(p, &mut table, (path, out)),
-                None => Ok(()),
-            },
-            || {
-                let (end, first) = (current.end, current.first + current.frames.len() as u64);
-                let framing = || next.frame(bytes, end, first);
-                rayon::join(|| more.then(framing), || current.decode(verify));
-            },
-        );
-        merged?;
-        if let (Some(p), Some(report)) = (previous.as_ref(), progress.as_mut()) {
-            report(p.end as u64);
+        let framing = frame_step(bytes, &mut pos, &mut frames);
+        let decoded: Vec<_> = frames
+            .par_chunks(CHUNK)
+            .map_init(Scratch::new, |s, chunk| decode_chunk(chunk, verify, s))
+            .collect();
+        merge(&mut table, &frames, decoded, record, (path, out))?;
+        record += frames.len() as u64;
+        if let Some(p) = progress.as_mut() {
+            p(pos as u64);
         }
-        if !more {
+        if let Some(error) = framing {
+            return Err(record_error(Fault::Frame(error), path, record, pos as u64));
+        }
+        if pos >= bytes.len() {
             break;
         }
-        let done = std::mem::replace(&mut current, std::mem::take(&mut next));
-        next = previous.replace(done).unwrap_or_default();
-    }
-    current.merge(&mut table, (path, out))?;
-    if let Some(report) = progress.as_mut() {
-        report(current.end as u64);
     }
     table.finish().map_err(|e| build_error(e, path, out))
 }
