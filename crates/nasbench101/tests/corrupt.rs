@@ -387,13 +387,13 @@ fn cause(e: &Nb101Error) -> String {
     }
 }
 
-/// Files of many steps go through the pipeline (each step's records decoded in parallel by
-/// many tasks, merged in file order): the error reported is still the first bad record in
-/// file order, even when a later step or task is broken too, and an intact file of that size
-/// parses with every record.
+/// Files of many segments go through the pipeline (segments read in parallel, merged in file
+/// order while the next step's are read): the error reported is still the first bad record in
+/// file order, even when a later segment is broken too, and an intact file of that size parses
+/// with every record.
 #[test]
 fn first_error_in_file_order_across_parse_steps() {
-    let clean = sample_file(30_000); // 90,000 records + the marker: 11 steps.
+    let clean = sample_file(30_000); // 90,000 records + the marker: about 110 segments.
     let offsets: Vec<u64> = Frames::new(&clean, true)
         .map(|f| f.unwrap().offset)
         .collect();

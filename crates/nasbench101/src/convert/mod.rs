@@ -5,15 +5,18 @@
 //!
 //! | module | owns |
 //! |---|---|
-//! | `pipeline` | records framed in file order, checked and decoded in parallel, merged in file order; the first bad record is the error |
-//! | `fast` | the fast decode of a record in the released layout (the reference decoder takes the rest) |
+//! | `pipeline` | segments of the file framed and decoded in parallel, merged in file order; the first bad record is the error |
+//! | `segment` | one task's records: framing, CRCs four at a time, the fast decode of the released layout |
 //! | `pack` | a record's cell packed for the models section (fast readings, checked against the plain ones) |
 //! | `table` | the one table builder: values streamed to the data section, then models, index, directory and header |
 //! | `sink` | where the bytes go: memory, or the temporary file of an atomic convert |
+//! | `crc` | TFRecord's masked CRC32C over four records at once, and cache prefetching |
 
+mod crc;
 mod fast;
 mod pack;
 mod pipeline;
+mod segment;
 mod sink;
 mod table;
 

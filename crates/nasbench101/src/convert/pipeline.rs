@@ -1,245 +1,116 @@
-//! tfrecord → store, a step of records at a time: the records are framed in file order (a
-//! length and its CRC each, so a bad length stops the framing where it is), checked and
-//! decoded in parallel (payload CRC, fields, cell), then added to the table in file order.
-//! The first bad record in file order is the error, whichever task found it.
+//! tfrecord → store: a two-stage pipeline over segments of the file. Each segment is framed,
+//! checked and decoded by one task, in parallel, while the previous step's segments are
+//! merged into the table in file order. A task finds where its first record starts by the
+//! length CRC; the merge proves it (the previous segment's records must end there) and reads
+//! a segment again from the proven start where they do not, and reads the records longer
+//! than a segment that tasks leave to it. So each byte is read from memory once, by the task
+//! that decodes it, except where a guess was wrong. The first error reported is the first
+//! bad record in file order.
 
-use super::fast::{decode_fast, decode_fast_metrics, same_model_head, Layout};
-use super::pack::{pack_model, PackedModel};
+use super::segment::{Fault, Scratch, Segment, MARKER};
 use super::sink::Sink;
 use super::table::{BuildError, TableBuilder};
 use super::{ConvertSummary, Progress};
-use crate::error::{Nb101Error, TableError};
-use crate::hash::ModelHash;
-use crate::layout::{le_u32, SYNTHETIC_MARKER};
-use crate::record::PayloadError;
-use crate::tfrecord::{frame_at, masked_crc, FrameError};
-use rayon::prelude::*;
+use crate::error::Nb101Error;
+use crate::tfrecord::plausible_start;
 use std::path::Path;
 
-/// Records framed per step: a few MB of the file, decoded while in cache.
-const STEP: usize = 8192;
-/// Records one task decodes in order (the runs of a model share the bytes before their
-/// metrics, which a task reads once).
-const CHUNK: usize = 64;
+/// Bytes of the file whose records one task reads (they stay in its core's cache).
+const SEGMENT: usize = 256 << 10;
+
+/// Where a task starts reading `bytes[from..to]`.
+type FindStart = fn(&[u8], usize, usize) -> Option<usize>;
+
+/// How the pipeline cuts the file into segments.
+#[derive(Clone, Copy)]
+struct Cut {
+    segment: usize,
+    /// Records longer than this are left to the merge (which reads from proven starts only).
+    longest: usize,
+    /// Where a task starts reading `bytes[from..to]`: the first plausible record start (tests
+    /// give wrong answers on purpose: the merge must not depend on them).
+    find_start: FindStart,
+}
+
+fn first_plausible_start(bytes: &[u8], from: usize, to: usize) -> Option<usize> {
+    (from..to).find(|&p| plausible_start(bytes, p))
+}
+
+const CUT: Cut = Cut {
+    segment: SEGMENT,
+    longest: SEGMENT,
+    find_start: first_plausible_start,
+};
 
 /// Fewer bytes than any record in the released layout takes, framing included (the
 /// smallest, a 2-vertex cell at 4 epochs, takes about 295; a 7-vertex one 417): a bound on
 /// the number of records for reserving memory, whose untouched pages cost nothing.
 pub(crate) const MIN_RECORD: usize = 290;
 
-/// The values of a run: narrowed to f32 when that loses nothing (as in the released files).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub(crate) enum RunValues {
-    Narrow([f32; 8]),
-    Wide([f64; 8]),
-}
+/// Segments per pipeline step: decoded while the previous step's are merged.
+const STEP: usize = 32;
 
-impl RunValues {
-    #[inline]
-    pub(crate) fn new(v: [f64; 8]) -> RunValues {
-        let f = v.map(|x| x as f32);
-        let exact = f
-            .iter()
-            .zip(&v)
-            .all(|(a, b)| f64::from(*a).to_bits() == b.to_bits());
-        if exact {
-            RunValues::Narrow(f)
-        } else {
-            RunValues::Wide(v)
-        }
-    }
-
-    pub(crate) fn wide(&self) -> [f64; 8] {
-        match *self {
-            RunValues::Narrow(f) => f.map(f64::from),
-            RunValues::Wide(v) => v,
-        }
-    }
-}
-
-/// A tfrecord's bytes, the file they were read from (for errors) and how to parse them.
-#[derive(Clone, Copy)]
-pub(crate) struct Input<'a> {
+/// Reads the segments `first..first + segs.len()` of `bytes` in parallel.
+fn read_segments<'a>(
     bytes: &'a [u8],
-    path: &'a Path,
+    cut: Cut,
+    first: usize,
     verify_payload_crc: bool,
+    segs: &mut [Segment<'a>],
+) {
+    use rayon::prelude::*;
+    segs.par_iter_mut()
+        .enumerate()
+        .for_each_init(Scratch::new, |s, (i, seg)| {
+            let from = (first + i) * cut.segment;
+            let to = (from + cut.segment).min(bytes.len());
+            let start = if from == 0 {
+                Some(0)
+            } else {
+                (cut.find_start)(bytes, from, to)
+            };
+            seg.read(
+                bytes,
+                (from, to),
+                start,
+                (verify_payload_crc, cut.longest),
+                s,
+            );
+        });
 }
 
-impl<'a> Input<'a> {
-    pub(crate) fn new(bytes: &'a [u8], path: &'a Path, verify_payload_crc: bool) -> Input<'a> {
-        Input {
-            bytes,
-            path,
-            verify_payload_crc,
-        }
-    }
+/// The serial stage's table: records added in file order.
+struct Merge<'p, S: Sink> {
+    table: TableBuilder<S>,
+    path: &'p Path,
+    out: &'p Path,
 }
 
-/// A framed record: where it starts, its payload and the payload's stored CRC.
-struct Framed<'a> {
-    offset: u64,
-    payload: &'a [u8],
-    stored_crc: u32,
-}
-
-/// What is wrong with a record.
-enum Fault {
-    Frame(FrameError),
-    Payload(PayloadError),
-    Record(TableError),
-}
-
-/// A record decoded: what the table needs.
-struct Decoded {
-    hash: ModelHash,
-    epochs: u32,
-    values: RunValues,
-    model: PackedModel,
-    /// Where its fields lie, for the next record to compare against (released layout only).
-    layout: Option<Layout>,
-}
-
-/// Buffers a task reuses from record to record.
-struct Scratch {
-    base64: Vec<u8>,
-    proto: Vec<u8>,
-}
-
-impl Scratch {
-    fn new() -> Scratch {
-        Scratch {
-            base64: Vec::with_capacity(512),
-            proto: Vec::with_capacity(256),
-        }
-    }
-}
-
-/// Frames up to [`STEP`] records from `*pos` on; returns the framing error that stopped it.
-fn frame_step<'a>(
-    bytes: &'a [u8],
-    pos: &mut usize,
-    out: &mut Vec<Framed<'a>>,
-) -> Option<FrameError> {
-    out.clear();
-    while out.len() < STEP && *pos < bytes.len() {
-        match frame_at(bytes, *pos) {
-            Ok((payload, next)) => {
-                let stored_crc = le_u32(bytes, next - 4);
-                out.push(Framed {
-                    offset: *pos as u64,
-                    payload,
-                    stored_crc,
-                });
-                *pos = next;
+impl<S: Sink> Merge<'_, S> {
+    /// Adds the first `upto` records of `seg`, the first of which is record `base` of the file.
+    fn merge(&mut self, seg: &Segment<'_>, upto: usize, base: u64) -> Result<(), Nb101Error> {
+        for (k, r) in seg.recs[..upto].iter().enumerate() {
+            if r.flags & MARKER != 0 {
+                self.table.set_synthetic();
+                continue;
             }
-            Err(e) => return Some(e),
-        }
-    }
-    None
-}
-
-/// The eight values the table keeps of a run (the marker's metrics are not a run).
-fn run_values(hash: ModelHash, v: &crate::proto::ApiValues) -> Result<RunValues, Fault> {
-    if hash == SYNTHETIC_MARKER {
-        return Ok(RunValues::Narrow([0.0; 8]));
-    }
-    if v.evaluations < 3 {
-        return Err(Fault::Record(TableError::MissingEvaluations(v.evaluations)));
-    }
-    let [a, b, c, d] = v.halfway;
-    let [e, f, g, h] = v.final_;
-    Ok(RunValues::new([a, b, c, d, e, f, g, h]))
-}
-
-/// Checks and decodes a record; `previous` is the record before it in the same task.
-fn decode(
-    rec: &Framed<'_>,
-    previous: Option<(&Framed<'_>, &Decoded)>,
-    verify_payload_crc: bool,
-    s: &mut Scratch,
-) -> Result<Decoded, Fault> {
-    if verify_payload_crc {
-        let computed = masked_crc(rec.payload);
-        if computed != rec.stored_crc {
-            let stored = rec.stored_crc;
-            return Err(Fault::Frame(FrameError::PayloadCrc { stored, computed }));
-        }
-    }
-    // Runs of one model differ only in epochs and metrics: skip re-reading the rest.
-    if let Some((p, d)) = previous {
-        let head = d
-            .layout
-            .and_then(|l| same_model_head(rec.payload, p.payload, l));
-        if let Some((epochs, layout)) = head {
-            let (b64, proto) = (&mut s.base64, &mut s.proto);
-            if let Some(v) = decode_fast_metrics(rec.payload, layout.base64_at, b64, proto) {
-                return Ok(Decoded {
-                    epochs,
-                    values: run_values(d.hash, &v)?,
-                    layout: Some(layout),
-                    ..*d
+            let added = self
+                .table
+                .add_run(&r.hash, || seg.model(k), r.epochs, seg.values(r));
+            if let Err(e) = added {
+                let frame = &seg.frames[k];
+                return Err(match e {
+                    BuildError::Table(error) => Nb101Error::Record {
+                        path: self.path.to_path_buf(),
+                        record: base + frame.index,
+                        offset: frame.offset,
+                        error,
+                    },
+                    e => build_error(e, self.path, self.out),
                 });
             }
         }
-    }
-    let r = decode_fast(rec.payload, &mut s.base64, &mut s.proto).map_err(Fault::Payload)?;
-    // Every record's cell is checked, also that of a model seen before (whose first
-    // record's is the one kept, as in the official API).
-    let v = &r.values;
-    let model =
-        pack_model(r.hash, v.trainable_parameters, &r.matrix, &r.ops).map_err(Fault::Payload)?;
-    Ok(Decoded {
-        hash: r.hash,
-        epochs: r.epochs,
-        values: run_values(r.hash, v)?,
-        model,
-        layout: r.layout,
-    })
-}
-
-/// Decodes a task's records in order, up to and including the first bad one.
-fn decode_chunk(
-    chunk: &[Framed<'_>],
-    verify: bool,
-    s: &mut Scratch,
-) -> Vec<Result<Decoded, Fault>> {
-    let mut out: Vec<Result<Decoded, Fault>> = Vec::with_capacity(chunk.len());
-    for (k, rec) in chunk.iter().enumerate() {
-        let previous = match (k.checked_sub(1), out.last()) {
-            (Some(p), Some(Ok(d))) => Some((&chunk[p], d)),
-            _ => None,
-        };
-        let d = decode(rec, previous, verify, s);
-        let bad = d.is_err();
-        out.push(d);
-        if bad {
-            break;
-        }
-    }
-    out
-}
-
-fn record_error(fault: Fault, path: &Path, record: u64, offset: u64) -> Nb101Error {
-    let path = path.to_path_buf();
-    match fault {
-        Fault::Frame(error) => Nb101Error::Frame {
-            path,
-            record,
-            offset,
-            error,
-        },
-        Fault::Payload(error) => Nb101Error::Payload {
-            path,
-            record,
-            offset,
-            error,
-        },
-        Fault::Record(error) => Nb101Error::Record {
-            path,
-            record,
-            offset,
-            error,
-        },
+        Ok(())
     }
 }
 
@@ -256,32 +127,150 @@ fn build_error(e: BuildError, path: &Path, out: &Path) -> Nb101Error {
     }
 }
 
-/// Adds a step's decoded records to the table in file order; the first of them is record
-/// `first` of the file. Stops at the first bad record.
-fn merge<S: Sink>(
-    table: &mut TableBuilder<S>,
-    frames: &[Framed<'_>],
-    decoded: Vec<Vec<Result<Decoded, Fault>>>,
-    first: u64,
-    (path, out): (&Path, &Path),
-) -> Result<(), Nb101Error> {
-    for (k, d) in decoded.into_iter().flatten().enumerate() {
-        let (record, offset) = (first + k as u64, frames[k].offset);
-        let d = d.map_err(|f| record_error(f, path, record, offset))?;
-        if d.hash == SYNTHETIC_MARKER {
-            table.set_synthetic();
-            continue;
+/// The serial stage: where the merge stands (the proven start of the next record and its
+/// index) and what it needs to read a segment again.
+struct MergeStage<'a, 'p, S: Sink> {
+    merger: Merge<'p, S>,
+    input: Input<'a>,
+    pos: usize,
+    record: u64,
+    scratch: Scratch,
+}
+
+impl<'a, S: Sink> MergeStage<'a, '_, S> {
+    /// Merges segments in file order, reading again any whose start is not proven.
+    fn merge(&mut self, segs: &mut [Segment<'a>]) -> Result<(), Nb101Error> {
+        for seg in segs {
+            if self.pos >= seg.to {
+                // A record spans the whole segment: nothing starts in it.
+                continue;
+            }
+            if seg.start != Some(self.pos) {
+                self.reread(seg);
+            }
+            self.merge_read(seg)?;
+            if seg.deferred && self.pos < seg.to {
+                // On from the long record the task left, with no limit.
+                self.reread(seg);
+                self.merge_read(seg)?;
+            }
         }
-        table
-            .add_run(&d.hash, || d.model, d.epochs, d.values)
-            .map_err(|e| match e {
-                BuildError::Table(error) => {
-                    record_error(Fault::Record(error), path, record, offset)
-                }
-                e => build_error(e, path, out),
-            })?;
+        Ok(())
     }
-    Ok(())
+
+    /// Reads the records of `seg` from the proven position, however long they are.
+    fn reread(&mut self, seg: &mut Segment<'a>) {
+        let (input, s) = (&self.input, &mut self.scratch);
+        let range = (seg.from, seg.to);
+        let how = (input.verify_payload_crc, usize::MAX);
+        seg.read(input.bytes, range, Some(self.pos), how, s);
+    }
+
+    /// Merges what `seg` read from the proven position; its fault, if any, is the error.
+    fn merge_read(&mut self, seg: &mut Segment<'a>) -> Result<(), Nb101Error> {
+        let upto = seg.fault.as_ref().map_or(seg.recs.len(), |(k, ..)| *k);
+        self.merger.merge(seg, upto, self.record)?;
+        if let Some((k, offset, fault)) = seg.fault.take() {
+            let (path, record) = (self.input.path.to_path_buf(), self.record + k as u64);
+            return Err(match fault {
+                Fault::Frame(error) => Nb101Error::Frame {
+                    path,
+                    record,
+                    offset,
+                    error,
+                },
+                Fault::Payload(error) => Nb101Error::Payload {
+                    path,
+                    record,
+                    offset,
+                    error,
+                },
+                Fault::Record(error) => Nb101Error::Record {
+                    path,
+                    record,
+                    offset,
+                    error,
+                },
+            });
+        }
+        self.record += upto as u64;
+        self.pos = seg.end;
+        Ok(())
+    }
+}
+
+/// A tfrecord's bytes, the file they were read from (for errors) and how to parse them.
+#[derive(Clone, Copy)]
+pub(crate) struct Input<'a> {
+    bytes: &'a [u8],
+    path: &'a Path,
+    cut: Cut,
+    verify_payload_crc: bool,
+}
+
+impl<'a> Input<'a> {
+    pub(crate) fn new(bytes: &'a [u8], path: &'a Path, verify_payload_crc: bool) -> Input<'a> {
+        Input {
+            bytes,
+            path,
+            cut: CUT,
+            verify_payload_crc,
+        }
+    }
+}
+
+/// Runs the pipeline over every record of the input.
+fn run_pipeline<'p, S: Sink + Send>(
+    input: Input<'p>,
+    progress: &mut Option<Progress<'_>>,
+    merger: Merge<'p, S>,
+) -> Result<Merge<'p, S>, Nb101Error> {
+    let Input {
+        bytes,
+        cut,
+        verify_payload_crc,
+        ..
+    } = input;
+    let segments = bytes.len().div_ceil(cut.segment);
+    let mut stage = MergeStage {
+        merger,
+        input,
+        pos: 0,
+        record: 0,
+        scratch: Scratch::new(),
+    };
+    let mut pending: Option<Vec<Segment<'_>>> = None;
+    // Buffers cycle between the stages instead of being allocated per step.
+    let mut spare: Vec<Vec<Segment<'_>>> = Vec::new();
+    // Each step reads the segments from `first` on while the previous step's are merged; a
+    // last step (`None`) only merges.
+    let steps = (0..segments).step_by(STEP).map(Some).chain([None]);
+    for first in steps {
+        let mut segs = spare.pop().unwrap_or_default();
+        let (merged, ()) = rayon::join(
+            || match pending.take() {
+                Some(mut p) => (stage.merge(&mut p), Some(p)),
+                None => (Ok(()), None),
+            },
+            || {
+                if let Some(first) = first {
+                    segs.resize_with((segments - first).min(STEP), Segment::default);
+                    read_segments(bytes, cut, first, verify_payload_crc, &mut segs);
+                }
+            },
+        );
+        let (merged, buf) = merged;
+        merged?;
+        // Progress once something was merged (the first step only reads).
+        if let Some(buf) = buf {
+            spare.push(buf);
+            if let Some(p) = progress.as_mut() {
+                p(stage.pos as u64);
+            }
+        }
+        pending = first.is_some().then_some(segs);
+    }
+    Ok(stage.merger)
 }
 
 /// Parses tfrecord `bytes` into a store written to `sink` (the file `out`, for errors).
@@ -291,35 +280,17 @@ pub(crate) fn build_store<S: Sink + Send>(
     mut progress: Option<Progress<'_>>,
     sink: S,
 ) -> Result<(S, ConvertSummary), Nb101Error> {
-    let Input {
-        bytes,
-        path,
-        verify_payload_crc: verify,
-    } = input;
+    let Input { bytes, path, .. } = input;
     // Enough rows that the table never regrows (a copy of every row so far): records in
     // the released layout are at least MIN_RECORD bytes, with 3 or 12 runs per model.
-    let mut table = TableBuilder::new(sink, bytes.len() / MIN_RECORD / 3 + 16);
-    let (mut pos, mut record) = (0usize, 0u64);
-    let mut frames = Vec::with_capacity(STEP);
-    loop {
-        let framing = frame_step(bytes, &mut pos, &mut frames);
-        let decoded: Vec<_> = frames
-            .par_chunks(CHUNK)
-            .map_init(Scratch::new, |s, chunk| decode_chunk(chunk, verify, s))
-            .collect();
-        merge(&mut table, &frames, decoded, record, (path, out))?;
-        record += frames.len() as u64;
-        if let Some(p) = progress.as_mut() {
-            p(pos as u64);
-        }
-        if let Some(error) = framing {
-            return Err(record_error(Fault::Frame(error), path, record, pos as u64));
-        }
-        if pos >= bytes.len() {
-            break;
-        }
-    }
-    table.finish().map_err(|e| build_error(e, path, out))
+    let models = bytes.len() / MIN_RECORD / 3 + 16;
+    let merger = Merge {
+        table: TableBuilder::new(sink, models),
+        path,
+        out,
+    };
+    let merger = run_pipeline(input, &mut progress, merger)?;
+    merger.table.finish().map_err(|e| build_error(e, path, out))
 }
 
 #[cfg(test)]
@@ -340,9 +311,15 @@ mod tests {
         out
     }
 
-    fn build(bytes: &[u8]) -> Result<Vec<u8>, String> {
+    fn build(bytes: &[u8], cut: Cut) -> Result<Vec<u8>, String> {
         let path = Path::new("t.tfrecord");
-        build_store(Input::new(bytes, path, true), path, None, Vec::new())
+        let input = Input {
+            bytes,
+            path,
+            cut,
+            verify_payload_crc: true,
+        };
+        build_store(input, path, None, Vec::new())
             .map(|(store, _)| store)
             .map_err(|e| e.to_string())
     }
@@ -359,14 +336,8 @@ mod tests {
         out
     }
 
-    fn record_starts(bytes: &[u8]) -> Vec<usize> {
-        Frames::new(bytes, true)
-            .map(|f| f.unwrap().offset as usize)
-            .collect()
-    }
-
     /// A model whose records are not adjacent (one of its runs after the next models') gives
-    /// the store of the file with that run moved back among its model's.
+    /// the store of the file with that run moved back among its model's, at any cut.
     #[test]
     fn a_split_model_is_merged_into_its_first_row() {
         let bytes = sample(40);
@@ -376,79 +347,122 @@ mod tests {
         split.insert(40, 1);
         let mut adjacent: Vec<usize> = (0..n).filter(|&i| i != 1).collect();
         adjacent.insert(12, 1);
-        let want = build(&reordered(&bytes, &adjacent)).unwrap();
-        assert_eq!(build(&reordered(&bytes, &split)).unwrap(), want);
+        let want = build(&reordered(&bytes, &adjacent), CUT).unwrap();
+        let split = reordered(&bytes, &split);
+        assert_eq!(build(&split, CUT).unwrap(), want);
+        assert_eq!(build(&split, uncut(&split)).unwrap(), want);
         let db = crate::Nb101::from_store_bytes(want, Path::new("t")).unwrap();
         assert_eq!(db.len(), 40);
     }
 
-    /// More records than a step and than a task: the store does not depend on where steps
-    /// and tasks cut the file (each record decoded alone gives the same store).
-    #[test]
-    fn steps_and_tasks_do_not_change_the_store() {
-        let bytes = sample(800); // 9,601 records: two steps, many tasks
-        let whole = build(&bytes).unwrap();
-        let db = crate::Nb101::from_store_bytes(whole, Path::new("t")).unwrap();
-        assert_eq!(db.len(), 800);
-        let frames: Vec<_> = Frames::new(&bytes, true).map(|f| f.unwrap()).collect();
-        let mut s = Scratch::new();
-        for (k, f) in frames.iter().enumerate().skip(1).step_by(97) {
-            let rec = Framed {
-                offset: f.offset,
-                payload: f.payload,
-                stored_crc: masked_crc(f.payload),
-            };
-            let alone = decode(&rec, None, true, &mut s).ok().unwrap();
-            let prev = &frames[k - 1];
-            let prev_rec = Framed {
-                offset: prev.offset,
-                payload: prev.payload,
-                stored_crc: masked_crc(prev.payload),
-            };
-            let p = decode(&prev_rec, None, true, &mut s).ok().unwrap();
-            let chained = decode(&rec, Some((&prev_rec, &p)), true, &mut s)
-                .ok()
-                .unwrap();
-            assert_eq!((alone.hash, alone.epochs), (chained.hash, chained.epochs));
-            assert_eq!(alone.values, chained.values);
+    /// Starts that are wrong in every way: inside a record, past the real one, none at all.
+    fn wrong_starts() -> [FindStart; 4] {
+        [
+            |_, from, _| Some(from),
+            |_, _, _| None,
+            |b, from, to| first_plausible_start(b, (from + 1).min(to), to),
+            |_, from, to| Some((from + 13).min(to.saturating_sub(1))),
+        ]
+    }
+
+    /// Segments from smaller than a record to many records; tasks that read records of any
+    /// length, none, or (as in `CUT`) up to a segment's worth; every way of starting.
+    fn cuts() -> Vec<Cut> {
+        let mut cuts = Vec::new();
+        for segment in [5, 64, 333, 1000, 4096, 70_000] {
+            for longest in [usize::MAX, 16, segment] {
+                let finders = std::iter::once(first_plausible_start as FindStart);
+                for find_start in finders.chain(wrong_starts()) {
+                    cuts.push(Cut {
+                        segment,
+                        longest,
+                        find_start,
+                    });
+                }
+            }
+        }
+        cuts
+    }
+
+    fn record_starts(bytes: &[u8]) -> Vec<usize> {
+        Frames::new(bytes, true)
+            .map(|f| f.unwrap().offset as usize)
+            .collect()
+    }
+
+    /// One segment: the file read as by a single task.
+    fn uncut(bytes: &[u8]) -> Cut {
+        Cut {
+            segment: bytes.len(),
+            longest: usize::MAX,
+            find_start: first_plausible_start,
         }
     }
 
-    /// The error names the first bad record in file order, with its index and offset, also
-    /// when a later record is bad too and when the bad record is in a later step.
     #[test]
-    fn the_first_bad_record_is_the_error() {
-        let clean = sample(800);
+    fn plausible_starts_are_exactly_the_record_starts() {
+        let bytes = sample(40);
+        let starts = record_starts(&bytes);
+        let found: Vec<usize> = (0..bytes.len())
+            .filter(|&p| plausible_start(&bytes, p))
+            .collect();
+        assert_eq!(found, starts);
+    }
+
+    /// Segments smaller than a record, records spanning several segments, and tasks that
+    /// start at the wrong place all give the store of one uncut pass, byte for byte.
+    #[test]
+    fn any_cut_gives_the_same_store() {
+        let bytes = sample(150);
+        let reference = build(&bytes, uncut(&bytes)).unwrap();
+        assert_eq!(build(&bytes, CUT).unwrap(), reference);
+        for cut in cuts() {
+            assert_eq!(
+                build(&bytes, cut).unwrap(),
+                reference,
+                "segment {}",
+                cut.segment
+            );
+        }
+    }
+
+    /// Whatever the cut, the error is the first bad record's, with its index and offset.
+    #[test]
+    fn any_cut_reports_the_first_error_in_file_order() {
+        let clean = sample(60);
         let starts = record_starts(&clean);
-        for &r in &[1usize, 200, 9000] {
-            let mut cases: Vec<(&str, Vec<u8>)> = Vec::new();
+        let mut broken: Vec<(&str, Vec<u8>)> = Vec::new();
+        for &r in &[1usize, 200, 500] {
             let mut b = clean.clone();
             b[starts[r] + 40] ^= 0x04; // payload byte: CRC error
             b[starts[r + 100] + 1] ^= 0x01; // a later length byte too
-            cases.push(("payload CRC", b));
+            broken.push(("payload crc", b));
             let mut b = clean.clone();
             b[starts[r] + 2] ^= 0x10; // length byte
-            cases.push(("length CRC", b));
+            broken.push(("length", b));
             let mut b = clean.clone();
             b.truncate(starts[r] + 100);
-            cases.push(("file ends", b));
+            broken.push(("truncated", b));
             let mut b = clean.clone();
             let (at, end) = (starts[r] + 12, starts[r + 1] - 4);
             b[at] = b'{'; // broken JSON under a valid CRC
-            let crc = masked_crc(&b[at..end]);
+            let crc = crate::tfrecord::masked_crc(&b[at..end]);
             b[end..end + 4].copy_from_slice(&crc.to_le_bytes());
-            cases.push(("payload", b));
-            for (what, bytes) in &cases {
-                let e = build(bytes).unwrap_err();
-                let want = format!("record {r} at byte {}:", starts[r]);
-                assert!(e.contains(&want), "{what}: {e} (want {want})");
+            broken.push(("json", b));
+        }
+        for (what, bytes) in &broken {
+            let expected = build(bytes, uncut(bytes)).unwrap_err();
+            for cut in cuts() {
+                let got = build(bytes, cut).unwrap_err();
+                assert_eq!(got, expected, "{what}, segment {}", cut.segment);
             }
         }
     }
 
-    /// A record of 150 KB (a long checkpoint path) among ordinary ones reads as the short one.
+    /// A record of 150 KB (a long checkpoint path) among ordinary ones spans many segments
+    /// and is longer than the tasks read ahead: the merge reads it, with the same result.
     #[test]
-    fn a_long_record() {
+    fn a_long_record_spanning_segments() {
         let clean = sample(20);
         let starts = record_starts(&clean);
         let (at, end) = (starts[30], starts[31]);
@@ -460,6 +474,33 @@ mod tests {
         let mut bytes = clean[..at].to_vec();
         crate::tfrecord::write_record(&mut bytes, &long).unwrap();
         bytes.extend_from_slice(&clean[end..]);
-        assert_eq!(build(&bytes).unwrap(), build(&clean).unwrap());
+        let reference = build(&bytes, uncut(&bytes)).unwrap();
+        assert_eq!(reference, build(&clean, uncut(&clean)).unwrap());
+        assert_eq!(build(&bytes, CUT).unwrap(), reference);
+        for cut in cuts() {
+            assert_eq!(build(&bytes, cut).unwrap(), reference, "{}", cut.segment);
+        }
+    }
+
+    /// Forged record headers (a length reaching the end of the file, with its CRC) planted
+    /// throughout a file whose first record is broken: whatever a task makes of them, the
+    /// error is the first record's.
+    #[test]
+    fn forged_headers_do_not_change_the_error() {
+        let mut bytes = sample(60);
+        let starts = record_starts(&bytes);
+        bytes[starts[0] + 20] ^= 0x01;
+        let n = bytes.len();
+        for p in (1000..n - 16).step_by(700) {
+            let len = (n - p - 16) as u64;
+            bytes[p..p + 8].copy_from_slice(&len.to_le_bytes());
+            let crc = crate::tfrecord::masked_crc(&bytes[p..p + 8]);
+            bytes[p + 8..p + 12].copy_from_slice(&crc.to_le_bytes());
+        }
+        let expected = build(&bytes, uncut(&bytes)).unwrap_err();
+        assert!(expected.contains("record 0 "), "{expected}");
+        for cut in cuts() {
+            assert_eq!(build(&bytes, cut).unwrap_err(), expected, "{}", cut.segment);
+        }
     }
 }

@@ -9,7 +9,7 @@
 //! record's) and rewrites the data section in model order, in memory.
 
 use super::pack::PackedModel;
-use super::pipeline::RunValues;
+use super::segment::RunValues;
 use super::sink::{SectionWriter, Sink};
 use super::ConvertSummary;
 use crate::error::TableError;
