@@ -28,6 +28,31 @@ pub const SHIPPED: &[(&str, &str)] = &[
     ),
 ];
 
+/// Why a study's `base` config cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum BaseConfigError {
+    #[error("base config {path}: {source}")]
+    Read {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("no shipped config `{name}` (shipped: {shipped}); set `base` to one of them, to a `.toml` path or to `none`")]
+    Unknown { name: String, shipped: String },
+    #[error("base config {label}: {source}")]
+    Parse {
+        label: String,
+        #[source]
+        source: toml::de::Error,
+    },
+    #[error("base config {label} is for optimizer `{own}`, not `{optimizer}`")]
+    OtherOptimizer {
+        label: String,
+        own: String,
+        optimizer: String,
+    },
+}
+
 /// `base = "none"`: no file, only the optimizer's code defaults.
 pub const NONE: &str = "none";
 
@@ -46,35 +71,40 @@ pub fn load(
     base: Option<&str>,
     optimizer: &str,
     dir: &Path,
-) -> Result<(String, toml::Table), String> {
+) -> Result<(String, toml::Table), BaseConfigError> {
     let name = base.unwrap_or(optimizer);
     if name == NONE || (base.is_none() && shipped(name).is_none()) {
         return Ok((NONE.to_string(), toml::Table::new()));
     }
     let (label, text) = if name.ends_with(".toml") {
         let path = dir.join(name);
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| format!("base config {}: {e}", path.display()))?;
+        let text = std::fs::read_to_string(&path).map_err(|source| BaseConfigError::Read {
+            path: path.clone(),
+            source,
+        })?;
         (path.display().to_string(), text)
     } else {
-        let text = shipped(name).ok_or_else(|| {
-            let names: Vec<&str> = SHIPPED.iter().map(|(n, _)| *n).collect();
-            format!(
-                "no shipped config `{name}` (shipped: {}); set `base` to one of them, to a \
-                 `.toml` path or to `none`",
-                names.join(", ")
-            )
+        let text = shipped(name).ok_or_else(|| BaseConfigError::Unknown {
+            name: name.to_string(),
+            shipped: SHIPPED
+                .iter()
+                .map(|(n, _)| *n)
+                .collect::<Vec<_>>()
+                .join(", "),
         })?;
         (format!("configs/{name}.toml"), text.to_string())
     };
-    let table: toml::Table = text
-        .parse()
-        .map_err(|e: toml::de::Error| format!("base config {label}: {e}"))?;
+    let table: toml::Table = match text.parse() {
+        Ok(t) => t,
+        Err(source) => return Err(BaseConfigError::Parse { label, source }),
+    };
     if let Some(own) = table.get("optimizer").and_then(|v| v.as_str()) {
         if own != optimizer {
-            return Err(format!(
-                "base config {label} is for optimizer `{own}`, not `{optimizer}`"
-            ));
+            return Err(BaseConfigError::OtherOptimizer {
+                label,
+                own: own.to_string(),
+                optimizer: optimizer.to_string(),
+            });
         }
     }
     Ok((label, table))
@@ -107,12 +137,16 @@ mod tests {
         let (label, t) = load(None, "gdas", Path::new(".")).unwrap();
         assert_eq!(label, "configs/gdas.toml");
         assert_eq!(t["seed"].as_integer(), Some(13));
-        let e = load(Some("darts"), "gdas", Path::new(".")).unwrap_err();
+        let e = load(Some("darts"), "gdas", Path::new("."))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("for optimizer `darts`"), "{e}");
         // A method without a shipped file starts from its registry defaults.
         let (label, t) = load(None, "drnas", Path::new(".")).unwrap();
         assert_eq!((label.as_str(), t.is_empty()), (NONE, true));
-        let e = load(Some("sdarts"), "sdarts", Path::new(".")).unwrap_err();
+        let e = load(Some("sdarts"), "sdarts", Path::new("."))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("no shipped config `sdarts`"), "{e}");
         assert!(load(Some("none"), "x", Path::new("."))
             .unwrap()

@@ -36,6 +36,13 @@ pub enum BenchError {
     },
     #[error("experiment {path}: {message}")]
     Experiment { path: PathBuf, message: String },
+    /// An experiment file that does not expand into run units.
+    #[error("experiment {path}: {source}")]
+    Plan {
+        path: PathBuf,
+        #[source]
+        source: Box<crate::experiment::ExperimentError>,
+    },
     #[error("slurm: `{command}`: {message}")]
     Slurm { command: String, message: String },
     #[error("{context}: {source}")]

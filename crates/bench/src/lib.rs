@@ -29,4 +29,5 @@ pub mod table;
 pub mod tensorboard;
 pub mod transfer;
 pub mod tune;
+pub mod unit;
 pub mod zerocost;

@@ -13,8 +13,8 @@
 
 use crate::atomic::write_atomic;
 use crate::error::{io_err, BenchError, Result};
-use crate::experiment::RunUnit;
 use crate::runs::{self, ExperimentTag, RunKind, RunState};
+use crate::unit::RunUnit;
 use std::collections::VecDeque;
 use std::fs::File;
 use std::path::{Path, PathBuf};

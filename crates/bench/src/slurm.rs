@@ -24,9 +24,9 @@
 
 use crate::atomic::write_atomic;
 use crate::error::{io_err, BenchError, Result};
-use crate::experiment::RunUnit;
 use crate::runner::{self, Event, Launcher, RunnerOptions};
 use crate::runs::{self, RunState};
+use crate::unit::RunUnit;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

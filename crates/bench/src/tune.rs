@@ -15,8 +15,8 @@
 use crate::atomic::write_atomic;
 use crate::base_config;
 use crate::error::{io_err, BenchError, Result};
-use crate::experiment::RunUnit;
 use crate::runs::{self, RunKind, RunState};
+use crate::unit::RunUnit;
 use blackbox::hyperband;
 use blackbox::kde::{self, BohbSettings, Dim, Observation};
 use rand::{Rng, SeedableRng};
@@ -565,9 +565,9 @@ impl Tuner {
         }
         let (_, base) =
             base_config::load(settings.base.as_deref(), &settings.optimizer, Path::new(""))
-                .map_err(|message| BenchError::Experiment {
+                .map_err(|e| BenchError::Experiment {
                     path: path.clone(),
-                    message,
+                    message: e.to_string(),
                 })?;
         Ok(Tuner {
             space: tuning_space(settings.cs, &settings.options),

@@ -22,7 +22,9 @@ fn experiment(name: &str, study: &str, seeds: &str) -> String {
 
 fn units_error(text: &str) -> String {
     let exp: Experiment = toml::from_str(text).expect("parses");
-    exp.units(Path::new("runs/x")).expect_err("refused")
+    exp.units(Path::new("runs/x"))
+        .expect_err("refused")
+        .to_string()
 }
 
 #[test]

@@ -23,7 +23,7 @@ pub use optimizer::{
     run, run_with, Budget, BudgetUnit, OptimizerKind, UnknownOptimizer, MAX_BUDGET,
 };
 pub use output::{
-    input_changes, is_complete, read_run_info, read_trajectory, run_dir, write_run, OutputError,
-    RunInfo,
+    input_changes, is_complete, read_run_info, read_trajectory, run_dir, seed_dir, write_run,
+    OutputError, RunInfo,
 };
 pub use trajectory::{QueryRecord, Tracker};

@@ -63,7 +63,13 @@ pub fn run_dir(
     space: searchspace::SpaceId,
     seed: u64,
 ) -> PathBuf {
-    root.join(optimizer.name())
+    seed_dir(root, optimizer.name(), space.number(), seed)
+}
+
+/// The folder of one run, by the optimizer's name and the space's number (as an experiment's
+/// run unit holds them): `<root>/<optimizer>/space<N>/seed<S>`.
+pub fn seed_dir(root: &Path, optimizer: &str, space: u8, seed: u64) -> PathBuf {
+    root.join(optimizer)
         .join(format!("space{space}"))
         .join(format!("seed{seed}"))
 }
