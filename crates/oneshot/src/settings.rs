@@ -368,6 +368,13 @@ pub fn parent_choices(space: &SearchSpace) -> Vec<usize> {
     (1..=n + 1).filter(|&k| space.num_parents(k) < k).collect()
 }
 
+impl Tunable for ProjectionConfig {
+    const TUNING: &'static [(&'static str, TuneRange)] = &[
+        ("proj_intv", int(1.0, 20.0, false)),
+        ("lr_factor", float(1e-2, 1.0, true)),
+    ];
+}
+
 impl Validate for ProjectionConfig {
     fn validate(&self) -> Result<(), String> {
         if !(1..=1000).contains(&self.proj_intv) {

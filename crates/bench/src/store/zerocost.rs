@@ -73,7 +73,9 @@ pub fn find_folders(root: &Path) -> Result<Vec<PathBuf>> {
             found.push(dir);
             continue;
         }
-        if crate::runs::run_kind(&dir).is_some() {
+        // A run folder, or one whose run files are broken (ingest reports those), is no
+        // scoring folder and holds none.
+        if !matches!(crate::runs::run_kind(&dir), Ok(None)) {
             continue;
         }
         for entry in std::fs::read_dir(&dir).map_err(io_err(&dir))? {
