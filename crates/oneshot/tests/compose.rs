@@ -150,7 +150,8 @@ fn a_composition_written_only_in_toml_searches_and_resumes_bit_identically() {
     let _torch = common::torch_lock();
     let text = "optimizer = \"drnas_beta_hessian\"\nepochs = 2\n[method]\nbase = \"drnas\"\n\
                 regularizers = [\"drnas_kl\", \"beta_decay\"]\nhooks = [\"hessian\"]\n\
-                [options.hessian]\niterations = 3\ntolerance = 1e-2\n";
+                evaluation = \"bn_recalibration\"\n[options.hessian]\niterations = 3\n\
+                tolerance = 1e-2\n[options.bn_recalibration]\nbatches = 2\n";
     let mut cfg = load(text).unwrap();
     let t = common::tiny(oneshot::OptimizerKind::Darts, 2);
     (cfg.model, cfg.data, cfg.selection) = (t.model, t.data, t.selection);
@@ -205,6 +206,7 @@ fn a_composition_written_only_in_toml_searches_and_resumes_bit_identically() {
     assert_eq!(meta["method"]["base"], "drnas");
     assert_eq!(meta["method"]["relaxation"], "dirichlet");
     assert_eq!(meta["method"]["hooks"][0], "hessian");
+    assert_eq!(meta["method"]["evaluation"], "bn_recalibration");
 }
 
 /// Fair-DARTS' relaxation: every weight is σ of its logit, independent of the others (a row
