@@ -131,9 +131,11 @@ fn compositions_load_with_defaults_and_errors_name_the_part_or_key() {
             "optimizer = \"x\"\n[method]\nbase = \"random_ws\"\nregularizers = [\"beta_decay\"]\n",
             "uniform_one_hot",
         ),
+        // A flat `[options]` key of an old run folder with no new home (known ones move to
+        // their part when the file loads: tests/old_options.rs).
         (
-            "optimizer = \"drnas\"\n[options]\nreg_scale = 1.0\n",
-            "reg_scale",
+            "optimizer = \"drnas\"\n[options]\nreg_scal = 1.0\n",
+            "reg_scal",
         ),
     ];
     for (text, key) in cases {

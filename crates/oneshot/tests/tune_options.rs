@@ -29,7 +29,10 @@ fn resolve(method: &str, names: &[&str]) -> Result<Vec<TunedOption>, String> {
 #[test]
 fn a_space_over_a_methods_own_options_builds_and_carries_the_values() {
     let options = resolve("beta_darts", &["beta_decay.lambda_max"]).unwrap();
-    assert_eq!(options[0].default, 1.0, "the method's default");
+    assert_eq!(
+        options[0].default, 50.0,
+        "the method's default (the authors' λ ramp to 50)"
+    );
     assert!(options[0].log && options[0].lower > 0.0 && options[0].upper > 1.0);
     for (cs, first) in [(ConfigSpaceId::Cs1, 2), (ConfigSpaceId::None, 0)] {
         let settings = TuneSettings {
