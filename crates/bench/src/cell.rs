@@ -2,14 +2,8 @@
 //! output in a row, each edge an arc from parent to child. Choice blocks that do not reach the
 //! output (loose ends, pruned by NB-101) are drawn greyed out.
 
+use crate::html::escape;
 use crate::runs::Architecture;
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
 
 fn short_op(op: &str) -> &str {
     match op {

@@ -17,6 +17,7 @@ pub mod correlation;
 pub mod experiment;
 pub mod fingerprint;
 pub mod heatmap;
+pub mod html;
 pub mod plots;
 pub mod proxy_search;
 pub mod query;

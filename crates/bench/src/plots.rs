@@ -6,6 +6,7 @@
 //! a plot with data from an empty frame ([`PALETTE_HEX`]).
 
 use crate::error::{BenchError, Result};
+use crate::html::escape;
 use plotters::prelude::*;
 
 /// One line (or cloud of points) of a chart.
@@ -347,12 +348,6 @@ pub fn render(chart: &Chart) -> Result<String> {
         root.present().map_err(|e| err(e.to_string()))?;
     }
     Ok(svg)
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
 }
 
 /// The chart's legend as HTML, shown beside the SVG so it never hides a curve. A series with

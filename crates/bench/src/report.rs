@@ -12,6 +12,7 @@ use crate::analysis::{
 use crate::atomic::write_atomic;
 use crate::cell::cell_svg;
 use crate::error::{BenchError, Result};
+pub(crate) use crate::html::escape;
 use crate::plots::{self, Chart, Series};
 use crate::query::{self, Filter};
 use crate::store::Store;
@@ -50,13 +51,6 @@ pub struct PageSummary {
     pub file: String,
     pub title: String,
     pub plots: usize,
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 /// A page being assembled.

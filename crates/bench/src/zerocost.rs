@@ -12,6 +12,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{BenchError, Result};
+use crate::html::escape;
 use crate::plots::{self, Chart, Series};
 use crate::stats::{kendall_tau_b, spearman};
 
@@ -290,14 +291,6 @@ fn fmt_estimate(e: &Option<Estimate>) -> String {
     }
 }
 
-/// HTML-escapes text that came from a file.
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
 /// The report page: the correlation table and, per proxy, a scatter of the proxy against the
 /// validation accuracy at the largest budget. Written atomically to `dir/index.html`.
 pub fn write_report(
@@ -313,12 +306,12 @@ pub fn write_report(
          NAS-Bench-101 accuracy (95% bootstrap intervals).</p><table border=\"1\">\
          <tr><th>proxy</th><th>epochs</th><th>metric</th><th>n</th><th>Spearman</th><th>Kendall</th></tr>",
         rows.len(),
-        t = esc(title)
+        t = escape(title)
     );
     for c in corr {
         html.push_str(&format!(
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(&c.proxy),
+            escape(&c.proxy),
             c.epochs,
             c.metric,
             c.n,
@@ -346,7 +339,7 @@ pub fn write_report(
             if chart.has_data() {
                 html.push_str(&format!(
                     "<h2>{}</h2>{}",
-                    esc(&proxy),
+                    escape(&proxy),
                     plots::render(&chart)?
                 ));
             }
