@@ -102,24 +102,35 @@ pub struct StagedPath {
     target: PathBuf,
 }
 
+/// A private staging folder beside `target`, under an exclusive, unpredictable name (the
+/// parent created when missing, stale staging folders of dead writers removed first), and
+/// `target`'s file name; `not_a_path` is the error when `target` has none.
+pub(crate) fn staging_folder<'a>(
+    target: &'a Path,
+    not_a_path: &str,
+) -> Result<(&'a std::ffi::OsStr, tempfile::TempDir)> {
+    let name = target.file_name().ok_or_else(|| {
+        let e = std::io::Error::new(std::io::ErrorKind::InvalidInput, not_a_path);
+        FsioError::io(target, e)
+    })?;
+    let parent = match target.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&parent).map_err(|e| FsioError::io(&parent, e))?;
+    stale::remove_stale(&parent, name);
+    let dir = tempfile::Builder::new()
+        .prefix(&stale::temp_prefix(name))
+        .rand_bytes(12)
+        .tempdir_in(&parent)
+        .map_err(|e| FsioError::io(&parent, e))?;
+    Ok((name, dir))
+}
+
 impl StagedPath {
     pub fn new(target: &Path) -> Result<StagedPath> {
-        let name = target.file_name().ok_or_else(|| {
-            let e = std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file path");
-            FsioError::io(target, e)
-        })?;
         check_regular_or_absent(target, "replace")?;
-        let parent = match target.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        std::fs::create_dir_all(&parent).map_err(|e| FsioError::io(&parent, e))?;
-        stale::remove_stale(&parent, name);
-        let dir = tempfile::Builder::new()
-            .prefix(&stale::temp_prefix(name))
-            .rand_bytes(12)
-            .tempdir_in(&parent)
-            .map_err(|e| FsioError::io(&parent, e))?;
+        let (name, dir) = staging_folder(target, "not a file path")?;
         let file = dir.path().join(name);
         Ok(StagedPath {
             dir,

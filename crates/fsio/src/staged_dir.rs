@@ -1,6 +1,6 @@
 //! Whole-folder replacement through an exclusive, unpredictably named staging folder.
 
-use crate::{stale, FsioError, Result};
+use crate::{FsioError, Result};
 use std::path::{Path, PathBuf};
 
 /// A folder filled under a temporary name in the target's parent and swapped in for the
@@ -42,22 +42,8 @@ impl StagedDir {
     /// Creates the staging folder of `target` (and `target`'s parent when missing). Refuses a
     /// target that exists and is not a folder (a symbolic link included).
     pub fn new(target: &Path) -> Result<StagedDir> {
-        let name = target.file_name().ok_or_else(|| {
-            let e = std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a folder path");
-            FsioError::io(target, e)
-        })?;
         check_folder_or_absent(target)?;
-        let parent = match target.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        std::fs::create_dir_all(&parent).map_err(|e| FsioError::io(&parent, e))?;
-        stale::remove_stale(&parent, name);
-        let dir = tempfile::Builder::new()
-            .prefix(&stale::temp_prefix(name))
-            .rand_bytes(12)
-            .tempdir_in(&parent)
-            .map_err(|e| FsioError::io(&parent, e))?;
+        let (_, dir) = crate::atomic::staging_folder(target, "not a folder path")?;
         Ok(StagedDir {
             dir,
             target: target.to_path_buf(),

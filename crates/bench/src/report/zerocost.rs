@@ -84,10 +84,9 @@ cell scored in several folders of one group counts once.",
         let title = g
             .space
             .map_or("Given cells".to_string(), |s| format!("Space {s}"));
-        page.heading(&format!(
-            "{title} ({})",
-            &g.identity[..12.min(g.identity.len())]
-        ));
+        // By characters: the identity is read from the database, which need not be ours.
+        let short: String = g.identity.chars().take(12).collect();
+        page.heading(&format!("{title} ({short})"));
         page.paragraph(&describe(g));
         if g.budgets.is_empty() {
             page.paragraph(
